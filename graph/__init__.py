@@ -1,0 +1,36 @@
+"""The relationship graph: schema, stores, snapshot, simulator."""
+
+from graph.errors import GraphError, SchemaError, StoreError, StoreUnavailableError
+from graph.privacy import Pseudonymiser, mask, normalise
+from graph.schema import SCHEMA, NodeSpec, Property, RelSpec, Schema
+from graph.store import (
+    SHARED_VIA,
+    GraphEdge,
+    GraphNode,
+    GraphStore,
+    LabelWrite,
+    SharedAccount,
+    Subgraph,
+)
+
+__all__ = [
+    "SCHEMA",
+    "SHARED_VIA",
+    "GraphEdge",
+    "GraphError",
+    "GraphNode",
+    "GraphStore",
+    "LabelWrite",
+    "NodeSpec",
+    "Property",
+    "Pseudonymiser",
+    "RelSpec",
+    "Schema",
+    "SchemaError",
+    "SharedAccount",
+    "StoreError",
+    "StoreUnavailableError",
+    "Subgraph",
+    "mask",
+    "normalise",
+]

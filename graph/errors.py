@@ -1,0 +1,19 @@
+"""The errors the graph layer raises. Callers catch :class:`GraphError`."""
+
+from __future__ import annotations
+
+
+class GraphError(Exception):
+    """Base class of every error raised by :mod:`graph`."""
+
+
+class SchemaError(GraphError, ValueError):
+    """A label, relationship type or property is not in the schema, or a row breaks it."""
+
+
+class StoreUnavailableError(GraphError):
+    """The store cannot be reached (server down, timeout, file locked by another process)."""
+
+
+class StoreError(GraphError):
+    """The store answered with an error that retrying will not fix."""

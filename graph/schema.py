@@ -1,0 +1,342 @@
+"""The relationship graph's schema, declared once for every store.
+
+Node labels and relationship types follow PRODUCT.md §3. Each store turns the same
+:data:`SCHEMA` into its own DDL (Neo4j constraints and indexes, LadybugDB node and rel tables),
+so the two backends cannot drift apart.
+
+Identity rules, which make every write idempotent:
+
+* a node is identified by its ``id`` property (for people's identifiers the keyed hash);
+* a *structural* relationship (``key=None``) is unique per ``(source, target)`` pair;
+* an *event* relationship (``key="event_id"``) is unique per event id, so the same login
+  replayed twice is one edge while two logins from the same IP are two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from graph.errors import SchemaError
+from graph.typing import EdgeType, NodeType, RelType, Row
+
+PropertyType = Literal["STRING", "INT64", "DOUBLE", "BOOL"]
+
+_PY_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "STRING": (str,),
+    "INT64": (int,),
+    "DOUBLE": (float, int),
+    "BOOL": (bool,),
+}
+
+
+@dataclass(frozen=True)
+class Property:
+    """One typed property of a node or relationship.
+
+    Args:
+        name (str): property name, a valid identifier.
+        type (PropertyType): storage type.
+        description (str): what it means, for the docs.
+    """
+
+    name: str
+    type: PropertyType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node label with its key and properties.
+
+    Args:
+        label (NodeType): the label.
+        properties (tuple[Property, ...]): properties besides ``id``.
+        indexes (tuple[str, ...]): properties to index for lookups.
+    """
+
+    label: NodeType
+    properties: tuple[Property, ...]
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("id", *(p.name for p in self.properties))
+
+    def property(self, name: str) -> Property:
+        if name == "id":
+            return Property("id", "STRING")
+        for p in self.properties:
+            if p.name == name:
+                return p
+        raise SchemaError(f"{self.label} has no property {name!r}")
+
+
+@dataclass(frozen=True)
+class RelSpec:
+    """A relationship type between two labels.
+
+    Args:
+        type (RelType): relationship type.
+        src (NodeType): source label.
+        dst (NodeType): target label.
+        properties (tuple[Property, ...]): properties of the relationship.
+        key (str, optional): property that identifies one relationship (``"event_id"`` for
+            events); ``None`` means one relationship per ``(src, dst)`` pair.
+            (default: ``None``)
+    """
+
+    type: RelType
+    src: NodeType
+    dst: NodeType
+    properties: tuple[Property, ...] = ()
+    key: str | None = None
+    description: str = ""
+
+    @property
+    def edge_type(self) -> EdgeType:
+        return (self.src, self.type, self.dst)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("src", "dst", *(p.name for p in self.properties))
+
+    def property(self, name: str) -> Property:
+        for p in self.properties:
+            if p.name == name:
+                return p
+        raise SchemaError(f"{self.type} has no property {name!r}")
+
+
+def _p(name: str, type_: PropertyType, description: str = "") -> Property:
+    return Property(name, type_, description)
+
+
+# Label properties shared by the entities that investigators confirm or clear.
+_LABEL_PROPS: Final = (
+    _p("fraud_label", "STRING", "'fraud' or 'cleared' once an investigator decided; else null"),
+    _p("fraud_label_at", "INT64", "when the fraud label became known"),
+    _p("fraud_label_source", "STRING", "who or what set the fraud label"),
+    _p("default_label", "BOOL", "true once the account defaulted on a loan"),
+    _p("default_label_at", "INT64", "when the default became known"),
+    _p("default_label_source", "STRING", "who or what set the default label"),
+)
+
+_SCORE_PROPS: Final = (
+    _p("fraud_score", "DOUBLE", "latest calibrated fraud probability from rescoring"),
+    _p("pd_score", "DOUBLE", "latest probability of default from rescoring"),
+    _p("scored_at", "INT64", "when the scores were written"),
+    _p("model_version", "STRING", "model that wrote the scores"),
+)
+
+NODES: Final[tuple[NodeSpec, ...]] = (
+    NodeSpec(
+        "User",
+        (
+            _p("created_at", "INT64", "sign-up time"),
+            _p("id_hash", "STRING", "keyed hash of the national id"),
+            _p("name_masked", "STRING", "masked display name"),
+            _p("home_city", "STRING", "declared home city"),
+            _p("home_lat", "DOUBLE"),
+            _p("home_lon", "DOUBLE"),
+            *_LABEL_PROPS,
+            *_SCORE_PROPS,
+        ),
+        indexes=("id_hash", "fraud_label"),
+    ),
+    NodeSpec(
+        "Device",
+        (
+            _p("masked", "STRING", "masked device serial"),
+            _p("os", "STRING", "android, ios, emulator, ..."),
+            _p("first_seen", "INT64"),
+        ),
+    ),
+    NodeSpec("Phone", (_p("masked", "STRING", "masked number, e.g. 138****5678"),)),
+    NodeSpec(
+        "Address",
+        (
+            _p("masked", "STRING", "masked normalised address"),
+            _p("city", "STRING"),
+            _p("lat", "DOUBLE"),
+            _p("lon", "DOUBLE"),
+        ),
+    ),
+    NodeSpec(
+        "IP",
+        (
+            _p("city", "STRING"),
+            _p("lat", "DOUBLE"),
+            _p("lon", "DOUBLE"),
+            _p("kind", "STRING", "residential, mobile, office, public_wifi, datacenter"),
+        ),
+    ),
+    NodeSpec(
+        "Merchant",
+        (
+            _p("name_masked", "STRING"),
+            _p("category", "STRING"),
+            _p("size", "STRING", "micro, small, medium, large"),
+            _p("city", "STRING"),
+            _p("created_at", "INT64"),
+            *_LABEL_PROPS,
+            *_SCORE_PROPS,
+        ),
+        indexes=("fraud_label",),
+    ),
+    NodeSpec(
+        "Application",
+        (
+            _p("product", "STRING", "bnpl, cash_loan, merchant_loan, sme_owner_loan"),
+            _p("amount", "DOUBLE"),
+            _p("currency", "STRING"),
+            _p("ts", "INT64", "application time"),
+            _p("lat", "DOUBLE"),
+            _p("lon", "DOUBLE"),
+            _p("decision", "STRING", "approve, review, decline once scored"),
+            *_LABEL_PROPS,
+        ),
+        indexes=("ts", "fraud_label"),
+    ),
+    NodeSpec(
+        "SalesReport",
+        (
+            _p("day", "INT64", "start of the day reported, epoch seconds"),
+            _p("gmv", "DOUBLE", "gross merchandise value sold that day"),
+            _p("orders", "INT64"),
+            _p("refunds", "DOUBLE", "value refunded that day"),
+            _p("inventory", "DOUBLE", "inventory value at the end of the day"),
+        ),
+        indexes=("day",),
+    ),
+)
+
+RELS: Final[tuple[RelSpec, ...]] = (
+    RelSpec("USES", "User", "Device", (_p("first_seen", "INT64"), _p("last_seen", "INT64"))),
+    RelSpec("HAS_PHONE", "User", "Phone", (_p("since", "INT64"),)),
+    RelSpec("LIVES_AT", "User", "Address", (_p("since", "INT64"),)),
+    RelSpec("WORKS_AT", "User", "Address", (_p("since", "INT64"),),
+            description="declared work address or company"),
+    RelSpec(
+        "LOGGED_IN_FROM",
+        "User",
+        "IP",
+        (
+            _p("event_id", "STRING"),
+            _p("ts", "INT64"),
+            _p("lat", "DOUBLE"),
+            _p("lon", "DOUBLE"),
+            _p("device_id", "STRING"),
+        ),
+        key="event_id",
+    ),
+    RelSpec(
+        "ORDERED_AT",
+        "User",
+        "Merchant",
+        (
+            _p("event_id", "STRING"),
+            _p("ts", "INT64"),
+            _p("amount", "DOUBLE"),
+            _p("category", "STRING"),
+            _p("bnpl", "BOOL"),
+            _p("returned", "BOOL"),
+        ),
+        key="event_id",
+    ),
+    RelSpec("APPLIED", "User", "Application", (_p("ts", "INT64"),)),
+    RelSpec("APPLIED_ON", "Application", "Device", description="device used to apply"),
+    RelSpec("APPLIED_FROM", "Application", "IP", description="IP used to apply"),
+    RelSpec("APPLIED_AT", "Application", "Merchant", description="checkout merchant (BNPL)"),
+    RelSpec(
+        "REPAID",
+        "User",
+        "Application",
+        (
+            _p("event_id", "STRING"),
+            _p("ts", "INT64"),
+            _p("due_ts", "INT64"),
+            _p("amount", "DOUBLE"),
+            _p("status", "STRING", "on_time, late, missed"),
+        ),
+        key="event_id",
+    ),
+    RelSpec("CONTACT", "User", "User", (_p("since", "INT64"),),
+            description="emergency contact"),
+    RelSpec("OWNS", "User", "Merchant", (_p("since", "INT64"),)),
+    RelSpec("REPORTED", "Merchant", "SalesReport", description="a merchant's daily sales"),
+)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The node and relationship specs with lookups and row validation."""
+
+    nodes: tuple[NodeSpec, ...]
+    rels: tuple[RelSpec, ...]
+    _node_index: dict[str, NodeSpec] = field(init=False, repr=False, compare=False)
+    _rel_index: dict[str, RelSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_node_index", {n.label: n for n in self.nodes})
+        object.__setattr__(self, "_rel_index", {r.type: r for r in self.rels})
+
+    @property
+    def labels(self) -> tuple[NodeType, ...]:
+        return tuple(self._node_index)
+
+    @property
+    def rel_types(self) -> tuple[RelType, ...]:
+        return tuple(self._rel_index)
+
+    def node(self, label: str) -> NodeSpec:
+        """Return the spec of ``label``; raise :class:`SchemaError` if it is unknown."""
+        try:
+            return self._node_index[label]
+        except KeyError:
+            raise SchemaError(f"unknown node label {label!r}") from None
+
+    def rel(self, rel_type: str) -> RelSpec:
+        """Return the spec of ``rel_type``; raise :class:`SchemaError` if it is unknown."""
+        try:
+            return self._rel_index[rel_type]
+        except KeyError:
+            raise SchemaError(f"unknown relationship type {rel_type!r}") from None
+
+    def check_node_row(self, label: str, row: Row) -> None:
+        """Raise :class:`SchemaError` unless ``row`` is a valid ``label`` row."""
+        spec = self.node(label)
+        _check_row(label, row, ("id",), spec.property)
+
+    def check_rel_row(self, rel_type: str, row: Row) -> None:
+        """Raise :class:`SchemaError` unless ``row`` is a valid ``rel_type`` row."""
+        spec = self.rel(rel_type)
+        required = ("src", "dst") if spec.key is None else ("src", "dst", spec.key)
+
+        def prop(name: str) -> Property:
+            if name in ("src", "dst"):
+                return Property(name, "STRING")
+            return spec.property(name)
+
+        _check_row(rel_type, row, required, prop)
+
+
+def _check_row(owner: str, row: Row, required: tuple[str, ...], prop: object) -> None:
+    for name in required:
+        value = row.get(name)
+        if not isinstance(value, str) or not value:
+            raise SchemaError(f"{owner} row needs a non-empty string {name!r}, got {value!r}")
+    for name, value in row.items():
+        spec = prop(name)  # type: ignore[operator]
+        if value is None:
+            continue
+        allowed = _PY_TYPES[spec.type]
+        # NOTE: bool is an int subclass; a flag must not pass as a number or the reverse.
+        if isinstance(value, bool) != (spec.type == "BOOL") or not isinstance(value, allowed):
+            raise SchemaError(
+                f"{owner}.{name} must be {spec.type}, got {type(value).__name__} {value!r}"
+            )
+
+
+SCHEMA: Final = Schema(NODES, RELS)
+"""The one schema of RiskGraph."""

@@ -1,0 +1,316 @@
+"""`GraphStore`: the one interface in front of Neo4j and LadybugDB.
+
+Public methods validate their arguments against the schema and raise; subclasses implement the
+private ``_hooks`` (the pattern of PyG's ``GraphStore``). Callers never branch on the backend.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import pyarrow as pa
+
+from graph.errors import SchemaError
+from graph.schema import SCHEMA, Schema
+from graph.typing import NodeType, RelType, Row, Rows
+
+MAX_HOPS: Final = 3
+LabelKind = Literal["fraud", "cleared", "default"]
+LABEL_KINDS: Final[tuple[str, ...]] = ("fraud", "cleared", "default")
+LABELLED: Final[tuple[NodeType, ...]] = ("User", "Merchant", "Application")
+SHARED_VIA: Final[dict[NodeType, RelType]] = {
+    "Device": "USES",
+    "Phone": "HAS_PHONE",
+    "Address": "LIVES_AT",
+    "IP": "LOGGED_IN_FROM",
+}
+"""How a user reaches each kind of shareable entity."""
+
+
+@dataclass(frozen=True)
+class LabelWrite:
+    """An investigator's or the ledger's verdict on one entity.
+
+    Args:
+        label (NodeType): ``User``, ``Merchant`` or ``Application``.
+        id (str): the entity id.
+        kind (LabelKind): ``fraud`` (confirmed), ``cleared`` (not fraud) or ``default``.
+        at (int): when the label became known, epoch seconds.
+        source (str): who or what set it (``investigator:alice``, ``ledger``).
+    """
+
+    label: NodeType
+    id: str
+    kind: LabelKind
+    at: int
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELLED:
+            raise SchemaError(f"label must be one of {LABELLED}, got {self.label!r}")
+        if self.kind not in LABEL_KINDS:
+            raise SchemaError(f"kind must be one of {LABEL_KINDS}, got {self.kind!r}")
+        if not self.id:
+            raise SchemaError("id must be non-empty")
+        if isinstance(self.at, bool) or not isinstance(self.at, int) or self.at < 0:
+            raise SchemaError(f"at must be epoch seconds, got {self.at!r}")
+
+    def properties(self) -> dict[str, Any]:
+        """The node properties this label sets."""
+        if self.kind == "default":
+            return {
+                "default_label": True,
+                "default_label_at": self.at,
+                "default_label_source": self.source,
+            }
+        return {
+            "fraud_label": self.kind,
+            "fraud_label_at": self.at,
+            "fraud_label_source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    label: NodeType
+    id: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GraphEdge:
+    type: RelType
+    src: str
+    dst: str
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Subgraph:
+    """Nodes and edges around a seed, as an investigator sees them."""
+
+    seed: GraphNode
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+
+
+@dataclass(frozen=True)
+class SharedAccount:
+    """Another account reachable from a user through one shared entity."""
+
+    via_label: NodeType
+    via_id: str
+    user_id: str
+    fraud_label: str | None
+    default_label: bool | None
+
+
+class GraphStore(abc.ABC):
+    """The relationship graph, whatever holds it.
+
+    Args:
+        schema (Schema, optional): the schema to enforce. (default: :data:`graph.SCHEMA`)
+        batch_size (int, optional): rows per write transaction. (default: ``5000``)
+    """
+
+    backend: str = "abstract"
+
+    def __init__(self, *, schema: Schema = SCHEMA, batch_size: int = 5000) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.schema = schema
+        self.batch_size = batch_size
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def apply_schema(self) -> None:
+        """Create the constraints, indexes or tables of the schema. Idempotent."""
+        self._apply_schema()
+
+    def ping(self) -> None:
+        """Raise :class:`graph.StoreUnavailableError` unless the store answers."""
+        self._ping()
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        self._close()
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ------------------------------------------------------------------------------
+    def upsert_nodes(self, label: NodeType, rows: Rows) -> int:
+        """Create or update nodes by ``id``; properties absent from a row are left as they are.
+
+        Args:
+            label (NodeType): a label of the schema.
+            rows (Sequence[Row]): one mapping per node with ``id`` and schema properties.
+
+        Returns:
+            int: the number of rows written.
+
+        Raises:
+            SchemaError: on an unknown label, property or a mistyped value; nothing is written.
+        """
+        for row in rows:
+            self.schema.check_node_row(label, row)
+        for batch in _batches(rows, self.batch_size):
+            self._upsert_nodes(label, batch)
+        return len(rows)
+
+    def upsert_edges(self, rel_type: RelType, rows: Rows) -> int:
+        """Create or update relationships; missing end nodes are created with only their id.
+
+        A structural relationship is unique per ``(src, dst)``; an event relationship is unique
+        per ``event_id``, so replaying an event never duplicates it.
+
+        Args:
+            rel_type (RelType): a relationship type of the schema.
+            rows (Sequence[Row]): ``src``, ``dst`` (node ids) and the relationship properties.
+
+        Returns:
+            int: the number of rows written.
+
+        Raises:
+            SchemaError: on an unknown type, property or a mistyped value; nothing is written.
+        """
+        for row in rows:
+            self.schema.check_rel_row(rel_type, row)
+        for batch in _batches(rows, self.batch_size):
+            self._upsert_edges(rel_type, batch)
+        return len(rows)
+
+    def write_labels(self, labels: Sequence[LabelWrite]) -> int:
+        """Set fraud / cleared / default labels; creates a bare node if the id is new."""
+        by_label: dict[NodeType, list[Row]] = {}
+        for lab in labels:
+            by_label.setdefault(lab.label, []).append({"id": lab.id, **lab.properties()})
+        for label, rows in by_label.items():
+            self.upsert_nodes(label, rows)
+        return len(labels)
+
+    # -- reads -------------------------------------------------------------------------------
+    def get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
+        """Return one node with its properties, or ``None``."""
+        self.schema.node(label)
+        return self._get_node(label, node_id)
+
+    def neighbourhood(
+        self, label: NodeType, node_id: str, *, hops: int = 2, fanout: int = 50
+    ) -> Subgraph:
+        """The nodes within ``hops`` of a node, at most ``fanout`` new neighbours per node and hop.
+
+        Args:
+            label (NodeType): label of the seed.
+            node_id (str): id of the seed.
+            hops (int, optional): 1 to 3. (default: ``2``)
+            fanout (int, optional): cap on neighbours expanded per node per hop. (default: ``50``)
+
+        Raises:
+            ValueError: on a hop count outside 1..3 or a non-positive fan-out.
+            GraphError: if the seed does not exist.
+        """
+        self.schema.node(label)
+        if not 1 <= hops <= MAX_HOPS:
+            raise ValueError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
+        if fanout <= 0:
+            raise ValueError(f"fanout must be positive, got {fanout}")
+        return self._neighbourhood(label, node_id, hops, fanout)
+
+    def shared_accounts(
+        self, user_id: str, *, via: Iterable[NodeType] = tuple(SHARED_VIA), limit: int = 100
+    ) -> list[SharedAccount]:
+        """Other users that share a device, phone, address or IP with ``user_id``.
+
+        The user itself is never in the answer (LadybugDB matches with walk semantics).
+        """
+        via = tuple(via)
+        for label in via:
+            if label not in SHARED_VIA:
+                raise ValueError(f"via must be among {tuple(SHARED_VIA)}, got {label!r}")
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        return self._shared_accounts(user_id, via, limit)
+
+    def counts(self) -> dict[str, int]:
+        """Number of nodes per label and relationships per type."""
+        return self._counts()
+
+    def export_nodes(self, label: NodeType) -> pa.Table:
+        """Every node of ``label`` as a table with the schema's columns."""
+        self.schema.node(label)
+        return self._export_nodes(label)
+
+    def export_edges(self, rel_type: RelType) -> pa.Table:
+        """Every relationship of ``rel_type`` as a table: ``src``, ``dst`` and its properties."""
+        self.schema.rel(rel_type)
+        return self._export_edges(rel_type)
+
+    def iter_export(self) -> Iterator[tuple[str, str, pa.Table]]:
+        """Yield ``("node", label, table)`` then ``("edge", type, table)`` for the whole graph."""
+        for label in self.schema.labels:
+            yield "node", label, self.export_nodes(label)
+        for rel in self.schema.rel_types:
+            yield "edge", rel, self.export_edges(rel)
+
+    # -- hooks -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _apply_schema(self) -> None: ...
+
+    @abc.abstractmethod
+    def _ping(self) -> None: ...
+
+    @abc.abstractmethod
+    def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    def _upsert_nodes(self, label: NodeType, rows: Rows) -> None: ...
+
+    @abc.abstractmethod
+    def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None: ...
+
+    @abc.abstractmethod
+    def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None: ...
+
+    @abc.abstractmethod
+    def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph: ...
+
+    @abc.abstractmethod
+    def _shared_accounts(
+        self, user_id: str, via: tuple[NodeType, ...], limit: int
+    ) -> list[SharedAccount]: ...
+
+    @abc.abstractmethod
+    def _counts(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def _export_nodes(self, label: NodeType) -> pa.Table: ...
+
+    @abc.abstractmethod
+    def _export_edges(self, rel_type: RelType) -> pa.Table: ...
+
+
+def _batches(rows: Rows, size: int) -> Iterator[Rows]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def quote_identifier(name: str, allowed: Iterable[str]) -> str:
+    """Backtick-quote a label, type or property after checking it against an allow-list.
+
+    Labels and property names cannot be query parameters, so this is the only way they enter
+    a query string.
+    """
+    if name not in set(allowed):
+        raise SchemaError(f"{name!r} is not in the schema")
+    return f"`{name}`"
+
+
+def rows_to_pylist(table: pa.Table) -> list[dict[str, Any]]:
+    """A table as plain Python rows with nulls dropped, ready for :meth:`GraphStore.upsert_nodes`."""
+    return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]

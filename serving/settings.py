@@ -1,0 +1,89 @@
+"""The one `Settings` object: environment variables (prefix ``RISKGRAPH_``) or a ``.env`` file.
+
+Every default is documented in docs/CONFIGURATION.md. Libraries below ``serving/`` never read
+configuration; the entry points build what they need from a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from graph import Pseudonymiser
+
+_PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "placeholder", "xxx"})
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or unusable; the message names it."""
+
+
+class Settings(BaseSettings):
+    """RiskGraph configuration. Field names are the environment variables without the prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RISKGRAPH_", env_file=".env", extra="ignore", case_sensitive=True
+    )
+
+    DATA_DIR: Path = Field(Path("data"), description="Root of local state: embedded graph, "
+                           "model registry, spool.")
+    NEO4J_URI: str | None = Field(None, description="bolt:// or neo4j:// URI; unset means the "
+                                  "embedded LadybugDB store.")
+    NEO4J_USER: str = "neo4j"
+    NEO4J_PASSWORD: SecretStr = SecretStr("riskgraph-dev-pw")
+    NEO4J_DATABASE: str = "neo4j"
+    NEO4J_MAX_POOL_SIZE: int = Field(50, ge=1)
+    NEO4J_CONNECTION_TIMEOUT_S: float = Field(5.0, gt=0)
+    NEO4J_QUERY_TIMEOUT_S: float = Field(30.0, gt=0)
+    NEO4J_MAX_RETRY_TIME_S: float = Field(15.0, ge=0)
+    LADYBUG_PATH: Path | None = Field(None, description="Embedded database file; default "
+                                      "DATA_DIR/graph.lbug.")
+    WRITE_BATCH_SIZE: int = Field(5000, ge=1, le=100_000)
+    PSEUDONYM_SECRET: SecretStr | None = Field(None, description="HMAC key for identifiers "
+                                               "(>= 16 bytes).")
+    PSEUDONYM_SECRET_FILE: Path | None = Field(None, description="File holding the HMAC key.")
+    DEVICE: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where kernels and "
+                                                   "models run; auto uses a GPU when usable.")
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _check_secret_sources(self) -> Settings:
+        if self.PSEUDONYM_SECRET is not None and self.PSEUDONYM_SECRET_FILE is not None:
+            raise ValueError("set PSEUDONYM_SECRET or PSEUDONYM_SECRET_FILE, not both")
+        return self
+
+    @property
+    def ladybug_path(self) -> Path:
+        return self.LADYBUG_PATH or self.DATA_DIR / "graph.lbug"
+
+    @property
+    def backend(self) -> Literal["neo4j", "ladybug"]:
+        return "neo4j" if self.NEO4J_URI else "ladybug"
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        """The identifier hasher; fails fast on a missing or placeholder secret."""
+        if self.PSEUDONYM_SECRET is not None:
+            secret = self.PSEUDONYM_SECRET.get_secret_value()
+        elif self.PSEUDONYM_SECRET_FILE is not None:
+            try:
+                secret = self.PSEUDONYM_SECRET_FILE.read_text().strip()
+            except OSError as e:
+                raise ConfigurationError(
+                    f"RISKGRAPH_PSEUDONYM_SECRET_FILE cannot be read: {e}") from e
+        else:
+            raise ConfigurationError(
+                "RISKGRAPH_PSEUDONYM_SECRET (or RISKGRAPH_PSEUDONYM_SECRET_FILE) is not set")
+        if secret.casefold() in _PLACEHOLDERS or len(secret.encode()) < 16:
+            raise ConfigurationError(
+                "RISKGRAPH_PSEUDONYM_SECRET is a placeholder or shorter than 16 bytes")
+        return Pseudonymiser(secret.encode())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,28 @@
+"""Builds the configured :class:`graph.GraphStore`; the only place that picks a backend."""
+
+from __future__ import annotations
+
+from graph import GraphStore
+from serving.settings import Settings
+
+
+def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
+    """Open the store the settings name: Neo4j when ``NEO4J_URI`` is set, else LadybugDB."""
+    if settings.NEO4J_URI:
+        from graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore.from_uri(
+            settings.NEO4J_URI,
+            auth=(settings.NEO4J_USER, settings.NEO4J_PASSWORD.get_secret_value()),
+            database=settings.NEO4J_DATABASE,
+            max_connection_pool_size=settings.NEO4J_MAX_POOL_SIZE,
+            connection_timeout=settings.NEO4J_CONNECTION_TIMEOUT_S,
+            query_timeout=settings.NEO4J_QUERY_TIMEOUT_S,
+            max_transaction_retry_time=settings.NEO4J_MAX_RETRY_TIME_S,
+            batch_size=settings.WRITE_BATCH_SIZE,
+        )
+    from graph.ladybug_store import LadybugStore
+
+    settings.ladybug_path.parent.mkdir(parents=True, exist_ok=True)
+    return LadybugStore(settings.ladybug_path, read_only=read_only,
+                        batch_size=settings.WRITE_BATCH_SIZE)
