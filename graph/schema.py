@@ -53,11 +53,15 @@ class NodeSpec:
         label (NodeType): the label.
         properties (tuple[Property, ...]): properties besides ``id``.
         indexes (tuple[str, ...]): properties to index for lookups.
+        record (bool, optional): an operational record (verdict, API key, label event) kept
+            by the store for the service, not an entity of the relationship graph; snapshots
+            and models leave it out. (default: ``False``)
     """
 
     label: NodeType
     properties: tuple[Property, ...]
     indexes: tuple[str, ...] = ()
+    record: bool = False
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -211,6 +215,59 @@ NODES: Final[tuple[NodeSpec, ...]] = (
     ),
 )
 
+# NOTE: operational records live in the same store as the graph so that several API replicas
+# share them (idempotency, audit, keys), but they are not part of the relationship graph:
+# `Schema.graph_labels` and snapshots leave them out.
+RECORDS: Final[tuple[NodeSpec, ...]] = (
+    NodeSpec(
+        "Verdict",
+        (
+            _p("request_hash", "STRING", "SHA-256 of the canonical, pseudonymised request"),
+            _p("decision", "STRING", "approve, review or decline"),
+            _p("fraud_probability", "DOUBLE"),
+            _p("pd", "DOUBLE", "probability of default"),
+            _p("grade", "STRING", "credit grade from the policy"),
+            _p("credit_limit", "DOUBLE", "recommended credit limit"),
+            _p("degraded", "BOOL", "decided without the full graph"),
+            _p("model_version", "STRING"),
+            _p("graph_version", "STRING"),
+            _p("policy_version", "STRING"),
+            _p("decided_at", "INT64", "when the verdict was made, epoch seconds"),
+            _p("verdict_json", "STRING", "the verdict exactly as returned"),
+            _p("features_json", "STRING", "the features the verdict used"),
+            _p("request_json", "STRING", "the canonical request, identifiers hashed"),
+        ),
+        indexes=("decided_at",),
+        record=True,
+    ),
+    NodeSpec(
+        "ApiKey",
+        (
+            _p("name", "STRING", "who holds the key"),
+            _p("role", "STRING", "scoring, investigator or admin"),
+            _p("key_hash", "STRING", "SHA-256 of the key; the key itself is never stored"),
+            _p("created_at", "INT64"),
+            _p("revoked_at", "INT64", "set when the key is revoked"),
+            _p("rate_limit_per_s", "DOUBLE", "requests per second allowed; null: the default"),
+        ),
+        record=True,
+    ),
+    NodeSpec(
+        "LabelEvent",
+        (
+            _p("target_label", "STRING", "User, Merchant or Application"),
+            _p("target_id", "STRING"),
+            _p("kind", "STRING", "fraud, cleared or default"),
+            _p("at", "INT64", "when the label became known"),
+            _p("source", "STRING"),
+            _p("body_hash", "STRING", "SHA-256 of the canonical label event"),
+            _p("received_at", "INT64"),
+        ),
+        indexes=("target_id",),
+        record=True,
+    ),
+)
+
 RELS: Final[tuple[RelSpec, ...]] = (
     RelSpec("USES", "User", "Device", (_p("first_seen", "INT64"), _p("last_seen", "INT64"))),
     RelSpec("HAS_PHONE", "User", "Phone", (_p("since", "INT64"),)),
@@ -286,6 +343,11 @@ class Schema:
         return tuple(self._node_index)
 
     @property
+    def graph_labels(self) -> tuple[NodeType, ...]:
+        """The labels of the relationship graph, without operational records."""
+        return tuple(n.label for n in self.nodes if not n.record)
+
+    @property
     def rel_types(self) -> tuple[RelType, ...]:
         return tuple(self._rel_index)
 
@@ -338,5 +400,5 @@ def _check_row(owner: str, row: Row, required: tuple[str, ...], prop: object) ->
             )
 
 
-SCHEMA: Final = Schema(NODES, RELS)
+SCHEMA: Final = Schema(NODES + RECORDS, RELS)
 """The one schema of RiskGraph."""

@@ -124,6 +124,8 @@ class GraphSnapshot:
         """
         nodes: dict[NodeType, NodeTable] = {}
         for spec in schema.nodes:
+            if spec.record:
+                continue
             table = node_tables.get(spec.label)
             if table is None:
                 table = pa.table({"id": pa.array([], pa.string())})
@@ -162,7 +164,7 @@ class GraphSnapshot:
     @classmethod
     def from_store(cls, store: GraphStore) -> GraphSnapshot:
         """Export every label and relationship type of ``store`` into a snapshot."""
-        node_tables = {label: store.export_nodes(label) for label in store.schema.labels}
+        node_tables = {label: store.export_nodes(label) for label in store.schema.graph_labels}
         edge_tables = {rel: store.export_edges(rel) for rel in store.schema.rel_types}
         return cls.from_tables(node_tables, edge_tables, schema=store.schema)
 

@@ -185,6 +185,26 @@ class GraphStore(abc.ABC):
             self._upsert_edges(rel_type, batch)
         return len(rows)
 
+    def create_node(self, label: NodeType, row: Row) -> GraphNode | None:
+        """Create a node unless one with the same ``id`` exists; never overwrite it.
+
+        The first writer wins, which is what idempotency keys and audit records need when
+        several API replicas share one store.
+
+        Args:
+            label (NodeType): a label of the schema.
+            row (Row): ``id`` and schema properties.
+
+        Returns:
+            GraphNode | None: the node already there (nothing was written), or ``None`` when
+            this call created it.
+
+        Raises:
+            SchemaError: on an unknown label, property or a mistyped value.
+        """
+        self.schema.check_node_row(label, row)
+        return self._create_node(label, row)
+
     def write_labels(self, labels: Sequence[LabelWrite]) -> int:
         """Set fraud / cleared / default labels; creates a bare node if the id is new."""
         by_label: dict[NodeType, list[Row]] = {}
@@ -276,6 +296,16 @@ class GraphStore(abc.ABC):
 
     @abc.abstractmethod
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None: ...
+
+    def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
+        # NOTE: read-then-write is atomic only with a single writer (LadybugDB's one write
+        # path); a backend with concurrent writers (Neo4j) overrides this with one
+        # `MERGE ... ON CREATE SET` transaction.
+        existing = self._get_node(label, row["id"])
+        if existing is not None:
+            return existing
+        self._upsert_nodes(label, [row])
+        return None
 
     @abc.abstractmethod
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph: ...
