@@ -199,6 +199,20 @@ def slice_median(
         return med, mad
     cols = np.arange(k, dtype=np.int64)
     last = max(int(values.shape[0]) - 1, 0)
+    # NOTE: padding is +inf, so an empty row gives inf - inf; those rows become NaN below.
+    with np.errstate(invalid="ignore"):
+        _median_rows(values, start, n, cols, last, med, mad)
+    empty = n <= 0
+    med[empty] = np.nan
+    if mad is not None:
+        mad[empty] = np.nan
+    return med, mad
+
+
+def _median_rows(
+    values: Array, start: Array, n: Array, cols: Array, last: int, med: Array, mad: Array | None
+) -> None:
+    nq = int(start.shape[0])
     for a in range(0, nq, _CHUNK):
         b = min(a + _CHUNK, nq)
         s, m = start[a:b, None], n[a:b, None]
@@ -215,11 +229,6 @@ def slice_median(
             mad[a:b] = 0.5 * (
                 np.take_along_axis(dev, lo_i, 1) + np.take_along_axis(dev, hi_i, 1)
             )[:, 0]
-    empty = n <= 0
-    med[empty] = np.nan
-    if mad is not None:
-        mad[empty] = np.nan
-    return med, mad
 
 
 class RecentValues:
