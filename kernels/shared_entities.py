@@ -245,6 +245,7 @@ def shared_entity_features(
     *,
     as_of: int | None = None,
     edge_time: Array | None = None,
+    label_cutoff: int | None = None,
     fraud_visible_from: Array | None = None,
     default_visible_from: Array | None = None,
     hub_degree: int = DEFAULT_HUB_DEGREE,
@@ -258,6 +259,8 @@ def shared_entity_features(
         as_of (int, optional): edges with ``edge_time <= as_of`` exist and labels visible
             strictly before ``as_of`` count. (default: every edge and every label)
         edge_time (Array, optional): int64, ``[nnz]``. (default: all 0)
+        label_cutoff (int, optional): labels visible strictly before this count, when edge
+            times are stream positions rather than epoch seconds. (default: ``as_of``)
         fraud_visible_from (Array, optional): int64 per user. (default: no labels)
         default_visible_from (Array, optional): int64 per user. (default: no labels)
         hub_degree (int, optional): entities with more distinct users are hubs.
@@ -269,11 +272,13 @@ def shared_entity_features(
     xp = get_array_module(indptr, indices, edge_time, fraud_visible_from, default_visible_from)
     n_users = int(xp.asarray(indptr).shape[0]) - 1
     t = NEVER - 1 if as_of is None else int(as_of)
+    cut = t if label_cutoff is None else int(label_cutoff)
     return shared_entity_features_at(
         indptr, indices, n_entities,
         xp.arange(max(n_users, 0), dtype=np.int64),
         xp.full(max(n_users, 0), t, dtype=np.int64),
         edge_time=edge_time,
+        label_cutoff=xp.full(max(n_users, 0), cut, dtype=np.int64),
         fraud_visible_from=fraud_visible_from,
         default_visible_from=default_visible_from,
         hub_degree=hub_degree,
