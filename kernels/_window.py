@@ -182,6 +182,9 @@ def slice_median(
     med = xp.empty(nq, dtype=np.float64)
     mad = xp.empty(nq, dtype=np.float64) if want_mad else None
     if xp is not np:
+        values = xp.ascontiguousarray(values, dtype=np.float64)  # the kernel takes raw pointers
+        start = xp.ascontiguousarray(start, dtype=np.int64)
+        end = xp.ascontiguousarray(end, dtype=np.int64)
         launch_1d(
             _slice_median_kernel,
             nq,

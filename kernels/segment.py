@@ -65,6 +65,7 @@ def _reduce(indptr: Any, values: Any, op: int, empty: float) -> Array:
     ptr = check_indptr(xp, indptr, nnz=int(vals.shape[0]))
     n = int(ptr.shape[0]) - 1
     if xp is not np:
+        vals, ptr = xp.ascontiguousarray(vals), xp.ascontiguousarray(ptr)  # raw pointers
         out = xp.empty(n, dtype=np.float64)
         if n:
             block = 256

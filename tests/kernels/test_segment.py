@@ -139,3 +139,12 @@ def test_accumulator_equals_batch(rng) -> None:
         assert st.maximum() == maxs[s]
         assert st.sum == pytest.approx(sums[s], rel=1e-12)
         assert st.mean() == pytest.approx(means[s], rel=1e-12)
+
+
+def test_strided_input(backend) -> None:
+    """A column view (not contiguous) must work on both paths (the GPU kernel takes pointers)."""
+    table = np.arange(12, dtype=np.float64).reshape(6, 2)
+    ptr = backend.asarray(np.array([0, 2, 6], dtype=np.int64))
+    col = backend.asarray(table)[:, 1]
+    assert backend.asnumpy(segment_sum(ptr, col)).tolist() == [4.0, 32.0]
+    assert backend.asnumpy(segment_max(ptr, col)).tolist() == [3.0, 11.0]
