@@ -50,15 +50,57 @@ class Settings(BaseSettings):
                                                    "models run; auto uses a GPU when usable.")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # -- the scoring API (serving.api) ----------------------------------------------------------
+    API_HOST: str = Field("127.0.0.1", description="Interface `riskgraph serve` binds.")
+    API_PORT: int = Field(8000, ge=0, le=65535, description="Port `riskgraph serve` binds.")
+    API_WORKERS: int = Field(1, ge=1, le=64, description="uvicorn worker processes (Neo4j "
+                             "only: the embedded store allows one process).")
+    POLICY_FILE: Path | None = Field(None, description="Decision policy (TOML); default the "
+                                     "packaged serving/policy.toml.")
+    STORE_TIMEOUT_S: float = Field(0.25, gt=0, le=60, description="A store read slower than "
+                                   "this makes the verdict degraded.")
+    STORE_WRITE_TIMEOUT_S: float = Field(2.0, gt=0, le=600, description="A store write slower "
+                                         "than this goes to the spool instead.")
+    STORE_PROBE_INTERVAL_S: float = Field(1.0, gt=0, le=60, description="How often a down "
+                                          "store is pinged to see whether it is back.")
+    STORE_THREADS: int = Field(32, ge=1, le=512, description="Threads that run store calls "
+                               "under a timeout.")
+    DEGRADED_MAX_APPROVE_AMOUNT: float | None = Field(
+        None, ge=0, description="Ceiling on approvals in degraded mode, on top of the policy's "
+        "per-product cap (the lower wins); unset: the policy alone.")
+    SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
+                                   "store is down; default DATA_DIR/spool.")
+    RATE_LIMIT_PER_S: float = Field(200.0, gt=0, description="Requests per second per API key "
+                                    "(per replica) unless the key sets its own.")
+    RATE_LIMIT_BURST: int = Field(400, ge=1, description="Requests a key may send at once "
+                                  "before the rate applies.")
+    ADMIN_API_KEY: SecretStr | None = Field(None, description="Bootstrap admin key (kept "
+                                            "hashed in memory); create the others with "
+                                            "`riskgraph keys create`.")
+    KEYS_REFRESH_S: float = Field(30.0, gt=0, description="How often API keys are reloaded "
+                                  "from the store (revocations take effect within this).")
+    MAX_EVENTS_PER_BATCH: int = Field(1000, ge=1, le=100_000, description="Largest batch "
+                                      "accepted by POST /v1/events and /v1/labels.")
+    DOCS_ENABLED: bool = Field(True, description="Serve /docs and /openapi.json (no data, no "
+                               "key needed).")
+
     @model_validator(mode="after")
     def _check_secret_sources(self) -> Settings:
         if self.PSEUDONYM_SECRET is not None and self.PSEUDONYM_SECRET_FILE is not None:
             raise ValueError("set PSEUDONYM_SECRET or PSEUDONYM_SECRET_FILE, not both")
+        if self.ADMIN_API_KEY is not None:
+            key = self.ADMIN_API_KEY.get_secret_value()
+            if key.casefold() in _PLACEHOLDERS or len(key) < 24:
+                raise ValueError("ADMIN_API_KEY is a placeholder or shorter than 24 characters")
         return self
 
     @property
     def ladybug_path(self) -> Path:
         return self.LADYBUG_PATH or self.DATA_DIR / "graph.lbug"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.SPOOL_DIR or self.DATA_DIR / "spool"
 
     @property
     def backend(self) -> Literal["neo4j", "ladybug"]:

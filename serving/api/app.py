@@ -1,0 +1,116 @@
+"""`create_app`: the FastAPI app, with everything it stands on injected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Final
+
+from fastapi import FastAPI
+
+from graph import GraphStore, Pseudonymiser
+from serving.api.errors import install_error_handlers
+from serving.api.middleware import RequestContextMiddleware
+from serving.api.routes import events, health, investigation, keys, score
+from serving.api.runtime import Runtime
+from serving.ingest_service import IngestService
+from serving.keys import KeyRing
+from serving.metrics import ServingMetrics
+from serving.policy import Policy, load_policy
+from serving.rate_limiter import RateLimiter
+from serving.scoring import Scorer
+from serving.scoring_service import ScoringService
+from serving.settings import Settings
+from serving.spool import Spool, claim_spool
+from serving.store_guard import StoreGuard
+from serving.writer import DurableWriter
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+DESCRIPTION: Final = """\
+Verdicts for loan applications (decision, fraud probability, probability of default, grade,
+recommended limit, reasons with evidence) in milliseconds, safe when the graph store is down.
+
+Every endpoint but `/healthz` and `/readyz` needs an API key in `X-API-Key`; roles:
+`scoring` (score, events), `investigator` (labels, verdicts, neighbourhoods), `admin` (all,
+keys, metrics). Invalid input is a 4xx whose `detail[].loc` names the field.
+"""
+
+
+def create_app(
+    settings: Settings,
+    store: GraphStore,
+    scorer: Scorer,
+    *,
+    policy: Policy | None = None,
+    keyring: KeyRing | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
+    spool: Spool | None = None,
+) -> FastAPI:
+    """Build the API around an open store and a scorer.
+
+    Args:
+        settings (Settings): configuration (timeouts, spool, rate limits, policy file, keys).
+        store (GraphStore): the graph; the caller opens and closes it.
+        scorer (Scorer): the model.
+        policy (Policy, optional): default: loaded from ``settings.POLICY_FILE``.
+        keyring (KeyRing, optional): default: the store's keys plus ``ADMIN_API_KEY``.
+        pseudonymiser (Pseudonymiser, optional): default: from the settings' secret.
+        spool (Spool, optional): default: claimed in ``settings.spool_dir``.
+
+    Raises:
+        PolicyError: the policy file is invalid.
+        ConfigurationError: the pseudonym secret is missing or a placeholder.
+        SpoolError: no spool file can be claimed.
+    """
+    policy = policy or load_policy(settings.POLICY_FILE)
+    pseudonymiser = pseudonymiser or settings.pseudonymiser()
+    if keyring is None:
+        static = []
+        if settings.ADMIN_API_KEY is not None:
+            static.append(("bootstrap-admin", "admin", settings.ADMIN_API_KEY.get_secret_value()))
+        keyring = KeyRing(static)  # type: ignore[arg-type]
+    spool = spool or claim_spool(settings.spool_dir)
+    metrics = ServingMetrics()
+    guard = StoreGuard(store, read_timeout_s=settings.STORE_TIMEOUT_S,
+                       write_timeout_s=settings.STORE_WRITE_TIMEOUT_S,
+                       probe_interval_s=settings.STORE_PROBE_INTERVAL_S,
+                       threads=settings.STORE_THREADS)
+    writer = DurableWriter(guard, spool,
+                           on_dead_letter=lambda entry, error: metrics.dead_letters.inc())
+    metrics.bind(spool_depth=lambda: spool.depth, store_up=lambda: float(guard.up))
+    runtime = Runtime(
+        settings=settings, store=store, scorer=scorer, policy=policy, metrics=metrics,
+        guard=guard, spool=spool, writer=writer, keyring=keyring,
+        limiter=RateLimiter(settings.RATE_LIMIT_PER_S, settings.RATE_LIMIT_BURST),
+        scoring=ScoringService(guard=guard, writer=writer, scorer=scorer, policy=policy,
+                               pseudonymiser=pseudonymiser, metrics=metrics,
+                               degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT),
+        ingest=IngestService(writer=writer, pseudonymiser=pseudonymiser, metrics=metrics),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        log.info("serving", extra={"backend": store.backend, "model": scorer.model_version,
+                                   "policy": policy.version, "spool": str(spool.path),
+                                   "spool_depth": spool.depth})
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    docs = settings.DOCS_ENABLED
+    app = FastAPI(
+        title="RiskGraph", version="1", description=DESCRIPTION, lifespan=lifespan,
+        docs_url="/docs" if docs else None, redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
+    for module in (health, score, events, investigation, keys):
+        app.include_router(module.router)
+    return app

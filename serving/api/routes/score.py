@@ -1,0 +1,49 @@
+"""Scoring applications and reading verdicts back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from serving.api.deps import Investigator, RuntimeDep, Scoring
+from serving.api.errors import ERROR_RESPONSES
+from serving.errors import NotFoundError, UnavailableError
+from serving.schemas.application import ApplicationCreate
+from serving.schemas.common import ID_PATTERN
+from serving.schemas.verdict import VerdictAuditPublic, VerdictPublic
+from serving.store_guard import StoreDown
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+
+
+@router.post("/score", response_model=VerdictPublic, responses={
+    **ERROR_RESPONSES,
+    409: {"description": "The application id was already scored with a different body."},
+    503: {"description": "Store down and the local spool cannot accept the write."}})
+def score(application: ApplicationCreate, runtime: RuntimeDep, _: Scoring,
+          response: Response) -> VerdictPublic:
+    """Decide one application (role scoring); the same id and body return the stored verdict."""
+    outcome = runtime.scoring.score(application)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return outcome.verdict
+
+
+@router.get("/verdicts/{application_id}", response_model=VerdictAuditPublic, responses={
+    **ERROR_RESPONSES,
+    404: {"description": "No verdict for this application id."},
+    503: {"description": "Store unavailable and the verdict is not in the local spool."}})
+def get_verdict(
+    application_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64,
+                                        description="The application id.")],
+    runtime: RuntimeDep, _: Investigator,
+) -> VerdictAuditPublic:
+    """The audit record of a verdict: request hash, features, versions, reasons (investigator)."""
+    try:
+        audit = runtime.scoring.audit(application_id)
+    except StoreDown as e:
+        raise UnavailableError(f"graph store unavailable: {e}") from e
+    if audit is None:
+        raise NotFoundError(f"no verdict for application {application_id!r}")
+    return audit

@@ -1,0 +1,73 @@
+"""`Runtime`: the long-lived objects one app serves with, wired once by the app factory."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from graph import GraphStore
+from serving.ingest_service import IngestService
+from serving.keys import KeyRing
+from serving.metrics import ServingMetrics
+from serving.policy import Policy
+from serving.rate_limiter import RateLimiter
+from serving.scoring import Scorer
+from serving.scoring_service import ScoringService
+from serving.settings import Settings
+from serving.spool import Spool
+from serving.store_guard import StoreGuard
+from serving.writer import DurableWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything the routes need; background threads start and stop with the app."""
+
+    settings: Settings
+    store: GraphStore
+    scorer: Scorer
+    policy: Policy
+    metrics: ServingMetrics
+    guard: StoreGuard
+    spool: Spool
+    writer: DurableWriter
+    keyring: KeyRing
+    limiter: RateLimiter
+    scoring: ScoringService
+    ingest: IngestService
+    ready_cache: tuple[float, bool] | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _keys_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Load keys, start the store probe, the spool replayer and the key refresher."""
+        self._refresh_keys()
+        self.guard.on_up(self._refresh_keys)
+        self.guard.start()
+        self.writer.start()
+        self._keys_thread = threading.Thread(target=self._run_keys, name="key-refresh",
+                                             daemon=True)
+        self._keys_thread.start()
+
+    def stop(self) -> None:
+        """Stop the threads, release the spool; the store belongs to the caller."""
+        self._stop.set()
+        self.writer.close()
+        self.guard.close()
+        if self._keys_thread is not None:
+            self._keys_thread.join(timeout=5)
+        self.spool.close()
+
+    def _refresh_keys(self) -> None:
+        try:
+            self.guard.write(self.keyring.refresh)
+        except Exception as e:  # noqa: BLE001 - keep serving with the keys already loaded
+            log.warning("API keys not refreshed: %s", e)
+
+    def _run_keys(self) -> None:
+        while not self._stop.wait(self.settings.KEYS_REFRESH_S):
+            if self.guard.up:
+                self._refresh_keys()

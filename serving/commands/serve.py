@@ -1,0 +1,71 @@
+"""`riskgraph serve`: the scoring API under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import uvicorn
+from fastapi import FastAPI
+
+from graph import GraphStore, StoreUnavailableError
+from serving.api import create_app
+from serving.logs import configure_logging
+from serving.scorers import load_scorer
+from serving.settings import Settings, get_settings
+from serving.stores import build_store
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the scoring API (FastAPI under uvicorn)")
+    p.add_argument("--host", help="interface to bind (default RISKGRAPH_API_HOST)")
+    p.add_argument("--port", type=int, help="port to bind (default RISKGRAPH_API_PORT)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes, Neo4j only (default RISKGRAPH_API_WORKERS)")
+    p.set_defaults(func=_serve)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    update = {name: value for name, value in (
+        ("API_HOST", args.host), ("API_PORT", args.port), ("API_WORKERS", args.workers),
+    ) if value is not None}
+    return get_settings().model_copy(update=update)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configure_logging(settings.LOG_LEVEL)
+    if settings.API_WORKERS > 1:
+        if settings.backend != "neo4j":
+            raise SystemExit("riskgraph serve: --workers > 1 needs Neo4j; the embedded "
+                             "store allows one process")
+        uvicorn.run("serving.commands.serve:app_from_env", factory=True,
+                    host=settings.API_HOST, port=settings.API_PORT,
+                    workers=settings.API_WORKERS, log_config=None, access_log=False)
+        return 0
+    store = build_store(settings)
+    try:
+        app = _app(settings, store)
+        uvicorn.run(app, host=settings.API_HOST, port=settings.API_PORT, log_config=None,
+                    access_log=False, timeout_graceful_shutdown=10)
+    finally:
+        store.close()
+    return 0
+
+
+def _app(settings: Settings, store: GraphStore) -> FastAPI:
+    try:
+        store.apply_schema()
+    except StoreUnavailableError as e:
+        # NOTE: start anyway: verdicts are degraded and writes spooled until the store is back.
+        log.warning("graph store unavailable at start (%s); serving in degraded mode", e)
+    return create_app(settings, store, load_scorer(settings))
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn worker processes (one store connection pool per process)."""
+    settings = get_settings()
+    configure_logging(settings.LOG_LEVEL)
+    return _app(settings, build_store(settings))

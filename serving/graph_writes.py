@@ -1,0 +1,198 @@
+"""Pure functions from accepted requests to the graph writes they cause (:data:`Op` lists).
+
+Rows are checked against the schema here, before anything is written or spooled, so a spooled
+write can never be rejected by the store for its shape. Identifiers of people (device serials,
+addresses, phone numbers) are keyed-hashed here and nowhere later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from graph import SCHEMA, Pseudonymiser, mask
+from graph.ingest import sales_report_id
+from serving.schemas.application import ApplicationCreate
+from serving.schemas.events import (
+    LoginEventCreate,
+    MerchantSalesEventCreate,
+    OrderEventCreate,
+    RepaymentEventCreate,
+)
+from serving.schemas.labels import LabelCreate
+from serving.scoring import ApplicationFacts
+from serving.writer import Op
+
+AnyEvent = LoginEventCreate | OrderEventCreate | RepaymentEventCreate | MerchantSalesEventCreate
+
+
+def epoch(value: datetime) -> int:
+    """Epoch seconds of an aware datetime."""
+    return int(value.timestamp())
+
+
+def canonical_json(value: Mapping[str, Any]) -> str:
+    """Sorted keys, no spaces, UTF-8: the same content always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def to_facts(app: ApplicationCreate, pseudonymiser: Pseudonymiser) -> ApplicationFacts:
+    """The application as the scorer sees it: people's identifiers keyed-hashed."""
+    return ApplicationFacts(
+        application_id=app.application_id,
+        product=app.product,
+        amount=float(app.amount),
+        currency=app.currency,
+        user_id=app.user_id,
+        device_id=pseudonymiser.hash("device", app.device_id),
+        device_masked=mask("device", app.device_id),
+        ip=app.ip,
+        lat=float(app.geo.lat),
+        lon=float(app.geo.lon),
+        ts=epoch(app.applied_at),
+        city=app.geo.city,
+        address_id=None if app.address is None else pseudonymiser.hash("address", app.address),
+        phone_id=None if app.phone is None else pseudonymiser.hash("phone", app.phone),
+        merchant_id=app.merchant_id,
+    )
+
+
+def canonical_request(facts: ApplicationFacts) -> dict[str, Any]:
+    """The request in canonical form (hashed identifiers, epoch time); hashed for
+    idempotency and kept in the audit trail."""
+    return {
+        "application_id": facts.application_id,
+        "product": facts.product,
+        "amount": facts.amount,
+        "currency": facts.currency,
+        "user_id": facts.user_id,
+        "device_id": facts.device_id,
+        "ip": facts.ip,
+        "lat": facts.lat,
+        "lon": facts.lon,
+        "city": facts.city,
+        "address_id": facts.address_id,
+        "phone_id": facts.phone_id,
+        "merchant_id": facts.merchant_id,
+        "ts": facts.ts,
+    }
+
+
+def application_ops(facts: ApplicationFacts, verdict_row: Mapping[str, Any],
+                    pseudonymiser: Pseudonymiser, app: ApplicationCreate) -> list[Op]:
+    """Claim the verdict record, then write the application and its edges.
+
+    The application's own writes run only once the ``Verdict`` record is this request's
+    (see :func:`serving.writer.apply_ops`).
+    """
+    then: list[Op] = [
+        _nodes("Application", [{
+            "id": facts.application_id, "product": facts.product, "amount": facts.amount,
+            "currency": facts.currency, "ts": facts.ts, "lat": facts.lat, "lon": facts.lon,
+            "decision": str(verdict_row["decision"]),
+        }]),
+        _nodes("Device", [{"id": facts.device_id, "masked": facts.device_masked}]),
+        _edges("APPLIED", [{"src": facts.user_id, "dst": facts.application_id,
+                            "ts": facts.ts}]),
+        _edges("APPLIED_ON", [{"src": facts.application_id, "dst": facts.device_id}]),
+        _edges("APPLIED_FROM", [{"src": facts.application_id, "dst": facts.ip}]),
+        _edges("USES", [{"src": facts.user_id, "dst": facts.device_id,
+                         "last_seen": facts.ts}]),
+    ]
+    if facts.merchant_id is not None and facts.product == "bnpl":
+        then.append(_edges("APPLIED_AT", [{"src": facts.application_id,
+                                           "dst": facts.merchant_id}]))
+    if facts.address_id is not None and app.address is not None:
+        then.append(_nodes("Address", [{"id": facts.address_id,
+                                        "masked": mask("address", app.address)}]))
+        then.append(_edges("LIVES_AT", [{"src": facts.user_id, "dst": facts.address_id}]))
+    if facts.phone_id is not None and app.phone is not None:
+        then.append(_nodes("Phone", [{"id": facts.phone_id, "masked": mask("phone", app.phone)}]))
+        then.append(_edges("HAS_PHONE", [{"src": facts.user_id, "dst": facts.phone_id}]))
+    SCHEMA.check_node_row("Verdict", verdict_row)
+    return [{"op": "verdict", "row": dict(verdict_row), "then": then}]
+
+
+def event_ops(events: Sequence[AnyEvent], pseudonymiser: Pseudonymiser) -> list[Op]:
+    """The writes of a batch of behaviour events, grouped by kind in batch order."""
+    ops: list[Op] = []
+    for ev in events:
+        if isinstance(ev, LoginEventCreate):
+            device = pseudonymiser.hash("device", ev.device_id)
+            ops.append(_nodes("Device", [{"id": device,
+                                          "masked": mask("device", ev.device_id)}]))
+            ops.append(_edges("LOGGED_IN_FROM", [{
+                "src": ev.user_id, "dst": ev.ip, "event_id": ev.event_id, "ts": epoch(ev.ts),
+                "lat": float(ev.lat), "lon": float(ev.lon), "device_id": device}]))
+            ops.append(_edges("USES", [{"src": ev.user_id, "dst": device,
+                                        "last_seen": epoch(ev.ts)}]))
+        elif isinstance(ev, OrderEventCreate):
+            ops.append(_edges("ORDERED_AT", [{
+                "src": ev.user_id, "dst": ev.merchant_id, "event_id": ev.event_id,
+                "ts": epoch(ev.ts), "amount": float(ev.amount), "category": ev.category,
+                "bnpl": ev.bnpl, "returned": ev.returned}]))
+        elif isinstance(ev, RepaymentEventCreate):
+            ops.append(_edges("REPAID", [{
+                "src": ev.user_id, "dst": ev.application_id, "event_id": ev.event_id,
+                "ts": epoch(ev.ts), "due_ts": epoch(ev.due_at), "amount": float(ev.amount),
+                "status": ev.status}]))
+        else:
+            day = int(datetime(ev.day.year, ev.day.month, ev.day.day, tzinfo=UTC).timestamp())
+            # NOTE: one report per merchant and day, named as the bulk loader names it, so a
+            # corrected report replaces the first and a resent one changes nothing.
+            report = sales_report_id(ev.merchant_id, day)
+            ops.append(_nodes("SalesReport", [{
+                "id": report, "day": day, "gmv": float(ev.gmv), "orders": ev.orders,
+                "refunds": float(ev.refunds), "inventory": float(ev.inventory)}]))
+            ops.append(_edges("REPORTED", [{"src": ev.merchant_id, "dst": report}]))
+    return _merge(ops)
+
+
+def label_ops(labels: Sequence[LabelCreate], received_at: int) -> list[Op]:
+    """One idempotent ``label`` op per label event."""
+    ops: list[Op] = []
+    for lab in labels:
+        body = lab.model_dump(mode="json")
+        event = {
+            "id": lab.event_id, "target_label": lab.entity_type, "target_id": lab.entity_id,
+            "kind": lab.kind, "at": epoch(lab.at), "source": lab.source,
+            "body_hash": sha256_hex(canonical_json(body)), "received_at": received_at,
+        }
+        SCHEMA.check_node_row("LabelEvent", event)
+        ops.append({"op": "label", "event": event, "label": {
+            "label": lab.entity_type, "id": lab.entity_id, "kind": lab.kind,
+            "at": epoch(lab.at), "source": lab.source}})
+    return ops
+
+
+def _nodes(label: str, rows: list[dict[str, Any]]) -> Op:
+    for row in rows:
+        SCHEMA.check_node_row(label, row)
+    return {"op": "nodes", "label": label, "rows": rows}
+
+
+def _edges(rel: str, rows: list[dict[str, Any]]) -> Op:
+    for row in rows:
+        SCHEMA.check_rel_row(rel, row)
+    return {"op": "edges", "rel": rel, "rows": rows}
+
+
+def _merge(ops: list[Op]) -> list[Op]:
+    """One batched op per node label and relationship type (one ``UNWIND`` each instead of a
+    transaction per event): nodes first, then relationships, each in the order of first
+    appearance, rows in batch order (so the last of two updates to one edge wins)."""
+    groups: dict[tuple[str, str], Op] = {}
+    for op in ops:
+        key = (op["op"], op.get("label") or op.get("rel") or "")
+        if key in groups:
+            groups[key]["rows"].extend(op["rows"])
+        else:
+            groups[key] = {**op, "rows": list(op["rows"])}
+    return sorted(groups.values(), key=lambda op: op["op"] != "nodes")

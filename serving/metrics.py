@@ -1,0 +1,66 @@
+"""`ServingMetrics`: the Prometheus series of one app, in its own registry.
+
+A registry per app (not the process-global one) keeps several apps in one process, as in the
+tests, from colliding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+                          0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServingMetrics:
+    """Latency per route and per decision, degraded verdicts, spool depth, store state."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.http_latency = Histogram(
+            "riskgraph_http_request_duration_seconds", "HTTP request latency by route.",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.score_latency = Histogram(
+            "riskgraph_score_duration_seconds", "Time to decide a verdict, by decision.",
+            ["product", "decision", "degraded"], buckets=LATENCY_BUCKETS, registry=r)
+        self.verdicts = Counter(
+            "riskgraph_verdicts_total", "Verdicts decided (replays of stored ones excluded).",
+            ["product", "decision", "degraded"], registry=r)
+        self.degraded = Counter(
+            "riskgraph_degraded_verdicts_total", "Verdicts decided in degraded mode.",
+            registry=r)
+        self.idempotent_replays = Counter(
+            "riskgraph_idempotent_replays_total", "Requests answered with a stored verdict.",
+            registry=r)
+        self.conflicts = Counter(
+            "riskgraph_idempotency_conflicts_total", "Same application id, different body.",
+            registry=r)
+        self.events = Counter(
+            "riskgraph_events_accepted_total", "Events and labels accepted.", ["kind"],
+            registry=r)
+        self.rate_limited = Counter(
+            "riskgraph_rate_limited_total", "Requests refused by the rate limit.", registry=r)
+        self.scorer_errors = Counter(
+            "riskgraph_scorer_errors_total", "Scorer failures answered in degraded mode.",
+            registry=r)
+        self.dead_letters = Counter(
+            "riskgraph_spool_dead_letters_total", "Spooled writes the store kept rejecting.",
+            registry=r)
+        self.spool_depth = Gauge(
+            "riskgraph_spool_depth", "Writes waiting in the local spool for the store.",
+            registry=r)
+        self.store_up = Gauge(
+            "riskgraph_store_up", "1 when the graph store is taking calls, else 0.",
+            registry=r)
+
+    def bind(self, *, spool_depth: Callable[[], float], store_up: Callable[[], float]) -> None:
+        """Read the gauges from live state at scrape time."""
+        self.spool_depth.set_function(spool_depth)
+        self.store_up.set_function(store_up)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

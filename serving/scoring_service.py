@@ -1,0 +1,278 @@
+"""`ScoringService`: one application in, one verdict out; what ``POST /v1/score`` calls.
+
+The steps, in order: hash identifiers and the canonical request; look for a stored verdict
+under the application id (in the local spool, then in the store) and answer with it, or refuse
+a different body (409); score under the store's read timeout, or without the store in degraded
+mode; apply the policy; render reasons; claim the ``Verdict`` record and write the application
+through the :class:`serving.writer.DurableWriter` (to the store, or to the spool while the store
+is down). A claim lost to another replica answers with that replica's verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from graph import GraphNode, Pseudonymiser
+from serving.errors import IdempotencyConflictError, InvalidFieldError
+from serving.graph_writes import (
+    application_ops,
+    canonical_json,
+    canonical_request,
+    sha256_hex,
+    to_facts,
+)
+from serving.metrics import ServingMetrics
+from serving.policy import Policy, decide
+from serving.reasons import render
+from serving.schemas.application import ApplicationCreate
+from serving.schemas.verdict import (
+    CreditPublic,
+    EvidencePublic,
+    ReasonPublic,
+    VerdictAuditPublic,
+    VerdictPublic,
+)
+from serving.scoring import ApplicationFacts, Evidence, ScoreResult, Scorer, Signal
+from serving.store_guard import StoreDown, StoreGuard
+from serving.writer import DurableWriter
+
+log = logging.getLogger(__name__)
+
+MAX_REASONS: Final = 8
+_LOCK_STRIPES: Final = 256
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    """A verdict and whether it was a stored one answered again."""
+
+    verdict: VerdictPublic
+    replayed: bool
+    stored_in: Literal["graph", "spool"]
+
+
+class ScoringService:
+    """Decides verdicts (see the module docstring).
+
+    Args:
+        guard (StoreGuard): store access under timeouts.
+        writer (DurableWriter): writes to the store or the spool.
+        scorer (Scorer): the model.
+        policy (Policy): thresholds and limits.
+        pseudonymiser (Pseudonymiser): keyed hashing of identifiers.
+        metrics (ServingMetrics): where to count.
+        degraded_cap (float, optional): operator ceiling on degraded approvals.
+            (default: ``None``)
+    """
+
+    def __init__(self, *, guard: StoreGuard, writer: DurableWriter, scorer: Scorer,
+                 policy: Policy, pseudonymiser: Pseudonymiser, metrics: ServingMetrics,
+                 degraded_cap: float | None = None) -> None:
+        self.guard = guard
+        self.writer = writer
+        self.scorer = scorer
+        self.policy = policy
+        self.pseudonymiser = pseudonymiser
+        self.metrics = metrics
+        self.degraded_cap = degraded_cap
+        self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    def __repr__(self) -> str:
+        return (f"ScoringService(scorer={self.scorer!r}, policy={self.policy.version!r}, "
+                f"degraded_cap={self.degraded_cap})")
+
+    def check(self, app: ApplicationCreate) -> None:
+        """The rules that need the policy; raise :class:`InvalidFieldError` naming the field."""
+        spec = self.policy.product(app.product)
+        if app.amount > spec.max_amount:
+            raise InvalidFieldError(("body", "amount"), f"must be at most {spec.max_amount:g} "
+                                    f"for product {app.product}", app.amount)
+        if app.currency != self.policy.currency:
+            raise InvalidFieldError(("body", "currency"),
+                                    f"must be {self.policy.currency}", app.currency)
+        if app.product in ("bnpl", "merchant_loan") and app.merchant_id is None:
+            raise InvalidFieldError(("body", "merchant_id"),
+                                    f"is required for product {app.product}", None)
+
+    def score(self, app: ApplicationCreate) -> ScoreOutcome:
+        """Decide one application, or answer with its stored verdict.
+
+        Raises:
+            InvalidFieldError: the request breaks the policy's limits.
+            IdempotencyConflictError: the id was decided for a different body.
+        """
+        t0 = time.perf_counter()
+        self.check(app)
+        facts = to_facts(app, self.pseudonymiser)
+        request = canonical_request(facts)
+        request_hash = sha256_hex(canonical_json(request))
+        lock = self._locks[zlib.crc32(app.application_id.encode()) % _LOCK_STRIPES]
+        with lock:
+            stored = self._stored(app.application_id, request_hash)
+            if stored is not None:
+                outcome, row = stored
+                if outcome.stored_in == "graph":
+                    self._repair(facts, row, app)
+                return outcome
+            degraded = False
+            try:
+                result = self.guard.read(lambda s: self.scorer.score(facts, s))
+            except StoreDown as e:
+                log.warning("scoring %s degraded: %s", app.application_id, e)
+                degraded = True
+                result = self.scorer.score(facts, None)
+            except Exception:
+                log.exception("scorer failed on %s; deciding in degraded mode",
+                              app.application_id)
+                self.metrics.scorer_errors.inc()
+                degraded = True
+                result = self.scorer.score(facts, None)
+            verdict, features = self._verdict(app, result, degraded, t0)
+            row = {
+                "id": app.application_id, "request_hash": request_hash,
+                "decision": verdict.decision, "fraud_probability": verdict.fraud_probability,
+                "pd": verdict.credit.pd, "grade": verdict.credit.grade,
+                "credit_limit": verdict.credit.recommended_limit, "degraded": degraded,
+                "model_version": verdict.model_version,
+                "graph_version": verdict.graph_version,
+                "policy_version": verdict.policy_version,
+                "decided_at": int(verdict.decided_at.timestamp()),
+                "verdict_json": verdict.model_dump_json(),
+                "features_json": canonical_json(features),
+                "request_json": canonical_json(request),
+            }
+            ops = application_ops(facts, row, self.pseudonymiser, app)
+            written = self.writer.write("score", ops, key=app.application_id)
+            stored_in: Literal["graph", "spool"] = "spool" if written is None else "graph"
+            if written is not None and app.application_id in written.existing_verdicts:
+                # NOTE: another replica claimed the id between our look-up and our write.
+                return self._answer_existing(
+                    app.application_id, request_hash,
+                    written.existing_verdicts[app.application_id].properties, "graph")
+        labels = {"product": app.product, "decision": verdict.decision,
+                  "degraded": str(degraded).lower()}
+        self.metrics.score_latency.labels(**labels).observe(time.perf_counter() - t0)
+        self.metrics.verdicts.labels(**labels).inc()
+        if degraded:
+            self.metrics.degraded.inc()
+        return ScoreOutcome(verdict, False, stored_in)
+
+    # -- the audit trail ----------------------------------------------------------------------
+    def audit(self, application_id: str) -> VerdictAuditPublic | None:
+        """The stored verdict of an application with its hash, request and features.
+
+        Raises:
+            StoreDown: the store is unavailable and the verdict is not in the local spool.
+        """
+        spooled = self._spooled_row(application_id)
+        if spooled is not None:
+            return _audit(spooled, "spool")
+        node = self.guard.read(lambda s: s.get_node("Verdict", application_id))
+        return None if node is None else _audit(node.properties, "graph")
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _spooled_row(self, application_id: str) -> Mapping[str, Any] | None:
+        ops = self.writer.find_spooled("score", application_id)
+        if ops is None:
+            return None
+        return next((op["row"] for op in ops if op["op"] == "verdict"), None)
+
+    def _repair(self, facts: ApplicationFacts, row: Mapping[str, Any], app: ApplicationCreate) -> None:
+        """Finish a write a crash cut short: the verdict is stored, the application not."""
+        try:
+            present = self.guard.read(lambda s: s.get_node("Application", app.application_id))
+        except StoreDown:
+            return
+        if present is None or "decision" not in present.properties:
+            log.warning("verdict %s stored without its application; writing it now",
+                        app.application_id)
+            self.writer.write("score", application_ops(facts, dict(row), self.pseudonymiser,
+                                                       app), key=app.application_id)
+
+    def _stored(self, application_id: str, request_hash: str
+                ) -> tuple[ScoreOutcome, Mapping[str, Any]] | None:
+        row = self._spooled_row(application_id)
+        where: Literal["graph", "spool"] = "spool"
+        if row is None:
+            try:
+                node: GraphNode | None = self.guard.read(
+                    lambda s: s.get_node("Verdict", application_id))
+            except StoreDown:
+                # NOTE: cannot look; another replica may have decided this id. The first
+                # verdict to reach the store is kept when the spool is replayed.
+                return None
+            if node is None:
+                return None
+            row, where = node.properties, "graph"
+        return self._answer_existing(application_id, request_hash, row, where), row
+
+    def _answer_existing(self, application_id: str, request_hash: str,
+                         row: Mapping[str, Any], where: Literal["graph", "spool"]
+                         ) -> ScoreOutcome:
+        if row.get("request_hash") != request_hash:
+            self.metrics.conflicts.inc()
+            raise IdempotencyConflictError(application_id)
+        self.metrics.idempotent_replays.inc()
+        return ScoreOutcome(VerdictPublic.model_validate_json(str(row["verdict_json"])),
+                            True, where)
+
+    def _verdict(self, app: ApplicationCreate, result: ScoreResult, degraded: bool,
+                 t0: float) -> tuple[VerdictPublic, dict[str, Any]]:
+        outcome = decide(
+            self.policy, application_id=app.application_id, product=app.product,
+            amount=float(app.amount), fraud_probability=result.fraud_probability,
+            pd=result.pd, features=result.features, degraded=degraded,
+            degraded_cap=self.degraded_cap)
+        signals: list[Signal] = list(outcome.signals)
+        if degraded:
+            signals.append(Signal("DEGRADED_MODE", 0.0, Evidence(
+                "Application", app.application_id, app.application_id, "store_available", 0.0)))
+        adverse = [s for s in result.signals if s.weight > 0]
+        favourable = [s for s in result.signals if s.weight <= 0]
+        signals += sorted(adverse, key=lambda s: -s.weight)
+        if outcome.decision == "approve" or not adverse:
+            signals += favourable
+        unique: dict[tuple[str, str, str, str], Signal] = {}
+        for s in signals:
+            ev = s.evidence
+            unique.setdefault((s.code, ev.entity_type, ev.entity_id, ev.metric), s)
+        reasons = [render(s) for s in list(unique.values())[:MAX_REASONS]]
+        features: dict[str, Any] = {**result.features, "thin_file": outcome.thin_file}
+        verdict = VerdictPublic(
+            application_id=app.application_id,
+            decision=outcome.decision,
+            fraud_probability=round(result.fraud_probability, 6),
+            credit=CreditPublic(pd=round(result.pd, 6), grade=outcome.grade,
+                                recommended_limit=outcome.credit_limit,
+                                currency=self.policy.currency),
+            reasons=[ReasonPublic(code=r.code, message_en=r.message_en,
+                                  message_zh=r.message_zh,
+                                  evidence=EvidencePublic(**vars(r.evidence)))
+                     for r in reasons],
+            model_version=result.model_version,
+            graph_version=result.graph_version,
+            policy_version=self.policy.version,
+            degraded=degraded,
+            elapsed_ms=round((time.perf_counter() - t0) * 1000, 3),
+            decided_at=datetime.now(UTC),
+        )
+        return verdict, features
+
+
+def _audit(row: Mapping[str, Any], where: Literal["graph", "spool"]) -> VerdictAuditPublic:
+    return VerdictAuditPublic(
+        verdict=VerdictPublic.model_validate_json(str(row["verdict_json"])),
+        request_hash=str(row["request_hash"]),
+        request=json.loads(str(row.get("request_json") or "{}")),
+        features=json.loads(str(row.get("features_json") or "{}")),
+        stored_in=where,
+    )
+

@@ -1,0 +1,150 @@
+"""Helpers of the serving tests: settings, a live uvicorn server on loopback, a world builder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from graph import GraphStore
+from serving.settings import Settings
+
+SECRET = "serving-tests-secret-0123456789abcdef"
+ADMIN_KEY = "rgk_admintest_" + "A" * 43
+NEO4J_URI = os.environ.get("RISKGRAPH_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
+
+
+def make_settings(data_dir: Path, backend: str = "ladybug", **overrides: Any) -> Settings:
+    """Settings for a test: no .env file, a tmp data dir, generous timeouts unless overridden."""
+    values: dict[str, Any] = {
+        "DATA_DIR": data_dir, "PSEUDONYM_SECRET": SECRET, "ADMIN_API_KEY": ADMIN_KEY,
+        "STORE_TIMEOUT_S": 5.0, "STORE_WRITE_TIMEOUT_S": 10.0, "STORE_PROBE_INTERVAL_S": 0.2,
+        "RATE_LIMIT_PER_S": 10_000.0, "RATE_LIMIT_BURST": 10_000,
+        "NEO4J_URI": NEO4J_URI if backend == "neo4j" else None,
+        "NEO4J_MAX_RETRY_TIME_S": 2.0, "NEO4J_CONNECTION_TIMEOUT_S": 2.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class LiveServer:
+    """An app under uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
+                                timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run,
+                                        kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+        self._sock.close()
+
+    def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
+        headers = {} if key is None else {"X-API-Key": key}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def new_key(self, role: str, **extra: Any) -> str:
+        with self.client() as c:
+            r = c.post("/v1/keys", json={"name": f"test-{role}", "role": role, **extra})
+            assert r.status_code == 201, r.text
+            return str(r.json()["key"])
+
+
+# -- a small world ------------------------------------------------------------------------------
+def iso(t: datetime) -> str:
+    return t.isoformat()
+
+
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+SHANGHAI = (31.2304, 121.4737, "Shanghai")
+BEIJING = (39.9042, 116.4074, "Beijing")
+URUMQI = (43.8256, 87.6168, "Urumqi")
+
+
+class World:
+    """Builds users and their behaviour: sign-up data straight into the store (the bulk
+    loader's job), behaviour through ``POST /v1/events`` (the API's job)."""
+
+    def __init__(self, store: GraphStore, server: LiveServer, uid: Callable[[str], str]) -> None:
+        self.store = store
+        self.server = server
+        self.uid = uid
+
+    def user(self, name: str, *, days_old: float, home: tuple[float, float, str]) -> str:
+        user_id = self.uid(name)
+        created = int((NOW - timedelta(days=days_old)).timestamp())
+        self.store.upsert_nodes("User", [{"id": user_id, "created_at": created,
+                                          "home_lat": home[0], "home_lon": home[1],
+                                          "home_city": home[2]}])
+        return user_id
+
+    def events(self, events: list[dict[str, Any]]) -> None:
+        with self.server.client() as c:
+            for start in range(0, len(events), 500):
+                r = c.post("/v1/events", json={"events": events[start:start + 500]})
+                assert r.status_code == 202, r.text
+
+    def habits(self, user_id: str, *, device: str, place: tuple[float, float, str],
+               logins: int, orders: list[float], repayments: int = 0, days: int = 300,
+               ip: str = "10.1.0.1") -> None:
+        """Regular logins from one place and device, orders, on-time repayments."""
+        evs: list[dict[str, Any]] = []
+        for i in range(logins):
+            t = NOW - timedelta(days=days * (i + 1) / (logins + 1))
+            evs.append({"type": "login", "event_id": self.uid(f"{user_id}-login-{i}"),
+                        "user_id": user_id, "ts": iso(t), "device_id": device, "ip": ip,
+                        "lat": place[0] + 0.01 * (i % 3), "lon": place[1], })
+        for i, amount in enumerate(orders):
+            t = NOW - timedelta(days=days * (i + 1) / (len(orders) + 1), hours=1)
+            evs.append({"type": "order", "event_id": self.uid(f"{user_id}-order-{i}"),
+                        "user_id": user_id, "merchant_id": self.uid("shop"), "ts": iso(t),
+                        "amount": amount, "category": "grocery", "bnpl": False})
+        for i in range(repayments):
+            t = NOW - timedelta(days=20 * (i + 1))
+            evs.append({"type": "repayment", "event_id": self.uid(f"{user_id}-repay-{i}"),
+                        "user_id": user_id, "application_id": self.uid(f"{user_id}-old-app"),
+                        "ts": iso(t), "due_at": iso(t + timedelta(days=1)), "amount": 100.0,
+                        "status": "on_time"})
+        self.events(evs)
+
+
+def application(app_id: str, user_id: str, *, amount: float, device: str,
+                place: tuple[float, float, str], product: str = "bnpl",
+                merchant: str | None = "m-checkout", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "application_id": app_id, "product": product, "amount": amount, "currency": "CNY",
+        "user_id": user_id, "device_id": device, "ip": "10.9.0.1",
+        "geo": {"lat": place[0], "lon": place[1], "city": place[2]},
+        "applied_at": iso(NOW),
+    }
+    if merchant is not None:
+        body["merchant_id"] = merchant
+    body.update(extra)
+    return body
