@@ -1,0 +1,205 @@
+"""`run_benchmark`: the split protocol of node-classification benchmarks on a `NodeGraph`.
+
+For each split: train on its train mask, keep the epoch with the best validation metric
+(:func:`train_node_classifier`), optionally average the probabilities of several seeds, and
+score the test mask once, after training. Test labels never reach training or selection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gnn.metrics import metric_name, score_nodes
+from gnn.node_graph import NodeGraph
+from gnn.sep_gnn import NormKind, SepGNN
+from gnn.trainer import TrainConfig, train_node_classifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the :class:`SepGNN` a benchmark trains (see its arguments)."""
+
+    hidden_channels: int = 128
+    num_layers: int = 3
+    dropout: float = 0.2
+    ffn_multiplier: int = 1
+    norm: NormKind = "layer"
+
+    def build(self, graph: NodeGraph) -> SepGNN:
+        """A fresh model sized for ``graph`` (one logit for a binary task)."""
+        classes = max(graph.num_classes, 2)
+        return SepGNN(graph.num_features, self.hidden_channels, 1 if classes == 2 else classes,
+                      num_layers=self.num_layers, num_relations=len(graph.adjs),
+                      dropout=self.dropout, ffn_multiplier=self.ffn_multiplier, norm=self.norm)
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What a benchmark run trains.
+
+    Args:
+        model (ModelConfig): the architecture.
+        train (TrainConfig): the optimisation.
+        seeds (tuple[int, ...]): one model per seed and split; their predicted probabilities
+            are averaged. (default: ``(0,)``)
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: tuple[int, ...] = (0,)
+
+    def as_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    """One split: the ensemble's validation and test metric, and each seed's best epoch."""
+
+    split: int
+    val: float
+    test: float
+    best_epochs: tuple[int, ...]
+    seconds: float
+
+
+@dataclass
+class BenchmarkResult:
+    """All splits of a run, with what is needed to reproduce it."""
+
+    metric: str
+    splits: list[SplitResult]
+    config: BenchmarkConfig
+    seconds: float
+    device: str
+    machine: str = field(default_factory=lambda: f"{platform.node()} {platform.machine()} "
+                         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+
+    @property
+    def test_mean(self) -> float:
+        return float(np.mean([s.test for s in self.splits]))
+
+    @property
+    def test_std(self) -> float:
+        """Population standard deviation (``ddof=0``) over splits, as the literature quotes."""
+        return float(np.std([s.test for s in self.splits]))
+
+    @property
+    def val_mean(self) -> float:
+        return float(np.mean([s.val for s in self.splits]))
+
+
+def predict_probabilities(model: SepGNN, graph: NodeGraph, device: torch.device) -> Tensor:
+    """Class probabilities ``[N, C]`` (``C = 2`` for a one-logit binary model), on the CPU."""
+    logits = model.inference(graph.x, graph.adjs, device)
+    if model.out_channels == 1:
+        p = torch.sigmoid(logits.view(-1))
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(logits, dim=-1)
+
+
+def run_benchmark(
+    graph: NodeGraph,
+    config: BenchmarkConfig,
+    device: torch.device | str = "cpu",
+    splits: Sequence[int] | None = None,
+    on_split: Callable[[SplitResult], None] | None = None,
+) -> BenchmarkResult:
+    """Train and evaluate on each split of ``graph``.
+
+    Every model is built after ``torch.manual_seed(seed)`` and ``np.random.seed(seed)``, so a run
+    is reproducible on one machine and device.
+
+    Args:
+        graph (NodeGraph): a graph with split masks.
+        config (BenchmarkConfig): model, optimisation and seeds.
+        device (torch.device or str, optional): where to train. (default: ``"cpu"``)
+        splits (Sequence[int], optional): which splits to run. (default: all)
+        on_split (Callable, optional): called with each :class:`SplitResult` as it finishes.
+
+    Returns:
+        BenchmarkResult: per-split validation and test metrics.
+    """
+    device = torch.device(device)
+    if graph.num_splits == 0:
+        raise ValueError("graph has no split masks")
+    splits = list(range(graph.num_splits)) if splits is None else list(splits)
+    if not config.seeds:
+        raise ValueError("config.seeds is empty")
+    num_classes = max(graph.num_classes, 2)
+    g = graph.to(device)
+    y = graph.y
+    results: list[SplitResult] = []
+    start = time.perf_counter()
+    for i in splits:
+        split_start = time.perf_counter()
+        train_mask, val_mask, test_mask = graph.split(i)
+        probs = torch.zeros(graph.num_nodes, num_classes)
+        epochs = []
+        for seed in config.seeds:
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            model = config.model.build(graph)
+            result = train_node_classifier(model, g, train_mask, val_mask, config.train, device)
+            probs += predict_probabilities(model, g, device)
+            epochs.append(result.best_epoch)
+            log.info("split %d seed %d: best epoch %d val %.4f (%.0fs)", i, seed,
+                     result.best_epoch, result.best_val, result.seconds)
+        probs /= len(config.seeds)
+        scores = probs[:, 1:2] if num_classes == 2 else probs
+        val_idx = val_mask & (y >= 0)
+        test_idx = test_mask & (y >= 0)
+        split_result = SplitResult(
+            split=i,
+            val=score_nodes(scores[val_idx], y[val_idx], num_classes),
+            test=score_nodes(scores[test_idx], y[test_idx], num_classes),
+            best_epochs=tuple(epochs),
+            seconds=time.perf_counter() - split_start,
+        )
+        results.append(split_result)
+        if on_split is not None:
+            on_split(split_result)
+    return BenchmarkResult(metric_name(num_classes), results, config,
+                           time.perf_counter() - start, str(device))
+
+
+@dataclass(frozen=True)
+class PublishedResult:
+    """A figure from the literature to print next to ours (metric in percent)."""
+
+    model: str
+    mean: float
+    std: float
+    source: str
+
+
+def format_benchmark_table(
+    result: BenchmarkResult, published: Sequence[PublishedResult] = ()
+) -> str:
+    """Markdown tables: per split, then our mean ± std next to the published figures."""
+    metric = result.metric.replace("_", "-").upper() if result.metric == "roc_auc" else "accuracy"
+    lines = [f"| split | val {metric} | test {metric} | best epoch(s) | seconds |",
+             "|---:|---:|---:|---|---:|"]
+    for s in result.splits:
+        lines.append(f"| {s.split} | {100 * s.val:.2f} | {100 * s.test:.2f} | "
+                     f"{', '.join(map(str, s.best_epochs))} | {s.seconds:.0f} |")
+    lines += ["", f"| model | test {metric} (%) mean ± std | source |", "|---|---:|---|"]
+    for p in published:
+        lines.append(f"| {p.model} | {p.mean:.2f} ± {p.std:.2f} | {p.source} |")
+    seeds = len(result.config.seeds)
+    ours = f"SepGNN (this run, {seeds} seed{'s' if seeds > 1 else ''}/split)"
+    lines.append(f"| **{ours}** | **{100 * result.test_mean:.2f} ± {100 * result.test_std:.2f}** "
+                 f"| {len(result.splits)} splits, val {100 * result.val_mean:.2f}, "
+                 f"{result.seconds / 60:.1f} min on {result.device} |")
+    return "\n".join(lines)

@@ -1,0 +1,167 @@
+"""`riskgraph benchmark tolokers|files`: train and judge the GNN on a labelled graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+
+from gnn import (
+    TOLOKERS_CONFIG,
+    TOLOKERS_PUBLISHED,
+    BenchmarkConfig,
+    BenchmarkResult,
+    ModelConfig,
+    SplitResult,
+    TrainConfig,
+    file_sha256,
+    format_benchmark_table,
+    load_tolokers,
+    read_graph_files,
+    run_benchmark,
+)
+
+DEFAULT_TOLOKERS = Path("../shared/datasets/tolokers.npz")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("benchmark", help="train and evaluate the GNN on a labelled graph")
+    kinds = p.add_subparsers(dest="benchmark", metavar="DATASET", required=True)
+
+    t = kinds.add_parser("tolokers", help="the ten-split ROC-AUC protocol on tolokers.npz")
+    t.add_argument("--data", type=Path, default=DEFAULT_TOLOKERS,
+                   help="path of tolokers.npz (default: %(default)s, relative to cwd)")
+    t.add_argument("--no-degree", action="store_true",
+                   help="do not add the degree features")
+    _add_common(t, TOLOKERS_CONFIG)
+    t.set_defaults(func=_tolokers)
+
+    f = kinds.add_parser("files", help="any node-classification graph as nodes + edges files "
+                                       "(docs/BENCHMARK_FORMAT.md)")
+    f.add_argument("--nodes", type=Path, required=True, help="nodes table (.parquet or .csv)")
+    f.add_argument("--edges", type=Path, required=True, help="edges table (.parquet or .csv)")
+    f.add_argument("--directed", action="store_true", help="edges are directed")
+    f.add_argument("--derive-features", choices=("auto", "always", "never"), default="auto",
+                   help="features from the edges: when nodes have none (auto), added to theirs "
+                        "(always), or not (never) (default: %(default)s)")
+    f.add_argument("--ignore-edge-weight", action="store_true",
+                   help="do not weight the neighbour mean by the weight column")
+    f.add_argument("--num-splits", type=int, default=1,
+                   help="random stratified splits when the nodes have no split columns "
+                        "(default: %(default)s)")
+    f.add_argument("--train-fraction", type=float, default=0.5, help="(default: %(default)s)")
+    f.add_argument("--val-fraction", type=float, default=0.25, help="(default: %(default)s)")
+    f.add_argument("--split-seed", type=int, default=0, help="(default: %(default)s)")
+    _add_common(f, BenchmarkConfig())
+    f.set_defaults(func=_files)
+
+
+def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
+    m, tr = defaults.model, defaults.train
+    p.add_argument("--splits", type=_int_list, default=None,
+                   help="comma-separated split indices to run (default: all)")
+    p.add_argument("--seeds", type=int, default=len(defaults.seeds),
+                   help="models per split, probabilities averaged (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seeds[0],
+                   help="first seed; seeds are seed, seed+1, ... (default: %(default)s)")
+    p.add_argument("--hidden", type=int, default=m.hidden_channels, help="(default: %(default)s)")
+    p.add_argument("--layers", type=int, default=m.num_layers, help="(default: %(default)s)")
+    p.add_argument("--dropout", type=float, default=m.dropout, help="(default: %(default)s)")
+    p.add_argument("--ffn-multiplier", type=int, default=m.ffn_multiplier,
+                   help="(default: %(default)s)")
+    p.add_argument("--norm", choices=("layer", "batch", "none"), default=m.norm,
+                   help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=tr.lr, help="(default: %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=tr.weight_decay,
+                   help="(default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=tr.max_epochs,
+                   help="maximum epochs (default: %(default)s)")
+    p.add_argument("--patience", type=int, default=tr.patience, help="(default: %(default)s)")
+    p.add_argument("--eval-every", type=int, default=tr.eval_every, help="(default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch CPU threads; the machine is shared (default: %(default)s)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from e
+
+
+def _config(args: argparse.Namespace) -> BenchmarkConfig:
+    return BenchmarkConfig(
+        model=ModelConfig(hidden_channels=args.hidden, num_layers=args.layers,
+                          dropout=args.dropout, ffn_multiplier=args.ffn_multiplier,
+                          norm=args.norm),
+        train=TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_epochs=args.epochs,
+                          patience=args.patience, eval_every=args.eval_every),
+        seeds=tuple(range(args.seed, args.seed + args.seeds)),
+    )
+
+
+def _print_split(s: SplitResult) -> None:
+    print(f"split {s.split}: val {s.val:.4f} test {s.test:.4f} best epochs "
+          f"{list(s.best_epochs)} ({s.seconds:.0f}s)", flush=True)
+
+
+def _finish(
+    result: BenchmarkResult, args: argparse.Namespace, header: str, extra: dict[str, str]
+) -> int:
+    published = TOLOKERS_PUBLISHED if args.benchmark == "tolokers" else ()
+    print()
+    print(header)
+    print(format_benchmark_table(result, published))
+    print(f"\nconfig: {json.dumps(result.config.as_dict())}")
+    print(f"wall time {result.seconds:.0f}s on {result.device}; {result.machine}; "
+          f"{time.strftime('%Y-%m-%d %H:%M %Z')}")
+    if args.json is not None:
+        payload = {
+            **extra,
+            "metric": result.metric,
+            "test_mean": result.test_mean,
+            "test_std": result.test_std,
+            "val_mean": result.val_mean,
+            "seconds": result.seconds,
+            "device": result.device,
+            "machine": result.machine,
+            "config": result.config.as_dict(),
+            "splits": [vars(s) | {"best_epochs": list(s.best_epochs)} for s in result.splits],
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def _tolokers(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    logging.getLogger("gnn").setLevel(logging.WARNING)
+    graph = load_tolokers(args.data, add_degree=not args.no_degree)
+    digest = file_sha256(args.data)
+    print(f"tolokers: {graph}\nsha256 {digest}", flush=True)
+    result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
+                           on_split=_print_split)
+    return _finish(result, args, f"tolokers, test ROC-AUC (%), {len(result.splits)} splits",
+                   {"dataset": "tolokers", "sha256": digest})
+
+
+def _files(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    logging.getLogger("gnn").setLevel(logging.WARNING)
+    graph = read_graph_files(
+        args.nodes, args.edges, directed=args.directed, derive_features=args.derive_features,
+        num_splits=args.num_splits, train_fraction=args.train_fraction,
+        val_fraction=args.val_fraction, split_seed=args.split_seed,
+        use_edge_weight=not args.ignore_edge_weight)
+    print(f"{args.nodes.name} + {args.edges.name}: {graph}", flush=True)
+    print(f"features: {', '.join(graph.feature_names)}", flush=True)
+    result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
+                           on_split=_print_split)
+    return _finish(result, args, f"{args.nodes.name}: test {result.metric}, "
+                                 f"{len(result.splits)} splits",
+                   {"nodes": str(args.nodes), "edges": str(args.edges)})
