@@ -12,7 +12,6 @@ from collections.abc import Sequence
 # One module per command group under serving/commands/, each with `register(subparsers)`.
 COMMAND_MODULES = (
     "serving.commands.store",
-    "serving.commands.simulate",
     "serving.commands.benchmark",
     "serving.commands.serve",
     "serving.commands.keys",
