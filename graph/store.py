@@ -9,12 +9,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import pyarrow as pa
 
-from graph.errors import SchemaError
-from graph.schema import SCHEMA, Schema
+from graph.errors import GraphError, SchemaError
+from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
 from graph.typing import NodeType, RelType, Row, Rows
 
 MAX_HOPS: Final = 3
@@ -344,3 +344,117 @@ def quote_identifier(name: str, allowed: Iterable[str]) -> str:
 def rows_to_pylist(table: pa.Table) -> list[dict[str, Any]]:
     """A table as plain Python rows with nulls dropped, ready for :meth:`GraphStore.upsert_nodes`."""
     return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+
+
+ARROW_TYPES: Final[dict[str, pa.DataType]] = {
+    "STRING": pa.string(),
+    "INT64": pa.int64(),
+    "DOUBLE": pa.float64(),
+    "BOOL": pa.bool_(),
+}
+"""The Arrow type of each schema property type, shared by every store's export."""
+
+
+def node_arrow_schema(spec: NodeSpec) -> pa.Schema:
+    """The export schema of a label: ``id`` then its properties, typed."""
+    return pa.schema(
+        [
+            pa.field("id", pa.string()),
+            *(pa.field(p.name, ARROW_TYPES[p.type]) for p in spec.properties),
+        ]
+    )
+
+
+def edge_arrow_schema(spec: RelSpec) -> pa.Schema:
+    """The export schema of a relationship type: ``src``, ``dst`` then its properties, typed."""
+    return pa.schema(
+        [
+            pa.field("src", pa.string()),
+            pa.field("dst", pa.string()),
+            *(pa.field(p.name, ARROW_TYPES[p.type]) for p in spec.properties),
+        ]
+    )
+
+
+class NeighbourhoodReader(Protocol):
+    """The reads :func:`collect_neighbourhood` needs, run inside one read transaction."""
+
+    def neighbours(
+        self, label: NodeType, ids: list[str], limit: int
+    ) -> dict[str, list[tuple[NodeType, str]]]:
+        """Per id, its distinct neighbours over any type and direction, sorted by
+        ``(label, id)``, the first ``limit`` of them."""
+        ...
+
+    def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Id -> non-null schema properties (without ``id``) of the ``label`` nodes in ``ids``."""
+        ...
+
+    def edges_from(self, label: NodeType, ids: list[str]) -> list[GraphEdge]:
+        """Every relationship leaving a ``label`` node in ``ids``, with non-null properties."""
+        ...
+
+
+def collect_neighbourhood(
+    reader: NeighbourhoodReader,
+    schema: Schema,
+    label: NodeType,
+    node_id: str,
+    hops: int,
+    fanout: int,
+) -> Subgraph:
+    """Breadth-first neighbourhood with a per-node, per-hop cap, the same for every store.
+
+    Hop by hop, each frontier node (in ``(label, id)`` order) takes its not yet visited
+    neighbours over every relationship type and direction, sorted by ``(label, id)``, and keeps
+    the first ``fanout``. The answer holds the visited nodes in ``(hop, label, id)`` order and
+    every relationship between two visited nodes in ``(type, src, dst, key)`` order, so the same
+    graph always gives the same subgraph.
+
+    Raises:
+        GraphError: if the seed does not exist.
+    """
+    if node_id not in reader.nodes(label, [node_id]):
+        raise GraphError(f"no {label} with id {node_id!r}")
+    visited: dict[tuple[NodeType, str], int] = {(label, node_id): 0}
+    frontier: list[tuple[NodeType, str]] = [(label, node_id)]
+    for hop in range(1, hops + 1):
+        # NOTE: a node has at most len(visited) visited neighbours, so this many sorted
+        # neighbours always hold its first ``fanout`` new ones, however big a hub it is.
+        limit = fanout + len(visited)
+        found: dict[tuple[NodeType, str], list[tuple[NodeType, str]]] = {}
+        for near in sorted({lab for lab, _ in frontier}):
+            ids = sorted(i for lab, i in frontier if lab == near)
+            for i, neighbours in reader.neighbours(near, ids, limit).items():
+                found[(near, i)] = neighbours
+        next_frontier: list[tuple[NodeType, str]] = []
+        for node in sorted(frontier):
+            new = [n for n in sorted(found.get(node, ())) if n not in visited][:fanout]
+            for neighbour in new:
+                visited[neighbour] = hop
+            next_frontier.extend(new)
+        frontier = next_frontier
+        if not frontier:
+            break
+
+    by_label: dict[NodeType, list[str]] = {}
+    for lab, i in visited:
+        by_label.setdefault(lab, []).append(i)
+    props: dict[tuple[NodeType, str], dict[str, Any]] = {}
+    edges: list[GraphEdge] = []
+    for lab in sorted(by_label):
+        ids = sorted(by_label[lab])
+        for i, p in reader.nodes(lab, ids).items():
+            props[(lab, i)] = p
+        edges.extend(
+            e for e in reader.edges_from(lab, ids) if (schema.rel(e.type).dst, e.dst) in visited
+        )
+    edges.sort(key=lambda e: (e.type, e.src, e.dst, _edge_key(schema, e)))
+    order = sorted(visited, key=lambda n: (visited[n], n))
+    nodes = tuple(GraphNode(lab, i, props.get((lab, i), {})) for lab, i in order)
+    return Subgraph(seed=nodes[0], nodes=nodes, edges=tuple(edges))
+
+
+def _edge_key(schema: Schema, edge: GraphEdge) -> str:
+    key = schema.rel(edge.type).key
+    return "" if key is None else str(edge.properties.get(key, ""))

@@ -1,0 +1,175 @@
+"""The Cypher that :class:`graph.neo4j_store.Neo4jStore` sends.
+
+Labels, relationship types and property names cannot be parameters, so the builders below put
+names from a schema spec (checked against the spec, required to be identifiers, backtick-quoted)
+into fixed templates; every value travels as a ``$parameter``. Writes are ``UNWIND $rows AS
+row`` batches that MERGE on the unique ``id`` with the label on both end nodes, so each MERGE is
+an index seek.
+"""
+
+from __future__ import annotations
+
+from typing import Final, LiteralString, cast
+
+from graph.errors import SchemaError
+from graph.schema import NodeSpec, RelSpec
+from graph.store import quote_identifier
+
+PING: Final[LiteralString] = "RETURN 1 AS ok"
+
+AWAIT_INDEXES: Final[LiteralString] = "CALL db.awaitIndexes($seconds)"
+"""Block until every index is online, so the first MERGE after ``apply_schema`` seeks."""
+
+DELETE_BATCH: Final[LiteralString] = (
+    "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
+)
+"""Delete up to ``$limit`` nodes with their relationships (tests clear the database with it)."""
+
+
+def _q(name: str, allowed: tuple[str, ...]) -> str:
+    if not name.isidentifier():
+        raise SchemaError(f"{name!r} is not a valid identifier")
+    return quote_identifier(name, allowed)
+
+
+def _literal(text: str) -> LiteralString:
+    # NOTE: every name in ``text`` went through ``_q`` (allow-listed by the schema, an
+    # identifier, backtick-quoted); this is the one place a built string becomes a query.
+    return cast(LiteralString, text)  # type: ignore[redundant-cast]  # mypy: LiteralString is str
+
+
+def _label(spec: NodeSpec) -> str:
+    return _q(spec.label, (spec.label,))
+
+
+def unique_id_constraint(spec: NodeSpec) -> LiteralString:
+    """Uniqueness of ``id`` per label; it also gives the index every MERGE seeks on."""
+    name = _q(f"{spec.label}_id_unique", (f"{spec.label}_id_unique",))
+    return _literal(
+        f"CREATE CONSTRAINT {name} IF NOT EXISTS "
+        f"FOR (n:{_label(spec)}) REQUIRE n.`id` IS UNIQUE"
+    )
+
+
+def node_index(spec: NodeSpec, prop: str) -> LiteralString:
+    """A range index on one node property listed in the schema's ``indexes``."""
+    name = _q(f"{spec.label}_{prop}", (f"{spec.label}_{prop}",))
+    return _literal(
+        f"CREATE INDEX {name} IF NOT EXISTS "
+        f"FOR (n:{_label(spec)}) ON (n.{_q(prop, spec.columns)})"
+    )
+
+
+def rel_key_index(spec: RelSpec) -> LiteralString:
+    """A relationship property index on an event type's key (``event_id``)."""
+    assert spec.key is not None
+    name = _q(f"{spec.type}_{spec.key}", (f"{spec.type}_{spec.key}",))
+    return _literal(
+        f"CREATE INDEX {name} IF NOT EXISTS "
+        f"FOR ()-[r:{_q(spec.type, (spec.type,))}]-() ON (r.{_q(spec.key, spec.columns)})"
+    )
+
+
+def upsert_nodes(spec: NodeSpec) -> LiteralString:
+    """MERGE each ``row`` on ``id``; ``row.props`` holds only the properties given."""
+    return _literal(
+        f"UNWIND $rows AS row MERGE (n:{_label(spec)} {{`id`: row.id}}) SET n += row.props"
+    )
+
+
+def create_node(spec: NodeSpec) -> LiteralString:
+    """Create node ``$id`` with ``$props`` unless it exists; return its properties.
+
+    Whether this call created it is the summary's ``nodes_created``: under the uniqueness
+    constraint concurrent MERGEs on one id serialise, so exactly one of them creates it.
+    """
+    return _literal(
+        f"MERGE (n:{_label(spec)} {{`id`: $id}}) ON CREATE SET n += $props "
+        "RETURN properties(n) AS props"
+    )
+
+
+def upsert_edges(spec: RelSpec) -> LiteralString:
+    """MERGE both ends on ``id`` (bare if new), then the relationship, then its properties.
+
+    A structural type is unique per ``(src, dst)``; an event type carries its key in the MERGE
+    pattern, so it is unique per event id.
+    """
+    rel = _q(spec.type, (spec.type,))
+    key = "" if spec.key is None else f" {{{_q(spec.key, spec.columns)}: row.key}}"
+    return _literal(
+        "UNWIND $rows AS row "
+        f"MERGE (s:{_q(spec.src, (spec.src,))} {{`id`: row.src}}) "
+        f"MERGE (t:{_q(spec.dst, (spec.dst,))} {{`id`: row.dst}}) "
+        f"MERGE (s)-[r:{rel}{key}]->(t) SET r += row.props"
+    )
+
+
+def get_nodes(spec: NodeSpec) -> LiteralString:
+    """``id`` and properties of the nodes whose id is in ``$ids``."""
+    return _literal(
+        f"UNWIND $ids AS i MATCH (n:{_label(spec)} {{`id`: i}}) "
+        "RETURN n.`id` AS id, properties(n) AS props"
+    )
+
+
+def neighbours(spec: NodeSpec) -> LiteralString:
+    """Per node in ``$ids``, its first ``$limit`` distinct neighbours by ``(label, id)``."""
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        "CALL (s) { "
+        "MATCH (s)--(t) WITH DISTINCT t "
+        "RETURN head(labels(t)) AS label, t.`id` AS id ORDER BY label, id LIMIT $limit } "
+        "RETURN s.`id` AS near, label, id"
+    )
+
+
+def edges_from(spec: NodeSpec) -> LiteralString:
+    """Type, ends and properties of every relationship leaving a node in ``$ids``."""
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}})-[r]->(t) "
+        "RETURN s.`id` AS src, type(r) AS type, t.`id` AS dst, properties(r) AS props"
+    )
+
+
+def shared_accounts(via: NodeSpec, rel: RelSpec) -> LiteralString:
+    """Other users reaching the same ``via`` node as user ``$id`` over ``rel``.
+
+    NOTE: Neo4j never reuses a relationship within one pattern, but a user with two events on
+    the same IP still comes back as its own neighbour: the ``WHERE`` keeps it out.
+    """
+    typ = _q(rel.type, (rel.type,))
+    return _literal(
+        f"MATCH (u:`User` {{`id`: $id}})-[:{typ}]->(v:{_label(via)})<-[:{typ}]-(o:`User`) "
+        "WHERE o.`id` <> $id "
+        "RETURN DISTINCT v.`id` AS via_id, o.`id` AS user_id, "
+        "o.`fraud_label` AS fraud_label, o.`default_label` AS default_label "
+        "ORDER BY via_id, user_id LIMIT $limit"
+    )
+
+
+def count_nodes(spec: NodeSpec) -> LiteralString:
+    return _literal(f"MATCH (n:{_label(spec)}) RETURN count(n) AS n")
+
+
+def count_edges(spec: RelSpec) -> LiteralString:
+    return _literal(f"MATCH ()-[r:{_q(spec.type, (spec.type,))}]->() RETURN count(r) AS n")
+
+
+def export_nodes(spec: NodeSpec) -> LiteralString:
+    """Every node of a label, one column per schema column, ordered by id."""
+    cols = spec.columns
+    returns = ", ".join(f"n.{_q(c, cols)} AS {_q(c, cols)}" for c in cols)
+    return _literal(f"MATCH (n:{_label(spec)}) RETURN {returns} ORDER BY n.`id`")
+
+
+def export_edges(spec: RelSpec) -> LiteralString:
+    """Every relationship of a type as ``src``, ``dst`` and properties, in a stable order."""
+    cols = spec.columns
+    props = "".join(f", r.{_q(p.name, cols)} AS {_q(p.name, cols)}" for p in spec.properties)
+    order = "`src`, `dst`" + ("" if spec.key is None else f", {_q(spec.key, cols)}")
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))})-[r:{_q(spec.type, (spec.type,))}]->"
+        f"(t:{_q(spec.dst, (spec.dst,))}) "
+        f"RETURN s.`id` AS `src`, t.`id` AS `dst`{props} ORDER BY {order}"
+    )

@@ -1,0 +1,400 @@
+"""`Neo4jStore`: the relationship graph in Neo4j, through the official driver.
+
+One driver per store (thread-safe, pooled); every call opens a short session on the named
+database and runs one managed transaction (``session.execute_read`` / ``execute_write``), which
+the driver retries on transient errors, so every transaction function here only reads or MERGEs
+and returns plain values. Reads are routed to readers and writes to the leader, so a
+``neo4j://`` routing URI to a cluster works unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final, LiteralString, TypeVar
+
+import neo4j
+import pyarrow as pa
+from neo4j import (
+    GraphDatabase,
+    ManagedTransaction,
+    NotificationDisabledClassification,
+    RoutingControl,
+)
+from neo4j.exceptions import (
+    ConnectionPoolError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
+
+from graph import _neo4j_queries as queries
+from graph.errors import GraphError, StoreError, StoreUnavailableError
+from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
+from graph.store import (
+    SHARED_VIA,
+    GraphEdge,
+    GraphNode,
+    GraphStore,
+    SharedAccount,
+    Subgraph,
+    collect_neighbourhood,
+    edge_arrow_schema,
+    node_arrow_schema,
+)
+from graph.typing import NodeType, RelType, Row, Rows
+
+T = TypeVar("T")
+
+_UNAVAILABLE: Final = (ServiceUnavailable, SessionExpired, ConnectionPoolError, TransientError)
+
+
+class Neo4jStore(GraphStore):
+    """The graph in a Neo4j database.
+
+    Args:
+        driver (neo4j.Driver): the process's driver; the store closes it only when it built it
+            (:meth:`from_uri`).
+        database (str, optional): the database to use, named on every call.
+            (default: ``"neo4j"``)
+        query_timeout (float, optional): server-side timeout of each transaction in seconds;
+            ``None`` keeps the server's default. (default: ``None``)
+        schema (Schema, optional): the schema to enforce. (default: :data:`graph.SCHEMA`)
+        batch_size (int, optional): rows per write transaction. (default: ``5000``)
+    """
+
+    backend = "neo4j"
+
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        *,
+        database: str = "neo4j",
+        query_timeout: float | None = None,
+        schema: Schema = SCHEMA,
+        batch_size: int = 5000,
+    ) -> None:
+        super().__init__(schema=schema, batch_size=batch_size)
+        if not database:
+            raise ValueError(f"database must be a non-empty name, got {database!r}")
+        if query_timeout is not None and query_timeout <= 0:
+            raise ValueError(f"query_timeout must be positive, got {query_timeout}")
+        self.driver = driver
+        self.database = database
+        self.query_timeout = query_timeout
+        self._owns_driver = False
+
+    @classmethod
+    def from_uri(
+        cls,
+        uri: str,
+        *,
+        auth: tuple[str, str],
+        database: str = "neo4j",
+        max_connection_pool_size: int = 100,
+        connection_timeout: float = 30.0,
+        query_timeout: float | None = None,
+        max_transaction_retry_time: float = 30.0,
+        schema: Schema = SCHEMA,
+        batch_size: int = 5000,
+    ) -> Neo4jStore:
+        """Build the driver for ``uri`` (``bolt://``, ``neo4j://`` or their ``+s`` forms) and a
+        store that owns it.
+
+        Args:
+            uri (str): server or cluster address.
+            auth (tuple[str, str]): user and password.
+            database (str, optional): database name. (default: ``"neo4j"``)
+            max_connection_pool_size (int, optional): connections per server.
+                (default: ``100``)
+            connection_timeout (float, optional): seconds to open a connection.
+                (default: ``30.0``)
+            query_timeout (float, optional): seconds per transaction. (default: ``None``)
+            max_transaction_retry_time (float, optional): seconds the driver keeps retrying a
+                transaction that failed transiently. (default: ``30.0``)
+            schema (Schema, optional): the schema. (default: :data:`graph.SCHEMA`)
+            batch_size (int, optional): rows per write transaction. (default: ``5000``)
+
+        Raises:
+            StoreError: on a malformed URI or configuration.
+        """
+        try:
+            driver = GraphDatabase.driver(
+                uri,
+                auth=auth,
+                max_connection_pool_size=max_connection_pool_size,
+                connection_timeout=connection_timeout,
+                max_transaction_retry_time=max_transaction_retry_time,
+            )
+        except (ValueError, DriverError) as e:
+            raise StoreError(f"cannot build a Neo4j driver for {uri!r}: {e}") from e
+        store = cls(
+            driver,
+            database=database,
+            query_timeout=query_timeout,
+            schema=schema,
+            batch_size=batch_size,
+        )
+        store._owns_driver = True
+        return store
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(database={self.database!r})"
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def _execute(
+        self, text: LiteralString, params: dict[str, Any], routing: RoutingControl
+    ) -> list[dict[str, Any]]:
+        """One statement in one managed transaction; its records as dicts, fully read."""
+
+        def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [record.data() for record in tx.run(text, params)]
+
+        return self._transaction(work, routing)
+
+    def _transaction(
+        self, work: Callable[[ManagedTransaction], T], routing: RoutingControl
+    ) -> T:
+        """Run ``work`` in one managed transaction (retried as a whole on transient errors)."""
+        unit = neo4j.unit_of_work(timeout=self.query_timeout)(work)
+        try:
+            # NOTE: schema-driven queries name every property of a label, set or not; the
+            # server's "property does not exist" notices about them are noise.
+            with self.driver.session(
+                database=self.database,
+                notifications_disabled_classifications=[
+                    NotificationDisabledClassification.UNRECOGNIZED
+                ],
+            ) as session:
+                if routing == RoutingControl.READ:
+                    return session.execute_read(unit)
+                return session.execute_write(unit)
+        except (Neo4jError, DriverError) as e:
+            raise _translate(e, "Neo4j transaction failed") from e
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def _apply_schema(self) -> None:
+        statements: list[LiteralString] = []
+        for node in self.schema.nodes:
+            statements.append(queries.unique_id_constraint(node))
+            statements.extend(queries.node_index(node, prop) for prop in node.indexes)
+        for rel in self.schema.rels:
+            if rel.key is not None:
+                statements.append(queries.rel_key_index(rel))
+        # NOTE: schema commands cannot share a transaction with each other's data, so one each.
+        for statement in statements:
+            self._execute(statement, {}, RoutingControl.WRITE)
+        self._execute(queries.AWAIT_INDEXES, {"seconds": 300}, RoutingControl.WRITE)
+
+    def _ping(self) -> None:
+        try:
+            self._execute(queries.PING, {}, RoutingControl.READ)
+        except GraphError as e:
+            raise StoreUnavailableError(f"Neo4j does not answer: {e}") from e
+
+    def _close(self) -> None:
+        if self._owns_driver:
+            self.driver.close()
+
+    def clear(self, *, batch_size: int = 10_000) -> int:
+        """Delete every node and relationship of the database, in batches; for tests and
+        rebuilds. Returns the number of nodes deleted."""
+        total = 0
+        while True:
+            records = self._execute(
+                queries.DELETE_BATCH, {"limit": batch_size}, RoutingControl.WRITE
+            )
+            deleted = int(records[0]["deleted"])
+            total += deleted
+            if deleted == 0:
+                return total
+
+    # -- writes ------------------------------------------------------------------------------
+    def _upsert_nodes(self, label: NodeType, rows: Rows) -> None:
+        spec = self.schema.node(label)
+        params = {"rows": node_rows(spec, rows)}
+        self._execute(queries.upsert_nodes(spec), params, RoutingControl.WRITE)
+
+    def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None:
+        spec = self.schema.rel(rel_type)
+        params = {"rows": edge_rows(spec, rows)}
+        self._execute(queries.upsert_edges(spec), params, RoutingControl.WRITE)
+
+    def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
+        spec = self.schema.node(label)
+        (params,) = node_rows(spec, [row])
+        query = queries.create_node(spec)
+
+        def work(tx: ManagedTransaction) -> tuple[dict[str, Any], bool]:
+            result = tx.run(query, id=params["id"], props=params["props"])
+            record = result.single(strict=True)
+            created = result.consume().counters.nodes_created > 0
+            return dict(record["props"]), created
+
+        props, created = self._transaction(work, RoutingControl.WRITE)
+        if created:
+            return None
+        return GraphNode(label, row["id"], _schema_props(spec.columns[1:], props))
+
+    # -- reads -------------------------------------------------------------------------------
+    def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
+        spec = self.schema.node(label)
+        records = self._execute(queries.get_nodes(spec), {"ids": [node_id]}, RoutingControl.READ)
+        if not records:
+            return None
+        return GraphNode(label, node_id, _schema_props(spec.columns[1:], records[0]["props"]))
+
+    def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph:
+        schema = self.schema
+        return self._transaction(
+            lambda tx: collect_neighbourhood(
+                _Reader(tx, schema), schema, label, node_id, hops, fanout
+            ),
+            RoutingControl.READ,
+        )
+
+    def _shared_accounts(
+        self, user_id: str, via: tuple[NodeType, ...], limit: int
+    ) -> list[SharedAccount]:
+        rels = {label: self.schema.rel(SHARED_VIA[label]) for label in via}
+        per_via = [
+            (label, queries.shared_accounts(self.schema.node(label), rels[label])) for label in via
+        ]
+
+        def work(tx: ManagedTransaction) -> list[SharedAccount]:
+            found: list[SharedAccount] = []
+            for label, query in per_via:
+                for record in tx.run(query, id=user_id, limit=limit):
+                    found.append(
+                        SharedAccount(
+                            label,
+                            record["via_id"],
+                            record["user_id"],
+                            record["fraud_label"],
+                            record["default_label"],
+                        )
+                    )
+            return found[:limit]
+
+        return self._transaction(work, RoutingControl.READ)
+
+    def _counts(self) -> dict[str, int]:
+        counters = [(n.label, queries.count_nodes(n)) for n in self.schema.nodes]
+        counters += [(r.type, queries.count_edges(r)) for r in self.schema.rels]
+
+        def work(tx: ManagedTransaction) -> dict[str, int]:
+            return {name: int(tx.run(query).single(strict=True)["n"]) for name, query in counters}
+
+        return self._transaction(work, RoutingControl.READ)
+
+    def _export_nodes(self, label: NodeType) -> pa.Table:
+        spec = self.schema.node(label)
+        return self._export(queries.export_nodes(spec), node_arrow_schema(spec))
+
+    def _export_edges(self, rel_type: RelType) -> pa.Table:
+        spec = self.schema.rel(rel_type)
+        return self._export(queries.export_edges(spec), edge_arrow_schema(spec))
+
+    def _export(self, query: LiteralString, schema: pa.Schema) -> pa.Table:
+        def work(tx: ManagedTransaction) -> list[list[Any]]:
+            columns: list[list[Any]] = [[] for _ in schema.names]
+            for record in tx.run(query):
+                for column, value in zip(columns, record.values()):
+                    column.append(value)
+            return columns
+
+        columns = self._transaction(work, RoutingControl.READ)
+        try:
+            return pa.table(
+                [pa.array(c, type=f.type) for c, f in zip(columns, schema)], schema=schema
+            )
+        except (pa.ArrowException, OverflowError) as e:
+            raise StoreError(f"stored values do not fit the schema: {e}") from e
+
+
+class _Reader:
+    """:class:`graph.store.NeighbourhoodReader` inside one Neo4j read transaction."""
+
+    def __init__(self, tx: ManagedTransaction, schema: Schema) -> None:
+        self._tx = tx
+        self._schema = schema
+
+    def neighbours(
+        self, label: NodeType, ids: list[str], limit: int
+    ) -> dict[str, list[tuple[NodeType, str]]]:
+        found: dict[str, list[tuple[NodeType, str]]] = {i: [] for i in ids}
+        known = set(self._schema.labels)
+        query = queries.neighbours(self._schema.node(label))
+        for record in self._tx.run(query, ids=ids, limit=limit):
+            if record["label"] in known and record["id"] is not None:
+                found[record["near"]].append((record["label"], record["id"]))
+        return {i: sorted(n) for i, n in found.items()}
+
+    def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
+        spec = self._schema.node(label)
+        names = spec.columns[1:]
+        return {
+            record["id"]: _schema_props(names, record["props"])
+            for record in self._tx.run(queries.get_nodes(spec), ids=ids)
+        }
+
+    def edges_from(self, label: NodeType, ids: list[str]) -> list[GraphEdge]:
+        known = set(self._schema.rel_types)
+        edges: list[GraphEdge] = []
+        for record in self._tx.run(queries.edges_from(self._schema.node(label)), ids=ids):
+            rel_type = record["type"]
+            if rel_type not in known:
+                continue
+            names = tuple(p.name for p in self._schema.rel(rel_type).properties)
+            props = _schema_props(names, record["props"])
+            edges.append(GraphEdge(rel_type, record["src"], record["dst"], props))
+        return edges
+
+
+# -- row building (pure, unit-tested without a database) -------------------------------------
+def node_rows(spec: NodeSpec, rows: Rows) -> list[dict[str, Any]]:
+    """Validated node rows as ``{"id", "props"}`` parameters.
+
+    ``props`` drops nulls (Neo4j's ``SET n += {p: null}`` would delete ``p``, while a null here
+    means "not given") and turns ints in DOUBLE properties into floats, so that Neo4j stores
+    the type the schema says.
+    """
+    doubles = {p.name for p in spec.properties if p.type == "DOUBLE"}
+    return [
+        {"id": row["id"], "props": _props(row, ("id",), doubles)} for row in rows
+    ]
+
+
+def edge_rows(spec: RelSpec, rows: Rows) -> list[dict[str, Any]]:
+    """Validated relationship rows as ``{"src", "dst", "key", "props"}`` parameters."""
+    doubles = {p.name for p in spec.properties if p.type == "DOUBLE"}
+    fixed = ("src", "dst") if spec.key is None else ("src", "dst", spec.key)
+    out = []
+    for row in rows:
+        params = {"src": row["src"], "dst": row["dst"], "props": _props(row, fixed, doubles)}
+        if spec.key is not None:
+            params["key"] = row[spec.key]
+        out.append(params)
+    return out
+
+
+def _props(row: Row, skip: Sequence[str], doubles: set[str]) -> dict[str, Any]:
+    return {
+        k: float(v) if k in doubles else v
+        for k, v in row.items()
+        if v is not None and k not in skip
+    }
+
+
+def _schema_props(names: Sequence[str], props: dict[str, Any]) -> dict[str, Any]:
+    return {k: props[k] for k in names if props.get(k) is not None}
+
+
+def _translate(e: Exception, what: str) -> GraphError:
+    message = f"{what}: {e}"
+    if isinstance(e, _UNAVAILABLE):
+        return StoreUnavailableError(message)
+    if isinstance(e, Neo4jError) and "TransactionTimedOut" in (e.code or ""):
+        return StoreUnavailableError(message)
+    return StoreError(message)
