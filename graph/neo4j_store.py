@@ -47,6 +47,7 @@ from graph.typing import NodeType, RelType, Row, Rows
 
 T = TypeVar("T")
 
+_BOLT_SCHEMES: Final = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 _UNAVAILABLE: Final = (ServiceUnavailable, SessionExpired, ConnectionPoolError, TransientError)
 
 
@@ -117,8 +118,13 @@ class Neo4jStore(GraphStore):
             batch_size (int, optional): rows per write transaction. (default: ``5000``)
 
         Raises:
+            ValueError: on a URI that is not Bolt (``http://`` is the driver's preview API,
+                without managed transactions).
             StoreError: on a malformed URI or configuration.
         """
+        scheme = uri.partition("://")[0]
+        if scheme not in _BOLT_SCHEMES:
+            raise ValueError(f"uri must use one of {_BOLT_SCHEMES}, got {uri!r}")
         try:
             driver = GraphDatabase.driver(
                 uri,

@@ -1,0 +1,221 @@
+"""LadybugDB-only behaviour of `LadybugStore`: the file lock, read-only opens, the one writer
+thread, schema growth, and the pure row builders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from graph import GraphError, SchemaError, StoreError
+from graph import _ladybug_queries as queries
+from graph.ladybug_store import LadybugStore, edge_batch, merge_rows, node_batch
+from graph.schema import SCHEMA, NodeSpec, Property, Schema
+
+
+def _in_other_process(path: Path, body: str) -> dict[str, object]:
+    """Run ``body`` (which sets ``out``) in a fresh interpreter against ``path``."""
+    script = textwrap.dedent(
+        """
+        import json, sys
+        from graph.ladybug_store import LadybugStore
+        path = sys.argv[1]
+        out = {}
+        try:
+        {body}
+        except Exception as e:
+            out["error"] = type(e).__name__
+            out["message"] = str(e)
+        print(json.dumps(out))
+        """
+    ).replace("{body}", textwrap.indent(textwrap.dedent(body).strip(), "    "))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_read_only_store_reads_while_the_writer_is_idle(
+    ladybug_store: LadybugStore, ladybug_path: Path
+) -> None:
+    ladybug_store.upsert_edges("USES", [{"src": "u1", "dst": "d1", "first_seen": 3}])
+    with LadybugStore(ladybug_path, read_only=True) as reader:
+        assert reader.counts() == ladybug_store.counts()
+        node = reader.get_node("User", "u1")
+        assert node is not None and node.id == "u1"
+        with pytest.raises(StoreError, match="read-only"):
+            reader.upsert_nodes("User", [{"id": "u2"}])
+        with pytest.raises(StoreError, match="read-only"):
+            reader.apply_schema()
+    assert ladybug_store.counts()["USES"] == 1
+
+
+def test_other_process_reads_read_only_but_cannot_write(
+    ladybug_store: LadybugStore, ladybug_path: Path
+) -> None:
+    ladybug_store.upsert_edges("USES", [{"src": "u1", "dst": "d1"}])
+    read = _in_other_process(
+        ladybug_path,
+        """
+        with LadybugStore(path, read_only=True) as store:
+            out["counts"] = store.counts()
+        """,
+    )
+    assert read.get("error") is None, read
+    assert read["counts"] == ladybug_store.counts()
+
+    write = _in_other_process(ladybug_path, "LadybugStore(path)\n")
+    assert write["error"] == "StoreUnavailableError", write
+    assert "lock" in str(write["message"])
+
+
+def test_read_only_open_of_a_missing_file_fails(tmp_path: Path) -> None:
+    with pytest.raises(GraphError):
+        LadybugStore(tmp_path / "missing.lbug", read_only=True)
+
+
+def test_data_survives_close_and_reopen(ladybug_path: Path) -> None:
+    with LadybugStore(ladybug_path) as store:
+        store.apply_schema()
+        store.upsert_nodes("User", [{"id": "u1", "home_lat": 1.5}])
+        store.upsert_edges("LOGGED_IN_FROM", [{"src": "u1", "dst": "ip", "event_id": "e"}])
+        counts = store.counts()
+    with LadybugStore(ladybug_path) as store:
+        store.apply_schema()
+        assert store.counts() == counts
+        node = store.get_node("User", "u1")
+        assert node is not None and node.properties == {"home_lat": 1.5}
+
+
+def test_close_is_idempotent_and_later_calls_fail(ladybug_store: LadybugStore) -> None:
+    ladybug_store.close()
+    ladybug_store.close()
+    with pytest.raises(StoreError, match="closed"):
+        ladybug_store.upsert_nodes("User", [{"id": "u1"}])
+    with pytest.raises(StoreError, match="closed"):
+        ladybug_store.get_node("User", "u1")
+
+
+def test_every_write_runs_on_the_one_writer_thread(ladybug_store: LadybugStore) -> None:
+    names: list[str] = []
+    lock = threading.Lock()
+
+    def call() -> None:
+        name = ladybug_store._write(lambda conn: threading.current_thread().name)
+        with lock:
+            names.append(name)
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(names) == 8 and len(set(names)) == 1
+    assert names[0].startswith("ladybug-writer")
+
+
+def test_a_failed_write_does_not_stop_the_writer(ladybug_store: LadybugStore) -> None:
+    with pytest.raises(StoreError):
+        ladybug_store._write(lambda conn: conn.execute("THIS IS NOT CYPHER"))
+    ladybug_store.upsert_nodes("User", [{"id": "u1"}])
+    assert ladybug_store.counts()["User"] == 1
+
+
+def test_apply_schema_adds_new_properties_to_an_existing_file(ladybug_path: Path) -> None:
+    small = Schema((NodeSpec("User", (Property("created_at", "INT64"),)),), ())
+    with LadybugStore(ladybug_path, schema=small) as store:
+        store.apply_schema()
+        store.upsert_nodes("User", [{"id": "u1", "created_at": 1}])
+    with LadybugStore(ladybug_path) as store:
+        store.apply_schema()
+        store.upsert_nodes("User", [{"id": "u1", "home_city": "Chengdu"}])
+        node = store.get_node("User", "u1")
+        assert node is not None
+        assert node.properties == {"created_at": 1, "home_city": "Chengdu"}
+
+
+# -- pure row building -------------------------------------------------------------------------
+def test_merge_rows_folds_by_key_later_non_null_wins() -> None:
+    rows = [
+        {"id": "a", "x": 1, "y": None},
+        {"id": "b", "x": 2},
+        {"id": "a", "x": None, "y": 3},
+        {"id": "a", "x": 4},
+    ]
+    assert merge_rows(rows, lambda r: r["id"]) == [
+        {"id": "a", "x": 4, "y": 3},
+        {"id": "b", "x": 2},
+    ]
+
+
+def test_node_batch_is_typed_and_carries_only_given_columns() -> None:
+    spec = SCHEMA.node("User")
+    batch = node_batch(spec, [{"id": "u1", "home_lat": 30}, {"id": "u2", "created_at": 5}])
+    assert batch.schema == pa.schema(
+        [("id", pa.string()), ("created_at", pa.int64()), ("home_lat", pa.float64())]
+    )
+    assert batch.to_pylist() == [
+        {"id": "u1", "created_at": None, "home_lat": 30.0},
+        {"id": "u2", "created_at": 5, "home_lat": None},
+    ]
+
+
+def test_edge_batch_folds_one_event_and_keeps_two() -> None:
+    spec = SCHEMA.rel("LOGGED_IN_FROM")
+    batch = edge_batch(
+        spec,
+        [
+            {"src": "u", "dst": "ip", "event_id": "e1", "ts": 1},
+            {"src": "u", "dst": "ip", "event_id": "e1", "lat": 2.5},
+            {"src": "u", "dst": "ip", "event_id": "e2"},
+        ],
+    )
+    assert batch.column_names == ["src", "dst", "event_id", "ts", "lat"]
+    assert batch.num_rows == 2
+    assert batch.to_pylist()[0] == {"src": "u", "dst": "ip", "event_id": "e1", "ts": 1, "lat": 2.5}
+
+
+def test_edge_batch_folds_a_structural_pair() -> None:
+    batch = edge_batch(
+        SCHEMA.rel("USES"),
+        [{"src": "u", "dst": "d", "first_seen": 1}, {"src": "u", "dst": "d", "last_seen": 2}],
+    )
+    assert batch.to_pylist() == [{"src": "u", "dst": "d", "first_seen": 1, "last_seen": 2}]
+
+
+def test_an_int64_overflow_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError):
+        node_batch(SCHEMA.node("User"), [{"id": "u", "created_at": 2**63}])
+
+
+# -- query builders ----------------------------------------------------------------------------
+def test_builders_refuse_names_that_are_not_identifiers() -> None:
+    bad = NodeSpec("User`) DETACH DELETE n //", ())
+    with pytest.raises(SchemaError):
+        queries.create_node_table(bad)
+    with pytest.raises(SchemaError):
+        queries.get_nodes(NodeSpec("User", (Property("a b", "STRING"),)))
+
+
+def test_builders_refuse_properties_that_shadow_query_variables() -> None:
+    with pytest.raises(SchemaError, match="clash"):
+        queries.upsert_nodes(NodeSpec("Thing", (Property("n", "STRING"),)), ("n",))
+
+
+def test_upsert_query_sets_only_the_given_columns() -> None:
+    query = queries.upsert_nodes(SCHEMA.node("Device"), ("os",))
+    assert query == (
+        "LOAD FROM $rows MERGE (n:`Device` {`id`: `id`}) "
+        "SET n.`os` = coalesce(`os`, n.`os`)"
+    )
