@@ -1,0 +1,364 @@
+"""Raw tables → schema rows: the load boundary where people's identifiers get hashed.
+
+Pure functions: each takes an Arrow table shaped like one of :data:`graph.simulator.TABLES`
+(a chunk of a simulated world, or single events from the API turned into a table) and an
+injected :class:`graph.Pseudonymiser`, and returns rows for one node label or relationship type
+of :data:`graph.SCHEMA`. Nothing here touches a store.
+
+Identity rules:
+
+* ``Phone``, ``Device`` and ``Address`` node ids are keyed hashes of the normalised value; a work
+  place is an ``Address`` whose id hashes the normalised *company* name, so "X有限公司" and
+  "X公司" land on one node;
+* ``User.id_hash`` is the hash of the national id; names, numbers, serials, addresses and
+  companies appear only as :func:`graph.mask` forms; clear values never leave this module;
+* account, application, merchant ids and IP addresses are not personal identifiers and are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graph.privacy import IdentifierKind, Pseudonymiser, mask
+from graph.store import LabelWrite
+from graph.typing import Row
+
+RowBuilder = Callable[[pa.Table, Pseudonymiser], list[Row]]
+
+
+def _uniq_map(values: pa.Array, fn: Callable[[str], str]) -> list[Any]:
+    """``fn`` applied once per distinct value, expanded back to every row (nulls stay None)."""
+    if len(values) == 0:
+        return []
+    enc = pc.dictionary_encode(values).combine_chunks() if isinstance(
+        values, pa.ChunkedArray) else pc.dictionary_encode(values)
+    mapped = [fn(v) for v in enc.dictionary.to_pylist()]
+    return [None if i is None else mapped[i] for i in enc.indices.to_pylist()]
+
+
+def hash_column(p: Pseudonymiser, kind: IdentifierKind, values: pa.Array) -> list[str]:
+    """Keyed hashes of a column of clear identifiers (each distinct value hashed once)."""
+    return _uniq_map(values, lambda v: p.hash(kind, v))
+
+
+def mask_column(kind: IdentifierKind, values: pa.Array) -> list[str]:
+    """Masked display forms of a column of clear identifiers."""
+    return _uniq_map(values, lambda v: mask(kind, v))
+
+
+def _rows(columns: dict[str, Sequence[Any]]) -> list[Row]:
+    """Zip columns into rows, leaving out null values (a store leaves absent properties)."""
+    keys = tuple(columns)
+    rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
+    nullable = [k for k, col in columns.items() if any(v is None for v in col)]
+    if nullable:
+        for row in rows:
+            for k in nullable:
+                if row[k] is None:
+                    del row[k]
+    return rows  # type: ignore[return-value]
+
+
+def _col(t: pa.Table, name: str) -> list[Any]:
+    values: list[Any] = t.column(name).to_pylist()
+    return values
+
+
+def _arr(t: pa.Table, name: str) -> pa.Array:
+    return t.column(name).combine_chunks()
+
+
+def _dedupe(rows: list[Row]) -> list[Row]:
+    """Keep the last row per node id (a chunk may name one address or phone many times)."""
+    return list({r["id"]: r for r in rows}.values())
+
+
+def _where(t: pa.Table, column: str, value: str) -> pa.Table:
+    return t.filter(pc.equal(t.column(column), value))
+
+
+# -- nodes --------------------------------------------------------------------------------------
+def user_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``User`` nodes from ``users``: national id hashed, name masked."""
+    return _rows({
+        "id": _col(t, "user_id"), "created_at": _col(t, "created_at"),
+        "id_hash": hash_column(p, "national_id", _arr(t, "national_id")),
+        "name_masked": mask_column("name", _arr(t, "name")),
+        "home_city": _col(t, "home_city"), "home_lat": _col(t, "home_lat"),
+        "home_lon": _col(t, "home_lon"),
+    })
+
+
+def device_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``Device`` nodes from ``devices``: id is the hashed serial."""
+    serial = _arr(t, "device_serial")
+    return _rows({
+        "id": hash_column(p, "device", serial), "masked": mask_column("device", serial),
+        "os": _col(t, "os"), "first_seen": _col(t, "first_seen"),
+    })
+
+
+def phone_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``Phone`` nodes from ``phones``: id is the hashed number."""
+    phone = _arr(t, "phone")
+    return _dedupe(_rows({"id": hash_column(p, "phone", phone),
+                          "masked": mask_column("phone", phone)}))
+
+
+def _place_ids(t: pa.Table, p: Pseudonymiser) -> tuple[list[str], list[str]]:
+    """Hashed id and mask per ``addresses`` row: street addresses as ``address``, work places
+    as ``company`` (normalised, so spellings of one company meet)."""
+    kinds = _col(t, "kind")
+    values = _col(t, "value")
+    ids: list[str] = []
+    masked: list[str] = []
+    cache: dict[tuple[str, str], tuple[str, str]] = {}
+    for k, v in zip(kinds, values, strict=True):
+        key = (k, v)
+        hit = cache.get(key)
+        if hit is None:
+            ident: IdentifierKind = "company" if k == "work" else "address"
+            hit = cache[key] = (p.hash(ident, v), mask(ident, v))
+        ids.append(hit[0])
+        masked.append(hit[1])
+    return ids, masked
+
+
+def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``Address`` nodes (homes and work places) from ``addresses``."""
+    ids, masked = _place_ids(t, p)
+    return _dedupe(_rows({"id": ids, "masked": masked, "city": _col(t, "city"),
+                          "lat": _col(t, "lat"), "lon": _col(t, "lon")}))
+
+
+def ip_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``IP`` nodes from ``ips``."""
+    return _rows({"id": _col(t, "ip"), "city": _col(t, "city"), "lat": _col(t, "lat"),
+                  "lon": _col(t, "lon"), "kind": _col(t, "kind")})
+
+
+def merchant_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``Merchant`` nodes from ``merchants``."""
+    return _rows({
+        "id": _col(t, "merchant_id"), "name_masked": mask_column("company", _arr(t, "name")),
+        "category": _col(t, "category"), "size": _col(t, "size"), "city": _col(t, "city"),
+        "created_at": _col(t, "created_at"),
+    })
+
+
+def application_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``Application`` nodes from ``applications``."""
+    return _rows({
+        "id": _col(t, "application_id"), "product": _col(t, "product"),
+        "amount": _col(t, "amount"), "currency": _col(t, "currency"), "ts": _col(t, "ts"),
+        "lat": _col(t, "lat"), "lon": _col(t, "lon"),
+    })
+
+
+def sales_report_id(merchant_id: str, day: int) -> str:
+    """Id of a merchant's daily sales report."""
+    return f"{merchant_id}:{day}"
+
+
+def sales_report_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``SalesReport`` nodes from ``merchant_sales``."""
+    days = _col(t, "day")
+    return _rows({
+        "id": [sales_report_id(m, d) for m, d in zip(_col(t, "merchant_id"), days, strict=True)],
+        "day": days, "gmv": _col(t, "gmv"), "orders": _col(t, "orders"),
+        "refunds": _col(t, "refunds"), "inventory": _col(t, "inventory"),
+    })
+
+
+# -- relationships ------------------------------------------------------------------------------
+def device_usage(logins: pa.Table, applications: pa.Table) -> pa.Table:
+    """Who used which device, first and last: ``user_id, device_serial, first_seen, last_seen``
+    aggregated over logins and applications (the source of ``USES``)."""
+    cols = ["user_id", "device_serial", "ts"]
+    both = pa.concat_tables([logins.select(cols), applications.select(cols)])
+    agg = both.group_by(["user_id", "device_serial"], use_threads=False).aggregate(
+        [("ts", "min"), ("ts", "max")])
+    agg = agg.rename_columns(["user_id", "device_serial", "first_seen", "last_seen"])
+    return agg.sort_by([("user_id", "ascending"), ("device_serial", "ascending")])
+
+
+def uses_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``USES`` from a :func:`device_usage` table."""
+    return _rows({"src": _col(t, "user_id"),
+                  "dst": hash_column(p, "device", _arr(t, "device_serial")),
+                  "first_seen": _col(t, "first_seen"), "last_seen": _col(t, "last_seen")})
+
+
+def has_phone_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``HAS_PHONE`` from ``phones``."""
+    return _rows({"src": _col(t, "user_id"), "dst": hash_column(p, "phone", _arr(t, "phone")),
+                  "since": _col(t, "since")})
+
+
+def _place_edges(t: pa.Table, p: Pseudonymiser, kind: str) -> list[Row]:
+    sub = _where(t, "kind", kind)
+    ids, _ = _place_ids(sub, p)
+    return _rows({"src": _col(sub, "user_id"), "dst": ids, "since": _col(sub, "since")})
+
+
+def lives_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``LIVES_AT`` from the home rows of ``addresses``."""
+    return _place_edges(t, p, "home")
+
+
+def works_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``WORKS_AT`` from the work rows of ``addresses`` (company normalised, then hashed)."""
+    return _place_edges(t, p, "work")
+
+
+def logged_in_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``LOGGED_IN_FROM`` from ``logins``; the device travels as its hash."""
+    return _rows({
+        "src": _col(t, "user_id"), "dst": _col(t, "ip"), "event_id": _col(t, "event_id"),
+        "ts": _col(t, "ts"), "lat": _col(t, "lat"), "lon": _col(t, "lon"),
+        "device_id": hash_column(p, "device", _arr(t, "device_serial")),
+    })
+
+
+def ordered_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``ORDERED_AT`` from ``orders``."""
+    return _rows({
+        "src": _col(t, "user_id"), "dst": _col(t, "merchant_id"),
+        "event_id": _col(t, "event_id"), "ts": _col(t, "ts"), "amount": _col(t, "amount"),
+        "category": _col(t, "category"), "bnpl": _col(t, "bnpl"),
+        "returned": _col(t, "returned"),
+    })
+
+
+def applied_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``APPLIED`` (user → application) from ``applications``."""
+    return _rows({"src": _col(t, "user_id"), "dst": _col(t, "application_id"),
+                  "ts": _col(t, "ts")})
+
+
+def applied_on_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``APPLIED_ON`` (application → device) from ``applications``."""
+    return _rows({"src": _col(t, "application_id"),
+                  "dst": hash_column(p, "device", _arr(t, "device_serial"))})
+
+
+def applied_from_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``APPLIED_FROM`` (application → IP) from ``applications``."""
+    return _rows({"src": _col(t, "application_id"), "dst": _col(t, "ip")})
+
+
+def applied_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``APPLIED_AT`` (application → merchant) for applications that name a merchant."""
+    sub = t.filter(pc.is_valid(t.column("merchant_id")))
+    return _rows({"src": _col(sub, "application_id"), "dst": _col(sub, "merchant_id")})
+
+
+def repaid_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``REPAID`` (user → application) from ``repayments``."""
+    return _rows({
+        "src": _col(t, "user_id"), "dst": _col(t, "application_id"),
+        "event_id": _col(t, "event_id"), "ts": _col(t, "ts"), "due_ts": _col(t, "due_ts"),
+        "amount": _col(t, "amount"), "status": _col(t, "status"),
+    })
+
+
+def contact_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``CONTACT`` from ``contacts``."""
+    return _rows({"src": _col(t, "user_id"), "dst": _col(t, "contact_user_id"),
+                  "since": _col(t, "since")})
+
+
+def owns_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``OWNS`` from ``ownership``."""
+    return _rows({"src": _col(t, "user_id"), "dst": _col(t, "merchant_id"),
+                  "since": _col(t, "since")})
+
+
+def reported_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
+    """``REPORTED`` (merchant → sales report) from ``merchant_sales``."""
+    ms = _col(t, "merchant_id")
+    return _rows({"src": ms, "dst": [sales_report_id(m, d) for m, d in
+                                     zip(ms, _col(t, "day"), strict=True)]})
+
+
+def label_writes(t: pa.Table) -> list[LabelWrite]:
+    """:class:`graph.LabelWrite` per ``label_events`` row (ids are not personal data)."""
+    return [
+        LabelWrite(label=et, id=eid, kind=kind, at=at, source=src)
+        for et, eid, kind, at, src in zip(
+            _col(t, "entity_type"), _col(t, "entity_id"), _col(t, "kind"),
+            _col(t, "visible_at"), _col(t, "source"), strict=True)
+    ]
+
+
+# -- the plan -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IngestStep:
+    """One target of the load: which table feeds which label or relationship type, and how.
+
+    Args:
+        target (str): node label or relationship type.
+        kind (Literal["node", "edge"]): what ``target`` is.
+        table (str): source table; ``"device_usage"`` is derived from logins and applications.
+        build (RowBuilder): the pure row builder.
+    """
+
+    target: str
+    kind: Literal["node", "edge"]
+    table: str
+    build: RowBuilder
+
+
+PLAN: Final[tuple[IngestStep, ...]] = (
+    IngestStep("User", "node", "users", user_nodes),
+    IngestStep("Device", "node", "devices", device_nodes),
+    IngestStep("Phone", "node", "phones", phone_nodes),
+    IngestStep("Address", "node", "addresses", address_nodes),
+    IngestStep("IP", "node", "ips", ip_nodes),
+    IngestStep("Merchant", "node", "merchants", merchant_nodes),
+    IngestStep("Application", "node", "applications", application_nodes),
+    IngestStep("SalesReport", "node", "merchant_sales", sales_report_nodes),
+    IngestStep("USES", "edge", "device_usage", uses_edges),
+    IngestStep("HAS_PHONE", "edge", "phones", has_phone_edges),
+    IngestStep("LIVES_AT", "edge", "addresses", lives_at_edges),
+    IngestStep("WORKS_AT", "edge", "addresses", works_at_edges),
+    IngestStep("OWNS", "edge", "ownership", owns_edges),
+    IngestStep("CONTACT", "edge", "contacts", contact_edges),
+    IngestStep("APPLIED", "edge", "applications", applied_edges),
+    IngestStep("APPLIED_ON", "edge", "applications", applied_on_edges),
+    IngestStep("APPLIED_FROM", "edge", "applications", applied_from_edges),
+    IngestStep("APPLIED_AT", "edge", "applications", applied_at_edges),
+    IngestStep("LOGGED_IN_FROM", "edge", "logins", logged_in_edges),
+    IngestStep("ORDERED_AT", "edge", "orders", ordered_at_edges),
+    IngestStep("REPAID", "edge", "repayments", repaid_edges),
+    IngestStep("REPORTED", "edge", "merchant_sales", reported_edges),
+)
+"""Every node label before any relationship; labels (``label_events``) come last."""
+
+_AS_OF_COLUMN: Final[dict[str, str]] = {
+    "users": "created_at", "devices": "first_seen", "phones": "since", "addresses": "since",
+    "merchants": "created_at", "ownership": "since", "contacts": "since", "logins": "ts",
+    "orders": "ts", "applications": "ts", "repayments": "ts", "label_events": "visible_at",
+}
+_DAY: Final = 86_400
+
+
+def visible_as_of(table: str, t: pa.Table, as_of: int | None) -> pa.Table:
+    """The rows of ``t`` (a chunk of ``table``) that exist at time ``as_of``.
+
+    Events after ``as_of`` are dropped, entities created after it too; a label is kept only once
+    visible; a daily sales report only once its day is over. ``None`` keeps everything.
+    """
+    if as_of is None:
+        return t
+    if table == "merchant_sales":
+        return t.filter(pc.less_equal(pc.add(t.column("day"), _DAY), as_of))
+    column = _AS_OF_COLUMN.get(table)
+    if column is None:
+        return t
+    return t.filter(pc.less_equal(t.column(column), as_of))

@@ -1,0 +1,368 @@
+"""Load a simulated world into a :class:`graph.GraphStore`, and append single events.
+
+:func:`load_world` reads the Parquet tables of a world directory chunk by chunk, turns each
+chunk into schema rows with :mod:`graph.ingest` (hashing identifiers with the injected
+pseudonymiser) and writes them through the store's public API: every node label first, then
+every relationship type, then the labels visible by ``as_of``. Writes are upserts, so a second
+load adds nothing; a checkpoint file in the world directory records each finished chunk, so a
+load stopped half-way (Ctrl-C, a crash) continues where it stopped when run again.
+
+:func:`append_events` writes single events (a login, an application, a label ...) as they happen,
+through the same row builders, for the serving layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from graph.errors import GraphError
+from graph.ingest import (
+    PLAN,
+    IngestStep,
+    device_usage,
+    hash_column,
+    label_writes,
+    mask_column,
+    visible_as_of,
+)
+from graph.privacy import Pseudonymiser
+from graph.simulator.tables import TABLES
+from graph.simulator.world import read_metadata
+from graph.store import GraphStore
+from graph.typing import Row
+
+DEFAULT_CHUNK_ROWS: Final = 50_000
+CHECKPOINT_PREFIX: Final = ".load-"
+
+APPEND_KINDS: Final[dict[str, str]] = {
+    "user": "users",
+    "phone": "phones",
+    "address": "addresses",
+    "device": "devices",
+    "ip": "ips",
+    "merchant": "merchants",
+    "ownership": "ownership",
+    "contact": "contacts",
+    "login": "logins",
+    "order": "orders",
+    "application": "applications",
+    "repayment": "repayments",
+    "sales": "merchant_sales",
+    "label": "label_events",
+}
+"""Event kind -> the raw table whose columns its records carry."""
+
+
+class LoadError(GraphError):
+    """A world directory cannot be loaded (missing table, unreadable checkpoint)."""
+
+
+@dataclass
+class LoadReport:
+    """What a load did.
+
+    Args:
+        written (dict[str, int]): rows written per label, relationship type and ``labels``.
+        chunks_done (int): chunks written by this run.
+        chunks_skipped (int): chunks a previous run had finished (resume).
+        seconds (float): wall time.
+        as_of (int): the time the graph was loaded as of.
+    """
+
+    written: dict[str, int] = field(default_factory=dict)
+    chunks_done: int = 0
+    chunks_skipped: int = 0
+    seconds: float = 0.0
+    as_of: int = 0
+
+    @property
+    def nodes(self) -> int:
+        labels = {s.target for s in PLAN if s.kind == "node"}
+        return sum(v for k, v in self.written.items() if k in labels)
+
+    @property
+    def edges(self) -> int:
+        rels = {s.target for s in PLAN if s.kind == "edge"}
+        return sum(v for k, v in self.written.items() if k in rels)
+
+    @property
+    def labels(self) -> int:
+        return self.written.get("labels", 0)
+
+
+class _Checkpoint:
+    """Append-only record of finished chunks; one line per chunk, flushed and synced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: set[str] = set()
+        if path.exists():
+            try:
+                for line in path.read_text().splitlines():
+                    if line.strip():
+                        self.done.add(json.loads(line)["chunk"])
+            except (ValueError, KeyError) as e:
+                raise LoadError(f"checkpoint {path} is unreadable; delete it to reload: {e}"
+                                ) from e
+        self._fh: TextIO | None = None
+
+    def mark(self, chunk: str) -> None:
+        if self._fh is None:
+            self._fh = self.path.open("a")
+        self._fh.write(json.dumps({"chunk": chunk}) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.done.add(chunk)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def checkpoint_path(directory: Path, *, target: str, as_of: int, chunk_rows: int,
+                    pseudonymiser: Pseudonymiser) -> Path:
+    """Where the checkpoint of one load lives.
+
+    One checkpoint per (store, as-of time, chunk size, secret): loading the same world into
+    another store, as of another time or under another secret starts afresh. The secret enters
+    only as a keyed hash, never in clear.
+    """
+    secret_mark = pseudonymiser.hash("name", "riskgraph-load-checkpoint")
+    key = hashlib.sha256(f"{target}|{as_of}|{chunk_rows}|{secret_mark}".encode()).hexdigest()
+    return directory / f"{CHECKPOINT_PREFIX}{key[:16]}.jsonl"
+
+
+def load_world(
+    store: GraphStore,
+    directory: Path,
+    pseudonymiser: Pseudonymiser,
+    *,
+    as_of: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    target: str | None = None,
+    progress: bool = True,
+) -> LoadReport:
+    """Bulk-load a simulated world; idempotent and resumable.
+
+    Args:
+        store (GraphStore): where to write; its schema is applied first (idempotent).
+        directory (Path): a directory written by :func:`graph.simulator.write_world`.
+        pseudonymiser (Pseudonymiser): hashes people's identifiers at the boundary.
+        as_of (int, optional): load the graph as it was known at this time (epoch seconds):
+            later events, entities and labels are left out. (default: the world's end)
+        chunk_rows (int, optional): source rows per chunk, the unit of resumption.
+            (default: ``50000``)
+        target (str, optional): names the store in the checkpoint; the CLI passes the URI or
+            file. (default: ``repr(store)``)
+        progress (bool, optional): show a tqdm progress bar. (default: ``True``)
+
+    Returns:
+        LoadReport: rows written per target, chunks done and skipped, wall time.
+
+    Raises:
+        ValueError: on a non-positive ``chunk_rows``.
+        LoadError: if the directory holds no world or a table is missing.
+        KeyboardInterrupt: passed on after the chunk in flight; finished chunks stay recorded.
+    """
+    if chunk_rows <= 0:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    directory = Path(directory)
+    try:
+        meta = read_metadata(directory)
+    except FileNotFoundError as e:
+        raise LoadError(str(e)) from e
+    end_ts = meta["end_ts"]
+    assert isinstance(end_ts, int)
+    cutoff = end_ts if as_of is None else int(as_of)
+    for name in {s.table for s in PLAN} - {"device_usage"} | {"label_events"}:
+        if not (directory / f"{name}.parquet").exists():
+            raise LoadError(f"{directory} has no {name}.parquet")
+    started = time.perf_counter()
+    report = LoadReport(as_of=cutoff)
+    ckpt = _Checkpoint(checkpoint_path(directory, target=target or repr(store), as_of=cutoff,
+                                       chunk_rows=chunk_rows, pseudonymiser=pseudonymiser))
+    store.apply_schema()
+    sources = _Sources(directory, cutoff)
+    total = sum(sources.rows(s.table) for s in PLAN) + sources.rows("label_events")
+    bar = tqdm(total=total, unit="row", unit_scale=True, desc="load", disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for step in PLAN:
+            bar.set_postfix_str(step.target)
+            for i, chunk in enumerate(sources.chunks(step.table, chunk_rows)):
+                key = f"{step.target}:{i}"
+                if key in ckpt.done:
+                    report.chunks_skipped += 1
+                else:
+                    rows = step.build(visible_as_of(step.table, chunk, cutoff), pseudonymiser)
+                    if step.kind == "node":
+                        store.upsert_nodes(step.target, rows)
+                    else:
+                        store.upsert_edges(step.target, rows)
+                    report.written[step.target] = report.written.get(step.target, 0) + len(rows)
+                    ckpt.mark(key)
+                    report.chunks_done += 1
+                bar.update(chunk.num_rows)
+        bar.set_postfix_str("labels")
+        for i, chunk in enumerate(sources.chunks("label_events", chunk_rows)):
+            key = f"labels:{i}"
+            if key in ckpt.done:
+                report.chunks_skipped += 1
+            else:
+                labels = label_writes(visible_as_of("label_events", chunk, cutoff))
+                store.write_labels(labels)
+                report.written["labels"] = report.written.get("labels", 0) + len(labels)
+                ckpt.mark(key)
+                report.chunks_done += 1
+            bar.update(chunk.num_rows)
+    finally:
+        bar.close()
+        ckpt.close()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Sources:
+    """Reads the source tables of a world in deterministic chunks."""
+
+    def __init__(self, directory: Path, as_of: int) -> None:
+        self.directory = directory
+        self.as_of = as_of
+        self._usage: pa.Table | None = None
+
+    def usage(self) -> pa.Table:
+        # NOTE: first/last use must be aggregated over the whole history (as of the cutoff),
+        # not per chunk, or a later chunk would overwrite first_seen.
+        if self._usage is None:
+            cols = ["user_id", "device_serial", "ts"]
+            logins = visible_as_of("logins", pq.read_table(self._path("logins"), columns=cols),
+                                   self.as_of)
+            apps = visible_as_of("applications",
+                                 pq.read_table(self._path("applications"), columns=cols),
+                                 self.as_of)
+            self._usage = device_usage(logins, apps)
+        return self._usage
+
+    def _path(self, table: str) -> Path:
+        return self.directory / f"{table}.parquet"
+
+    def rows(self, table: str) -> int:
+        if table == "device_usage":
+            return int(self.usage().num_rows)
+        return int(pq.ParquetFile(self._path(table)).metadata.num_rows)
+
+    def chunks(self, table: str, chunk_rows: int) -> Iterator[pa.Table]:
+        if table == "device_usage":
+            usage = self.usage()
+            for lo in range(0, usage.num_rows, chunk_rows):
+                yield usage.slice(lo, chunk_rows)
+            return
+        with pq.ParquetFile(self._path(table)) as pf:
+            for batch in pf.iter_batches(batch_size=chunk_rows):
+                yield pa.Table.from_batches([batch])
+
+
+def append_events(
+    store: GraphStore,
+    kind: str,
+    records: Sequence[Mapping[str, Any]],
+    pseudonymiser: Pseudonymiser,
+) -> dict[str, int]:
+    """Write single events as they happen, through the same row builders as the bulk load.
+
+    Each record has the columns of the raw table of its kind (:data:`APPEND_KINDS`, schemas in
+    :data:`graph.simulator.TABLES`), identifiers in clear; they are hashed here. A login or
+    application also updates ``USES``: a device never seen before gets its node with
+    ``first_seen``; for a known device only ``last_seen`` moves.
+
+    Args:
+        store (GraphStore): where to write.
+        kind (str): one of :data:`APPEND_KINDS`.
+        records (Sequence[Mapping[str, Any]]): the events.
+        pseudonymiser (Pseudonymiser): hashes people's identifiers.
+
+    Returns:
+        dict[str, int]: rows written per label / relationship type (``labels`` for labels).
+
+    Raises:
+        ValueError: on an unknown kind, a missing required column or a mistyped value.
+    """
+    table_name = APPEND_KINDS.get(kind)
+    if table_name is None:
+        raise ValueError(f"kind must be one of {tuple(APPEND_KINDS)}, got {kind!r}")
+    schema = TABLES[table_name]
+    for i, rec in enumerate(records):
+        for f in schema:
+            if not f.nullable and rec.get(f.name) is None:
+                raise ValueError(f"{kind} record {i} needs {f.name!r}")
+    try:
+        table = pa.Table.from_pylist([dict(r) for r in records], schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
+        raise ValueError(f"{kind} records do not match the {table_name} schema: {e}") from e
+    written: dict[str, int] = {}
+    if table_name == "label_events":
+        written["labels"] = store.write_labels(label_writes(table))
+        return written
+    if table_name in ("logins", "applications") and table.num_rows:
+        written.update(_append_usage(store, table, pseudonymiser))
+    for step in PLAN:
+        if step.table == table_name:
+            rows = step.build(table, pseudonymiser)
+            if rows:
+                _write(store, step, rows)
+                written[step.target] = written.get(step.target, 0) + len(rows)
+    return written
+
+
+def _write(store: GraphStore, step: IngestStep, rows: list[Row]) -> None:
+    if step.kind == "node":
+        store.upsert_nodes(step.target, rows)
+    else:
+        store.upsert_edges(step.target, rows)
+
+
+def _append_usage(store: GraphStore, events: pa.Table,
+                  pseudonymiser: Pseudonymiser) -> dict[str, int]:
+    serial = events.column("device_serial").combine_chunks()
+    device_ids = hash_column(pseudonymiser, "device", serial)
+    masked = mask_column("device", serial)
+    users = events.column("user_id").to_pylist()
+    ts = events.column("ts").to_pylist()
+    first_ts: dict[str, int] = {}
+    for d, t in zip(device_ids, ts, strict=True):
+        first_ts[d] = min(t, first_ts.get(d, t))
+    new = {d for d in first_ts if store.get_node("Device", d) is None}
+    dev_rows: list[Row] = [{"id": d, "masked": m, "first_seen": first_ts[d]}
+                           for d, m in dict(zip(device_ids, masked, strict=True)).items()
+                           if d in new]
+    uses: dict[tuple[str, str], dict[str, Any]] = {}
+    for u, d, t in zip(users, device_ids, ts, strict=True):
+        row = uses.setdefault((u, d), {"src": u, "dst": d, "last_seen": t})
+        row["last_seen"] = max(row["last_seen"], t)
+        if d in new:
+            row["first_seen"] = min(row.get("first_seen", t), t)
+    if dev_rows:
+        store.upsert_nodes("Device", dev_rows)
+    store.upsert_edges("USES", list(uses.values()))
+    return {"Device": len(dev_rows), "USES": len(uses)} if dev_rows else {"USES": len(uses)}
+
+
+def clear_checkpoints(directory: Path) -> int:
+    """Delete every load checkpoint of a world directory; returns how many."""
+    n = 0
+    for path in Path(directory).glob(f"{CHECKPOINT_PREFIX}*.jsonl"):
+        path.unlink()
+        n += 1
+    return n

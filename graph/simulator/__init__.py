@@ -1,0 +1,58 @@
+"""A lending ecosystem simulator with planted fraud patterns and credit default.
+
+``simulate_world(WorldConfig(users=..., seed=...))`` builds a world; ``write_world`` writes it as
+Parquet tables (:data:`TABLES`) that :func:`graph.loader.load_world` loads into a store.
+docs/SIMULATOR.md is the data card.
+"""
+
+from graph.simulator.config import (
+    PATTERNS,
+    PRODUCTS,
+    AccountTakeoverConfig,
+    BehaviourConfig,
+    CreditConfig,
+    DeviceFarmConfig,
+    FraudRingConfig,
+    LabelConfig,
+    MerchantCollusionConfig,
+    PackagingConfig,
+    PopulationConfig,
+    SalesInflationConfig,
+    SyntheticIdentityConfig,
+    WorldConfig,
+)
+from graph.simulator.tables import RAW_TABLES, TABLES, TRUTH_TABLES
+from graph.simulator.world import (
+    METADATA_FILE,
+    World,
+    read_metadata,
+    read_table,
+    simulate_world,
+    write_world,
+)
+
+__all__ = [
+    "METADATA_FILE",
+    "PATTERNS",
+    "PRODUCTS",
+    "RAW_TABLES",
+    "TABLES",
+    "TRUTH_TABLES",
+    "AccountTakeoverConfig",
+    "BehaviourConfig",
+    "CreditConfig",
+    "DeviceFarmConfig",
+    "FraudRingConfig",
+    "LabelConfig",
+    "MerchantCollusionConfig",
+    "PackagingConfig",
+    "PopulationConfig",
+    "SalesInflationConfig",
+    "SyntheticIdentityConfig",
+    "World",
+    "WorldConfig",
+    "read_metadata",
+    "read_table",
+    "simulate_world",
+    "write_world",
+]

@@ -1,0 +1,209 @@
+"""Loading a world into each real store: complete, idempotent, resumable, as of a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pytest
+
+from graph import GraphStore, Pseudonymiser
+from graph.ingest import PLAN, device_usage, visible_as_of
+from graph.loader import LoadError, append_events, clear_checkpoints, load_world
+from graph.simulator import WorldConfig, read_table, simulate_world, write_world
+from graph.typing import Rows
+
+P = Pseudonymiser(b"loader-test-secret-0123")
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    write_world(simulate_world(WorldConfig(users=300, seed=7)), out)
+    return out
+
+
+@pytest.fixture
+def fresh_dir(world_dir: Path) -> Path:
+    clear_checkpoints(world_dir)
+    return world_dir
+
+
+def _keys(kind: str, rows: list[dict[str, Any]]) -> set[object]:
+    if kind == "node":
+        return {r["id"] for r in rows}
+    if rows and "event_id" in rows[0]:
+        return {r["event_id"] for r in rows}
+    return {(r["src"], r["dst"]) for r in rows}
+
+
+def expected_keys(directory: Path, as_of: int | None = None) -> dict[str, set[object]]:
+    """The node ids, event ids and (src, dst) pairs a complete load must leave, per target,
+    from the files alone."""
+    end = as_of if as_of is not None else WorldConfig(users=300, seed=7).end_ts
+    keys: dict[str, set[object]] = {}
+    for step in PLAN:
+        if step.table == "device_usage":
+            logins = visible_as_of("logins", read_table(directory, "logins"), end)
+            apps = visible_as_of("applications", read_table(directory, "applications"), end)
+            table = device_usage(logins, apps)
+        else:
+            table = visible_as_of(step.table, read_table(directory, step.table), end)
+        keys[step.target] = _keys(step.kind, step.build(table, P))
+    return keys
+
+
+def graph_counts(store: GraphStore, expected: dict[str, set[object]]) -> dict[str, int]:
+    """Per target, how many stored nodes / relationships carry a key of this world; a
+    duplicate written by a non-idempotent load would count twice.
+
+    NOTE: counted by key rather than with ``counts()`` so that other tests writing into the
+    shared Neo4j server at the same time do not disturb these checks.
+    """
+    out: dict[str, int] = {}
+    for step in PLAN:
+        table = (store.export_nodes(step.target) if step.kind == "node"
+                 else store.export_edges(step.target))
+        keys = expected[step.target]
+        out[step.target] = sum(1 for r in table.to_pylist() if _keys(step.kind, [r]) <= keys)
+    return out
+
+
+def counts_of(expected: dict[str, set[object]]) -> dict[str, int]:
+    return {k: len(v) for k, v in expected.items()}
+
+
+def test_load_is_complete_and_idempotent(store: GraphStore, fresh_dir: Path) -> None:
+    first = load_world(store, fresh_dir, P, chunk_rows=2000, target="t", progress=False)
+    keys = expected_keys(fresh_dir)
+    expected = counts_of(keys)
+    assert graph_counts(store, keys) == expected
+    assert first.chunks_skipped == 0 and first.edges > first.nodes > 0 and first.labels > 0
+
+    again = load_world(store, fresh_dir, P, chunk_rows=2000, target="t", progress=False)
+    assert again.chunks_done == 0 and again.chunks_skipped == first.chunks_done
+    assert graph_counts(store, keys) == expected
+
+    # Without the checkpoint every row is written again: upserts add nothing.
+    clear_checkpoints(fresh_dir)
+    redo = load_world(store, fresh_dir, P, chunk_rows=2000, target="t", progress=False)
+    assert redo.chunks_done == first.chunks_done
+    assert graph_counts(store, keys) == expected
+
+
+class _Interrupting:
+    """Delegates to a real store and raises Ctrl-C on the n-th relationship batch."""
+
+    def __init__(self, store: GraphStore, after: int) -> None:
+        self._store = store
+        self._left = after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def upsert_edges(self, rel_type: str, rows: Rows) -> int:
+        self._left -= 1
+        if self._left < 0:
+            raise KeyboardInterrupt
+        return self._store.upsert_edges(rel_type, rows)
+
+
+def test_load_resumes_after_interruption(store: GraphStore, fresh_dir: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        load_world(_Interrupting(store, 6), fresh_dir, P,  # type: ignore[arg-type]
+                   chunk_rows=1000, target="t", progress=False)
+    keys = expected_keys(fresh_dir)
+    partial = graph_counts(store, keys)
+    assert partial["User"] == len(keys["User"]) and partial["REPAID"] == 0
+    rest = load_world(store, fresh_dir, P, chunk_rows=1000, target="t", progress=False)
+    assert rest.chunks_skipped > 0 and rest.chunks_done > 0
+    assert "User" not in rest.written  # finished before the interruption, not redone
+    assert graph_counts(store, keys) == counts_of(keys)
+
+
+def test_load_as_of_leaves_out_the_future(store: GraphStore, fresh_dir: Path) -> None:
+    cut = WorldConfig().start_ts + 90 * 86_400
+    load_world(store, fresh_dir, P, as_of=cut, target="t", progress=False)
+    keys = expected_keys(fresh_dir, cut)
+    assert graph_counts(store, keys) == counts_of(keys)
+    app_ids = keys["Application"]
+    apps = [a for a in store.export_nodes("Application").to_pylist() if a["id"] in app_ids]
+    assert max(a["ts"] for a in apps) <= cut
+    label_times = [a[k] for a in apps for k in ("fraud_label_at", "default_label_at")
+                   if a[k] is not None]
+    assert label_times and max(label_times) <= cut
+    logins = [e for e in store.export_edges("LOGGED_IN_FROM").to_pylist()
+              if e["event_id"] in keys["LOGGED_IN_FROM"]]
+    assert len(logins) == len(keys["LOGGED_IN_FROM"])
+    assert max(e["ts"] for e in logins) <= cut
+    # Labels that became visible later are absent now.
+    events = read_table(fresh_dir, "label_events")
+    later = events.filter(pc.greater(events.column("visible_at"), cut))
+    assert later.num_rows > 0
+
+
+def test_labels_match_the_label_events(store: GraphStore, fresh_dir: Path) -> None:
+    load_world(store, fresh_dir, P, target="t", progress=False)
+    end = WorldConfig().end_ts
+    events = visible_as_of("label_events", read_table(fresh_dir, "label_events"), end)
+    fraud_apps = {e["entity_id"] for e in events.to_pylist()
+                  if e["entity_type"] == "Application" and e["kind"] == "fraud"}
+    mine = {e["entity_id"] for e in read_table(fresh_dir, "applications").select(
+        ["application_id"]).rename_columns(["entity_id"]).to_pylist()}
+    apps = [a for a in store.export_nodes("Application").to_pylist() if a["id"] in mine]
+    assert {a["id"] for a in apps if a["fraud_label"] == "fraud"} == fraud_apps
+    assert all(a["fraud_label_at"] > a["ts"] for a in apps if a["fraud_label"] == "fraud")
+
+
+def test_no_clear_identifier_in_the_store(store: GraphStore, fresh_dir: Path) -> None:
+    load_world(store, fresh_dir, P, target="t", progress=False)
+    clear = set(read_table(fresh_dir, "phones").column("phone").to_pylist())
+    clear |= set(read_table(fresh_dir, "users").column("national_id").to_pylist())
+    clear |= set(read_table(fresh_dir, "devices").column("device_serial").to_pylist())
+    clear |= set(read_table(fresh_dir, "addresses").column("value").to_pylist())
+    stored: set[object] = set()
+    for _, _, table in store.iter_export():
+        for column in table.columns:
+            if column.type == "string":
+                stored.update(column.to_pylist())
+    assert not clear & stored
+
+
+def test_append_events_as_they_happen(store: GraphStore) -> None:
+    login = {"event_id": "L-x1", "user_id": "U-new", "ts": 1_000, "device_serial": "DEV-123456",
+             "ip": "10.0.0.1", "lat": 31.2, "lon": 121.4}
+    written = append_events(store, "login", [login], P)
+    assert written == {"Device": 1, "USES": 1, "LOGGED_IN_FROM": 1}
+    device_id = P.hash("device", "DEV-123456")
+    device = store.get_node("Device", device_id)
+    assert device is not None and device.properties["first_seen"] == 1_000
+    later = dict(login, event_id="L-x2", ts=5_000)
+    append_events(store, "login", [later, later], P)  # a replay is one event
+    uses = [u for u in store.export_edges("USES").to_pylist() if u["dst"] == device_id]
+    assert [(u["first_seen"], u["last_seen"]) for u in uses] == [(1_000, 5_000)]
+    logins = store.export_edges("LOGGED_IN_FROM").to_pylist()
+    assert sorted(e["event_id"] for e in logins if e["src"] == "U-new") == ["L-x1", "L-x2"]
+
+    app = {"application_id": "A-x1", "user_id": "U-new", "product": "bnpl", "amount": 900.0,
+           "currency": "CNY", "ts": 6_000, "device_serial": "DEV-123456", "ip": "10.0.0.1",
+           "lat": 31.2, "lon": 121.4, "merchant_id": "M-1"}
+    written = append_events(store, "application", [app], P)
+    assert written["Application"] == 1 and written["APPLIED_AT"] == 1 and "Device" not in written
+    append_events(store, "label", [{"entity_type": "Application", "entity_id": "A-x1",
+                                    "kind": "fraud", "visible_at": 9_000,
+                                    "source": "investigator:test"}], P)
+    node = store.get_node("Application", "A-x1")
+    assert node is not None and node.properties["fraud_label"] == "fraud"
+
+    with pytest.raises(ValueError, match="kind"):
+        append_events(store, "teleport", [login], P)
+    with pytest.raises(ValueError, match="device_serial"):
+        append_events(store, "login", [dict(login, device_serial=None)], P)
+
+
+def test_load_refuses_a_directory_without_a_world(store: GraphStore, tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match="world"):
+        load_world(store, tmp_path, P, progress=False)
+    with pytest.raises(ValueError, match="chunk_rows"):
+        load_world(store, tmp_path, P, chunk_rows=0, progress=False)
