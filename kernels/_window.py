@@ -40,8 +40,30 @@ def stable_argsort(xp: ModuleType, a: Array) -> Array:
 
 def lexsort2(xp: ModuleType, primary: Array, secondary: Array) -> Array:
     """Indices sorting by ``primary`` then ``secondary`` then input position."""
+    n = int(primary.shape[0])
+    if n:
+        p_lo, p_hi = int(primary.min()), int(primary.max())
+        s_lo, s_hi = int(secondary.min()), int(secondary.max())
+        width = s_hi - s_lo + 1
+        if (p_hi - p_lo + 1) * width < _INT64_MAX:
+            # NOTE: one stable sort of a packed key costs half of two stable sorts
+            return stable_argsort(xp, (primary - p_lo) * width + (secondary - s_lo))
     order = stable_argsort(xp, secondary)
     return order[stable_argsort(xp, primary[order])]
+
+
+def searchsorted(xp: ModuleType, haystack: Array, needles: Array, side: str) -> Array:
+    """``xp.searchsorted`` as int64; on NumPy, unsorted needles are searched in sorted order.
+
+    NOTE: NumPy's binary search reuses the previous answer when needles ascend; random needles
+    into a large array miss the cache on every step (measured 70x slower for 5M into 5M).
+    """
+    if xp is np and needles.shape[0] > 1 and not bool((needles[1:] >= needles[:-1]).all()):
+        order = np.argsort(needles)
+        out = np.empty(needles.shape[0], dtype=np.int64)
+        out[order] = np.searchsorted(haystack, needles[order], side=side)
+        return out
+    return xp.searchsorted(haystack, needles, side=side).astype(np.int64)
 
 
 def expand_ranges(xp: ModuleType, lo: Array, hi: Array) -> tuple[Array, Array, Array]:
@@ -104,10 +126,9 @@ class GroupedTimes:
             raise KeyOverflowError(
                 f"{n_groups} groups x a time range of {span} s overflow an int64 key"
             )
-        order = lexsort2(xp, group, time)
-        g, t = group[order], time[order]
-        key = g * span + (t - base)
-        return cls(order, g, t, key, base, span, n_groups)
+        key = group * span + (time - base)
+        order = stable_argsort(xp, key)
+        return cls(order, group[order], time[order], key[order], base, span, n_groups)
 
     def query_key(self, xp: ModuleType, group: Array, time: Array) -> Array:
         t = xp.clip(time, self.base, self.base + self.span - 1)
@@ -117,12 +138,11 @@ class GroupedTimes:
         """Positions in sorted order: ``side="left"`` gives the first event of ``group`` at or
         after ``time``, ``side="right"`` the first after it (events of later groups sort
         after, earlier groups before)."""
-        pos = xp.searchsorted(self.key, self.query_key(xp, group, time), side=side)
-        return pos.astype(np.int64)
+        return searchsorted(xp, self.key, self.query_key(xp, group, time), side)
 
     def group_start(self, xp: ModuleType, group: Array) -> Array:
         """Sorted position of each ``group``'s first event (its end if it has none)."""
-        return xp.searchsorted(self.key, group * self.span, side="left").astype(np.int64)
+        return searchsorted(xp, self.key, group * self.span, "left")
 
 
 _SLICE_MEDIAN_SRC = r"""

@@ -41,7 +41,13 @@ import numpy as np
 
 from kernels._backend import get_array_module
 from kernels._validate import as_1d, check_index, check_indptr, check_positive
-from kernels._window import GroupedTimes, expand_ranges, lexsort2
+from kernels._window import (
+    GroupedTimes,
+    expand_ranges,
+    lexsort2,
+    searchsorted,
+    stable_argsort,
+)
 from kernels.errors import KeyOverflowError
 from kernels.segment import segment_max
 from kernels.typing import NEVER, Array
@@ -154,19 +160,24 @@ def shared_entity_features_at(
     # 1. unique (user, entity) edges with their first time, sorted by (user, entity)
     src = xp.searchsorted(ptr[1:], xp.arange(nnz, dtype=np.int64), side="right").astype(np.int64)
     key = _composite(xp, src, idx, n_ent, "users x entities")
-    order = lexsort2(xp, key, et_in)
+    order = stable_argsort(xp, key)
     k_sorted = key[order]
     first = xp.ones(nnz, dtype=bool)
     first[1:] = k_sorted[1:] != k_sorted[:-1]
-    keep = order[first]
-    uu, ue, ut = src[keep], idx[keep], et_in[keep]
+    run_start = xp.flatnonzero(first).astype(np.int64)
+    run_ptr = xp.concatenate([run_start, xp.asarray([nnz], dtype=np.int64)])
+    keep = order[run_start]
+    uu, ue = src[keep], idx[keep]
+    # NOTE: the earliest time of each (user, entity) run, as a max of negated times (exact in
+    # float64 below 2**53 s) so that it runs through the segment kernel on both backends.
+    ut = (-segment_max(run_ptr, -et_in[order].astype(np.float64))).astype(np.int64)
 
     # 2. the entity view: users of each entity in join order, degrees, hub times
     by_ent = GroupedTimes.build(xp, ue, ut, max(n_ent, 1))
     eu = uu[by_ent.order]
     ent_ids = xp.arange(n_ent, dtype=np.int64)
     estart = by_ent.group_start(xp, ent_ids)
-    eend = xp.searchsorted(by_ent.key, (ent_ids + 1) * by_ent.span, side="left").astype(np.int64)
+    eend = searchsorted(xp, by_ent.key, (ent_ids + 1) * by_ent.span, "left")
     deg_final = eend - estart
     n_sorted = int(eu.shape[0])
     is_hub_ever = deg_final > H
@@ -195,8 +206,8 @@ def shared_entity_features_at(
     row_start, row_end = row_start[by_u], row_end[by_u]
 
     # 4. per query: active pairs, distinct partners, labelled partners
-    lo = xp.searchsorted(row_u, qu, side="left").astype(np.int64)
-    hi = xp.searchsorted(row_u, qu, side="right").astype(np.int64)
+    lo = searchsorted(xp, row_u, qu, "left")
+    hi = searchsorted(xp, row_u, qu, "right")
     q_of, r, _ = expand_ranges(xp, lo, hi)
     active = (row_start[r] <= qt[q_of]) & (qt[q_of] < row_end[r])
     q_of, v = q_of[active], row_v[r[active]]
@@ -215,12 +226,16 @@ def shared_entity_features_at(
         default_rate = xp.where(shared > 0, default / denom, np.nan)
 
     # 5. per query: the user's entities as of t, their degrees, hubs, capped sum
-    elo = xp.searchsorted(uu, qu, side="left").astype(np.int64)
-    ehi = xp.searchsorted(uu, qu, side="right").astype(np.int64)
+    elo = searchsorted(xp, uu, qu, "left")
+    ehi = searchsorted(xp, uu, qu, "right")
     q2, epos, qptr = expand_ranges(xp, elo, ehi)
     present = ut[epos] <= qt[q2]
     ent = ue[epos]
-    deg = by_ent.search(xp, ent, qt[q2], side="right") - estart[ent]
+    if nq and bool((qt == qt[0]).all()):  # one as-of time: each entity's degree once
+        t0 = xp.full(n_ent, int(qt[0]), dtype=np.int64)
+        deg = (by_ent.search(xp, ent_ids, t0, side="right") - estart)[ent]
+    else:
+        deg = by_ent.search(xp, ent, qt[q2], side="right") - estart[ent]
     deg = xp.where(present, deg, 0)
     capped = xp.where(present, xp.minimum(deg - 1, H), 0)
 
