@@ -79,6 +79,54 @@ def make_history(seed: int, n_events: int = 2500) -> tuple[pd.DataFrame, pd.Data
 @pytest.mark.parametrize("seed", [1, 2])
 def test_incremental_equals_batch_for_every_feature(seed: int) -> None:
     ev, reports, home = make_history(seed)
+    replay(ev, reports, home, N_USERS, N_DEVICES, N_IPS, N_MERCHANTS)
+
+
+def test_incremental_equals_batch_on_the_simulator() -> None:
+    """The same replay on a small world from ``graph.simulator`` (planted rings, hubs, ATO)."""
+    sim = pytest.importorskip("graph.simulator.world")
+    from graph.simulator.config import WorldConfig
+
+    world = sim.simulate_world(WorldConfig(users=400, seed=7, days=60))
+    users = world.table("users").to_pandas()
+    uid = {u: i for i, u in enumerate(users.user_id)}
+    logins = world.table("logins").to_pandas()
+    apps = world.table("applications").to_pandas()
+    orders = world.table("orders").to_pandas()
+    labels = world.table("label_events").to_pandas()
+    sales = world.table("merchant_sales").to_pandas()
+    labels = labels[(labels.entity_type == "User") & (labels.kind == "fraud")]
+    dev = {d: i for i, d in enumerate(pd.unique(pd.concat([logins.device_serial])))}
+    ips = {d: i for i, d in enumerate(pd.unique(logins.ip))}
+    mer = {m: i for i, m in enumerate(world.table("merchants").to_pandas().merchant_id)}
+    frames = [
+        pd.DataFrame({"kind": "login", "user": logins.user_id.map(uid),
+                      "device": logins.device_serial.map(dev), "ip": logins.ip.map(ips),
+                      "ts": logins.ts, "lat": logins.lat, "lon": logins.lon, "amount": np.nan,
+                      "merchant": 0}),
+        pd.DataFrame({"kind": "order", "user": orders.user_id.map(uid), "device": 0, "ip": 0,
+                      "ts": orders.ts, "lat": np.nan, "lon": np.nan, "amount": orders.amount,
+                      "merchant": orders.merchant_id.map(mer)}),
+        pd.DataFrame({"kind": "app", "user": apps.user_id.map(uid), "device": 0, "ip": 0,
+                      "ts": apps.ts, "lat": apps.lat, "lon": apps.lon, "amount": apps.amount,
+                      "merchant": apps.merchant_id.map(mer).fillna(0)}),
+        pd.DataFrame({"kind": "label", "user": labels.entity_id.map(uid), "device": 0, "ip": 0,
+                      "ts": labels.visible_at, "lat": np.nan, "lon": np.nan, "amount": np.nan,
+                      "merchant": 0}),
+    ]
+    ev = pd.concat(frames, ignore_index=True)
+    ev = ev.dropna(subset=["user"]).sort_values("ts", kind="stable").reset_index(drop=True)
+    ev = ev.astype({"user": np.int64, "device": np.int64, "ip": np.int64, "ts": np.int64,
+                    "merchant": np.int64})
+    reports = pd.DataFrame({"merchant": sales.merchant_id.map(mer).astype(np.int64),
+                            "day": sales.day.astype(np.int64), "gmv": sales.gmv,
+                            "refunds": sales.refunds, "inventory": sales.inventory})
+    home = users[["home_lat", "home_lon"]].to_numpy(dtype=np.float64)
+    replay(ev, reports, home, len(users), len(dev), len(ips), len(mer), min_apps=20)
+
+
+def replay(ev: pd.DataFrame, reports: pd.DataFrame, home: np.ndarray, N_USERS: int,
+           N_DEVICES: int, N_IPS: int, N_MERCHANTS: int, min_apps: int = 100) -> None:
     n = len(ev)
     pos = np.arange(n)
     k = ev.kind.to_numpy()
@@ -158,7 +206,7 @@ def test_incremental_equals_batch_for_every_feature(seed: int) -> None:
             orders.add(ui, float(amt[i]), int(mer[i]))
         else:
             graph.set_label(ui, fraud_visible_from=ti)
-    assert ai == int(app.sum()) and ai > 100
+    assert ai == int(app.sum()) and ai > min_apps
     assert (shared.shared_accounts > 0).mean() > 0.5 and shared.fraud_neighbours.sum() > 0
     assert shared.hub_entities.max() >= 1
 
