@@ -24,7 +24,7 @@ from serving.schemas.events import (
 )
 from serving.schemas.labels import LabelCreate
 from serving.scoring import ApplicationFacts
-from serving.writer import Op
+from serving.writer import Op, merge_ops
 
 AnyEvent = LoginEventCreate | OrderEventCreate | RepaymentEventCreate | MerchantSalesEventCreate
 
@@ -152,7 +152,7 @@ def event_ops(events: Sequence[AnyEvent], pseudonymiser: Pseudonymiser) -> list[
                 "id": report, "day": day, "gmv": float(ev.gmv), "orders": ev.orders,
                 "refunds": float(ev.refunds), "inventory": float(ev.inventory)}]))
             ops.append(_edges("REPORTED", [{"src": ev.merchant_id, "dst": report}]))
-    return _merge(ops)
+    return merge_ops(ops)
 
 
 def label_ops(labels: Sequence[LabelCreate], received_at: int) -> list[Op]:
@@ -182,17 +182,3 @@ def _edges(rel: str, rows: list[dict[str, Any]]) -> Op:
     for row in rows:
         SCHEMA.check_rel_row(rel, row)
     return {"op": "edges", "rel": rel, "rows": rows}
-
-
-def _merge(ops: list[Op]) -> list[Op]:
-    """One batched op per node label and relationship type (one ``UNWIND`` each instead of a
-    transaction per event): nodes first, then relationships, each in the order of first
-    appearance, rows in batch order (so the last of two updates to one edge wins)."""
-    groups: dict[tuple[str, str], Op] = {}
-    for op in ops:
-        key = (op["op"], op.get("label") or op.get("rel") or "")
-        if key in groups:
-            groups[key]["rows"].extend(op["rows"])
-        else:
-            groups[key] = {**op, "rows": list(op["rows"])}
-    return sorted(groups.values(), key=lambda op: op["op"] != "nodes")

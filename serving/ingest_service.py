@@ -48,12 +48,12 @@ class IngestService:
         return f"IngestService(writer={self.writer!r})"
 
     def add_events(self, events: Sequence[AnyEvent]) -> IngestOutcome:
-        """Write a batch of behaviour events (order kept within each kind)."""
+        """Accept a batch of behaviour events durably; they reach the store behind, in order."""
         ops = event_ops(events, self.pseudonymiser)
-        result = self.writer.write("events", ops)
+        self.writer.enqueue("events", ops)
         for ev in events:
             self.metrics.events.labels(kind=ev.type).inc()
-        return IngestOutcome(len(events), result is None)
+        return IngestOutcome(len(events), not self.writer.guard.up)
 
     def add_labels(self, labels: Sequence[LabelCreate]) -> IngestOutcome:
         """Write a batch of labels; repeated event ids are reported, not applied twice."""

@@ -52,3 +52,6 @@ def configure_logging(level: str = "INFO") -> None:
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
+    # NOTE: the Neo4j driver logs every server notification ("constraint already exists")
+    # at INFO; the store reports real failures itself.
+    logging.getLogger("neo4j").setLevel(max(logging.WARNING, root.level))

@@ -3,9 +3,10 @@
 The steps, in order: hash identifiers and the canonical request; look for a stored verdict
 under the application id (in the local spool, then in the store) and answer with it, or refuse
 a different body (409); score under the store's read timeout, or without the store in degraded
-mode; apply the policy; render reasons; claim the ``Verdict`` record and write the application
-through the :class:`serving.writer.DurableWriter` (to the store, or to the spool while the store
-is down). A claim lost to another replica answers with that replica's verdict.
+mode; apply the policy; render reasons; claim the ``Verdict`` record in the store (the spool
+while the store is down) and queue the application's rows behind it
+(:meth:`serving.writer.DurableWriter.claim`). A claim lost to another replica answers with that
+replica's verdict.
 """
 
 from __future__ import annotations
@@ -118,10 +119,7 @@ class ScoringService:
         with lock:
             stored = self._stored(app.application_id, request_hash)
             if stored is not None:
-                outcome, row = stored
-                if outcome.stored_in == "graph":
-                    self._repair(facts, row, app)
-                return outcome
+                return stored
             degraded = False
             try:
                 result = self.guard.read(lambda s: self.scorer.score(facts, s))
@@ -149,8 +147,8 @@ class ScoringService:
                 "features_json": canonical_json(features),
                 "request_json": canonical_json(request),
             }
-            ops = application_ops(facts, row, self.pseudonymiser, app)
-            written = self.writer.write("score", ops, key=app.application_id)
+            (op,) = application_ops(facts, row, self.pseudonymiser, app)
+            written = self.writer.claim("score", op, key=app.application_id)
             stored_in: Literal["graph", "spool"] = "spool" if written is None else "graph"
             if written is not None and app.application_id in written.existing_verdicts:
                 # NOTE: another replica claimed the id between our look-up and our write.
@@ -164,6 +162,23 @@ class ScoringService:
         if degraded:
             self.metrics.degraded.inc()
         return ScoreOutcome(verdict, False, stored_in)
+
+    def warm_up(self) -> None:
+        """Run the scorer's reads once on a made-up application so that the store has planned
+        and cached its queries before the first real verdict (best effort)."""
+        facts = ApplicationFacts(
+            application_id="warm-up", product="bnpl", amount=1.0, currency=self.policy.currency,
+            user_id="warm-up-user", device_id="dv_warm_up", device_masked="****", ip="0.0.0.0",
+            lat=0.0, lon=0.0, ts=int(time.time()), merchant_id="warm-up-merchant")
+        t0 = time.perf_counter()
+        try:
+            self.guard.read(lambda s: (s.get_node("Verdict", "warm-up"),
+                                       self.scorer.score(facts, s)),
+                            timeout_s=max(5.0, self.guard.write_timeout_s))
+        except Exception as e:  # noqa: BLE001 - warming up is optional
+            log.info("warm-up skipped: %s", e)
+            return
+        log.info("warm-up done in %.0f ms", (time.perf_counter() - t0) * 1000)
 
     # -- the audit trail ----------------------------------------------------------------------
     def audit(self, application_id: str) -> VerdictAuditPublic | None:
@@ -185,20 +200,7 @@ class ScoringService:
             return None
         return next((op["row"] for op in ops if op["op"] == "verdict"), None)
 
-    def _repair(self, facts: ApplicationFacts, row: Mapping[str, Any], app: ApplicationCreate) -> None:
-        """Finish a write a crash cut short: the verdict is stored, the application not."""
-        try:
-            present = self.guard.read(lambda s: s.get_node("Application", app.application_id))
-        except StoreDown:
-            return
-        if present is None or "decision" not in present.properties:
-            log.warning("verdict %s stored without its application; writing it now",
-                        app.application_id)
-            self.writer.write("score", application_ops(facts, dict(row), self.pseudonymiser,
-                                                       app), key=app.application_id)
-
-    def _stored(self, application_id: str, request_hash: str
-                ) -> tuple[ScoreOutcome, Mapping[str, Any]] | None:
+    def _stored(self, application_id: str, request_hash: str) -> ScoreOutcome | None:
         row = self._spooled_row(application_id)
         where: Literal["graph", "spool"] = "spool"
         if row is None:
@@ -212,7 +214,7 @@ class ScoringService:
             if node is None:
                 return None
             row, where = node.properties, "graph"
-        return self._answer_existing(application_id, request_hash, row, where), row
+        return self._answer_existing(application_id, request_hash, row, where)
 
     def _answer_existing(self, application_id: str, request_hash: str,
                          row: Mapping[str, Any], where: Literal["graph", "spool"]

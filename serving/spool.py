@@ -74,13 +74,13 @@ class Spool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (OSError, sqlite3.Error) as e:
             raise SpoolError(f"spool {path} cannot be opened: {e}") from e
         # NOTE: one connection shared by threads; SQLite serialises writers anyway, and the
         # lock keeps a transaction's statements together.
@@ -149,6 +149,13 @@ class Spool:
             if db.execute("DELETE FROM entries WHERE seq = ?", (seq,)).rowcount:
                 self._depth -= 1
 
+    def ack_many(self, seqs: list[int]) -> None:
+        """Forget several entries in one transaction."""
+        with self._tx() as db:
+            for seq in seqs:
+                if db.execute("DELETE FROM entries WHERE seq = ?", (seq,)).rowcount:
+                    self._depth -= 1
+
     def record_failure(self, entry: SpoolEntry) -> int:
         """Count a failed replay attempt; returns the attempts so far."""
         with self._tx() as db:
@@ -193,7 +200,10 @@ def claim_spool(directory: Path) -> ClaimedSpool:
     Raises:
         SpoolError: if every one of the :data:`MAX_SPOOL_FILES` files is held.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpoolError(f"spool directory {directory} cannot be created: {e}") from e
     for i in range(MAX_SPOOL_FILES):
         lock_path = directory / f"spool-{i}.lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -34,8 +34,10 @@ class StoreGuard:
         write_timeout_s (float): budget of a write.
         probe_interval_s (float): seconds between pings while the store is down.
         threads (int): pool size; bounds the calls in flight.
-        trip_after (int, optional): consecutive timeouts that mark the store down (one
-            unavailability error always does). (default: ``3``)
+        trip_after (int, optional): consecutive write timeouts that mark the store down (one
+            unavailability error always does; a slow read only degrades its own verdict, so
+            a loaded store keeps taking writes and replicas keep sharing idempotency).
+            (default: ``3``)
     """
 
     def __init__(
@@ -91,13 +93,17 @@ class StoreGuard:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- calls ------------------------------------------------------------------------------
-    def read(self, fn: Callable[[GraphStore], T]) -> T:
+    def read(self, fn: Callable[[GraphStore], T], *, timeout_s: float | None = None) -> T:
         """Run a read; its own exceptions (a bug, a missing node) pass through unchanged.
 
+        Args:
+            fn (Callable[[GraphStore], T]): the read.
+            timeout_s (float, optional): instead of the read timeout. (default: ``None``)
+
         Raises:
-            StoreDown: the store is marked down, unavailable, or slower than the read timeout.
+            StoreDown: the store is marked down, unavailable, or slower than the timeout.
         """
-        return self._call(fn, self.read_timeout_s, trip_on_unknown=False)
+        return self._call(fn, timeout_s or self.read_timeout_s, write=False)
 
     def write(self, fn: Callable[[GraphStore], T]) -> T:
         """Run a write; any failure but a schema or store rejection counts as the store down.
@@ -105,7 +111,7 @@ class StoreGuard:
         Raises:
             StoreDown: as :meth:`read`, with the write timeout.
         """
-        return self._call(fn, self.write_timeout_s, trip_on_unknown=True)
+        return self._call(fn, self.write_timeout_s, write=True)
 
     def ping(self, timeout_s: float | None = None) -> bool:
         """Whether the store answers a ping now (ignores the down state)."""
@@ -123,8 +129,7 @@ class StoreGuard:
             log.warning("graph store marked down: %s", reason)
         self._wake.set()
 
-    def _call(self, fn: Callable[[GraphStore], T], timeout: float, *,
-              trip_on_unknown: bool) -> T:
+    def _call(self, fn: Callable[[GraphStore], T], timeout: float, *, write: bool) -> T:
         if not self._up:
             raise StoreDown("graph store is down")
         fut: Future[T] = self._pool.submit(fn, self.store)
@@ -132,22 +137,25 @@ class StoreGuard:
             result = fut.result(timeout)
         except FutureTimeout:
             fut.cancel()
+            if not write:
+                raise StoreDown(f"graph store read slower than {timeout}s") from None
             with self._state:
                 self._timeouts += 1
                 trip = self._timeouts >= self.trip_after
             if trip:
                 self.mark_down(f"{self._timeouts} calls in a row slower than {timeout}s")
-            raise StoreDown(f"graph store slower than {timeout}s") from None
+            raise StoreDown(f"graph store write slower than {timeout}s") from None
         except (StoreUnavailableError, OSError) as e:
             self.mark_down(f"{type(e).__name__}: {e}")
             raise StoreDown(str(e)) from e
         except Exception as e:
-            if trip_on_unknown and not isinstance(e, GraphError):
+            if write and not isinstance(e, GraphError):
                 self.mark_down(f"{type(e).__name__}: {e}")
                 raise StoreDown(str(e)) from e
             raise
-        with self._state:
-            self._timeouts = 0
+        if write:
+            with self._state:
+                self._timeouts = 0
         return result
 
     # -- probe ------------------------------------------------------------------------------

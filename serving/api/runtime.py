@@ -45,6 +45,7 @@ class Runtime:
     def start(self) -> None:
         """Load keys, start the store probe, the spool replayer and the key refresher."""
         self._refresh_keys()
+        self.scoring.warm_up()
         self.guard.on_up(self._refresh_keys)
         self.guard.start()
         self.writer.start()

@@ -114,7 +114,8 @@ class EventBatchCreate(BaseModel):
 class EventBatchPublic(BaseModel):
     """What happened to a batch."""
 
-    accepted: int = Field(description="Events accepted (durably, in the store or the "
-                          "spool).", examples=[250])
-    spooled: bool = Field(description="True when the store was unavailable and the batch "
-                          "waits in the local spool for replay.", examples=[False])
+    accepted: int = Field(description="Events accepted: durably queued (fsynced) and written "
+                          "to the graph store in order, within milliseconds while it is up.",
+                          examples=[250])
+    spooled: bool = Field(description="True when the store is unavailable: the batch waits in "
+                          "the local spool until it is back.", examples=[False])

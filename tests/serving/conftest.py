@@ -14,25 +14,17 @@ from graph import GraphStore
 from serving.api import create_app
 from serving.rules_scorer import RulesScorer
 from serving.settings import Settings
-from serving.stores import build_store
-
-
-@pytest.fixture(params=["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, backend: str) -> Settings:
-    return make_settings(tmp_path / "data", backend)
+def graph_store(store: GraphStore) -> GraphStore:
+    """The shared ``store`` fixture (tests/conftest.py): each real backend, empty."""
+    return store
 
 
 @pytest.fixture
-def graph_store(settings: Settings) -> Iterator[GraphStore]:
-    store = build_store(settings)
-    store.apply_schema()
-    yield store
-    store.close()
+def settings(tmp_path: Path, graph_store: GraphStore) -> Settings:
+    return make_settings(tmp_path / "data", graph_store.backend)
 
 
 @pytest.fixture

@@ -66,6 +66,10 @@ class LiveServer:
         self._thread.join(timeout=30)
         self._sock.close()
 
+    def drain(self, timeout_s: float = 60.0) -> None:
+        """Wait until every accepted write is in the store."""
+        assert self.app.state.runtime.writer.wait_drained(timeout_s)
+
     def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
         headers = {} if key is None else {"X-API-Key": key}
         return httpx.Client(base_url=self.base_url, headers=headers, timeout=30)
@@ -106,10 +110,12 @@ class World:
         return user_id
 
     def events(self, events: list[dict[str, Any]]) -> None:
+        """Post events, then wait until they are in the store (they are written behind)."""
         with self.server.client() as c:
             for start in range(0, len(events), 500):
                 r = c.post("/v1/events", json={"events": events[start:start + 500]})
                 assert r.status_code == 202, r.text
+        self.server.drain()
 
     def habits(self, user_id: str, *, device: str, place: tuple[float, float, str],
                logins: int, orders: list[float], repayments: int = 0, days: int = 300,
@@ -148,3 +154,82 @@ def application(app_id: str, user_id: str, *, amount: float, device: str,
         body["merchant_id"] = merchant
     body.update(extra)
     return body
+
+
+class FlakyStore(GraphStore):
+    """A real store behind a switch: ``down`` makes every call fail as an outage would,
+    ``delay_s`` makes every call slow. Used to drive the service's degraded mode and spool
+    without stopping a server (the Neo4j outage test stops the real one)."""
+
+    def __init__(self, inner: GraphStore) -> None:
+        super().__init__(schema=inner.schema, batch_size=inner.batch_size)
+        self.inner = inner
+        self.backend = inner.backend
+        self.down = False
+        self.delay_s = 0.0
+        self.calls: list[str] = []
+
+    def _gate(self, name: str) -> None:
+        self.calls.append(name)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.down:
+            from graph import StoreUnavailableError
+
+            raise StoreUnavailableError("store switched off by the test")
+
+    def _apply_schema(self) -> None:
+        self._gate("apply_schema")
+        self.inner.apply_schema()
+
+    def _ping(self) -> None:
+        self._gate("ping")
+        self.inner.ping()
+
+    def _close(self) -> None:
+        pass
+
+    def _upsert_nodes(self, label: str, rows: Any) -> None:
+        self._gate("upsert_nodes")
+        self.inner.upsert_nodes(label, rows)
+
+    def _upsert_edges(self, rel_type: str, rows: Any) -> None:
+        self._gate("upsert_edges")
+        self.inner.upsert_edges(rel_type, rows)
+
+    def _create_node(self, label: str, row: Any) -> Any:
+        self._gate("create_node")
+        return self.inner.create_node(label, row)
+
+    def _get_node(self, label: str, node_id: str) -> Any:
+        self._gate("get_node")
+        return self.inner.get_node(label, node_id)
+
+    def _neighbourhood(self, label: str, node_id: str, hops: int, fanout: int) -> Any:
+        self._gate("neighbourhood")
+        return self.inner.neighbourhood(label, node_id, hops=hops, fanout=fanout)
+
+    def _shared_accounts(self, user_id: str, via: Any, limit: int) -> Any:
+        self._gate("shared_accounts")
+        return self.inner.shared_accounts(user_id, via=via, limit=limit)
+
+    def _counts(self) -> dict[str, int]:
+        self._gate("counts")
+        return self.inner.counts()
+
+    def _export_nodes(self, label: str) -> Any:
+        self._gate("export_nodes")
+        return self.inner.export_nodes(label)
+
+    def _export_edges(self, rel_type: str) -> Any:
+        self._gate("export_edges")
+        return self.inner.export_edges(rel_type)
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 60.0,
+               interval_s: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval_s)

@@ -111,9 +111,11 @@ def test_same_id_same_body_returns_the_stored_verdict_and_writes_once(
                        phone="+86 138 0013 8000")
     with live.client() as c:
         first = c.post("/v1/score", json=body)
+        live.drain()
         before = _edges(graph_store, user)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             again = list(pool.map(lambda _: c.post("/v1/score", json=body), range(8)))
+    live.drain()
     assert first.status_code == 200
     assert "idempotent-replayed" not in first.headers
     for r in again:
@@ -304,6 +306,7 @@ def test_health_readiness_and_metrics(live: LiveServer, uid: Callable[[str], str
         c.post("/v1/score", json=body, headers={"X-Request-ID": "req-123"})
         r = c.post("/v1/score", json=body, headers={"X-Request-ID": "req-124"})
         assert r.headers["x-request-id"] == "req-124"
+        live.drain()
         ready = c.get("/readyz").json()
         text = c.get("/metrics").text
     assert ready["status"] == "ready" and ready["store"] == "up" and ready["model"] == "loaded"

@@ -1,0 +1,141 @@
+"""The durable spool and the writer that replays it, on the embedded store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from serving_world import FlakyStore, make_settings, wait_until
+
+from graph import GraphStore, SchemaError
+from serving.spool import Spool, SpoolError, claim_spool
+from serving.store_guard import StoreDown, StoreGuard
+from serving.stores import build_store
+from serving.writer import DurableWriter, apply_ops
+
+
+def test_append_peek_ack_find_and_survive_reopen(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    seqs = [spool.append("events", {"ops": [i]}, key=f"k{i}") for i in range(5)]
+    assert seqs == sorted(seqs) and spool.depth == 5
+    assert [e.payload["ops"] for e in spool.peek(3)] == [[0], [1], [2]]
+    spool.ack(seqs[0])
+    assert spool.find("events", "k3") == {"ops": [3]}
+    assert spool.find("events", "k0") is None and spool.find("score", "k3") is None
+    spool.close()
+    reopened = Spool(tmp_path / "s.sqlite")
+    assert reopened.depth == 4
+    entry = reopened.peek(1)[0]
+    assert reopened.record_failure(entry) == 1
+    reopened.dead_letter(entry, "boom")
+    assert reopened.depth == 3 and reopened.dead_count() == 1
+    reopened.close()
+
+
+def test_one_process_per_spool_file(tmp_path: Path) -> None:
+    first = claim_spool(tmp_path)
+    second = claim_spool(tmp_path)
+    assert first.path != second.path
+    first.append("events", {"ops": []})
+    first.close()
+    third = claim_spool(tmp_path)
+    assert third.path == first.path and third.depth == 1  # picks up what was left
+    second.close()
+    third.close()
+
+
+def test_unwritable_spool_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SpoolError):
+        Spool(tmp_path / "file" / "s.sqlite")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[GraphStore]:
+    s = build_store(make_settings(tmp_path / "data"))
+    s.apply_schema()
+    yield s
+    s.close()
+
+
+def _login(event_id: str, ts: int) -> dict[str, object]:
+    return {"op": "edges", "rel": "USES", "rows": [
+        {"src": "u1", "dst": "dv_1", "last_seen": ts}]} if event_id == "uses" else {
+        "op": "edges", "rel": "LOGGED_IN_FROM", "rows": [
+            {"src": "u1", "dst": "10.0.0.1", "event_id": event_id, "ts": ts}]}
+
+
+def test_writer_spools_while_down_and_replays_in_order_once(tmp_path: Path,
+                                                            store: GraphStore) -> None:
+    flaky = FlakyStore(store)
+    guard = StoreGuard(flaky, read_timeout_s=1, write_timeout_s=1, probe_interval_s=0.05,
+                       threads=4)
+    writer = DurableWriter(guard, Spool(tmp_path / "s.sqlite"))
+    guard.start()
+    writer.start()
+    try:
+        writer.enqueue("events", [_login("e0", 1)])
+        assert writer.wait_drained(30)
+        flaky.down = True
+        assert writer.write("labels", [_login("e1", 1)]) is None  # store down: spooled
+        for ts in (2, 3, 4):
+            writer.enqueue("events", [_login(f"e{ts}", ts), _login("uses", ts)])
+        assert writer.pending == 4
+        flaky.calls.clear()
+        flaky.down = False
+        assert writer.wait_drained(30)
+        # replayed in acceptance order: the last write of USES.last_seen wins
+        edges = store.neighbourhood("User", "u1", hops=1, fanout=10).edges
+        assert sorted(e.properties["event_id"] for e in edges if e.type == "LOGGED_IN_FROM") \
+            == ["e0", "e1", "e2", "e3", "e4"]
+        assert [e.properties["last_seen"] for e in edges if e.type == "USES"] == [4]
+        # a replay of everything again changes nothing (idempotent ops)
+        apply_ops(store, [_login("e2", 2), _login("e3", 3)])
+        edges = store.neighbourhood("User", "u1", hops=1, fanout=10).edges
+        assert sum(e.type == "LOGGED_IN_FROM" for e in edges) == 5
+    finally:
+        writer.close()
+        guard.close()
+
+
+def test_rejected_entries_are_set_aside_not_lost(tmp_path: Path, store: GraphStore) -> None:
+    guard = StoreGuard(store, read_timeout_s=1, write_timeout_s=1, probe_interval_s=0.05,
+                       threads=2)
+    spool = Spool(tmp_path / "s.sqlite")
+    spool.append("events", {"ops": [{"op": "nodes", "label": "Nope", "rows": [{"id": "x"}]}]})
+    spool.append("events", {"ops": [_login("ok", 1)]})
+    dead: list[str] = []
+    writer = DurableWriter(guard, spool, on_dead_letter=lambda e, err: dead.append(err))
+    for _ in range(10):
+        writer.replay()
+    assert spool.depth == 0 and spool.dead_count() == 1 and "Nope" in dead[0]
+    assert store.get_node("IP", "10.0.0.1") is not None
+    with pytest.raises(SchemaError):
+        apply_ops(store, [{"op": "nodes", "label": "Nope", "rows": [{"id": "x"}]}])
+    guard.close()
+
+
+def test_guard_trips_on_timeouts_and_recovers(store: GraphStore) -> None:
+    flaky = FlakyStore(store)
+    guard = StoreGuard(flaky, read_timeout_s=0.05, write_timeout_s=0.05,
+                       probe_interval_s=0.05, threads=8, trip_after=2)
+    guard.start()
+    try:
+        flaky.delay_s = 0.2
+        for _ in range(3):
+            with pytest.raises(StoreDown, match="read slower"):
+                guard.read(lambda s: s.ping())
+        assert guard.up  # slow reads degrade their own answer only
+        for _ in range(2):
+            with pytest.raises(StoreDown, match="write slower"):
+                guard.write(lambda s: s.ping())
+        assert not guard.up
+        flaky.delay_s = 0.0
+        wait_until(lambda: guard.up, 10)
+        guard.read(lambda s: s.ping())
+        with pytest.raises(KeyError):  # a caller's bug is not an outage
+            guard.read(lambda s: {}["missing"])
+        assert guard.up
+    finally:
+        guard.close()
