@@ -12,9 +12,12 @@ from collections.abc import Sequence
 # One module per command group under serving/commands/, each with `register(subparsers)`.
 COMMAND_MODULES = (
     "serving.commands.store",
+    "serving.commands.simulate",
     "serving.commands.benchmark",
     "serving.commands.serve",
     "serving.commands.keys",
+    "serving.commands.train",
+    "serving.commands.models",
 )
 
 

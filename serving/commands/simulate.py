@@ -1,0 +1,118 @@
+"""`riskgraph simulate|load|datacard`: make a simulated world, load it, describe it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from graph.loader import clear_checkpoints, load_world
+from graph.simulator import WorldConfig, simulate_world, write_world
+from graph.simulator.config import CreditConfig, LabelConfig
+from graph.simulator.datacard import render_markdown, write_into
+from serving.settings import get_settings
+from serving.stores import build_store
+
+_DEFAULT_DOC = Path("docs/SIMULATOR.md")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("simulate", help="simulate a lending world with planted fraud into "
+                       "Parquet files")
+    p.add_argument("--users", type=int, default=10_000, help="honest users (default 10000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--days", type=int, default=180, help="days simulated (default 180)")
+    p.add_argument("--start", default="2024-01-01", help="first day, ISO date (default "
+                   "2024-01-01)")
+    p.add_argument("--fraud-rate", type=float, default=0.015,
+                   help="fraud share of applications (default 0.015)")
+    p.add_argument("--default-rate", type=float, default=0.05,
+                   help="default share of funded loans (default 0.05)")
+    p.add_argument("--unlabelled", type=float, default=0.2,
+                   help="share of fraud never labelled (default 0.2)")
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.set_defaults(func=_simulate)
+
+    p = sub.add_parser("load", help="bulk-load a simulated world into the configured store "
+                       "(idempotent, resumable)")
+    p.add_argument("directory", type=Path, help="a directory written by `riskgraph simulate`")
+    p.add_argument("--as-of", type=_timestamp, default=None,
+                   help="load the graph as known at this time: epoch seconds or ISO date/time "
+                   "(default: the end of the simulated window)")
+    p.add_argument("--chunk-rows", type=int, default=50_000,
+                   help="source rows per chunk, the unit of resumption (default 50000)")
+    p.add_argument("--restart", action="store_true",
+                   help="forget earlier progress and write every chunk again")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_load)
+
+    p = sub.add_parser("datacard", help="compute base rates and the rule table of a world and "
+                       "write them into docs/SIMULATOR.md")
+    p.add_argument("directory", type=Path, help="a directory written by `riskgraph simulate`")
+    p.add_argument("--doc", type=Path, default=_DEFAULT_DOC,
+                   help=f"document with the datacard markers (default {_DEFAULT_DOC})")
+    p.add_argument("--print", dest="print_only", action="store_true",
+                   help="print the section instead of writing it")
+    p.set_defaults(func=_datacard)
+
+
+def _timestamp(text: str) -> int:
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not epoch seconds or an ISO date: {text!r}") from e
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp())
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    config = WorldConfig(
+        users=args.users, seed=args.seed, days=args.days, start=args.start,
+        fraud_rate=args.fraud_rate, credit=CreditConfig(default_rate=args.default_rate),
+        labels=LabelConfig(unlabelled_fraud_share=args.unlabelled),
+    )
+    world = simulate_world(config, log=lambda msg: print(msg, file=sys.stderr))
+    rows = write_world(world, args.out)
+    print(json.dumps({"out": str(args.out), "rows": rows}, indent=2))
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    pseudonymiser = settings.pseudonymiser()
+    target = (f"neo4j:{settings.NEO4J_URI}/{settings.NEO4J_DATABASE}" if settings.NEO4J_URI
+              else f"ladybug:{settings.ladybug_path.resolve()}")
+    if args.restart:
+        clear_checkpoints(args.directory)
+    with build_store(settings) as store:
+        try:
+            report = load_world(store, args.directory, pseudonymiser, as_of=args.as_of,
+                                chunk_rows=args.chunk_rows, target=target,
+                                progress=not args.quiet)
+        except KeyboardInterrupt:
+            print("interrupted: finished chunks are recorded; run the same command again to "
+                  "resume", file=sys.stderr)
+            raise
+        counts = store.counts()
+    print(json.dumps({
+        "as_of": report.as_of, "seconds": round(report.seconds, 1),
+        "chunks_done": report.chunks_done, "chunks_skipped": report.chunks_skipped,
+        "written": report.written, "counts": counts,
+    }, indent=2, sort_keys=True))
+    return 0
+
+
+def _datacard(args: argparse.Namespace) -> int:
+    command = f"riskgraph datacard {args.directory}"
+    body = render_markdown(args.directory, command=command)
+    if args.print_only:
+        print(body)
+    else:
+        write_into(args.doc, body)
+        print(f"wrote the data card section of {args.doc}")
+    return 0
