@@ -114,7 +114,11 @@ def get_nodes(spec: NodeSpec) -> LiteralString:
 
 
 def neighbours(spec: NodeSpec) -> LiteralString:
-    """Per node in ``$ids``, its first ``$limit`` distinct neighbours by ``(label, id)``."""
+    """Per node in ``$ids``, its first ``$limit`` distinct neighbours by ``(label, id)``.
+
+    NOTE: the scoped ``CALL (s) { ... }`` subquery needs Neo4j 5.23 or later (5.26 LTS here);
+    it caps each node's list on the server, so a hub never ships all its neighbours.
+    """
     return _literal(
         f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
         "CALL (s) { "

@@ -127,7 +127,10 @@ class LadybugStore(GraphStore):
         try:
             conn = self._pool.get_nowait()
         except queue.Empty:
-            conn = ladybug.Connection(self._db)
+            try:
+                conn = ladybug.Connection(self._db)
+            except RuntimeError as e:
+                raise _translate(e, "cannot connect to LadybugDB") from e
             with self._connections_lock:
                 self._connections.append(conn)
         try:
