@@ -74,6 +74,8 @@ class LoadReport:
 
     Args:
         written (dict[str, int]): rows written per label, relationship type and ``labels``.
+        seconds_by_target (dict[str, float]): wall time spent per target (reading, building
+            rows and writing).
         chunks_done (int): chunks written by this run.
         chunks_skipped (int): chunks a previous run had finished (resume).
         seconds (float): wall time.
@@ -81,6 +83,7 @@ class LoadReport:
     """
 
     written: dict[str, int] = field(default_factory=dict)
+    seconds_by_target: dict[str, float] = field(default_factory=dict)
     chunks_done: int = 0
     chunks_skipped: int = 0
     seconds: float = 0.0
@@ -99,6 +102,11 @@ class LoadReport:
     @property
     def labels(self) -> int:
         return self.written.get("labels", 0)
+
+    def seconds_of(self, kind: str) -> float:
+        """Wall time of the ``node`` or ``edge`` phase."""
+        targets = {s.target for s in PLAN if s.kind == kind}
+        return sum(v for k, v in self.seconds_by_target.items() if k in targets)
 
 
 class _Checkpoint:
@@ -201,21 +209,21 @@ def load_world(
     try:
         for step in PLAN:
             bar.set_postfix_str(step.target)
+            step_started = time.perf_counter()
             for i, chunk in enumerate(sources.chunks(step.table, chunk_rows)):
                 key = f"{step.target}:{i}"
                 if key in ckpt.done:
                     report.chunks_skipped += 1
                 else:
                     rows = step.build(visible_as_of(step.table, chunk, cutoff), pseudonymiser)
-                    if step.kind == "node":
-                        store.upsert_nodes(step.target, rows)
-                    else:
-                        store.upsert_edges(step.target, rows)
+                    _write(store, step, rows)
                     report.written[step.target] = report.written.get(step.target, 0) + len(rows)
                     ckpt.mark(key)
                     report.chunks_done += 1
                 bar.update(chunk.num_rows)
+            report.seconds_by_target[step.target] = time.perf_counter() - step_started
         bar.set_postfix_str("labels")
+        step_started = time.perf_counter()
         for i, chunk in enumerate(sources.chunks("label_events", chunk_rows)):
             key = f"labels:{i}"
             if key in ckpt.done:
@@ -227,6 +235,7 @@ def load_world(
                 ckpt.mark(key)
                 report.chunks_done += 1
             bar.update(chunk.num_rows)
+        report.seconds_by_target["labels"] = time.perf_counter() - step_started
     finally:
         bar.close()
         ckpt.close()

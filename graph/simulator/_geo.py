@@ -82,11 +82,18 @@ CITY_DISTANCE_KM: Final = haversine_km(
 
 def far_city(rng: np.random.Generator, city: np.ndarray, min_km: float) -> np.ndarray:
     """For each city, a random other city at least ``min_km`` away (weighted by population)."""
-    far = CITY_DISTANCE_KM[city] >= min_km
-    weights = far * CITY_WEIGHTS[None, :]
-    cum = np.cumsum(weights, axis=1)
-    u = rng.random(len(city)) * cum[:, -1]
-    return np.asarray((cum < u[:, None]).sum(axis=1), dtype=np.int16)
+    city = np.asarray(city, dtype=np.int64)
+    u = rng.random(len(city))
+    out = np.empty(len(city), dtype=np.int16)
+    # NOTE: one searchsorted per origin city keeps memory linear in the number of queries.
+    cum = np.cumsum((CITY_DISTANCE_KM >= min_km) * CITY_WEIGHTS[None, :], axis=1)
+    order = np.argsort(city, kind="stable")
+    bounds = np.searchsorted(city[order], np.arange(N_CITIES + 1))
+    for c in range(N_CITIES):
+        rows = order[bounds[c]: bounds[c + 1]]
+        if len(rows):
+            out[rows] = np.searchsorted(cum[c], u[rows] * cum[c, -1], side="right")
+    return out
 
 
 def other_city(rng: np.random.Generator, city: np.ndarray) -> np.ndarray:

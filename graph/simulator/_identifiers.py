@@ -63,8 +63,13 @@ def _strings(chars: np.ndarray) -> pa.Array:
 
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """Zero-padded decimal digits of non-negative ints as an ``(n, width)`` uint8 matrix."""
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return ((values[:, None] // powers[None, :]) % 10).astype(np.uint8)
+    v = np.array(values, dtype=np.int64, copy=True)
+    out = np.empty((len(v), width), dtype=np.uint8)
+    # NOTE: digit by digit keeps memory at n x width bytes (events number in the tens of millions).
+    for j in range(width - 1, -1, -1):
+        out[:, j] = v % 10
+        v //= 10
+    return out
 
 
 def join(*parts: pa.Array | str) -> pa.Array:

@@ -2,7 +2,9 @@
 for a large amount within hours.
 
 What hides it: the account itself is old and clean, a fifth of the takeovers come from the
-victim's own city, honest users also change phones, travel and make big purchases. What betrays
+victim's own city, some attackers wait days on the new device before applying, some ask for
+only a few times the usual amount, and honest users also change phones, travel and make big
+purchases. What betrays
 it: the new device and place together with the jump in amount, and a crew reusing its few
 devices across victims.
 """
@@ -18,6 +20,7 @@ from graph.simulator._actors import (
     pool_member,
     pools,
     sizes_for_target,
+    warmup_logins,
 )
 from graph.simulator._builder import (
     CASH_LOAN,
@@ -103,9 +106,16 @@ def plant_account_takeovers(b: WorldBuilder, rng: np.random.Generator, n_apps: i
     b.user_phones.append(user=victims[swap], phone=b.new_entities("phones", int(swap.sum())),
                          since=takeover[swap] + rng.integers(60, 1800, size=int(swap.sum())))
 
+    # Some attackers apply within hours, others wait days on the new device first.
+    dwell = np.where(rng.random(v) < cfg.dwell_prob,
+                     rng.integers(DAY, cfg.dwell_days_max * DAY + 1, size=v), 0)
+    apply_at = np.minimum(takeover + dwell, b.end - 6 * HOUR)
+    waited = dwell > 0
+    warmup_logins(b, rng, victims[waited], takeover[waited], apply_at[waited], 3.0,
+                  device[waited], ip[waited], lat[waited], lon[waited])
     k = rng.integers(cfg.apps_min, cfg.apps_max + 1, size=v)
     who = np.repeat(np.arange(v), k)
-    ts = np.minimum(takeover[who] + rng.integers(10 * 60, 6 * HOUR, size=len(who)), b.end - 1)
+    ts = np.minimum(apply_at[who] + rng.integers(10 * 60, 6 * HOUR, size=len(who)), b.end - 1)
     multiple = rng.uniform(cfg.amount_multiple_min, cfg.amount_multiple_max, size=len(who))
     amount = np.maximum(np.round(multiple * median[who], -2), cfg.amount_floor)
     record_applications(b, rng, user=victims[who], product=np.full(len(who), CASH_LOAN),

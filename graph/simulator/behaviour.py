@@ -24,6 +24,7 @@ from graph.simulator._sampling import counts_and_owners, event_times, weighted_p
 # Channels of an honest session and their probabilities.
 _HOME, _MOBILE, _OFFICE, _WIFI, _TRAVEL = range(5)
 _CHANNEL_P = np.array([0.45, 0.30, 0.15, 0.07, 0.03])
+_SLICE = 2_000_000
 
 
 def session_context(b: WorldBuilder, rng: np.random.Generator, user: np.ndarray,
@@ -183,11 +184,13 @@ def build_behaviour(b: WorldBuilder, rng: np.random.Generator) -> None:
     city = users["city"][:n].astype(np.int64)
     scale = active_days / 180.0
 
-    # Logins.
+    # Logins, in slices: a session's context needs a dozen temporaries per event.
     _, owner = counts_and_owners(rng, bc.logins_per_day * active_days * activity)
     ts = event_times(rng, lo[owner], np.full(len(owner), b.end))
-    device, ip, lat, lon = session_context(b, rng, owner, ts)
-    b.logins.append(user=owner, ts=ts, device=device, ip=ip, lat=lat, lon=lon)
+    for s in range(0, len(owner), _SLICE):
+        o, t = owner[s: s + _SLICE], ts[s: s + _SLICE]
+        device, ip, lat, lon = session_context(b, rng, o, t)
+        b.logins.append(user=o, ts=t, device=device, ip=ip, lat=lat, lon=lon)
 
     # Orders (not financed).
     _, owner = counts_and_owners(rng, bc.orders_per_180d * scale * activity * (0.6 + 0.2 * band))

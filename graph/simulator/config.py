@@ -290,6 +290,9 @@ class AccountTakeoverConfig:
         min_orders (int): victims have at least this many orders.
         far_prob (float): P(the takeover comes from a far city (> 500 km)), else the same city.
         phone_swap_prob (float): P(the attacker also registers a new phone (SIM swap)).
+        dwell_prob (float): P(the attacker waits days before applying, logging in now and then,
+            so that the device is no longer brand new), else applies within hours.
+        dwell_days_max (int): longest wait.
         apps_min (int): fewest applications per takeover.
         apps_max (int): most applications per takeover.
         amount_multiple_min (float): amount is at least this multiple of the victim's median.
@@ -305,9 +308,11 @@ class AccountTakeoverConfig:
     min_orders: int = 3
     far_prob: float = 0.8
     phone_swap_prob: float = 0.3
+    dwell_prob: float = 0.4
+    dwell_days_max: int = 12
     apps_min: int = 1
     apps_max: int = 2
-    amount_multiple_min: float = 5.0
+    amount_multiple_min: float = 3.0
     amount_multiple_max: float = 15.0
     amount_floor: float = 3000.0
     default_prob: float = 0.9
@@ -477,9 +482,17 @@ class WorldConfig:
         fraud_rate (float): share of all applications that are fraud (1–2 %).
         pattern_mix (dict[str, float]): share of fraud applications per pattern; must name
             every pattern of :data:`PATTERNS` and sum to 1.
-        population, behaviour, credit, labels: the honest world and its outcomes.
-        fraud_ring, synthetic_identity, account_takeover, merchant_collusion, sales_inflation,
-            intermediary_packaging, device_farm: one config per planted pattern.
+        population (PopulationConfig): the honest population.
+        behaviour (BehaviourConfig): honest behaviour and the incumbent approval.
+        credit (CreditConfig): the credit default model.
+        labels (LabelConfig): label delays and coverage.
+        fraud_ring (FraudRingConfig): pattern parameters.
+        synthetic_identity (SyntheticIdentityConfig): pattern parameters.
+        account_takeover (AccountTakeoverConfig): pattern parameters.
+        merchant_collusion (MerchantCollusionConfig): pattern parameters.
+        sales_inflation (SalesInflationConfig): pattern parameters.
+        intermediary_packaging (PackagingConfig): pattern parameters.
+        device_farm (DeviceFarmConfig): pattern parameters.
 
     Raises:
         ValueError: on a parameter outside its range, naming it.

@@ -11,7 +11,12 @@ from pathlib import Path
 from graph.loader import clear_checkpoints, load_world
 from graph.simulator import WorldConfig, simulate_world, write_world
 from graph.simulator.config import CreditConfig, LabelConfig
-from graph.simulator.datacard import render_markdown, write_into
+from graph.simulator.datacard import (
+    render_markdown,
+    render_parameters,
+    render_schemas,
+    write_into,
+)
 from serving.settings import get_settings
 from serving.stores import build_store
 
@@ -49,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_load)
 
     p = sub.add_parser("datacard", help="compute base rates and the rule table of a world and "
-                       "write them into docs/SIMULATOR.md")
+                       "write them, with the parameter and schema tables, into "
+                       "docs/SIMULATOR.md")
     p.add_argument("directory", type=Path, help="a directory written by `riskgraph simulate`")
     p.add_argument("--doc", type=Path, default=_DEFAULT_DOC,
                    help=f"document with the datacard markers (default {_DEFAULT_DOC})")
@@ -109,10 +115,15 @@ def _load(args: argparse.Namespace) -> int:
 
 def _datacard(args: argparse.Namespace) -> int:
     command = f"riskgraph datacard {args.directory}"
-    body = render_markdown(args.directory, command=command)
+    sections = {
+        "parameters": render_parameters(),
+        "schemas": render_schemas(),
+        "datacard": render_markdown(args.directory, command=command),
+    }
     if args.print_only:
-        print(body)
-    else:
-        write_into(args.doc, body)
-        print(f"wrote the data card section of {args.doc}")
+        print("\n\n".join(sections.values()))
+        return 0
+    for name, body in sections.items():
+        write_into(args.doc, body, section=name)
+    print(f"wrote the generated sections ({', '.join(sections)}) of {args.doc}")
     return 0

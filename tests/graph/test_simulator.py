@@ -171,10 +171,10 @@ def test_account_takeover_is_new_device_far_and_large(big: dict[str, pd.DataFram
     assert not tu.loc[apps.user_id].fraud.any()
     logins = big["logins"]
     for _, a in apps.head(30).iterrows():
-        before = logins[(logins.user_id == a.user_id) & (logins.ts < a.ts - 86_400)]
+        before = logins[(logins.user_id == a.user_id) & (logins.ts < a.ts - 13 * DAY)]
         assert a.device_serial not in set(before.device_serial)
         median = big["orders"].query("user_id == @a.user_id and ts < @a.ts").amount.median()
-        assert a.amount >= min(5 * median, 3000) - 1
+        assert a.amount >= min(3 * median, 3000) - 1
     from graph.simulator._geo import haversine_km
 
     d = haversine_km(users.loc[apps.user_id].home_lat.to_numpy(),
