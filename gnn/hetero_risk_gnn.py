@@ -1,0 +1,264 @@
+"""`HeteroRiskGNN`: relation-wise message passing over sampled trees, with fraud and default
+heads and a 64-d embedding per scored node.
+
+Each layer is GraphSAGE-sep per relation (:class:`RelationalSageConv`): a node of type ``T``
+concatenates its own state with the mean of its children along each relation into ``T`` and
+maps that with one linear layer, then a residual connection and LayerNorm. Means are CSR
+sparse-dense products (:class:`gnn.csr_adjacency.CSRAdjacency`, no torch-scatter needed). On a
+tree only the nodes within ``L - l`` hops of the root matter after layer ``l``, so layer ``l``
+updates just that prefix of each type (nodes are stored by depth; PyG's ``trim_to_layer``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gnn.csr_adjacency import CSRAdjacency
+from gnn.errors import GraphDataError
+from gnn.lending_graph import NODE_TYPES, RELATIONS
+from gnn.neighbour_sampler import SampledTrees
+from graph.typing import NodeType
+
+ROOT_TYPES = ("Application", "User", "Merchant")
+
+
+def incoming_relations(node_type: NodeType) -> tuple[str, ...]:
+    """Relations whose messages a node of ``node_type`` receives (it is their parent)."""
+    return tuple(name for name, (p, _) in RELATIONS.items() if p == node_type)
+
+
+@dataclass
+class TreeBatch:
+    """Tensors of a batch of sampled trees, ready for :class:`HeteroRiskGNN`.
+
+    Args:
+        root_type (NodeType): type of the roots; root ``i`` is row ``i`` of that type.
+        num_roots (int): number of trees.
+        x (dict[NodeType, Tensor]): float32 node features per type, rows ordered by depth.
+        root_x (Tensor): float32 root features ``[num_roots, F_root]``.
+        prefix (list[dict[NodeType, int]]): per layer, how many rows of each type it updates.
+        adjs (list[dict[str, CSRAdjacency]]): per layer, per relation, the mean operator
+            ``[prefix[l][parent], prefix[l-1][child]]``.
+
+    Shapes:
+        - **x[T]:** ``[N_T, F_T]``; **root_x:** ``[R, F_root]``
+    """
+
+    root_type: NodeType
+    num_roots: int
+    x: dict[NodeType, Tensor]
+    root_x: Tensor
+    prefix: list[dict[NodeType, int]]
+    adjs: list[dict[str, CSRAdjacency]]
+
+    @classmethod
+    def build(
+        cls,
+        trees: SampledTrees,
+        x: Mapping[NodeType, np.ndarray],
+        root_x: np.ndarray,
+        num_layers: int,
+    ) -> TreeBatch:
+        """Assemble a batch from trees, their node features and root features.
+
+        Raises:
+            GraphDataError: if a feature matrix does not match its node count.
+        """
+        for t in NODE_TYPES:
+            if x[t].shape[0] != trees.num_nodes(t):
+                raise GraphDataError(f"{t} features have {x[t].shape[0]} rows for "
+                                     f"{trees.num_nodes(t)} nodes")
+        if root_x.shape[0] != trees.num_roots:
+            raise GraphDataError(f"root features have {root_x.shape[0]} rows for "
+                                 f"{trees.num_roots} roots")
+        # rows of each type with depth <= d, for d = 0 .. num_layers
+        upto = [{t: int(np.searchsorted(trees.depth[t], d, side="right")) for t in NODE_TYPES}
+                for d in range(num_layers + 1)]
+        prefix = [upto[num_layers]] + [upto[num_layers - layer]
+                                       for layer in range(1, num_layers + 1)]
+        adjs: list[dict[str, CSRAdjacency]] = [{}]
+        for layer in range(1, num_layers + 1):
+            per_rel: dict[str, CSRAdjacency] = {}
+            for name, (p, c) in RELATIONS.items():
+                child, parent = trees.edges(name)
+                n_dst, n_src = prefix[layer][p], prefix[layer - 1][c]
+                keep = parent < n_dst
+                per_rel[name] = CSRAdjacency.from_edges(
+                    child[keep], parent[keep], n_src, n_dst, normalisation="mean",
+                    drop_self_loops=False)
+            adjs.append(per_rel)
+        return cls(
+            trees.root_type, trees.num_roots,
+            {t: torch.from_numpy(np.ascontiguousarray(x[t], dtype=np.float32))
+             for t in NODE_TYPES},
+            torch.from_numpy(np.ascontiguousarray(root_x, dtype=np.float32)),
+            prefix, adjs,
+        )
+
+    def to(self, device: torch.device | str) -> TreeBatch:
+        """A copy with every tensor on ``device`` (explicit host -> device copies)."""
+        device = torch.device(device)
+        return TreeBatch(
+            self.root_type, self.num_roots, {t: v.to(device) for t, v in self.x.items()},
+            self.root_x.to(device), self.prefix,
+            [{k: a.to(device) for k, a in layer.items()} for layer in self.adjs],
+        )
+
+
+class RelationalSageConv(nn.Module):
+    r"""SAGE-sep per relation for one destination node type.
+
+    .. math::
+        \mathbf{h}'_v = \mathbf{W} \left[ \mathbf{h}_v \,\Vert\, \operatorname{mean}_{u \in
+        \mathcal{N}_{r_1}(v)} \mathbf{h}_u \,\Vert \dots \Vert\, \operatorname{mean}_{u \in
+        \mathcal{N}_{r_R}(v)} \mathbf{h}_u \right] + \mathbf{b}
+
+    A relation with no neighbour for ``v`` contributes zeros.
+
+    Args:
+        channels (int): size of the input and output states.
+        relations (Sequence[str]): the relations into the destination type, in a fixed order.
+
+    Shapes:
+        - **input:** ego states ``[N_dst, C]``, one ``[N_src_r, C]`` per relation with its
+          ``[N_dst, N_src_r]`` mean operator
+        - **output:** ``[N_dst, C]``
+    """
+
+    def __init__(self, channels: int, relations: Sequence[str]) -> None:
+        super().__init__()
+        if channels <= 0:
+            raise ValueError(f"channels must be positive, got {channels}")
+        self.channels = channels
+        self.relations = tuple(relations)
+        self.lin = nn.Linear((1 + len(self.relations)) * channels, channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lin.reset_parameters()
+
+    def forward(self, ego: Tensor, neighbours: Sequence[Tensor],
+                adjs: Sequence[CSRAdjacency]) -> Tensor:
+        parts = [ego]
+        for h, adj in zip(neighbours, adjs, strict=True):
+            parts.append(adj.matmul(h) if adj.nnz else ego.new_zeros(ego.shape[0], h.shape[1]))
+        return self.lin(torch.cat(parts, dim=-1))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.channels}, {self.channels}, "
+                f"relations={len(self.relations)})")
+
+
+@dataclass
+class RiskOutput:
+    """What the model returns per root.
+
+    Args:
+        fraud_logit (Tensor): ``[R]``.
+        pd_logit (Tensor): ``[R]``.
+        embedding (Tensor): ``[R, embedding_dim]``.
+    """
+
+    fraud_logit: Tensor
+    pd_logit: Tensor
+    embedding: Tensor
+
+
+class HeteroRiskGNN(nn.Module):
+    """Heterogeneous GNN over sampled trees: fraud and default heads and an embedding.
+
+    Args:
+        node_channels (Mapping[NodeType, int]): node feature size per type.
+        root_channels (Mapping[NodeType, int]): root feature size per scorable root type.
+        hidden_channels (int, optional): state size. (default: ``64``)
+        embedding_dim (int, optional): embedding size. (default: ``64``)
+        num_layers (int, optional): message-passing layers (= sampled hops). (default: ``2``)
+        dropout (float, optional): dropout on layer outputs. (default: ``0.1``)
+
+    Shapes:
+        - **input:** a :class:`TreeBatch`
+        - **output:** :class:`RiskOutput` with ``[R]`` logits and ``[R, embedding_dim]``
+    """
+
+    def __init__(
+        self,
+        node_channels: Mapping[NodeType, int],
+        root_channels: Mapping[NodeType, int],
+        hidden_channels: int = 64,
+        embedding_dim: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.node_channels = dict(node_channels)
+        self.root_channels = dict(root_channels)
+        self.hidden_channels = hidden_channels
+        self.embedding_dim = embedding_dim
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.node_in = nn.ModuleDict({t: nn.Linear(node_channels[t], hidden_channels)
+                                      for t in NODE_TYPES})
+        self.root_in = nn.ModuleDict({t: nn.Sequential(
+            nn.Linear(c, hidden_channels), nn.ReLU(), nn.Linear(hidden_channels,
+                                                                hidden_channels))
+            for t, c in root_channels.items()})
+        self.convs = nn.ModuleList([
+            nn.ModuleDict({t: RelationalSageConv(hidden_channels, incoming_relations(t))
+                           for t in NODE_TYPES})
+            for _ in range(num_layers)])
+        self.norms = nn.ModuleList([
+            nn.ModuleDict({t: nn.LayerNorm(hidden_channels) for t in NODE_TYPES})
+            for _ in range(num_layers)])
+        self.embed = nn.ModuleDict({t: nn.Linear(2 * hidden_channels, embedding_dim)
+                                    for t in root_channels})
+        self.fraud_head = nn.ModuleDict({t: nn.Linear(embedding_dim, 1) for t in root_channels})
+        self.pd_head = nn.ModuleDict({t: nn.Linear(embedding_dim, 1) for t in root_channels})
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    def forward(self, batch: TreeBatch) -> RiskOutput:
+        rt = batch.root_type
+        if rt not in self.root_in:
+            raise GraphDataError(f"the model scores {sorted(self.root_in)}, not {rt!r}")
+        h: dict[NodeType, Tensor] = {}
+        for t in NODE_TYPES:
+            h[t] = torch.relu(self.node_in[t](batch.x[t][: batch.prefix[0][t]]))
+        root = self.root_in[rt](batch.root_x)
+        h[rt] = torch.cat([h[rt][: batch.num_roots] + root, h[rt][batch.num_roots:]], dim=0)
+        for layer in range(1, self.num_layers + 1):
+            out: dict[NodeType, Tensor] = {}
+            for t in NODE_TYPES:
+                n = batch.prefix[layer][t]
+                if n == 0:
+                    out[t] = h[t][:0]
+                    continue
+                conv = self.convs[layer - 1][t]
+                srcs = [h[RELATIONS[r][1]] for r in conv.relations]
+                adjs = [batch.adjs[layer][r] for r in conv.relations]
+                msg = conv(h[t][:n], srcs, adjs)
+                msg = nn.functional.dropout(torch.relu(msg), self.dropout, self.training)
+                out[t] = self.norms[layer - 1][t](h[t][:n] + msg)
+            h = out
+        z = torch.cat([h[rt][: batch.num_roots], root], dim=-1)
+        emb = self.embed[rt](z)
+        act = torch.relu(emb)
+        return RiskOutput(self.fraud_head[rt](act).squeeze(-1),
+                          self.pd_head[rt](act).squeeze(-1), emb)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(roots={sorted(self.root_channels)}, "
+                f"hidden={self.hidden_channels}, embedding_dim={self.embedding_dim}, "
+                f"num_layers={self.num_layers}, dropout={self.dropout})")

@@ -1,0 +1,145 @@
+"""The service functions behind ``riskgraph train`` and ``riskgraph evaluate``.
+
+Each takes paths, a registry and configurations as arguments (no settings are read here); the
+CLI builds those and calls one function.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gnn.lending_graph import LendingGraph
+from gnn.model_registry import ModelRegistry
+from gnn.risk_evaluation import (
+    EvaluationReport,
+    evaluate_world,
+    plot_report,
+    render_markdown,
+    report_to_json,
+)
+from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
+from gnn.scoring_pipeline import PipelineConfig
+from gnn.time_split import TimeSplit
+from graph.privacy import Pseudonymiser
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    """A model trained and registered by :func:`train_world`.
+
+    Args:
+        version (str): its registry version.
+        result (RiskTrainResult): the training numbers.
+        load_seconds (float): time to read the world into a graph.
+    """
+
+    version: str
+    result: RiskTrainResult
+    load_seconds: float
+
+
+def train_world(
+    world_dir: str | Path,
+    registry: ModelRegistry,
+    *,
+    train_fraction: float = 0.6,
+    val_fraction: float = 0.2,
+    pd_maturity_days: int = 75,
+    pipeline_config: PipelineConfig | None = None,
+    train_config: RiskTrainConfig | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
+    promote: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> TrainedVersion:
+    """Read a world, train under a time split, register (and optionally promote) the model.
+
+    Args:
+        world_dir (str or Path): a directory written by ``riskgraph simulate``.
+        registry (ModelRegistry): where the model goes.
+        train_fraction (float, optional): share of the application span before T1.
+            (default: ``0.6``)
+        val_fraction (float, optional): share between T1 and T2. (default: ``0.2``)
+        pd_maturity_days (int, optional): see :class:`TimeSplit`. (default: ``75``)
+        pipeline_config (PipelineConfig, optional): sampler and model. (default: defaults)
+        train_config (RiskTrainConfig, optional): optimisation. (default: defaults)
+        pseudonymiser (Pseudonymiser, optional): identifier hasher. (default: offline key)
+        promote (bool, optional): promote the new version. (default: ``False``)
+        log (Callable[[str], None], optional): progress lines. (default: module logger)
+    """
+    say = log or logger.info
+    t0 = time.perf_counter()
+    graph = LendingGraph.from_world(world_dir, pseudonymiser=pseudonymiser)
+    load_s = time.perf_counter() - t0
+    say(f"loaded {graph!r} in {load_s:.1f}s")
+    split = TimeSplit.from_fractions(graph, train_fraction, val_fraction, pd_maturity_days)
+    tc = train_config or RiskTrainConfig()
+    result = train_risk_model(graph, split, pipeline_config, tc, log=say)
+    metrics: dict[str, Any] = {**result.metrics, "history": result.history,
+                               "seconds": {**result.seconds, "load": load_s},
+                               "counts": result.counts}
+    version = registry.save(
+        result.pipeline, data_sha256=graph.fingerprint, metrics=metrics,
+        extra={"split": split.to_dict(), "train_config": tc.to_dict(),
+               "source": {"world": str(Path(world_dir).resolve())}})
+    if promote:
+        registry.promote(version)
+    say(f"registered {version}" + (" (promoted)" if promote else ""))
+    return TrainedVersion(version, result, load_s)
+
+
+def evaluate_registered(
+    world_dir: str | Path,
+    registry: ModelRegistry,
+    *,
+    version: str | None = None,
+    doc: str | Path | None = None,
+    img_dir: str | Path | None = None,
+    command: str = "riskgraph evaluate",
+    notes: Sequence[str] = (),
+    pseudonymiser: Pseudonymiser | None = None,
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate a registered model (default: the promoted one) on its own split's test period.
+
+    Writes ``doc`` (Markdown) and the plots under ``img_dir`` when given, and the numbers as
+    ``evaluation.json`` beside the model.
+
+    Raises:
+        gnn.model_registry.ModelNotFoundError: if the version does not exist.
+        ValueError: if the world is not the one the model was trained on.
+    """
+    say = log or logger.info
+    pipeline = registry.load(version)
+    manifest = registry.manifest(pipeline.version)
+    split = TimeSplit(**manifest["split"])
+    graph = LendingGraph.from_world(world_dir, pseudonymiser=pseudonymiser)
+    if graph.fingerprint != manifest["data_sha256"]:
+        raise ValueError(f"{world_dir} is not the world {pipeline.version} was trained on "
+                         "(data fingerprints differ)")
+    report = evaluate_world(world_dir, graph, pipeline, split, threads=threads, log=say)
+    (registry.root / pipeline.version / "evaluation.json").write_text(
+        json.dumps(report_to_json(report), indent=2, sort_keys=True) + "\n")
+    if img_dir is not None:
+        plot_report(report, img_dir)
+    if doc is not None:
+        doc = Path(doc)
+        prefix = "img/"
+        if img_dir is not None:
+            try:
+                prefix = str(Path(img_dir).resolve().relative_to(doc.resolve().parent)) + "/"
+            except ValueError:
+                prefix = str(Path(img_dir).resolve()) + "/"
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(render_markdown(report, command=command, img_prefix=prefix,
+                                       notes=notes))
+        say(f"wrote {doc}")
+    return report

@@ -1,0 +1,53 @@
+"""A small simulated lending world shared by the risk-model tests (built once per process)."""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import tempfile
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from gnn import LendingGraph
+from graph.simulator import WorldConfig, simulate_world, write_world
+
+if TYPE_CHECKING:
+    from gnn import RiskTrainConfig, RiskTrainResult
+
+
+@functools.lru_cache(maxsize=None)
+def world_dir(users: int = 600, seed: int = 11, fraud_rate: float = 0.08) -> Path:
+    """A world directory with a high fraud rate, so that every split holds some fraud."""
+    out = Path(tempfile.mkdtemp(prefix="rg-gnn-world-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
+    world = simulate_world(WorldConfig(users=users, seed=seed, fraud_rate=fraud_rate))
+    write_world(world, out)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def lending_graph(users: int = 600, seed: int = 11, fraud_rate: float = 0.08) -> LendingGraph:
+    """:func:`world_dir` read into a :class:`LendingGraph` (shared: do not mutate)."""
+    return LendingGraph.from_world(world_dir(users, seed, fraud_rate))
+
+
+def tiny_train_config(**overrides: object) -> RiskTrainConfig:
+    """A few quick epochs: enough to exercise every stage, not to learn much."""
+    from gnn import RiskTrainConfig
+
+    base: dict[str, object] = {"epochs": 2, "patience": 2, "batch_size": 256, "user_seeds": 150,
+                               "seed": 0, "threads": 1}
+    base.update(overrides)
+    return RiskTrainConfig(**base)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=None)
+def trained() -> RiskTrainResult:
+    """A pipeline trained on :func:`lending_graph` (shared: do not mutate)."""
+    from gnn import TimeSplit, train_risk_model
+
+    g = lending_graph()
+    return train_risk_model(g, TimeSplit.from_fractions(g), train_config=tiny_train_config(),
+                            log=lambda s: None)
