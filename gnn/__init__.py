@@ -34,6 +34,21 @@ from gnn.tolokers import (
 )
 from gnn.trainer import TrainConfig, TrainResult, train_node_classifier
 
+# -- the heterogeneous risk model (lending graph, sampler, training, registry) --
+from gnn.calibration import Calibrator
+from gnn.feature_normaliser import FeatureNormaliser
+from gnn.hetero_risk_gnn import HeteroRiskGNN, RelationalSageConv, RiskOutput, TreeBatch
+from gnn.lending_graph import LendingGraph
+from gnn.model_registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
+from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
+from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
+from gnn.risk_features import ApplicationQueries, RiskFeatures
+from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
+from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
+from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
+from gnn.temporal_adjacency import TemporalAdjacency
+from gnn.time_split import ApplicationTargets, TimeSplit, application_targets
+
 __all__ = [
     "MAX_EDGE_TYPES",
     "TOLOKERS_CONFIG",
@@ -67,4 +82,38 @@ __all__ = [
     "standardise_features",
     "stratified_splits",
     "train_node_classifier",
+    # the heterogeneous risk model
+    "ApplicationQueries",
+    "ApplicationTargets",
+    "Calibrator",
+    "EvaluationReport",
+    "FeatureNormaliser",
+    "HeteroRiskGNN",
+    "LendingGraph",
+    "ModelInfo",
+    "ModelNotFoundError",
+    "ModelRegistry",
+    "NeighbourSampler",
+    "PipelineConfig",
+    "Prepared",
+    "RegistryError",
+    "RelationalSageConv",
+    "RiskFeatures",
+    "RiskOutput",
+    "RiskTrainConfig",
+    "RiskTrainResult",
+    "SampledTrees",
+    "Scores",
+    "ScoringPipeline",
+    "Seeds",
+    "TemporalAdjacency",
+    "TimeSplit",
+    "TrainedVersion",
+    "TreeBatch",
+    "application_targets",
+    "binary_metrics",
+    "evaluate_registered",
+    "evaluate_world",
+    "train_risk_model",
+    "train_world",
 ]

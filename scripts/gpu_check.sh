@@ -8,7 +8,7 @@
 # Installs nothing: the repo is put on PYTHONPATH, and numpy, pandas, psutil, pytest,
 # pytest-timeout, torch and CuPy are expected to be there (the H200 image has them; a missing
 # one can be carried as a wheel). Exits non-zero if any step failed.
-# NOTE: the device tool returns at most 8 files from $OUT; this script writes 6 so far.
+# NOTE: the device tool returns at most 8 files from $OUT; this script writes 8.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -73,12 +73,18 @@ run_step "kernels: GPU benchmark ($USERS users)" kernels-bench.log 420 \
   "$PY" bench/gpu_kernels.py --users "$USERS" --out "$OUT/kernels-bench.md"
 
 # ---- GNN: CPU-vs-GPU score comparison (owner: GNN) ----------------------------------------
-# TODO(gnn): add a run_step here that scores the same users on CPU and on GPU and fails when
-# they differ by more than 1e-4; write at most 3 more files under $OUT.
+# Trains a small pipeline on CPU, scores every user, merchant and application on CPU and on
+# CUDA, fails when any score differs by more than 1e-4. Writes gnn-gpu.log and gnn-gpu.md.
+run_step "gnn: CPU vs GPU scores (atol 1e-4)" gnn-gpu.log 300 \
+  "$PY" bench/gnn_device_check.py --users 3000 --devices cpu,cuda --atol 1e-4 \
+  --out "$OUT/gnn-gpu.md"
 
 # ---- summary ------------------------------------------------------------------------------
 if [ -f "$OUT/kernels-bench.md" ]; then
   { echo; cat "$OUT/kernels-bench.md"; } >>"$SUMMARY"
+fi
+if [ -f "$OUT/gnn-gpu.md" ]; then
+  { echo; cat "$OUT/gnn-gpu.md"; } >>"$SUMMARY"
 fi
 echo
 cat "$SUMMARY"

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "serving.commands.keys",
     "serving.commands.train",
     "serving.commands.models",
+    "serving.commands.rescore",
 )
 
 

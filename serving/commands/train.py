@@ -1,0 +1,113 @@
+"""`riskgraph train|evaluate`: fit the GNN on a simulated world; judge it against baselines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from gnn import (
+    ModelRegistry,
+    PipelineConfig,
+    RiskTrainConfig,
+    evaluate_registered,
+    train_world,
+)
+from graph import Pseudonymiser
+from serving.settings import ConfigurationError, get_settings
+
+_DOC = Path("docs/EVALUATION.md")
+_IMG = Path("docs/img")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("train", help="train the GNN on a simulated world under a time split and "
+                       "register it")
+    p.add_argument("--world", type=Path, required=True, help="a `riskgraph simulate` directory")
+    p.add_argument("--train-fraction", type=float, default=0.6,
+                   help="share of the application span before T1 (default 0.6)")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share between T1 and T2 (default 0.2); the rest is test")
+    p.add_argument("--epochs", type=int, default=30, help="most epochs (default 30)")
+    p.add_argument("--patience", type=int, default=5,
+                   help="epochs without a better validation AUPRC before stopping (default 5)")
+    p.add_argument("--batch-size", type=int, default=512, help="seeds per step (default 512)")
+    p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
+    p.add_argument("--user-seeds", type=int, default=20_000,
+                   help="users sampled as seeds per period (default 20000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="where the model trains (default: RISKGRAPH_DEVICE; auto means cpu "
+                   "here unless CUDA is available)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: tree batches are small)")
+    p.add_argument("--promote", action="store_true", help="promote the new version")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a registered model and the baselines on the "
+                       "test period; write docs/EVALUATION.md and docs/img/")
+    p.add_argument("--world", type=Path, required=True,
+                   help="the world the model was trained on")
+    p.add_argument("--version", default=None, help="model version (default: the promoted one)")
+    p.add_argument("--doc", type=Path, default=_DOC, help=f"report file (default {_DOC})")
+    p.add_argument("--img", type=Path, default=_IMG, help=f"plot directory (default {_IMG})")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line for the report's notes (repeatable)")
+    p.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
+    p.set_defaults(func=_evaluate)
+
+
+def _device(choice: str | None) -> str:
+    if choice is not None:
+        return choice
+    setting = get_settings().DEVICE
+    if setting == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def _pseudonymiser() -> Pseudonymiser | None:
+    try:
+        return get_settings().pseudonymiser()
+    except ConfigurationError:
+        return None
+
+
+def _registry() -> ModelRegistry:
+    return ModelRegistry(get_settings().DATA_DIR / "models")
+
+
+def _train(args: argparse.Namespace) -> int:
+    tc = RiskTrainConfig(epochs=args.epochs, patience=args.patience, lr=args.lr,
+                         batch_size=args.batch_size, user_seeds=args.user_seeds, seed=args.seed,
+                         device=_device(args.device), threads=args.threads)
+    out = train_world(args.world, _registry(), train_fraction=args.train_fraction,
+                      val_fraction=args.val_fraction,
+                      pipeline_config=PipelineConfig(sampler_seed=args.seed), train_config=tc,
+                      pseudonymiser=_pseudonymiser(), promote=args.promote,
+                      log=lambda s: print(s, file=sys.stderr, flush=True))
+    r = out.result
+    summary = {"version": out.version, "promoted": args.promote, "best_epoch": r.best_epoch,
+               "seconds": {**r.seconds, "load": out.load_seconds},
+               "validation": {k: v for k, v in r.metrics.items() if k.startswith("val_")}}
+    print(json.dumps(summary, indent=2) if args.json else
+          f"{out.version}: val AUPRC {r.metrics.get('val_Application.fraud_auprc', float('nan')):.4f}"
+          f", {r.seconds['total'] + out.load_seconds:.0f}s")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    command = "riskgraph " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report = evaluate_registered(args.world, _registry(), version=args.version, doc=args.doc,
+                                 img_dir=args.img, command=command, notes=args.note,
+                                 pseudonymiser=_pseudonymiser(), threads=args.threads,
+                                 log=lambda s: print(s, file=sys.stderr, flush=True))
+    for m, o in report.overall.items():
+        print(f"{m:16s} AUROC {o['auroc']:.4f}  AUPRC {o['auprc']:.4f}  "
+              f"R@1%FPR {o['recall_at_1pct_fpr']:.4f}")
+    return 0
