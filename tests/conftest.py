@@ -7,7 +7,6 @@ answer, the Neo4j tests fail with the reason; they never skip.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +16,7 @@ import pytest
 from graph import GraphStore
 from graph.ladybug_store import LadybugStore
 from graph.neo4j_store import Neo4jStore
-
-NEO4J_USER = "neo4j"
-NEO4J_DATABASE = "neo4j"
-
-
-def neo4j_uri(scheme: str = "bolt") -> str:
-    """The test server's address; ``NEO4J_BOLT_PORT`` as ``scripts/neo4j.sh`` reads it."""
-    return f"{scheme}://127.0.0.1:{os.environ.get('NEO4J_BOLT_PORT', '7687')}"
-
-
-def neo4j_auth() -> tuple[str, str]:
-    return NEO4J_USER, os.environ.get("NEO4J_PASSWORD", "riskgraph-dev-pw")
-
+from tests.utils.neo4j import NEO4J_DATABASE, NEO4J_USER, neo4j_auth, neo4j_uri
 
 @pytest.fixture(scope="session")
 def neo4j_driver() -> Iterator[neo4j.Driver]:

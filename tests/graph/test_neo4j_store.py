@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import neo4j
 import pytest
-from conftest import NEO4J_DATABASE, neo4j_auth, neo4j_uri
+from tests.utils.neo4j import NEO4J_DATABASE, neo4j_auth, neo4j_uri
 
 from graph import SchemaError, StoreError, StoreUnavailableError
 from graph import _neo4j_queries as queries
