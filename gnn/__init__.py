@@ -22,6 +22,7 @@ from gnn.feature_scaling import standardise_features
 from gnn.graph_files import read_graph_files, read_table
 from gnn.metrics import metric_name, score_nodes
 from gnn.node_graph import NodeGraph
+from gnn.periodic_embedding import PeriodicEmbedding
 from gnn.sep_conv import SepConv
 from gnn.sep_gnn import NormKind, SepGNN
 from gnn.splits import stratified_splits
@@ -63,6 +64,7 @@ __all__ = [
     "NodeGraph",
     "NormKind",
     "Normalisation",
+    "PeriodicEmbedding",
     "PublishedResult",
     "SepConv",
     "SepGNN",

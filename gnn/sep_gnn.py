@@ -14,7 +14,9 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from gnn._dropout import FastDropout
 from gnn.csr_adjacency import CSRAdjacency
+from gnn.periodic_embedding import PeriodicEmbedding
 from gnn.sep_conv import SepConv
 
 NormKind = Literal["layer", "batch", "none"]
@@ -45,6 +47,11 @@ class SepGNN(nn.Module):
         ffn_multiplier (int, optional): inner width of a block is
             ``ffn_multiplier * hidden_channels``. (default: ``1``)
         norm (str, optional): ``"layer"``, ``"batch"`` or ``"none"``. (default: ``"layer"``)
+        periodic_frequencies (int, optional): when positive, the encoder first embeds each
+            input feature with a :class:`PeriodicEmbedding` of this many frequencies.
+            (default: ``0``, off)
+        periodic_dim (int, optional): per-feature size of that embedding. (default: ``16``)
+        periodic_sigma (float, optional): its initial frequency scale. (default: ``0.1``)
 
     Shapes:
         - **input:** node features ``[N, in_channels]``, ``num_relations`` adjacencies
@@ -62,6 +69,9 @@ class SepGNN(nn.Module):
         dropout: float = 0.2,
         ffn_multiplier: int = 1,
         norm: NormKind = "layer",
+        periodic_frequencies: int = 0,
+        periodic_dim: int = 16,
+        periodic_sigma: float = 0.1,
     ) -> None:
         super().__init__()
         if num_layers < 0:
@@ -78,8 +88,13 @@ class SepGNN(nn.Module):
         self.dropout = dropout
         self.ffn_multiplier = ffn_multiplier
         self.norm = norm
+        self.periodic_frequencies = periodic_frequencies
         inner = ffn_multiplier * hidden_channels
-        self.encoder = nn.Linear(in_channels, hidden_channels)
+        self.periodic = (PeriodicEmbedding(in_channels, periodic_frequencies, periodic_dim,
+                                           periodic_sigma)
+                         if periodic_frequencies > 0 else None)
+        enc_in = in_channels if self.periodic is None else self.periodic.out_channels
+        self.encoder = nn.Linear(enc_in, hidden_channels)
         self.norms = nn.ModuleList(_norm(norm, hidden_channels) for _ in range(num_layers))
         self.convs = nn.ModuleList(
             SepConv(hidden_channels, inner, num_relations) for _ in range(num_layers)
@@ -88,10 +103,12 @@ class SepGNN(nn.Module):
         self.final_norm = _norm(norm, hidden_channels)
         self.head = nn.Linear(hidden_channels, out_channels)
         self.act = nn.GELU()
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        if self.periodic is not None:
+            self.periodic.reset_parameters()
         self.encoder.reset_parameters()
         for module in [*self.norms, *self.convs, *self.lins, self.final_norm, self.head]:
             if hasattr(module, "reset_parameters"):
@@ -99,6 +116,8 @@ class SepGNN(nn.Module):
 
     def embed(self, x: Tensor, adjs: Sequence[CSRAdjacency]) -> Tensor:
         """Node embeddings before the head (normalised residual stream)."""
+        if self.periodic is not None:
+            x = self.periodic(x)
         h = self.drop(self.act(self.encoder(x)))
         for norm, conv, lin in zip(self.norms, self.convs, self.lins):
             z = self.drop(self.act(conv(norm(h), adjs)))
@@ -132,4 +151,5 @@ class SepGNN(nn.Module):
         return (f"{self.__class__.__name__}({self.in_channels}, {self.hidden_channels}, "
                 f"{self.out_channels}, num_layers={self.num_layers}, "
                 f"num_relations={self.num_relations}, dropout={self.dropout}, "
-                f"ffn_multiplier={self.ffn_multiplier}, norm={self.norm!r})")
+                f"ffn_multiplier={self.ffn_multiplier}, norm={self.norm!r}, "
+                f"periodic={self.periodic})")

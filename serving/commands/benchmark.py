@@ -82,6 +82,15 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
                    help="maximum epochs (default: %(default)s)")
     p.add_argument("--patience", type=int, default=tr.patience, help="(default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=tr.eval_every, help="(default: %(default)s)")
+    p.add_argument("--periodic-frequencies", type=int, default=m.periodic_frequencies,
+                   help="periodic (PLR) embedding of each input feature with this many "
+                        "frequencies; 0 turns it off (default: %(default)s)")
+    p.add_argument("--periodic-dim", type=int, default=m.periodic_dim,
+                   help="(default: %(default)s)")
+    p.add_argument("--periodic-sigma", type=float, default=m.periodic_sigma,
+                   help="(default: %(default)s)")
+    p.add_argument("--validation-only", action="store_true",
+                   help="tuning mode: never read the test masks, report validation only")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2,
                    help="torch CPU threads; the machine is shared (default: %(default)s)")
@@ -99,7 +108,8 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
     return BenchmarkConfig(
         model=ModelConfig(hidden_channels=args.hidden, num_layers=args.layers,
                           dropout=args.dropout, ffn_multiplier=args.ffn_multiplier,
-                          norm=args.norm),
+                          norm=args.norm, periodic_frequencies=args.periodic_frequencies,
+                          periodic_dim=args.periodic_dim, periodic_sigma=args.periodic_sigma),
         train=TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_epochs=args.epochs,
                           patience=args.patience, eval_every=args.eval_every),
         seeds=tuple(range(args.seed, args.seed + args.seeds)),
@@ -107,7 +117,8 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
 
 
 def _print_split(s: SplitResult) -> None:
-    print(f"split {s.split}: val {s.val:.4f} test {s.test:.4f} best epochs "
+    test = "not scored" if s.test != s.test else f"{s.test:.4f}"
+    print(f"split {s.split}: val {s.val:.4f} test {test} best epochs "
           f"{list(s.best_epochs)} ({s.seconds:.0f}s)", flush=True)
 
 
@@ -145,7 +156,7 @@ def _tolokers(args: argparse.Namespace) -> int:
     digest = file_sha256(args.data)
     print(f"tolokers: {graph}\nsha256 {digest}", flush=True)
     result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
-                           on_split=_print_split)
+                           on_split=_print_split, score_test=not args.validation_only)
     return _finish(result, args, f"tolokers, test ROC-AUC (%), {len(result.splits)} splits",
                    {"dataset": "tolokers", "sha256": digest})
 
@@ -161,7 +172,7 @@ def _files(args: argparse.Namespace) -> int:
     print(f"{args.nodes.name} + {args.edges.name}: {graph}", flush=True)
     print(f"features: {', '.join(graph.feature_names)}", flush=True)
     result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
-                           on_split=_print_split)
+                           on_split=_print_split, score_test=not args.validation_only)
     return _finish(result, args, f"{args.nodes.name}: test {result.metric}, "
                                  f"{len(result.splits)} splits",
                    {"nodes": str(args.nodes), "edges": str(args.edges)})
