@@ -196,7 +196,8 @@ def evaluate_world(
     t_product = np.full(n_apps, "", dtype=object)
     t_product[pos] = truth["product"].to_numpy(object)
 
-    idx = {k: np.flatnonzero(getattr(targets, k)) for k in ("train", "val", "test")}
+    idx = {k: np.flatnonzero(getattr(targets, m)) for k, m in
+           (("train", "train"), ("val", "val_choose"), ("test", "test"))}
     t0 = time.perf_counter()
     prep = {k: pipeline.prepare_applications(graph, ApplicationQueries.from_graph(graph, v))
             for k, v in idx.items()}

@@ -2,10 +2,15 @@
 
 * Seeds: every application before ``T1`` (fraud target; default target on mature loans), a
   sample of users and every merchant at random times before ``T1`` (account and merchant fraud,
-  the scores batch rescoring writes). Validation seeds are the same kinds in ``[T1, T2)``.
+  the scores batch rescoring writes). Validation seeds are the same kinds in ``[T1, T2)``
+  (minus the label-maturity embargo).
 * Targets are the labels visible before ``T2`` (:func:`gnn.time_split.application_targets`).
 * Class imbalance: positive weight ``sqrt(negatives / positives)`` in the loss, per head.
-* Early stopping on the validation AUPRC of application fraud; the best epoch's weights are kept.
+* Two phases. First the whole network learns from application seeds, early-stopped on the
+  validation AUPRC of application fraud (validation applications old enough at ``T2`` for their
+  labels to have arrived). Then only the parameters that user and merchant roots alone use
+  (their input, last layer and heads) learn from user and merchant seeds, early-stopped on user
+  validation AUPRC: application scores are untouched by the second phase.
 * Calibration (isotonic or Platt) per root type and head, fitted on validation seeds only.
 * Seeds everywhere: torch, the batch order, the seed sample, the neighbour sampler.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,30 +45,37 @@ class RiskTrainConfig:
     """Optimisation settings.
 
     Args:
-        epochs (int): most epochs. (default: ``30``)
-        patience (int): epochs without a better validation AUPRC before stopping. (default: ``5``)
+        epochs (int): most epochs. (default: ``20``)
+        patience (int): epochs without a better validation AUPRC before stopping. (default: ``4``)
         lr (float): AdamW learning rate. (default: ``3e-3``)
         weight_decay (float): AdamW weight decay. (default: ``1e-4``)
         batch_size (int): seeds per step. (default: ``512``)
         pd_weight (float): weight of the default loss. (default: ``0.5``)
-        node_weight (float): weight of the user and merchant losses. (default: ``0.5``)
+        node_epochs (int): most epochs of the second phase (user and merchant roots).
+            (default: ``4``)
         user_seeds (int): users sampled per split as seeds. (default: ``20000``)
         calibration (Method): ``"auto"``, ``"isotonic"`` or ``"platt"``. (default: ``"auto"``)
+        average_top (int): the weights of this many best epochs (validation AUPRC) are
+            averaged into the final model. (default: ``3``)
+        max_minutes (float): stop starting new epochs after this much training time; the
+            best epochs so far are kept. (default: ``10``)
         seed (int): seed of torch and of every draw. (default: ``0``)
         device (str): ``"cpu"`` or ``"cuda"``. (default: ``"cpu"``)
         threads (int): torch CPU threads, 0 to leave torch's default; small tree batches run
             fastest on one thread of a shared machine. (default: ``1``)
     """
 
-    epochs: int = 30
-    patience: int = 5
+    epochs: int = 20
+    patience: int = 4
     lr: float = 3e-3
     weight_decay: float = 1e-4
     batch_size: int = 512
     pd_weight: float = 0.5
-    node_weight: float = 0.5
+    node_epochs: int = 4
     user_seeds: int = 20_000
     calibration: Method = "auto"
+    average_top: int = 3
+    max_minutes: float = 10.0
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
@@ -106,7 +118,7 @@ class RiskTrainResult:
     """
 
     pipeline: ScoringPipeline
-    history: list[dict[str, float]]
+    history: list[dict[str, Any]]
     metrics: dict[str, Any]
     seconds: dict[str, float]
     split: TimeSplit
@@ -170,7 +182,7 @@ def train_risk_model(
         torch.set_num_threads(tc.threads)
     rng = np.random.default_rng(tc.seed)
     targets = application_targets(graph, split)
-    if targets.fraud[targets.train].sum() == 0 or targets.fraud[targets.val].sum() == 0:
+    if targets.fraud[targets.train].sum() == 0 or targets.fraud[targets.val_choose].sum() == 0:
         raise ModelError("no fraud label visible before T2 in the training or validation period")
 
     # untrained pipeline shell: prepares seeds, later receives normalisers and weights
@@ -179,7 +191,7 @@ def train_risk_model(
     raw: dict[str, Prepared] = {}
     tg: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     train_apps = np.flatnonzero(targets.train)
-    val_apps = np.flatnonzero(targets.val)
+    val_apps = np.flatnonzero(targets.val_choose)
     raw["app_train"] = pipe.prepare_applications(
         graph, ApplicationQueries.from_graph(graph, train_apps))
     tg["app_train"] = (targets.fraud[train_apps], targets.pd[train_apps],
@@ -193,7 +205,8 @@ def train_risk_model(
     lo = int(graph.attrs["Application"]["ts"].min())
     cut = split.label_cutoff
     for node_type, n in (("User", tc.user_seeds), ("Merchant", graph.num_nodes("Merchant"))):
-        for part, (a, b) in (("train", (lo, split.t1)), ("val", (split.t1, split.t2))):
+        for part, (a, b) in (("train", (lo, split.t1)),
+                             ("val", (split.t1, split.val_mature_before))):
             pos, times = _node_seeds(graph, node_type, a, b, n, cut, rng)
             raw[f"{node_type}_{part}"] = pipe.prepare_nodes(graph, node_type, pos, times)
             fraud = (graph.fraud_at[node_type][pos] < cut).astype(np.float32)
@@ -225,61 +238,30 @@ def train_risk_model(
 
     device = torch.device(tc.device)
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     pos_w = {}
     for key in ("app_train", "User_train", "Merchant_train"):
         s = sets[key]
         pos_w[key] = _pos_weight(s.fraud), _pos_weight(s.pd[s.pd_mask])
     t0 = time.perf_counter()
-    best, best_state, best_epoch, bad = -1.0, None, -1, 0
-    history: list[dict[str, float]] = []
-    for epoch in range(tc.epochs):
-        te = time.perf_counter()
-        model.train()
-        steps = _epoch_plan(sets, tc.batch_size, rng)
-        total = 0.0
-        for key, roots in steps:
-            s = sets[key]
-            batch = pipe.batch(s.data.select(roots)).to(device)
-            out = model(batch)
-            fw, pw = pos_w[key]
-            y = torch.from_numpy(s.fraud[roots]).to(device)
-            loss = nn.functional.binary_cross_entropy_with_logits(
-                out.fraud_logit, y, pos_weight=torch.tensor(fw, device=device))
-            m = torch.from_numpy(s.pd_mask[roots]).to(device)
-            if bool(m.any()):
-                yp = torch.from_numpy(s.pd[roots]).to(device)
-                loss = loss + tc.pd_weight * nn.functional.binary_cross_entropy_with_logits(
-                    out.pd_logit[m], yp[m], pos_weight=torch.tensor(pw, device=device))
-            if key != "app_train":
-                loss = loss * tc.node_weight
-            opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-            total += float(loss.detach())
-        val = _predict_normalised(pipe, sets["app_val"].data, device)
-        y_val = sets["app_val"].fraud
-        ap, auc = _auprc(y_val, val[0]), _auroc(y_val, val[0])
-        history.append({"epoch": epoch, "loss": total / max(len(steps), 1), "val_auprc": ap,
-                        "val_auroc": auc, "seconds": time.perf_counter() - te})
-        say(f"epoch {epoch}: loss {history[-1]['loss']:.4f} val AUPRC {ap:.4f} "
-            f"AUROC {auc:.4f} ({history[-1]['seconds']:.1f}s)")
-        if ap > best:
-            best, best_epoch, bad = ap, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        else:
-            bad += 1
-            if bad >= tc.patience:
-                break
+    history: list[dict[str, Any]] = []
+    # phase 1: the whole network on application seeds, chosen on application validation
+    best, best_epoch = _fit(
+        pipe, sets, ("app_train",), "app_val", list(model.parameters()), tc, pos_w, rng,
+        device, history, "applications", say, deadline=t0 + tc.max_minutes * 60)
+    # phase 2: the account and merchant roots' own last layer, input and heads, on user and
+    # merchant seeds; every parameter the application scores depend on stays frozen.
+    node_params = [p for n, p in model.named_parameters() if _node_only(n, cfg.num_layers)]
+    if node_params and tc.node_epochs > 0:
+        _fit(pipe, sets, ("User_train", "Merchant_train"), "User_val", node_params,
+             replace(tc, epochs=tc.node_epochs), pos_w, rng, device, history, "accounts", say,
+             deadline=time.perf_counter() + tc.max_minutes * 60 / 4)
     seconds["train"] = time.perf_counter() - t0
-    assert best_state is not None
-    model.load_state_dict(best_state)
     model.to("cpu")
 
     # calibration on validation seeds only
     t0 = time.perf_counter()
     calibrators: dict[str, Calibrator] = {}
-    metrics: dict[str, Any] = {"best_epoch": best_epoch}
+    metrics: dict[str, Any] = {"best_epoch": best_epoch, "best_val_auprc": best}
     for key, rt in (("app_val", "Application"), ("User_val", "User"),
                     ("Merchant_val", "Merchant")):
         s = sets[key]
@@ -308,8 +290,89 @@ def train_risk_model(
     seconds["calibrate"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     say(f"trained in {seconds['total']:.1f}s, best epoch {best_epoch} "
-        f"(val AUPRC {best:.4f})")
+        f"(application val AUPRC {best:.4f})")
     return RiskTrainResult(pipe, history, metrics, seconds, split, best_epoch, counts)
+
+
+def _node_only(name: str, num_layers: int) -> bool:
+    """Parameters only user and merchant roots use: their input, last layer and heads."""
+    for rt in ("User", "Merchant"):
+        if name.startswith((f"root_in.{rt}.", f"embed.{rt}.", f"fraud_head.{rt}.",
+                            f"pd_head.{rt}.", f"convs.{num_layers - 1}.{rt}.",
+                            f"norms.{num_layers - 1}.{rt}.")):
+            return True
+    return False
+
+
+def _fit(pipe: ScoringPipeline, sets: dict[str, SeedSet], train_keys: tuple[str, ...],
+         val_key: str, params: list[torch.nn.Parameter], tc: RiskTrainConfig,
+         pos_w: dict[str, tuple[float, float]], rng: np.random.Generator, device: torch.device,
+         history: list[dict[str, Any]], phase: str, say: Callable[[str], None], *,
+         deadline: float) -> tuple[float, int]:
+    """Train ``params`` on ``train_keys`` seeds, keep the epoch best on ``val_key`` AUPRC."""
+    model = pipe.model
+    trainable = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trainable)
+    opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    best, best_epoch, bad = -1.0, -1, 0
+    top: list[tuple[float, int, dict[str, torch.Tensor]]] = []
+    for epoch in range(tc.epochs):
+        te = time.perf_counter()
+        model.train()
+        steps = _epoch_plan(sets, train_keys, tc.batch_size, rng)
+        total = 0.0
+        for key, roots in steps:
+            s = sets[key]
+            out = model(pipe.batch(s.data.select(roots)).to(device))
+            fw, pw = pos_w[key]
+            y = torch.from_numpy(s.fraud[roots]).to(device)
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                out.fraud_logit, y, pos_weight=torch.tensor(fw, device=device))
+            m = torch.from_numpy(s.pd_mask[roots]).to(device)
+            if bool(m.any()):
+                yp = torch.from_numpy(s.pd[roots]).to(device)
+                loss = loss + tc.pd_weight * nn.functional.binary_cross_entropy_with_logits(
+                    out.pd_logit[m], yp[m], pos_weight=torch.tensor(pw, device=device))
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            total += float(loss.detach())
+        val = _predict_normalised(pipe, sets[val_key].data, device)
+        y_val = sets[val_key].fraud
+        ap, auc = _auprc(y_val, val[0]), _auroc(y_val, val[0])
+        history.append({"phase": phase, "epoch": epoch, "loss": total / max(len(steps), 1),
+                        "val_auprc": ap, "val_auroc": auc,
+                        "seconds": time.perf_counter() - te})
+        say(f"{phase} epoch {epoch}: loss {history[-1]['loss']:.4f} val AUPRC {ap:.4f} "
+            f"AUROC {auc:.4f} ({history[-1]['seconds']:.1f}s)")
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        top = sorted([*top, (ap if np.isfinite(ap) else -1.0, epoch, state)],
+                     key=lambda x: (-x[0], x[1]))[: tc.average_top]
+        if ap > best:
+            best, best_epoch, bad = ap, epoch, 0
+        else:
+            bad += 1
+            if bad >= tc.patience:
+                break
+        if time.perf_counter() > deadline:
+            say(f"{phase}: time budget reached after epoch {epoch}")
+            break
+    # NOTE: the weights of the best few epochs, averaged (one basin, SWA-like), rank more
+    # robustly than the single best epoch, whose choice on a few hundred validation positives
+    # is noisy (decided on a separate development world, docs/EVALUATION.md).
+    averaged = {k: torch.stack([t[2][k].float() for t in top]).mean(0).to(v.dtype)
+                for k, v in top[0][2].items()}
+    model.load_state_dict(averaged)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    val = _predict_normalised(pipe, sets[val_key].data, device)
+    final = _auprc(sets[val_key].fraud, val[0])
+    say(f"{phase}: best epoch {best_epoch} (validation AUPRC {best:.4f}); average of epochs "
+        f"{sorted(t[1] for t in top)}: {final:.4f}")
+    history.append({"phase": phase, "epoch": "average", "epochs": sorted(t[1] for t in top),
+                    "val_auprc": final})
+    return final, best_epoch
 
 
 def _pos_weight(y: np.ndarray) -> float:
@@ -318,11 +381,11 @@ def _pos_weight(y: np.ndarray) -> float:
     return float(np.sqrt(neg / pos)) if pos > 0 and neg > 0 else 1.0
 
 
-def _epoch_plan(sets: dict[str, SeedSet], batch_size: int,
+def _epoch_plan(sets: dict[str, SeedSet], keys: tuple[str, ...], batch_size: int,
                 rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
-    """Shuffled batches of every training seed set, interleaved at random."""
+    """Shuffled batches of the given training seed sets, interleaved at random."""
     steps: list[tuple[str, np.ndarray]] = []
-    for key in ("app_train", "User_train", "Merchant_train"):
+    for key in keys:
         n = len(sets[key])
         if n == 0:
             continue

@@ -5,7 +5,13 @@ a feature, became visible strictly before ``T2`` (features of an event at ``t`` 
 visible before ``t``). Test applications (``ts >= T2``) are judged against the ground truth,
 which no part of training reads.
 
-Default needs time to show: a loan defaults months after it is funded. The default head
+Labels arrive late (fraud is confirmed days to weeks after the application). An application of
+the last days before ``T2`` would count as honest only because its label is not in yet, so the
+model is *chosen* (early stopping, calibration) on the validation applications older than
+``label_maturity_days`` at ``T2`` — an embargo, as in time-series cross-validation; the newest
+ones are neither trained nor chosen on.
+
+Default needs longer to show: a loan defaults months after it is funded. The default head
 therefore trains and calibrates on *mature* funded applications only, those older than
 ``pd_maturity_days`` at ``T2``: the last ``T2 - T1`` of them calibrate, the earlier ones train.
 """
@@ -33,22 +39,33 @@ class TimeSplit:
             count only when visible before ``t2``.
         pd_maturity_days (int, optional): a loan is mature for the default target once this
             old at ``t2``. (default: ``75``)
+        label_maturity_days (int, optional): validation applications younger than this at
+            ``t2`` are left out of model choice. (default: ``14``)
     """
 
     t1: int
     t2: int
     pd_maturity_days: int = 75
+    label_maturity_days: int = 14
 
     def __post_init__(self) -> None:
         if not self.t1 < self.t2:
             raise ValueError(f"t1 must be before t2, got {self.t1} and {self.t2}")
         if self.pd_maturity_days < 0:
             raise ValueError(f"pd_maturity_days must be >= 0, got {self.pd_maturity_days}")
+        if not 0 <= self.label_maturity_days * DAY < self.t2 - self.t1:
+            raise ValueError(f"label_maturity_days must be >= 0 and shorter than T2 - T1, got "
+                             f"{self.label_maturity_days}")
 
     @property
     def label_cutoff(self) -> int:
         """Labels visible strictly before this time are known to the model."""
         return self.t2
+
+    @property
+    def val_mature_before(self) -> int:
+        """Validation applications before this time are used to choose the model."""
+        return self.t2 - self.label_maturity_days * DAY
 
     @property
     def pd_mature_before(self) -> int:
@@ -60,7 +77,7 @@ class TimeSplit:
 
     @classmethod
     def from_fractions(cls, graph: LendingGraph, train: float = 0.6, val: float = 0.2,
-                       pd_maturity_days: int = 75) -> TimeSplit:
+                       pd_maturity_days: int = 75, label_maturity_days: int = 14) -> TimeSplit:
         """Cut the span of application times at ``train`` and ``train + val``.
 
         Raises:
@@ -76,7 +93,8 @@ class TimeSplit:
         lo, hi = int(ts.min()), int(ts.max()) + 1
         t1 = lo + int((hi - lo) * train)
         t2 = lo + int((hi - lo) * (train + val))
-        return cls((t1 // 3600) * 3600, (t2 // 3600) * 3600, pd_maturity_days)
+        return cls((t1 // 3600) * 3600, (t2 // 3600) * 3600, pd_maturity_days,
+                   label_maturity_days)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +106,8 @@ class ApplicationTargets:
 
     Args:
         train, val, test (np.ndarray): bool masks by application time.
+        val_choose (np.ndarray): the validation applications old enough at ``t2`` for their
+            labels to have arrived: the model is chosen and calibrated on these.
         fraud (np.ndarray): float32, 1 when a fraud label on the application or on its account
             was visible before ``t2``, else 0 (unlabelled counts as honest, as in production).
         pd (np.ndarray): float32, 1 when a default label was visible before ``t2``.
@@ -97,6 +117,7 @@ class ApplicationTargets:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
+    val_choose: np.ndarray
     fraud: np.ndarray
     pd: np.ndarray
     pd_train: np.ndarray
@@ -127,6 +148,7 @@ def application_targets(graph: LendingGraph, split: TimeSplit) -> ApplicationTar
     mature = funded & (ts < split.pd_mature_before)
     return ApplicationTargets(
         train=ts < split.t1, val=(ts >= split.t1) & (ts < split.t2), test=ts >= split.t2,
+        val_choose=(ts >= split.t1) & (ts < split.val_mature_before),
         fraud=fraud.astype(np.float32), pd=pd.astype(np.float32),
         pd_train=mature & (ts < split.pd_val_start),
         pd_val=mature & (ts >= split.pd_val_start),

@@ -30,9 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="share of the application span before T1 (default 0.6)")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share between T1 and T2 (default 0.2); the rest is test")
-    p.add_argument("--epochs", type=int, default=30, help="most epochs (default 30)")
-    p.add_argument("--patience", type=int, default=5,
-                   help="epochs without a better validation AUPRC before stopping (default 5)")
+    p.add_argument("--epochs", type=int, default=20, help="most epochs (default 20)")
+    p.add_argument("--patience", type=int, default=4,
+                   help="epochs without a better validation AUPRC before stopping (default 4)")
+    p.add_argument("--max-minutes", type=float, default=10.0,
+                   help="training-time budget of the first phase (default 10)")
     p.add_argument("--batch-size", type=int, default=512, help="seeds per step (default 512)")
     p.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
     p.add_argument("--user-seeds", type=int, default=20_000,
@@ -85,7 +87,8 @@ def _registry() -> ModelRegistry:
 def _train(args: argparse.Namespace) -> int:
     tc = RiskTrainConfig(epochs=args.epochs, patience=args.patience, lr=args.lr,
                          batch_size=args.batch_size, user_seeds=args.user_seeds, seed=args.seed,
-                         device=_device(args.device), threads=args.threads)
+                         device=_device(args.device), threads=args.threads,
+                         max_minutes=args.max_minutes)
     out = train_world(args.world, _registry(), train_fraction=args.train_fraction,
                       val_fraction=args.val_fraction,
                       pipeline_config=PipelineConfig(sampler_seed=args.seed), train_config=tc,

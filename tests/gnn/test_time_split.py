@@ -83,3 +83,23 @@ def test_the_leak_test_can_fail() -> None:
     g2 = _perturb_after(g, split.t1)  # perturbs labels visible in [T1, T2) too
     a, b = application_targets(g, split), application_targets(g2, split)
     assert (a.fraud != b.fraud).any() or (a.pd != b.pd).any()
+
+
+def test_the_account_phase_leaves_application_scores_alone() -> None:
+    from gnn import ApplicationQueries
+
+    g = lending_graph()
+    split = TimeSplit.from_fractions(g)
+    with_nodes = train_risk_model(g, split, train_config=tiny_train_config(epochs=1, node_epochs=2),
+                                  log=lambda s: None)
+    without = train_risk_model(g, split, train_config=tiny_train_config(epochs=1, node_epochs=0),
+                               log=lambda s: None)
+    apps = ApplicationQueries.from_graph(g, np.arange(40))
+    a = with_nodes.pipeline.score_applications(g, apps)
+    b = without.pipeline.score_applications(g, apps)
+    np.testing.assert_array_equal(a.fraud_logit, b.fraud_logit)
+    np.testing.assert_array_equal(a.pd_logit, b.pd_logit)
+    users = np.arange(30)
+    u1 = with_nodes.pipeline.score_nodes(g, "User", users, g.as_of + 1)
+    u0 = without.pipeline.score_nodes(g, "User", users, g.as_of + 1)
+    assert not np.array_equal(u1.fraud_logit, u0.fraud_logit)
