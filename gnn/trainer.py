@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,8 @@ class TrainConfig:
             (default: ``100``)
         eval_every (int): evaluate on validation every this many epochs. (default: ``5``)
         warmup_epochs (int): linear learning-rate warm-up. (default: ``10``)
+        schedule (str): after warm-up, ``"constant"`` keeps ``lr``; ``"cosine"`` decays it to
+            0 at ``max_epochs``. (default: ``"constant"``)
     """
 
     lr: float = 1e-3
@@ -38,10 +42,23 @@ class TrainConfig:
     patience: int = 100
     eval_every: int = 5
     warmup_epochs: int = 10
+    schedule: Literal["constant", "cosine"] = "constant"
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or self.max_epochs < 1 or self.eval_every < 1 or self.patience < 1:
             raise ValueError(f"invalid TrainConfig {self}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+
+    def lr_factor(self, epoch: int) -> float:
+        """Multiplier of ``lr`` for 0-based ``epoch``."""
+        warmup = max(self.warmup_epochs, 1)
+        if epoch < warmup:
+            return (epoch + 1) / warmup
+        if self.schedule == "constant":
+            return 1.0
+        progress = (epoch - warmup) / max(self.max_epochs - warmup, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
 @dataclass
@@ -105,9 +122,7 @@ def train_node_classifier(
     y_val = g.y[val_idx]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
-    warmup = max(config.warmup_epochs, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda epoch: min(1.0, (epoch + 1) / warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, config.lr_factor)
 
     best_val, best_epoch, best_state = float("-inf"), 0, copy.deepcopy(model.state_dict())
     history: list[tuple[int, float, float]] = []

@@ -80,6 +80,8 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
                    help="(default: %(default)s)")
     p.add_argument("--epochs", type=int, default=tr.max_epochs,
                    help="maximum epochs (default: %(default)s)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), default=tr.schedule,
+                   help="learning rate after warm-up (default: %(default)s)")
     p.add_argument("--patience", type=int, default=tr.patience, help="(default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=tr.eval_every, help="(default: %(default)s)")
     p.add_argument("--periodic-frequencies", type=int, default=m.periodic_frequencies,
@@ -95,6 +97,8 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
     p.add_argument("--threads", type=int, default=2,
                    help="torch CPU threads; the machine is shared (default: %(default)s)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    p.add_argument("--verbose", action="store_true",
+                   help="log each seed's best epoch and validation metric")
 
 
 def _int_list(text: str) -> list[int]:
@@ -111,7 +115,8 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
                           norm=args.norm, periodic_frequencies=args.periodic_frequencies,
                           periodic_dim=args.periodic_dim, periodic_sigma=args.periodic_sigma),
         train=TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_epochs=args.epochs,
-                          patience=args.patience, eval_every=args.eval_every),
+                          patience=args.patience, eval_every=args.eval_every,
+                          schedule=args.schedule),
         seeds=tuple(range(args.seed, args.seed + args.seeds)),
     )
 
@@ -151,7 +156,7 @@ def _finish(
 
 def _tolokers(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    logging.getLogger("gnn").setLevel(logging.WARNING)
+    logging.getLogger("gnn").setLevel(logging.INFO if args.verbose else logging.WARNING)
     graph = load_tolokers(args.data, add_degree=not args.no_degree)
     digest = file_sha256(args.data)
     print(f"tolokers: {graph}\nsha256 {digest}", flush=True)
@@ -163,7 +168,7 @@ def _tolokers(args: argparse.Namespace) -> int:
 
 def _files(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
-    logging.getLogger("gnn").setLevel(logging.WARNING)
+    logging.getLogger("gnn").setLevel(logging.INFO if args.verbose else logging.WARNING)
     graph = read_graph_files(
         args.nodes, args.edges, directed=args.directed, derive_features=args.derive_features,
         num_splits=args.num_splits, train_fraction=args.train_fraction,
