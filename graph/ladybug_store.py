@@ -43,6 +43,12 @@ from graph.typing import NodeType, RelType, Row, Rows
 
 T = TypeVar("T")
 
+# NOTE: the ladybug client caches a prepared statement per Arrow table passed as a parameter
+# (each new table is a new cache key) and never evicts them; after ~1,400 writes every write
+# slows down by orders of magnitude (seconds, then minutes). A fresh write connection every
+# this many writes drops the cache.
+_RECYCLE_WRITES: Final = 256
+
 # NOTE: LadybugDB reports every failure as RuntimeError; these messages mean "someone else
 # holds the file or it is busy", which retrying later can fix.
 _UNAVAILABLE: Final = (
@@ -94,6 +100,7 @@ class LadybugStore(GraphStore):
         )
         # NOTE: touched only on the writer thread, created there on the first write.
         self._write_connection: ladybug.Connection | None = None
+        self._writes = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, read_only={self.read_only})"
@@ -113,6 +120,10 @@ class LadybugStore(GraphStore):
                 return fn(self._write_connection)
             except RuntimeError as e:
                 raise _translate(e, "LadybugDB write failed") from e
+            finally:
+                self._writes += 1
+                if self._writes % _RECYCLE_WRITES == 0:
+                    self._close_write_connection()
 
         try:
             future = self._writer.submit(task)
@@ -158,7 +169,7 @@ class LadybugStore(GraphStore):
 
         def run(conn: ladybug.Connection) -> None:
             for statement in statements:
-                _execute(conn, statement)
+                _execute(conn, statement).close()
 
         self._write(run)
 
@@ -191,13 +202,16 @@ class LadybugStore(GraphStore):
         spec = self.schema.node(label)
         batch = node_batch(spec, rows)
         query = queries.upsert_nodes(spec, tuple(batch.column_names[1:]))
-        self._write(lambda conn: _execute(conn, query, {"rows": batch}))
+        # NOTE: results are closed at once on the writer thread: one left to the garbage
+        # collector is closed later from whichever thread runs it, which can deadlock with
+        # the writer in the middle of its next statement.
+        self._write(lambda conn: _execute(conn, query, {"rows": batch}).close())
 
     def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None:
         spec = self.schema.rel(rel_type)
         batch = edge_batch(spec, rows)
         query = queries.upsert_edges(spec, tuple(batch.column_names[2:]))
-        self._write(lambda conn: _execute(conn, query, {"rows": batch}))
+        self._write(lambda conn: _execute(conn, query, {"rows": batch}).close())
 
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
         # NOTE: the read and the write run as one task on the writer thread, so no other
@@ -210,8 +224,25 @@ class LadybugStore(GraphStore):
             existing = _Reader(conn, self.schema).nodes(label, [row["id"]]).get(row["id"])
             if existing is not None:
                 return GraphNode(label, row["id"], existing)
-            _execute(conn, query, {"rows": batch})
+            _execute(conn, query, {"rows": batch}).close()
             return None
+
+        return self._write(run)
+
+    def _create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
+        # NOTE: one task on the writer thread (first writer wins, as in _create_node) and one
+        # commit for every row it creates.
+        spec = self.schema.node(label)
+
+        def run(conn: ladybug.Connection) -> list[GraphNode | None]:
+            existing = _Reader(conn, self.schema).nodes(label, [row["id"] for row in rows])
+            new = [row for row in rows if row["id"] not in existing]
+            if new:
+                batch = node_batch(spec, new)
+                _execute(conn, queries.upsert_nodes(spec, tuple(batch.column_names[1:])),
+                         {"rows": batch}).close()
+            return [None if row["id"] not in existing
+                    else GraphNode(label, row["id"], existing[row["id"]]) for row in rows]
 
         return self._write(run)
 

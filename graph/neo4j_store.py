@@ -243,6 +243,40 @@ class Neo4jStore(GraphStore):
             return None
         return GraphNode(label, row["id"], _schema_props(spec.columns[1:], props))
 
+    def _create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
+        spec = self.schema.node(label)
+        params = node_rows(spec, rows)
+        query = queries.create_node(spec)
+
+        def work(tx: ManagedTransaction) -> list[tuple[dict[str, Any], bool]]:
+            found = []
+            for p in params:
+                result = tx.run(query, id=p["id"], props=p["props"])
+                record = result.single(strict=True)
+                found.append((dict(record["props"]), result.consume().counters.nodes_created > 0))
+            return found
+
+        found = self._transaction(work, RoutingControl.WRITE)
+        return [None if created else GraphNode(label, row["id"], _schema_props(
+            spec.columns[1:], props)) for row, (props, created) in zip(rows, found, strict=True)]
+
+    def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
+                     edges: Sequence[tuple[RelType, Rows]]) -> None:
+        statements: list[tuple[LiteralString, list[dict[str, Any]]]] = []
+        for label, rows in nodes:
+            spec = self.schema.node(label)
+            statements.append((queries.upsert_nodes(spec), node_rows(spec, rows)))
+        for rel_type, rows in edges:
+            rel = self.schema.rel(rel_type)
+            statements.append((queries.upsert_edges(rel), edge_rows(rel, rows)))
+
+        def work(tx: ManagedTransaction) -> None:
+            for query, batch in statements:
+                for start in range(0, len(batch), self.batch_size):
+                    tx.run(query, rows=batch[start:start + self.batch_size]).consume()
+
+        self._transaction(work, RoutingControl.WRITE)
+
     # -- reads -------------------------------------------------------------------------------
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
         spec = self.schema.node(label)

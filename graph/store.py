@@ -205,6 +205,53 @@ class GraphStore(abc.ABC):
         self.schema.check_node_row(label, row)
         return self._create_node(label, row)
 
+    def create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
+        """:meth:`create_node` for many ids at once (one transaction where the backend can).
+
+        Returns:
+            list[GraphNode | None]: per row, the node already there, or ``None`` if created.
+
+        Raises:
+            SchemaError: on an unknown label, property or a mistyped value; nothing is written.
+            ValueError: if two rows name the same id.
+        """
+        for row in rows:
+            self.schema.check_node_row(label, row)
+        if len({row["id"] for row in rows}) != len(rows):
+            raise ValueError("rows must name distinct ids")
+        return self._create_nodes(label, rows) if rows else []
+
+    def write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
+                    edges: Sequence[tuple[RelType, Rows]]) -> int:
+        """Upsert several labels and relationship types together: the nodes, then the
+        relationships, in one transaction where the backend can (all or nothing), which costs
+        one commit instead of one per label and type.
+
+        Args:
+            nodes (Sequence[tuple[NodeType, Rows]]): ``(label, rows)`` as for
+                :meth:`upsert_nodes`.
+            edges (Sequence[tuple[RelType, Rows]]): ``(type, rows)`` as for
+                :meth:`upsert_edges`.
+
+        Returns:
+            int: the number of rows written.
+
+        Raises:
+            SchemaError: on an unknown label, type, property or a mistyped value; nothing is
+                written.
+        """
+        for label, rows in nodes:
+            for row in rows:
+                self.schema.check_node_row(label, row)
+        for rel_type, rows in edges:
+            for row in rows:
+                self.schema.check_rel_row(rel_type, row)
+        nodes = [(label, rows) for label, rows in nodes if rows]
+        edges = [(rel_type, rows) for rel_type, rows in edges if rows]
+        if nodes or edges:
+            self._write_batch(nodes, edges)
+        return sum(len(r) for _, r in nodes) + sum(len(r) for _, r in edges)
+
     def write_labels(self, labels: Sequence[LabelWrite]) -> int:
         """Set fraud / cleared / default labels; creates a bare node if the id is new."""
         by_label: dict[NodeType, list[Row]] = {}
@@ -306,6 +353,20 @@ class GraphStore(abc.ABC):
             return existing
         self._upsert_nodes(label, [row])
         return None
+
+    def _create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
+        # NOTE: one transaction per row; backends override to claim many in one commit.
+        return [self._create_node(label, row) for row in rows]
+
+    def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
+                     edges: Sequence[tuple[RelType, Rows]]) -> None:
+        # NOTE: not atomic; backends override with one transaction.
+        for label, rows in nodes:
+            for batch in _batches(rows, self.batch_size):
+                self._upsert_nodes(label, batch)
+        for rel_type, rows in edges:
+            for batch in _batches(rows, self.batch_size):
+                self._upsert_edges(rel_type, batch)
 
     @abc.abstractmethod
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph: ...
