@@ -45,10 +45,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from graph import (
     GraphError,
@@ -59,6 +59,7 @@ from graph import (
     StoreUnavailableError,
     Subgraph,
 )
+from graph.typing import NodeType
 from serving.scoring import (
     ApplicationFacts,
     Evidence,
@@ -67,6 +68,9 @@ from serving.scoring import (
     ScoreResult,
     Signal,
 )
+
+if TYPE_CHECKING:
+    from serving.live_graph import LiveGraph
 
 MODEL_VERSION: Final = "rules-1.0"
 DAY: Final = 86_400
@@ -87,6 +91,8 @@ BIG_SPIKE_RATIO: Final = 10.0
 MIN_HISTORY: Final = 3
 ATO_MIN_TENURE_DAYS: Final = 90
 RISKY_IP_KINDS: Final = frozenset({"datacenter"})
+SHARED_BY: Final[dict[str, str]] = {"USES": "Device", "HAS_PHONE": "Phone", "LIVES_AT": "Address"}
+"""Relationships through which other accounts count as sharing an entity (IPs: hubs)."""
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -153,20 +159,27 @@ class RulesScorer:
     """Scores an application from live graph evidence with documented points (see module).
 
     Args:
-        fanout (int, optional): neighbours read per entity; bounds the work per verdict.
-            (default: ``200``)
+        live (LiveGraph, optional): the in-memory graph to read (milliseconds per verdict,
+            available while the store is down); without it every verdict reads the store
+            (exact across replicas, tens of milliseconds). (default: ``None``)
+        fanout (int, optional): neighbours read per entity from the store; bounds the work
+            per verdict. (default: ``200``)
         shared_limit (int, optional): accounts read through shared entities. (default: ``200``)
     """
 
-    def __init__(self, *, fanout: int = 200, shared_limit: int = 200) -> None:
+    def __init__(self, live: LiveGraph | None = None, *, fanout: int = 200,
+                 shared_limit: int = 200) -> None:
         if fanout <= 0 or shared_limit <= 0:
             raise ValueError(f"fanout and shared_limit must be positive, got "
                              f"{fanout}, {shared_limit}")
+        self.live = live
         self.fanout = fanout
         self.shared_limit = shared_limit
 
     def __repr__(self) -> str:
-        return f"RulesScorer(fanout={self.fanout}, shared_limit={self.shared_limit})"
+        source = "memory" if self.live is not None else "store"
+        return (f"RulesScorer(source={source!r}, fanout={self.fanout}, "
+                f"shared_limit={self.shared_limit})")
 
     @property
     def model_version(self) -> str:
@@ -176,40 +189,54 @@ class RulesScorer:
         return True
 
     def score(self, application: ApplicationFacts, store: GraphStore | None) -> ScoreResult:
-        """Score from the store, or from the request alone when ``store`` is ``None``."""
+        """Score from the in-memory graph when the scorer has one (whether or not the store
+        answers), else from the store, else (degraded, no store) from the request alone."""
+        if self.live is not None:
+            ctx = self.gather(application, self.live)
+            return self.evaluate(application, ctx, graph_version=self.live.version)
         if store is None:
             return self.evaluate(application, None, graph_version="none")
-        ctx = self.gather(application, store)
+        ctx = self.gather(application, StoreEvidence(store, self.fanout, self.shared_limit))
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         return self.evaluate(application, ctx, graph_version=f"live:{store.backend}@{stamp}")
 
-    # -- reading the store --------------------------------------------------------------------
-    def gather(self, app: ApplicationFacts, store: GraphStore) -> UserContext:
-        """Read what the verdict needs: the user's 1-hop neighbourhood, the device, the
-        accounts sharing its entities, the IP and the merchant."""
+    # -- reading the evidence -----------------------------------------------------------------
+    def gather(self, app: ApplicationFacts, source: EvidenceSource) -> UserContext:
+        """Read what the verdict needs: the user's one-hop neighbourhood, who else uses its
+        devices, phones and addresses (and the application's), the IP and the merchant."""
         ctx = UserContext()
-        user_sub = _try_neighbourhood(store, "User", app.user_id, self.fanout)
+        user_sub = source.user_subgraph(app.user_id)
+        linked: set[tuple[str, str]] = set()
         if user_sub is not None:
             self._read_user(app, user_sub, ctx)
-        device_sub = _try_neighbourhood(store, "Device", app.device_id, self.fanout)
-        if device_sub is not None:
-            ctx.device = device_sub.seed
-            users = {n.id: n.properties for n in device_sub.nodes if n.label == "User"}
-            users.pop(app.user_id, None)
-            ctx.device_users = users
-            ctx.shared[("Device", app.device_id)] = dict(users)
-            ctx.display[("Device", app.device_id)] = str(
-                device_sub.seed.properties.get("masked") or app.device_masked)
-        if user_sub is not None:
-            shared = store.shared_accounts(
-                app.user_id, via=("Device", "Phone", "Address"), limit=self.shared_limit)
-            self._read_shared(shared, store, app, ctx)
-        ctx.ip = store.get_node("IP", app.ip)
+            linked.update((SHARED_BY[e.type], e.dst) for e in user_sub.edges
+                          if e.type in SHARED_BY and e.src == app.user_id)
+        extra = {(label, entity) for label, entity in (
+            ("Device", app.device_id), ("Phone", app.phone_id), ("Address", app.address_id))
+            if entity is not None and (label, entity) not in linked}
+        shared = source.shared_accounts(app.user_id, sorted(linked), sorted(extra))
+        for acc in shared:
+            props: dict[str, Any] = {}
+            if acc.fraud_label is not None:
+                props["fraud_label"] = acc.fraud_label
+            if acc.default_label is not None:
+                props["default_label"] = acc.default_label
+            ctx.shared.setdefault((acc.via_label, acc.via_id), {}).setdefault(acc.user_id, props)
+        ctx.device_users = dict(ctx.shared.get(("Device", app.device_id), {}))
+        ctx.device = source.node("Device", app.device_id)
+        for label, entity in ctx.shared:
+            node = ctx.device if (label, entity) == ("Device", app.device_id) else \
+                source.node(label, entity)
+            masked = node.properties.get("masked") if node is not None else None
+            if masked is None and (label, entity) == ("Device", app.device_id):
+                masked = app.device_masked
+            ctx.display[(label, entity)] = str(masked or entity[:12])
+        ctx.ip = source.node("IP", app.ip)
         merchant_id = app.merchant_id
         if merchant_id is None and app.product == "sme_owner_loan" and ctx.owned_merchants:
             merchant_id = sorted(ctx.owned_merchants)[0]
         if merchant_id is not None:
-            merchant_sub = _try_neighbourhood(store, "Merchant", merchant_id, self.fanout)
+            merchant_sub = source.merchant_subgraph(merchant_id)
             if merchant_sub is not None:
                 self._read_merchant(app, merchant_sub, ctx)
         return ctx
@@ -258,25 +285,6 @@ class RulesScorer:
                     ctx.contacts.append(nodes.get(("User", other), {}))
             elif e.type == "OWNS" and e.src == app.user_id:
                 ctx.owned_merchants.append(e.dst)
-
-    @staticmethod
-    def _read_shared(shared: Iterable[SharedAccount], store: GraphStore, app: ApplicationFacts,
-                     ctx: UserContext) -> None:
-        for acc in shared:
-            if acc.user_id == app.user_id:
-                continue
-            key = (acc.via_label, acc.via_id)
-            props: dict[str, Any] = {}
-            if acc.fraud_label is not None:
-                props["fraud_label"] = acc.fraud_label
-            if acc.default_label is not None:
-                props["default_label"] = acc.default_label
-            ctx.shared.setdefault(key, {}).setdefault(acc.user_id, props)
-        for label, node_id in ctx.shared:
-            if (label, node_id) not in ctx.display:
-                node = store.get_node(label, node_id)
-                masked = node.properties.get("masked") if node is not None else None
-                ctx.display[(label, node_id)] = str(masked or node_id[:12])
 
     @staticmethod
     def _read_merchant(app: ApplicationFacts, sub: Subgraph, ctx: UserContext) -> None:
@@ -519,6 +527,57 @@ class RulesScorer:
                     fraud.append(Signal("MERCHANT_SALES_SPIKE", 1.5,
                                         Evidence(*ev, "sales_growth_7d", round(growth, 2), 3.0),
                                         {"ratio": growth}))
+
+
+class EvidenceSource(Protocol):
+    """The reads :meth:`RulesScorer.gather` makes; a store or the in-memory graph."""
+
+    def user_subgraph(self, user_id: str) -> Subgraph | None: ...
+
+    def shared_accounts(self, user_id: str, linked: Sequence[tuple[NodeType, str]],
+                        extra: Sequence[tuple[NodeType, str]]) -> list[SharedAccount]:
+        """Other users of the entities the user is ``linked`` to and of ``extra`` ones."""
+        ...
+
+    def node(self, label: NodeType, node_id: str) -> GraphNode | None: ...
+
+    def merchant_subgraph(self, merchant_id: str) -> Subgraph | None: ...
+
+
+class StoreEvidence:
+    """:class:`EvidenceSource` over a :class:`graph.GraphStore` (one-hop neighbourhoods)."""
+
+    def __init__(self, store: GraphStore, fanout: int, shared_limit: int) -> None:
+        self.store = store
+        self.fanout = fanout
+        self.shared_limit = shared_limit
+
+    def user_subgraph(self, user_id: str) -> Subgraph | None:
+        return _try_neighbourhood(self.store, "User", user_id, self.fanout)
+
+    def shared_accounts(self, user_id: str, linked: Sequence[tuple[NodeType, str]],
+                        extra: Sequence[tuple[NodeType, str]]) -> list[SharedAccount]:
+        rows = []
+        if linked:
+            wanted = set(linked)
+            rows = [r for r in self.store.shared_accounts(
+                user_id, via=tuple(SHARED_BY.values()), limit=self.shared_limit)
+                if (r.via_label, r.via_id) in wanted]
+        for label, node_id in extra:
+            sub = _try_neighbourhood(self.store, label, node_id, self.fanout)
+            if sub is None:
+                continue
+            for n in sub.nodes:
+                if n.label == "User" and n.id != user_id:
+                    rows.append(SharedAccount(label, node_id, n.id, n.properties.get(
+                        "fraud_label"), n.properties.get("default_label")))
+        return rows
+
+    def node(self, label: NodeType, node_id: str) -> GraphNode | None:
+        return self.store.get_node(label, node_id)
+
+    def merchant_subgraph(self, merchant_id: str) -> Subgraph | None:
+        return _try_neighbourhood(self.store, "Merchant", merchant_id, self.fanout)
 
 
 def _try_neighbourhood(store: GraphStore, label: str, node_id: str,

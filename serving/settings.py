@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     DEGRADED_MAX_APPROVE_AMOUNT: float | None = Field(
         None, ge=0, description="Ceiling on approvals in degraded mode, on top of the policy's "
         "per-product cap (the lower wins); unset: the policy alone.")
+    SCORER_SOURCE: Literal["memory", "store"] = Field(
+        "memory", description="Where the rules scorer reads evidence: memory (a snapshot of the "
+        "store plus every write this replica accepted: milliseconds, works while the store is "
+        "down) or store (every verdict reads the store: exact across replicas, slower).")
+    LIVE_GRAPH_REFRESH_S: float = Field(300.0, ge=0, description="How often the in-memory "
+                                        "graph takes a new snapshot of the store (other "
+                                        "replicas' writes); 0: never.")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
     RATE_LIMIT_PER_S: float = Field(200.0, gt=0, description="Requests per second per API key "

@@ -13,8 +13,11 @@ still stored once.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -47,19 +50,29 @@ class ApplyResult:
 def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
     """Apply operations in order; each is idempotent (see the module docstring).
 
-    A ``verdict`` op creates the ``Verdict`` record unless one exists; its ``then`` ops (the
-    application and its edges) run when the record is new or holds the same request hash, and
-    are skipped when another request already claimed the id. A ``label`` op writes the label
-    unless its event id was seen, and never lets an older label overwrite a newer one.
+    Runs of plain ``nodes`` / ``edges`` ops go to the store as one
+    :meth:`graph.GraphStore.write_batch` (one transaction). A ``verdict`` op creates the
+    ``Verdict`` record unless one exists; its ``then`` ops (the application and its edges) run
+    when the record is new or holds the same request hash, and are skipped when another request
+    already claimed the id. A ``label`` op writes the label unless its event id was seen, and
+    never lets an older label overwrite a newer one.
     """
     result = ApplyResult()
+    plain: list[Op] = []
+
+    def flush() -> None:
+        if plain:
+            store.write_batch([(op["label"], op["rows"]) for op in plain if op["op"] == "nodes"],
+                              [(op["rel"], op["rows"]) for op in plain if op["op"] == "edges"])
+            plain.clear()
+
     for op in ops:
         kind = op["op"]
-        if kind == "nodes":
-            store.upsert_nodes(op["label"], op["rows"])
-        elif kind == "edges":
-            store.upsert_edges(op["rel"], op["rows"])
-        elif kind == "verdict":
+        if kind in ("nodes", "edges"):
+            plain.append(op)
+            continue
+        flush()
+        if kind == "verdict":
             row = op["row"]
             existing = store.create_node("Verdict", row)
             if existing is not None:
@@ -71,7 +84,86 @@ def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
             _apply_label(store, op, result)
         else:
             raise ValueError(f"unknown write op {kind!r}")
+    flush()
     return result
+
+
+class ClaimBatcher:
+    """Group commit of verdict claims: the claims that arrive together share one
+    :meth:`graph.GraphStore.create_nodes` transaction (first writer wins per id).
+
+    A single-writer store commits a few hundred transactions a second at best; one claim per
+    verdict in its own transaction would cap the service there.
+
+    Args:
+        guard (StoreGuard): store access under timeouts.
+        linger_s (float, optional): how long a batch waits for company. (default: ``0.002``)
+        max_batch (int, optional): most claims per transaction. (default: ``128``)
+    """
+
+    def __init__(self, guard: StoreGuard, *, linger_s: float = 0.002,
+                 max_batch: int = 128) -> None:
+        self.guard = guard
+        self.linger_s = linger_s
+        self.max_batch = max_batch
+        self._queue: queue.Queue[tuple[dict[str, Any], Future[GraphNode | None]] | None] = (
+            queue.Queue())
+        self._thread = threading.Thread(target=self._run, name="verdict-claims", daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"ClaimBatcher(linger_s={self.linger_s}, max_batch={self.max_batch})"
+
+    def claim(self, row: dict[str, Any]) -> GraphNode | None:
+        """Create the ``Verdict`` record of ``row`` unless one exists; return that one.
+
+        Raises:
+            StoreDown: the store is unavailable or slow.
+        """
+        fut: Future[GraphNode | None] = Future()
+        self._queue.put((row, fut))
+        try:
+            return fut.result(timeout=2 * self.guard.write_timeout_s + 1)
+        except FutureTimeout:
+            raise StoreDown("verdict claim not answered in time") from None
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            deadline = time.monotonic() + self.linger_s
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            # NOTE: one id twice in a batch (a retry racing its original) goes in the next.
+            seen: set[str] = set()
+            now, later = [], []
+            for item in batch:
+                (later if item[0]["id"] in seen else now).append(item)
+                seen.add(item[0]["id"])
+            for item in later:
+                self._queue.put(item)
+            rows = [row for row, _ in now]
+            try:
+                found = self.guard.write(lambda s: s.create_nodes("Verdict", rows))
+            except BaseException as e:  # noqa: BLE001 - every waiter hears of it
+                for _, fut in now:
+                    fut.set_exception(e)
+                continue
+            for (_, fut), node in zip(now, found, strict=True):
+                fut.set_result(node)
 
 
 def _apply_label(store: GraphStore, op: Op, result: ApplyResult) -> None:
@@ -110,16 +202,22 @@ class DurableWriter:
         guard (StoreGuard): store access under timeouts.
         spool (Spool): the durable local queue.
         linger_s (float, optional): how long the replay thread lets writes gather before a
-            group commit. (default: ``0.02``)
+            group commit: longer means fewer, larger writes and less time the store's writer
+            is busy; the cost is how long the store lags behind. (default: ``0.2``)
         on_dead_letter (Callable[[SpoolEntry, str], None], optional): told when an entry is
             set aside after :data:`MAX_ATTEMPTS` rejections. (default: ``None``)
+        observers (Sequence[Callable[[Sequence[Op]], None]], optional): told every write
+            accepted, as soon as it is (the in-memory graph). (default: ``()``)
     """
 
-    def __init__(self, guard: StoreGuard, spool: Spool, *, linger_s: float = 0.02,
-                 on_dead_letter: Callable[[SpoolEntry, str], None] | None = None) -> None:
+    def __init__(self, guard: StoreGuard, spool: Spool, *, linger_s: float = 0.2,
+                 on_dead_letter: Callable[[SpoolEntry, str], None] | None = None,
+                 observers: Sequence[Callable[[Sequence[Op]], None]] = ()) -> None:
         self.guard = guard
         self.spool = spool
         self.linger_s = linger_s
+        self.observers = list(observers)
+        self._claims = ClaimBatcher(guard)
         self._on_dead_letter = on_dead_letter
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -149,6 +247,7 @@ class DurableWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
+        self._claims.close()
 
     def write(self, kind: str, ops: Sequence[Op], key: str | None = None
               ) -> ApplyResult | None:
@@ -163,12 +262,25 @@ class DurableWriter:
         """
         if self.guard.up:
             try:
-                return self.guard.write(lambda s: apply_ops(s, ops))
+                result = self.guard.write(lambda s: apply_ops(s, ops))
             except StoreDown as e:
                 log.warning("write %s spooled: %s", kind, e)
+            else:
+                ignored = set(result.duplicate_events) | set(result.conflicting_events)
+                self._notify([op for op in ops if op["op"] != "label"
+                              or op["event"]["id"] not in ignored])
+                return result
         self.spool.append(kind, {"ops": list(ops)}, key)
         self._wake.set()
+        self._notify(ops)
         return None
+
+    def _notify(self, ops: Sequence[Op]) -> None:
+        for observer in self.observers:
+            try:
+                observer(ops)
+            except Exception:
+                log.exception("write observer failed")
 
     def claim(self, kind: str, op: Op, key: str | None = None) -> ApplyResult | None:
         """Claim a ``verdict`` op's record in the store now and queue its ``then`` rows behind
@@ -181,11 +293,13 @@ class DurableWriter:
         assert op["op"] == "verdict"
         if self.guard.up:
             try:
-                result = self.guard.write(lambda s: apply_ops(s, [{**op, "then": []}]))
+                existing = self._claims.claim(op["row"])
             except StoreDown as e:
                 log.warning("claim %s spooled: %s", key, e)
             else:
-                existing = result.existing_verdicts.get(op["row"]["id"])
+                result = ApplyResult()
+                if existing is not None:
+                    result.existing_verdicts[op["row"]["id"]] = existing
                 if existing is None or (existing.properties.get("request_hash")
                                         == op["row"]["request_hash"]):
                     # NOTE: also when the same request claimed it before: a crash between a
@@ -194,6 +308,7 @@ class DurableWriter:
                 return result
         self.spool.append(kind, {"ops": [op]}, key)
         self._wake.set()
+        self._notify(op["then"])
         return None
 
     def enqueue(self, kind: str, ops: Sequence[Op], key: str | None = None) -> None:
@@ -204,6 +319,7 @@ class DurableWriter:
         """
         self.spool.append(kind, {"ops": list(ops)}, key)
         self._wake.set()
+        self._notify(ops)
 
     def find_spooled(self, kind: str, key: str) -> list[Op] | None:
         """The operations of a spooled write of ``kind`` under ``key``, if one waits here."""

@@ -15,6 +15,7 @@ from serving.api.middleware import RequestContextMiddleware
 from serving.api.routes import events, health, investigation, keys, score
 from serving.api.runtime import Runtime
 from serving.ingest_service import IngestService
+from serving.live_graph import LiveGraph
 from serving.keys import KeyRing
 from serving.metrics import ServingMetrics
 from serving.policy import Policy, load_policy
@@ -48,6 +49,7 @@ def create_app(
     keyring: KeyRing | None = None,
     pseudonymiser: Pseudonymiser | None = None,
     spool: Spool | None = None,
+    live_graph: LiveGraph | None = None,
 ) -> FastAPI:
     """Build the API around an open store and a scorer.
 
@@ -59,6 +61,9 @@ def create_app(
         keyring (KeyRing, optional): default: the store's keys plus ``ADMIN_API_KEY``.
         pseudonymiser (Pseudonymiser, optional): default: from the settings' secret.
         spool (Spool, optional): default: claimed in ``settings.spool_dir``.
+        live_graph (LiveGraph, optional): the in-memory graph the scorer reads; every accepted
+            write is applied to it, and it is refreshed from the store every
+            ``settings.LIVE_GRAPH_REFRESH_S``. (default: ``None``)
 
     Raises:
         PolicyError: the policy file is invalid.
@@ -79,7 +84,8 @@ def create_app(
                        probe_interval_s=settings.STORE_PROBE_INTERVAL_S,
                        threads=settings.STORE_THREADS)
     writer = DurableWriter(guard, spool,
-                           on_dead_letter=lambda entry, error: metrics.dead_letters.inc())
+                           on_dead_letter=lambda entry, error: metrics.dead_letters.inc(),
+                           observers=[live_graph.apply] if live_graph is not None else [])
     metrics.bind(spool_depth=lambda: spool.depth, store_up=lambda: float(guard.up))
     runtime = Runtime(
         settings=settings, store=store, scorer=scorer, policy=policy, metrics=metrics,
@@ -89,6 +95,7 @@ def create_app(
                                pseudonymiser=pseudonymiser, metrics=metrics,
                                degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT),
         ingest=IngestService(writer=writer, pseudonymiser=pseudonymiser, metrics=metrics),
+        live_graph=live_graph,
     )
 
     @asynccontextmanager

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from graph import GraphStore
 from serving.ingest_service import IngestService
 from serving.keys import KeyRing
+from serving.live_graph import LiveGraph
 from serving.metrics import ServingMetrics
 from serving.policy import Policy
 from serving.rate_limiter import RateLimiter
@@ -38,6 +39,7 @@ class Runtime:
     limiter: RateLimiter
     scoring: ScoringService
     ingest: IngestService
+    live_graph: LiveGraph | None = None
     ready_cache: tuple[float, bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _keys_thread: threading.Thread | None = None
@@ -49,6 +51,11 @@ class Runtime:
         self.guard.on_up(self._refresh_keys)
         self.guard.start()
         self.writer.start()
+        if self.live_graph is not None:
+            # NOTE: after an outage the store holds what other replicas wrote meanwhile.
+            self.guard.on_up(self._refresh_live_graph)
+            if self.settings.LIVE_GRAPH_REFRESH_S > 0:
+                self.live_graph.start_refresh(self.store, self.settings.LIVE_GRAPH_REFRESH_S)
         self._keys_thread = threading.Thread(target=self._run_keys, name="key-refresh",
                                              daemon=True)
         self._keys_thread.start()
@@ -56,11 +63,26 @@ class Runtime:
     def stop(self) -> None:
         """Stop the threads, release the spool; the store belongs to the caller."""
         self._stop.set()
+        if self.live_graph is not None:
+            self.live_graph.close()
         self.writer.close()
         self.guard.close()
         if self._keys_thread is not None:
             self._keys_thread.join(timeout=5)
         self.spool.close()
+
+    def _refresh_live_graph(self) -> None:
+        live = self.live_graph
+        if live is None:
+            return
+
+        def run() -> None:
+            try:
+                live.refresh(self.store)
+            except Exception as e:  # noqa: BLE001 - keep serving from the current base
+                log.warning("live graph not refreshed: %s", e)
+
+        threading.Thread(target=run, name="live-graph-catch-up", daemon=True).start()
 
     def _refresh_keys(self) -> None:
         try:

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from graph import GraphStore, StoreUnavailableError
 from serving.api import create_app
 from serving.logs import configure_logging
-from serving.scorers import load_scorer
+from serving.scorers import load_live_graph, load_scorer
 from serving.settings import Settings, get_settings
 from serving.stores import build_store
 
@@ -61,7 +61,8 @@ def _app(settings: Settings, store: GraphStore) -> FastAPI:
     except StoreUnavailableError as e:
         # NOTE: start anyway: verdicts are degraded and writes spooled until the store is back.
         log.warning("graph store unavailable at start (%s); serving in degraded mode", e)
-    return create_app(settings, store, load_scorer(settings))
+    live = load_live_graph(settings, store)
+    return create_app(settings, store, load_scorer(settings, live), live_graph=live)
 
 
 def app_from_env() -> FastAPI:

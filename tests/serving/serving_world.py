@@ -104,9 +104,12 @@ class World:
     def user(self, name: str, *, days_old: float, home: tuple[float, float, str]) -> str:
         user_id = self.uid(name)
         created = int((NOW - timedelta(days=days_old)).timestamp())
-        self.store.upsert_nodes("User", [{"id": user_id, "created_at": created,
-                                          "home_lat": home[0], "home_lon": home[1],
-                                          "home_city": home[2]}])
+        row = {"id": user_id, "created_at": created, "home_lat": home[0], "home_lon": home[1],
+               "home_city": home[2]}
+        self.store.upsert_nodes("User", [row])
+        graph = self.server.app.state.runtime.live_graph
+        if graph is not None:  # what the next snapshot refresh would bring in
+            graph.apply([{"op": "nodes", "label": "User", "rows": [row]}])
         return user_id
 
     def events(self, events: list[dict[str, Any]]) -> None:

@@ -1,0 +1,287 @@
+"""`LiveGraph`: the graph in memory for verdicts in milliseconds: a snapshot plus the writes
+this process accepted since.
+
+The base is a :class:`graph.snapshot.GraphSnapshot` exported from the store (CSR per
+relationship, reverse CSR for the lookups by target). Every write the service accepts is
+applied on top (:meth:`LiveGraph.apply`, the same idempotent :data:`serving.writer.Op` lists the
+store receives) at once, before the store has it: the next verdict sees the last event even
+while the write waits behind in the spool, or while the store is down. Event relationships
+are keyed by event id and structural ones by their end points, so a write that is both in the
+snapshot and in the overlay counts once.
+
+Several replicas each see their own writes at once and the others' at the next
+:meth:`refresh` (a new snapshot from the shared store; ``RISKGRAPH_LIVE_GRAPH_REFRESH_S``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from graph import SCHEMA, GraphEdge, GraphNode, GraphStore, LabelWrite, SharedAccount, Subgraph
+from graph.snapshot import GraphSnapshot, Relation
+from graph.typing import NodeType, RelType
+from serving.writer import Op
+
+log = logging.getLogger(__name__)
+
+SHARED_VIA: Final[dict[NodeType, RelType]] = {
+    "Device": "USES", "Phone": "HAS_PHONE", "Address": "LIVES_AT"}
+"""Entities whose other users count as shared accounts (IPs are hubs: left out)."""
+_REVERSED: Final = ("USES", "HAS_PHONE", "LIVES_AT", "ORDERED_AT", "OWNS", "CONTACT",
+                    "APPLIED")
+
+
+@dataclass(frozen=True)
+class _Base:
+    """The snapshot with the reverse relations the lookups need."""
+
+    snapshot: GraphSnapshot
+    reverse: Mapping[RelType, Relation]
+    taken_at: float
+
+
+def _typed(value: Any, kind: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float | np.floating) and math.isnan(value):
+        return None
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "INT64":
+        return int(value)
+    if kind == "DOUBLE":
+        return float(value)
+    return value
+
+
+class LiveGraph:
+    """A snapshot plus an overlay of accepted writes (see the module docstring).
+
+    Args:
+        snapshot (GraphSnapshot): the base graph.
+        fanout (int, optional): edges read per relationship and node. (default: ``500``)
+    """
+
+    def __init__(self, snapshot: GraphSnapshot, *, fanout: int = 500) -> None:
+        if fanout <= 0:
+            raise ValueError(f"fanout must be positive, got {fanout}")
+        self.fanout = fanout
+        self._lock = threading.RLock()
+        self._base = self._make_base(snapshot)
+        self._props: dict[tuple[NodeType, str], dict[str, Any]] = {}
+        # (rel, src) -> {edge key -> (dst, props)}; (rel, dst) -> {src}
+        self._out: dict[tuple[RelType, str], dict[str, tuple[str, dict[str, Any]]]] = {}
+        self._in: dict[tuple[RelType, str], set[str]] = {}
+        self.applied = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_store(cls, store: GraphStore, **kwargs: Any) -> LiveGraph:
+        """Export the store into a snapshot and start from it (seconds for a large graph)."""
+        t0 = time.perf_counter()
+        live = cls(GraphSnapshot.from_store(store), **kwargs)
+        log.info("live graph loaded in %.1fs: %s", time.perf_counter() - t0, live)
+        return live
+
+    def __repr__(self) -> str:
+        snap = self._base.snapshot
+        users = snap.num_nodes("User")
+        edges = sum(r.num_edges for r in snap.relations.values())
+        return f"LiveGraph(users={users}, edges={edges}, overlay_writes={self.applied})"
+
+    @property
+    def version(self) -> str:
+        """When the base was taken and how many writes sit on it."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._base.taken_at))
+        return f"memory:{stamp}+{self.applied}"
+
+    @staticmethod
+    def _make_base(snapshot: GraphSnapshot) -> _Base:
+        reverse = {}
+        for rel in _REVERSED:
+            relation = snapshot.relations[rel]
+            reverse[rel] = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
+        return _Base(snapshot, reverse, time.time())
+
+    # -- keeping it current ---------------------------------------------------------------------
+    def apply(self, ops: Sequence[Op]) -> None:
+        """Lay accepted writes over the base (idempotent, as in the store)."""
+        with self._lock:
+            for op in ops:
+                kind = op["op"]
+                if kind == "nodes":
+                    for row in op["rows"]:
+                        self._set_props(op["label"], row["id"],
+                                        {k: v for k, v in row.items() if k != "id"})
+                elif kind == "edges":
+                    spec = SCHEMA.rel(op["rel"])
+                    for row in op["rows"]:
+                        props = {k: v for k, v in row.items() if k not in ("src", "dst")}
+                        key = str(row[spec.key]) if spec.key is not None else row["dst"]
+                        bucket = self._out.setdefault((spec.type, row["src"]), {})
+                        old = bucket.get(key)
+                        bucket[key] = (row["dst"], {**(old[1] if old else {}), **props})
+                        self._in.setdefault((spec.type, row["dst"]), set()).add(row["src"])
+                elif kind == "verdict":
+                    self.apply(op["then"])
+                elif kind == "label":
+                    lab = op["label"]
+                    write = LabelWrite(lab["label"], lab["id"], lab["kind"], lab["at"],
+                                       lab["source"])
+                    family = "default" if write.kind == "default" else "fraud"
+                    known = self.node(write.label, write.id)
+                    at = None if known is None else known.properties.get(f"{family}_label_at")
+                    if not isinstance(at, int) or at <= write.at:
+                        self._set_props(write.label, write.id, write.properties())
+                self.applied += 1
+
+    def _set_props(self, label: NodeType, node_id: str, props: Mapping[str, Any]) -> None:
+        current = self._props.setdefault((label, node_id), {})
+        current.update(props)
+
+    def refresh(self, store: GraphStore) -> None:
+        """Take a new base from the store; keep the overlay (counted once either way)."""
+        t0 = time.perf_counter()
+        base = self._make_base(GraphSnapshot.from_store(store))
+        with self._lock:
+            self._base = base
+        log.info("live graph refreshed in %.1fs: %s", time.perf_counter() - t0, self)
+
+    def start_refresh(self, store: GraphStore, interval_s: float) -> None:
+        """Refresh from ``store`` every ``interval_s`` seconds in a background thread."""
+        def run() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    self.refresh(store)
+                except Exception as e:  # noqa: BLE001 - keep serving from the current base
+                    log.warning("live graph not refreshed: %s", e)
+
+        self._thread = threading.Thread(target=run, name="live-graph-refresh", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # -- reads ----------------------------------------------------------------------------------
+    def node(self, label: NodeType, node_id: str) -> GraphNode | None:
+        """A node with its properties, base and overlay merged; ``None`` if unknown."""
+        table = self._base.snapshot.nodes[label]
+        pos = table.position(node_id)
+        overlay = self._props.get((label, node_id))
+        if pos is None and overlay is None and not self._out_keys(label, node_id):
+            return None
+        props: dict[str, Any] = {}
+        if pos is not None:
+            spec = SCHEMA.node(label)
+            for name, column in table.columns.items():
+                value = _typed(column[pos], spec.property(name).type)
+                if value is not None:
+                    props[name] = value
+        if overlay:
+            props.update(overlay)
+        return GraphNode(label, node_id, props)
+
+    def _out_keys(self, label: NodeType, node_id: str) -> bool:
+        return any((rel.type, node_id) in self._out or (rel.type, node_id) in self._in
+                   for rel in SCHEMA.rels if label in (rel.src, rel.dst))
+
+    def edges_from(self, rel_type: RelType, src: str) -> list[GraphEdge]:
+        """Relationships of ``rel_type`` leaving ``src`` (base, then overlay, deduplicated)."""
+        snap = self._base.snapshot
+        rel = snap.relations[rel_type]
+        spec = SCHEMA.rel(rel_type)
+        pos = snap.nodes[spec.src].position(src)
+        edges: dict[str, GraphEdge] = {}
+        if pos is not None:
+            lo, hi = int(rel.indptr[pos]), int(rel.indptr[pos + 1])
+            dst_ids = snap.nodes[spec.dst].ids
+            for i in range(lo, min(hi, lo + self.fanout)):
+                props = {}
+                for name, column in rel.columns.items():
+                    value = _typed(column[i], spec.property(name).type)
+                    if value is not None:
+                        props[name] = value
+                dst = str(dst_ids[rel.indices[i]])
+                key = str(props.get(spec.key)) if spec.key is not None else dst
+                edges[key] = GraphEdge(rel_type, src, dst, props)
+        for key, (dst, props) in self._out.get((rel_type, src), {}).items():
+            old = edges.get(key)
+            edges[key] = GraphEdge(rel_type, src, dst,
+                                   {**(old.properties if old else {}), **props})
+        return list(edges.values())
+
+    def sources_of(self, rel_type: RelType, dst: str) -> set[str]:
+        """Ids of the nodes with a ``rel_type`` relationship into ``dst``."""
+        snap = self._base.snapshot
+        spec = SCHEMA.rel(rel_type)
+        found: set[str] = set()
+        pos = snap.nodes[spec.dst].position(dst)
+        if pos is not None:
+            rev = self._base.reverse[rel_type]
+            lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
+            src_ids = snap.nodes[spec.src].ids
+            found.update(str(src_ids[j]) for j in rev.indices[lo:min(hi, lo + self.fanout)])
+        found.update(self._in.get((rel_type, dst), ()))
+        return found
+
+    def user_subgraph(self, user_id: str) -> Subgraph | None:
+        """The user, its relationships and the nodes at their other end (one hop)."""
+        with self._lock:
+            seed = self.node("User", user_id)
+            if seed is None:
+                return None
+            edges: list[GraphEdge] = []
+            for rel in SCHEMA.rels:
+                if rel.src == "User":
+                    edges.extend(self.edges_from(rel.type, user_id))
+            for other in self.sources_of("CONTACT", user_id):
+                edges.append(GraphEdge("CONTACT", other, user_id, {}))
+            wanted = {(SCHEMA.rel(e.type).dst if e.src == user_id else "User",
+                       e.dst if e.src == user_id else e.src) for e in edges}
+            nodes = [seed]
+            for label, node_id in sorted(wanted):
+                if label in ("IP", "Application", "User", "Device", "Merchant"):
+                    node = self.node(label, node_id)
+                    if node is not None:
+                        nodes.append(node)
+            return Subgraph(seed, tuple(nodes), tuple(edges))
+
+    def shared_accounts(self, user_id: str, linked: Sequence[tuple[NodeType, str]],
+                        extra: Sequence[tuple[NodeType, str]]) -> list[SharedAccount]:
+        """Other users of each ``(label, id)`` entity, with their labels."""
+        rows: list[SharedAccount] = []
+        with self._lock:
+            for label, entity in [*linked, *extra]:
+                rel = SHARED_VIA.get(label)
+                if rel is None:
+                    continue
+                for other in sorted(self.sources_of(rel, entity) - {user_id}):
+                    props = (self.node("User", other) or GraphNode("User", other)).properties
+                    rows.append(SharedAccount(label, entity, other, props.get("fraud_label"),
+                                              props.get("default_label")))
+        return rows
+
+    def merchant_subgraph(self, merchant_id: str) -> Subgraph | None:
+        """The merchant, its orders (in), sales reports (out) and owners (in)."""
+        with self._lock:
+            seed = self.node("Merchant", merchant_id)
+            if seed is None:
+                return None
+            edges = self.edges_from("REPORTED", merchant_id)
+            nodes = [seed] + [n for n in (self.node("SalesReport", e.dst) for e in edges)
+                              if n is not None]
+            for buyer in sorted(self.sources_of("ORDERED_AT", merchant_id))[: self.fanout]:
+                edges.extend(e for e in self.edges_from("ORDERED_AT", buyer)
+                             if e.dst == merchant_id)
+            for owner in self.sources_of("OWNS", merchant_id):
+                edges.append(GraphEdge("OWNS", owner, merchant_id, {}))
+            return Subgraph(seed, tuple(nodes), tuple(edges))
