@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "serving.commands.benchmark",
     "serving.commands.serve",
     "serving.commands.keys",
+    "serving.commands.demo",
     "serving.commands.train",
     "serving.commands.models",
     "serving.commands.rescore",

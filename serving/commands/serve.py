@@ -47,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     store = build_store(settings)
     try:
-        app = _app(settings, store)
+        app = build_app(settings, store)
         uvicorn.run(app, host=settings.API_HOST, port=settings.API_PORT, log_config=None,
                     access_log=False, timeout_graceful_shutdown=10)
     finally:
@@ -55,7 +55,8 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _app(settings: Settings, store: GraphStore) -> FastAPI:
+def build_app(settings: Settings, store: GraphStore) -> FastAPI:
+    """The app on ``store`` with the configured scorer; the store may be down (degraded)."""
     try:
         store.apply_schema()
     except StoreUnavailableError as e:
@@ -69,4 +70,4 @@ def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes (one store connection pool per process)."""
     settings = get_settings()
     configure_logging(settings.LOG_LEVEL)
-    return _app(settings, build_store(settings))
+    return build_app(settings, build_store(settings))
