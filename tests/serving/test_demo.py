@@ -1,0 +1,42 @@
+"""The README's main job: `riskgraph demo` from an empty directory to two verdicts over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_demo_scores_an_ordinary_application_and_flags_the_takeover(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RISKGRAPH_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "serving.cli", "demo", "--once", "--users", "1500",
+         "--data-dir", str(tmp_path / "demo"), "--port", str(_free_port())],
+        cwd=tmp_path, env={**env, "PYTHONPATH": str(Path.cwd())},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # each verdict is an indented JSON object after its curl line
+    verdicts = [json.loads(m) for m in re.findall(r"^\{\n.*?^\}$", proc.stdout, re.S | re.M)]
+    assert len(verdicts) == 2, proc.stdout[-3000:]
+    ordinary, takeover = verdicts
+    assert ordinary["decision"] in ("approve", "review")
+    assert takeover["decision"] in ("review", "decline")
+    codes = {r["code"] for r in takeover["reasons"]}
+    assert any("LOCATION" in c for c in codes), codes
+    assert any("AMOUNT" in c for c in codes), codes
+    assert (tmp_path / "demo" / "pseudonym.key").stat().st_mode & 0o077 == 0
+    assert "curl -s -X POST" in proc.stdout
