@@ -12,6 +12,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from gnn.metrics import score_nodes
 from gnn.node_graph import NodeGraph
@@ -34,6 +35,9 @@ class TrainConfig:
         warmup_epochs (int): linear learning-rate warm-up. (default: ``10``)
         schedule (str): after warm-up, ``"constant"`` keeps ``lr``; ``"cosine"`` decays it to
             0 at ``max_epochs``. (default: ``"constant"``)
+        ema_decay (float, optional): when set, evaluate and keep an exponential moving average
+            of the weights (Polyak averaging: a free ensemble of recent epochs) instead of
+            the raw weights. (default: ``None``)
     """
 
     lr: float = 1e-3
@@ -43,8 +47,11 @@ class TrainConfig:
     eval_every: int = 5
     warmup_epochs: int = 10
     schedule: Literal["constant", "cosine"] = "constant"
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         if self.lr <= 0 or self.max_epochs < 1 or self.eval_every < 1 or self.patience < 1:
             raise ValueError(f"invalid TrainConfig {self}")
         if self.schedule not in ("constant", "cosine"):
@@ -123,6 +130,10 @@ def train_node_classifier(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, config.lr_factor)
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                              use_buffers=True)
+                if config.ema_decay is not None else None)
+    judged = model if averaged is None else averaged.module
 
     best_val, best_epoch, best_state = float("-inf"), 0, copy.deepcopy(model.state_dict())
     history: list[tuple[int, float, float]] = []
@@ -139,13 +150,15 @@ def train_node_classifier(
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         if epoch % config.eval_every == 0 or epoch == config.max_epochs:
-            logits = model.inference(g.x, g.adjs, device)
+            logits = judged.inference(g.x, g.adjs, device)
             val = score_nodes(logits[val_idx.cpu()], y_val.cpu(), num_classes)
             history.append((epoch, loss.item(), val))
             if val > best_val:
                 best_val, best_epoch = val, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = {k: v.detach().clone() for k, v in judged.state_dict().items()}
             elif epoch - best_epoch >= config.patience:
                 break
     seconds = time.perf_counter() - start

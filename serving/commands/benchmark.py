@@ -82,6 +82,9 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
                    help="maximum epochs (default: %(default)s)")
     p.add_argument("--schedule", choices=("constant", "cosine"), default=tr.schedule,
                    help="learning rate after warm-up (default: %(default)s)")
+    p.add_argument("--ema-decay", type=float, default=tr.ema_decay,
+                   help="judge and keep an exponential moving average of the weights "
+                        "(e.g. 0.99); off by default (default: %(default)s)")
     p.add_argument("--patience", type=int, default=tr.patience, help="(default: %(default)s)")
     p.add_argument("--eval-every", type=int, default=tr.eval_every, help="(default: %(default)s)")
     p.add_argument("--periodic-frequencies", type=int, default=m.periodic_frequencies,
@@ -116,7 +119,7 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
                           periodic_dim=args.periodic_dim, periodic_sigma=args.periodic_sigma),
         train=TrainConfig(lr=args.lr, weight_decay=args.weight_decay, max_epochs=args.epochs,
                           patience=args.patience, eval_every=args.eval_every,
-                          schedule=args.schedule),
+                          schedule=args.schedule, ema_decay=args.ema_decay),
         seeds=tuple(range(args.seed, args.seed + args.seeds)),
     )
 

@@ -30,7 +30,8 @@ def test_warmup_then_constant_or_cosine() -> None:
         TrainConfig(schedule="step")  # type: ignore[arg-type]
 
 
-def test_keeps_the_best_validation_epoch(planted) -> None:
+@pytest.mark.parametrize("ema_decay", [None, 0.9])
+def test_keeps_the_best_validation_epoch(planted, ema_decay: float | None) -> None:
     x, y, src, dst = planted
     train, val, test = stratified_splits(y, seed=1)
     graph = NodeGraph.from_edges(standardise_features(x), y, src, dst, train_masks=train,
@@ -39,7 +40,7 @@ def test_keeps_the_best_validation_epoch(planted) -> None:
     model = SepGNN(graph.num_features, 8, 1, num_layers=1)
     result = train_node_classifier(model, graph, graph.split(0)[0], graph.split(0)[1],
                                    TrainConfig(lr=5e-3, max_epochs=30, eval_every=3,
-                                               warmup_epochs=1), "cpu")
+                                               warmup_epochs=1, ema_decay=ema_decay), "cpu")
     vals = [v for _, _, v in result.history]
     assert result.best_val == max(vals)
     assert result.best_epoch == result.history[vals.index(max(vals))][0]
