@@ -1,5 +1,5 @@
 """The HTTP API: the app factory, dependencies, middleware and one router per area."""
 
-from serving.api.app import create_app
+from serving.api.app import create_app, openapi_document
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "openapi_document"]

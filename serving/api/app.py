@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Final
+from typing import Any, Final
 
 from fastapi import FastAPI
 
@@ -109,15 +109,23 @@ def create_app(
         finally:
             runtime.stop()
 
-    docs = settings.DOCS_ENABLED
-    app = FastAPI(
+    app = _routes(FastAPI(
         title="RiskGraph", version="1", description=DESCRIPTION, lifespan=lifespan,
-        docs_url="/docs" if docs else None, redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
-    )
+        docs_url="/docs" if settings.DOCS_ENABLED else None, redoc_url=None,
+        openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
+    ))
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
+    return app
+
+
+def _routes(app: FastAPI) -> FastAPI:
     for module in (health, score, events, investigation, keys):
         app.include_router(module.router)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The API's OpenAPI document, without a store or settings (docs, contract tests)."""
+    return _routes(FastAPI(title="RiskGraph", version="1", description=DESCRIPTION)).openapi()

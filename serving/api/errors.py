@@ -6,7 +6,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from graph import GraphError
 from serving.errors import (
@@ -21,6 +24,7 @@ from serving.spool import SpoolError
 log = logging.getLogger(__name__)
 
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"description": "The body cannot be read (not UTF-8 / not JSON)."},
     401: {"description": "No valid API key in X-API-Key."},
     403: {"description": "The key's role may not call this endpoint."},
     422: {"description": "Invalid input; `detail[].loc` names the field."},
@@ -30,6 +34,18 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # NOTE: Starlette's Allow names the first route that matched the path only; one
+            # path served by two routes (GET and POST /v1/keys) must list both.
+            path = request.url.path
+            allowed = sorted({m for r in request.app.routes if isinstance(r, APIRoute)
+                              and r.path_regex.match(path) for m in (r.methods or ())})
+            return JSONResponse({"detail": exc.detail}, status_code=405,
+                                headers={**(exc.headers or {}), "Allow": ", ".join(allowed)})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(InvalidFieldError)
     async def _invalid(request: Request, exc: InvalidFieldError) -> JSONResponse:
