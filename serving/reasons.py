@@ -166,8 +166,8 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "建议额度{limit:,.0f}低于产品最低额度{minimum:,.0f}",
     ),
     "DEGRADED_MODE": (
-        "Graph store unavailable or slow: decided on the request alone",
-        "图数据库不可用或超时：仅依据申请信息决策",
+        "Graph store unavailable or slow: decided without reading it, under the degraded cap",
+        "图数据库不可用或超时：未读取图数据库即作出决策，适用降级上限",
     ),
     "DEGRADED_AMOUNT_CAP": (
         "Amount {amount:,.0f} above the {cap:,.0f} that may be approved in degraded mode",

@@ -144,3 +144,10 @@ def test_every_reason_code_renders_in_both_languages(caplog: pytest.LogCaptureFi
         assert reason.message_en and reason.message_zh
         assert "{" not in reason.message_en and "{" not in reason.message_zh
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_every_reason_code_is_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "API.md").read_text("utf-8")
+    assert [c for c in CATALOGUE if f"| `{c}` |" not in doc] == []

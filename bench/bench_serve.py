@@ -1,0 +1,404 @@
+"""Benchmark: `riskgraph serve` under load on loopback, and the in-process scoring time.
+
+    python bench/bench_serve.py --world /path/to/world100k          # embedded store
+    python bench/bench_serve.py --world ... --neo4j-uri bolt://127.0.0.1:7697
+
+1. The world (a directory from `riskgraph simulate`) is loaded into the store unless the store
+   already holds it (`--skip-load`).
+2. `riskgraph serve` starts in its own process; the load generator runs in another process:
+   open loop (each request has a scheduled send time; latency counts from that time, so a slow
+   server cannot hide its queue), persistent HTTP/1.1 connections, fresh application ids (new
+   verdicts, not idempotent replays) built from the world's applications: its users, devices,
+   IPs, places, merchants and amounts, time = now.
+3. Phases: `--rate` requests/s for `--sustain` s, then a ramp of `--step-seconds` s steps
+   (`--ramp`) that stops at the first step whose p99 passes `--p99-limit-ms` or that has an
+   error. Per phase: p50/p95/p99, throughput, errors, CPU of the server and of the generator.
+4. In-process scoring (no HTTP, after the server has stopped, since the embedded store admits
+   one process): `ScoringService.score` (validation to stored claim) and the scorer alone.
+
+Prints a Markdown section and, with `--doc`, writes it between the serving markers of
+docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+import pyarrow.parquet as pq
+from machine_info import machine, today
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "bench-secret-0123456789abcdef"
+ADMIN_KEY = "rgk_benchadmin_" + "B" * 43
+MARK_START = "<!-- serving:start -->"
+MARK_END = "<!-- serving:end -->"
+MAX_AMOUNT = {"bnpl": 50_000.0, "cash_loan": 200_000.0, "merchant_loan": 1_000_000.0,
+              "sme_owner_loan": 1_000_000.0}
+
+
+# -- requests ------------------------------------------------------------------------------------
+def application_bodies(world: Path, n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` application bodies drawn from the world's applications (ids made fresh later)."""
+    table = pq.read_table(world / "applications.parquet").to_pylist()
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(table), size=min(n, len(table)), replace=False)
+    bodies = []
+    for i in picks:
+        row = table[int(i)]
+        product = row["product"]
+        if product in ("bnpl", "merchant_loan") and not row["merchant_id"]:
+            continue
+        body = {
+            "product": product, "amount": float(min(row["amount"], MAX_AMOUNT[product])),
+            "currency": "CNY", "user_id": row["user_id"], "device_id": row["device_serial"],
+            "ip": row["ip"], "geo": {"lat": row["lat"], "lon": row["lon"]},
+        }
+        if row["merchant_id"]:
+            body["merchant_id"] = row["merchant_id"]
+        bodies.append(body)
+    return bodies
+
+
+# -- the load generator (its own process) --------------------------------------------------------
+class _Connection:
+    """One persistent HTTP/1.1 connection: write a request, read one response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Connection:
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def post(self, path: str, body: bytes, headers: bytes) -> tuple[int, bytes]:
+        self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\n" + headers
+                          + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+
+async def _run_phases(port: int, key: str, bodies: list[dict[str, Any]],
+                      phases: Sequence[tuple[str, float, float]], p99_limit_ms: float,
+                      run: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    headers = (b"Host: 127.0.0.1\r\nContent-Type: application/json\r\nX-API-Key: "
+               + key.encode() + b"\r\n")
+    pool: asyncio.Queue[_Connection] = asyncio.Queue()
+    for _ in range(64):
+        pool.put_nowait(await _Connection.open("127.0.0.1", port))
+    me = psutil.Process()
+    counter = 0
+    for name, rate, seconds in phases:
+        n = int(rate * seconds)
+        results: list[tuple[float, int, str, bool]] = []
+
+        async def one(at: float, body: dict[str, Any]) -> None:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            conn = await pool.get()
+            try:
+                status, data = await conn.post("/v1/score", json.dumps(body).encode(), headers)
+                pool.put_nowait(conn)
+            except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                status, data = 0, b"{}"
+                pool.put_nowait(await _Connection.open("127.0.0.1", port))
+            verdict = json.loads(data) if status == 200 else {}
+            results.append((time.perf_counter() - at, status, verdict.get("decision", ""),
+                            bool(verdict.get("degraded"))))
+
+        cpu0, t0 = me.cpu_times(), time.perf_counter()
+        start = t0 + 0.2
+        tasks = []
+        for i in range(n):
+            nonlocal_counter = counter + i
+            body = dict(bodies[nonlocal_counter % len(bodies)])
+            body["application_id"] = f"bench-{run}-{nonlocal_counter}"
+            body["applied_at"] = datetime.now(UTC).isoformat()
+            tasks.append(asyncio.create_task(one(start + i / rate, body)))
+        counter += n
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+        cpu1 = me.cpu_times()
+        lat = sorted(r[0] * 1000 for r in results)
+        errors = sum(1 for r in results if r[1] != 200)
+        summary = {
+            "phase": name, "rate": rate, "seconds": seconds, "requests": n, "errors": errors,
+            "throughput": round(sum(1 for r in results if r[1] == 200) / wall, 1),
+            "p50_ms": round(lat[len(lat) // 2], 2), "p95_ms": round(lat[int(len(lat) * .95)], 2),
+            "p99_ms": round(lat[int(len(lat) * .99)], 2), "max_ms": round(lat[-1], 2),
+            "degraded": sum(1 for r in results if r[3]),
+            "decisions": {d: sum(1 for r in results if r[2] == d)
+                          for d in ("approve", "review", "decline")},
+            "generator_cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system)
+                                         / wall, 2),
+            "wall_s": round(wall, 1),
+        }
+        out.put(summary)
+        if name.startswith("ramp") and (summary["p99_ms"] > p99_limit_ms or errors):
+            break
+    out.put(None)
+
+
+def _generator(port: int, key: str, bodies: list[dict[str, Any]],
+               phases: Sequence[tuple[str, float, float]], p99_limit_ms: float, run: str,
+               out: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_run_phases(port, key, bodies, phases, p99_limit_ms, run, out))
+
+
+# -- the server ----------------------------------------------------------------------------------
+def start_server(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    out = open(log, "wb")  # noqa: SIM115 - the process owns it until it exits
+    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"serve exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("serve did not become ready")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- in process ----------------------------------------------------------------------------------
+def in_process(env: dict[str, str], bodies: list[dict[str, Any]], n: int, run: str
+               ) -> dict[str, Any]:
+    """ScoringService.score and the scorer alone, no HTTP; p50 / p99 in ms."""
+    os.environ.update(env)
+    from serving.api import create_app
+    from serving.graph_writes import to_facts
+    from serving.schemas.application import ApplicationCreate
+    from serving.scorers import load_live_graph, load_scorer
+    from serving.settings import Settings
+    from serving.stores import build_store
+
+    settings = Settings()
+    store = build_store(settings)
+    t0 = time.perf_counter()
+    live = load_live_graph(settings, store)
+    load_s = time.perf_counter() - t0
+    rss = psutil.Process().memory_info().rss / 2**30
+    app = create_app(settings, store, load_scorer(settings, live), live_graph=live)
+    runtime = app.state.runtime
+    runtime.writer.start()
+    apps = []
+    for i in range(n):
+        body = dict(bodies[i % len(bodies)])
+        body["application_id"] = f"bench-inproc-{run}-{i}"
+        body["applied_at"] = datetime.now(UTC).isoformat()
+        apps.append(ApplicationCreate.model_validate(body))
+    service_ms, scorer_ms = [], []
+    for a in apps:
+        t = time.perf_counter()
+        runtime.scoring.score(a)
+        service_ms.append((time.perf_counter() - t) * 1000)
+    pseud = settings.pseudonymiser()
+    facts = [to_facts(a, pseud) for a in apps]
+    for f in facts:
+        t = time.perf_counter()
+        runtime.scorer.score(f, store)
+        scorer_ms.append((time.perf_counter() - t) * 1000)
+    runtime.writer.wait_drained(120)
+    runtime.stop()
+    store.close()
+
+    def pct(v: list[float], q: float) -> float:
+        return round(sorted(v)[int(len(v) * q)], 3)
+
+    return {"n": n, "service_p50_ms": pct(service_ms, .5), "service_p99_ms": pct(service_ms, .99),
+            "scorer_p50_ms": pct(scorer_ms, .5), "scorer_p99_ms": pct(scorer_ms, .99),
+            "live_graph_load_s": round(load_s, 1), "rss_gib": round(rss, 2)}
+
+
+# -- the report ----------------------------------------------------------------------------------
+def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[str, Any]) -> str:
+    lines = [
+        f"### `riskgraph serve` on {meta['backend']}, {meta['world']}",
+        "",
+        f"- machine: {meta['machine']}, {meta['date']}; {meta['noise']}",
+        f"- command: `{meta['command']}`",
+        f"- store: {meta['store']}; scorer: {meta['scorer']}; server start to ready "
+        f"{meta['ready_s']} s (in-memory graph loaded from the store), server RSS "
+        f"{meta['server_rss_gib']} GiB",
+        "- latency from the scheduled send time (open loop, 64 keep-alive connections), "
+        "fresh application ids (every request is a new verdict: scored, claimed in the store, "
+        "written behind)",
+        "",
+        "| phase | offered req/s | s | throughput req/s | p50 ms | p95 ms | p99 ms | max ms | "
+        "errors | degraded | server CPU cores | generator CPU cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for p in phases:
+        lines.append(
+            f"| {p['phase']} | {p['rate']:g} | {p['seconds']:g} | {p['throughput']} | "
+            f"{p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['max_ms']} | {p['errors']} | "
+            f"{p['degraded']} | {p['server_cpu_cores']} | {p['generator_cpu_cores']} |")
+    sustain = phases[0]
+    ok = [p for p in phases if p["p99_ms"] <= meta["p99_limit_ms"] and not p["errors"]]
+    best = max((p["rate"] for p in ok), default=None)
+    lines += [
+        "",
+        f"- target p99 <= {meta['p99_limit_ms']:g} ms at {sustain['rate']:g} req/s with 0 "
+        f"errors: **{'met' if sustain in ok else 'not met'}** (p99 {sustain['p99_ms']} ms, "
+        f"{sustain['errors']} errors)",
+        f"- highest offered rate with p99 <= {meta['p99_limit_ms']:g} ms and no error: "
+        f"**{best if best is not None else 'none'} req/s**",
+        f"- in process, no HTTP ({inproc['n']} verdicts, sequential): "
+        f"`ScoringService.score` p50 {inproc['service_p50_ms']} ms / p99 "
+        f"{inproc['service_p99_ms']} ms; the scorer alone p50 {inproc['scorer_p50_ms']} ms / "
+        f"p99 {inproc['scorer_p99_ms']} ms; in-memory graph loaded in "
+        f"{inproc['live_graph_load_s']} s",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_doc(doc: Path, section: str) -> None:
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    block = f"{MARK_START}\n{section}\n{MARK_END}"
+    if MARK_START in text:
+        head, rest = text.split(MARK_START, 1)
+        text = head + block + rest.split(MARK_END, 1)[1]
+    else:
+        text = text.rstrip() + "\n\n## Serving\n\n" + block + "\n"
+    doc.write_text(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--world", type=Path, required=True, help="world from `riskgraph simulate`")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="RISKGRAPH_DATA_DIR for the embedded store and the spool")
+    ap.add_argument("--neo4j-uri", default=None, help="benchmark Neo4j instead (own server!)")
+    ap.add_argument("--skip-load", action="store_true", help="the store holds the world")
+    ap.add_argument("--rate", type=float, default=100.0)
+    ap.add_argument("--sustain", type=float, default=60.0)
+    ap.add_argument("--ramp", default="150,200,300,400,600,800,1200")
+    ap.add_argument("--step-seconds", type=float, default=20.0)
+    ap.add_argument("--p99-limit-ms", type=float, default=50.0)
+    ap.add_argument("--in-process", type=int, default=2000, help="verdicts timed in process")
+    ap.add_argument("--noise", default="machine shared with other engineers' jobs",
+                    help="what else ran on the machine, for the report")
+    ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
+    ap.add_argument("--doc", type=Path, default=None, help="docs/BENCHMARKS.md to update")
+    args = ap.parse_args(argv)
+
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="rg-bench-"))
+    env = {**os.environ, "RISKGRAPH_DATA_DIR": str(data_dir),
+           "RISKGRAPH_PSEUDONYM_SECRET": SECRET, "RISKGRAPH_ADMIN_API_KEY": ADMIN_KEY,
+           "RISKGRAPH_RATE_LIMIT_PER_S": "100000", "RISKGRAPH_RATE_LIMIT_BURST": "100000",
+           "RISKGRAPH_LIVE_GRAPH_REFRESH_S": "0"}
+    if args.neo4j_uri:
+        env["RISKGRAPH_NEO4J_URI"] = args.neo4j_uri
+    else:
+        env.pop("RISKGRAPH_NEO4J_URI", None)
+    if not args.skip_load:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "serving.cli", "load", str(args.world),
+                        "--quiet"], cwd=ROOT, env=env, check=True)
+        print(f"loaded in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+    bodies = application_bodies(args.world, 20_000, seed=7)
+    run = uuid.uuid4().hex[:8]
+    port = free_port()
+    log = data_dir / f"serve-{run}.log"
+    t0 = time.perf_counter()
+    server = start_server(env, port, log)
+    ready_s = round(time.perf_counter() - t0, 1)
+    sproc = psutil.Process(server.pid)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      headers={"X-API-Key": ADMIN_KEY}) as c:
+        key = c.post("/v1/keys", json={"name": "bench", "role": "scoring"}).json()["key"]
+    phases = [("sustain", args.rate, args.sustain)] + [
+        (f"ramp {r}", float(r), args.step_seconds) for r in args.ramp.split(",")]
+    queue: mp.Queue[dict[str, Any] | None] = mp.get_context("spawn").Queue()
+    gen = mp.get_context("spawn").Process(
+        target=_generator, args=(port, key, bodies, phases, args.p99_limit_ms, run, queue))
+    results: list[dict[str, Any]] = []
+    cpu = sproc.cpu_times()
+    wall = time.perf_counter()
+    gen.start()
+    while (item := queue.get()) is not None:
+        now_cpu, now = sproc.cpu_times(), time.perf_counter()
+        item["server_cpu_cores"] = round((now_cpu.user + now_cpu.system - cpu.user
+                                          - cpu.system) / (now - wall), 2)
+        cpu, wall = now_cpu, now
+        results.append(item)
+        print(json.dumps(item), file=sys.stderr, flush=True)
+    gen.join()
+    rss = round(sproc.memory_info().rss / 2**30, 2)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}",
+                      headers={"X-API-Key": ADMIN_KEY}) as c:
+        deadline = time.monotonic() + 300
+        while c.get("/readyz").json()["spool_depth"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+    server.terminate()
+    server.wait(timeout=60)
+    inproc = in_process({k: v for k, v in env.items() if k.startswith("RISKGRAPH_")},
+                        bodies, args.in_process, run)
+    users = pq.ParquetFile(args.world / "users.parquet").metadata.num_rows
+    logins = pq.ParquetFile(args.world / "logins.parquet").metadata.num_rows
+    meta = {
+        "backend": "Neo4j" if args.neo4j_uri else "the embedded store (LadybugDB)",
+        "world": f"{users:,} users, {logins:,} logins (`{args.world.name}`)",
+        "machine": machine(), "date": today(), "noise": args.noise,
+        "command": "python bench/bench_serve.py " + " ".join(
+            a for a in (argv or sys.argv[1:])),
+        "store": args.neo4j_uri or "LadybugDB file", "scorer": "rules-1.0 from memory",
+        "ready_s": ready_s, "server_rss_gib": rss, "p99_limit_ms": args.p99_limit_ms,
+    }
+    section = markdown(meta, results, inproc)
+    print(section)
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "phases": results, "in_process": inproc},
+                                        indent=2))
+    if args.doc:
+        write_doc(args.doc, section)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
