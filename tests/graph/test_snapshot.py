@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from graph import GraphError
+from graph import SCHEMA, GraphError, GraphStore, Pseudonymiser
+from graph.ingest import logged_in_edges
+from graph.loader import load_world
+from graph.simulator import WorldConfig, simulate_world, write_world
 from graph.snapshot import GraphSnapshot
 
 
@@ -65,3 +71,26 @@ def test_hetero_data_has_every_type_and_reverse_edges() -> None:
     assert ei.shape == (2, 4)
     assert (data["Device", "rev_USES", "User"].edge_index == ei.flip(0)).all()
     assert data["User", "USES", "Device"].edge_first_seen.tolist() == [3.0, 1.0, 4.0, 2.0]
+
+
+def test_store_round_trip_keeps_counts_and_edges(store: GraphStore, tmp_path: Path) -> None:
+    """Load a world into the store, export it to a snapshot: same counts, same edges."""
+    world_dir = tmp_path / "world"
+    write_world(simulate_world(WorldConfig(users=300, seed=3, days=60)), world_dir)
+    pseudonymiser = Pseudonymiser(b"round-trip-secret-32-bytes-long!")
+    load_world(store, world_dir, pseudonymiser, progress=False)
+
+    snap = GraphSnapshot.from_store(store)
+    counts = store.counts()
+    for label in SCHEMA.graph_labels:
+        assert snap.num_nodes(label) == counts[label], label
+    for rel in SCHEMA.rel_types:
+        assert snap.relations[rel].num_edges == counts[rel], rel
+    # the edges are the ones ingested from the raw files, computed without the store
+    logins = pq.read_table(world_dir / "logins.parquet")
+    expected = sorted((r["src"], r["dst"]) for r in logged_in_edges(logins, pseudonymiser))
+    assert snap.edge_list("LOGGED_IN_FROM") == expected
+    assert counts["LOGGED_IN_FROM"] == logins.num_rows > 0
+    data = snap.to_hetero_data()
+    assert data["User", "LOGGED_IN_FROM", "IP"].edge_index.shape[1] == logins.num_rows
+    assert data["User"].num_nodes == counts["User"]
