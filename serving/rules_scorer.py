@@ -22,7 +22,8 @@ SHARED_ENTITY_DENSE           +1.0     a device or phone with >= 3 other account
 ATO_NEW_DEVICE                +0.8     device never used by an account with history
 ATO_FAR_LOCATION (_FROM_*)    +1.5     >= 300 km from the usual login area and from home
                                        (or from the one of them that is known)
-ATO_AMOUNT_SPIKE              +1.5/2   amount >= 5x / >= 10x the user's median
+ATO_AMOUNT_SPIKE              +1.5/2   amount >= 5x / >= 10x the median of the user's past
+                                       orders and applications (at least 2 of them)
 ATO_PATTERN                   +1.5     all three at once on an account >= 90 days old
 APPLICATION_VELOCITY          +0.8     per earlier application in the last 24 h (max 3)
 THIN_FILE                     +0.5     account <= 30 days old with <= 2 orders
@@ -89,6 +90,7 @@ FAR_KM: Final = 300.0
 SPIKE_RATIO: Final = 5.0
 BIG_SPIKE_RATIO: Final = 10.0
 MIN_HISTORY: Final = 3
+MIN_AMOUNTS: Final = 2
 ATO_MIN_TENURE_DAYS: Final = 90
 RISKY_IP_KINDS: Final = frozenset({"datacenter"})
 SHARED_BY: Final[dict[str, str]] = {"USES": "Device", "HAS_PHONE": "Phone", "LIVES_AT": "Address"}
@@ -403,7 +405,7 @@ class RulesScorer:
                                                     round(km, 1), FAR_KM), place))
         history = [a for _, a, _ in ctx.orders] + [a for _, a in ctx.applications]
         ratio = None
-        if len(history) >= MIN_HISTORY:
+        if len(history) >= MIN_AMOUNTS:
             median = statistics.median(history)
             if median > 0:
                 ratio = app.amount / median

@@ -26,14 +26,50 @@ def load_live_graph(settings: Settings, store: GraphStore) -> LiveGraph | None:
         return LiveGraph(GraphSnapshot.from_tables({}, {}))
 
 
-def load_scorer(settings: Settings, live: LiveGraph | None = None) -> Scorer:
-    """The scorer to serve with.
+def load_scorer(settings: Settings, live: LiveGraph | None = None,
+                store: GraphStore | None = None) -> Scorer:
+    """The scorer to serve with: the promoted GNN of the model registry
+    (``DATA_DIR/models``) when there is one, explained by the rules scorer's evidence; else the
+    transparent :class:`serving.rules_scorer.RulesScorer` alone.
 
-    TODO(gnn): load the promoted model of the registry (gnn/) when it exists: kernel features
-    -> neighbourhood sampling -> GNN, the same pipeline as batch rescoring. Until then the
-    transparent :class:`serving.rules_scorer.RulesScorer` serves; it reads real evidence from
-    the store and its reasons name it.
+    Args:
+        settings (Settings): where the registry is, which device to use.
+        live (LiveGraph, optional): the in-memory graph the rules scorer reads.
+            (default: ``None``: it reads the store)
+        store (GraphStore, optional): to build the GNN's graph state now rather than at the
+            first verdict. (default: ``None``)
     """
-    scorer = RulesScorer(live)
+    rules = RulesScorer(live)
+    registry_dir = settings.DATA_DIR / "models"
+    scorer: Scorer = rules
+    if registry_dir.exists():
+        # NOTE: imported here so that serving without a model never imports torch.
+        from gnn import ModelNotFoundError, ModelRegistry
+        from serving.gnn_scorer import GnnScorer
+
+        try:
+            gnn = GnnScorer.from_registry(ModelRegistry(registry_dir), explainer=rules,
+                                          device=_torch_device(settings))
+        except ModelNotFoundError:
+            log.info("no promoted model in %s", registry_dir)
+        else:
+            if store is not None:
+                try:
+                    gnn.refresh(store)
+                except GraphError as e:
+                    log.warning("GNN graph state not built at start (%s)", e)
+            scorer = gnn
     log.info("scorer: %r (%s)", scorer, scorer.model_version)
     return scorer
+
+
+def _torch_device(settings: Settings) -> str:
+    if settings.DEVICE == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if settings.DEVICE == "cuda":
+        raise RuntimeError("RISKGRAPH_DEVICE=cuda but no CUDA device is usable")
+    return "cpu"

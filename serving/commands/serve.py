@@ -63,7 +63,7 @@ def build_app(settings: Settings, store: GraphStore) -> FastAPI:
         # NOTE: start anyway: verdicts are degraded and writes spooled until the store is back.
         log.warning("graph store unavailable at start (%s); serving in degraded mode", e)
     live = load_live_graph(settings, store)
-    return create_app(settings, store, load_scorer(settings, live), live_graph=live)
+    return create_app(settings, store, load_scorer(settings, live, store), live_graph=live)
 
 
 def app_from_env() -> FastAPI:
