@@ -38,7 +38,13 @@ from gnn.trainer import TrainConfig, TrainResult, train_node_classifier
 # -- the heterogeneous risk model (lending graph, sampler, training, registry) --
 from gnn.calibration import Calibrator
 from gnn.feature_normaliser import FeatureNormaliser
-from gnn.hetero_risk_gnn import HeteroRiskGNN, RelationalSageConv, RiskOutput, TreeBatch
+from gnn.hetero_risk_gnn import (
+    HeteroRiskEnsemble,
+    HeteroRiskGNN,
+    RelationalSageConv,
+    RiskOutput,
+    TreeBatch,
+)
 from gnn.lending_graph import LendingGraph
 from gnn.model_registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
@@ -90,6 +96,7 @@ __all__ = [
     "Calibrator",
     "EvaluationReport",
     "FeatureNormaliser",
+    "HeteroRiskEnsemble",
     "HeteroRiskGNN",
     "LendingGraph",
     "ModelInfo",

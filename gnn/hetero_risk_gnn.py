@@ -262,3 +262,44 @@ class HeteroRiskGNN(nn.Module):
         return (f"{self.__class__.__name__}(roots={sorted(self.root_channels)}, "
                 f"hidden={self.hidden_channels}, embedding_dim={self.embedding_dim}, "
                 f"num_layers={self.num_layers}, dropout={self.dropout})")
+
+
+class HeteroRiskEnsemble(nn.Module):
+    """Members of the same architecture trained from different seeds, averaged.
+
+    Fraud and default logits are the members' mean; the embedding is the first member's (the
+    members' embedding spaces are unrelated, so a mean of them would describe no space).
+
+    Args:
+        members (Sequence[HeteroRiskGNN]): the trained members, all with the same shape.
+
+    Shapes:
+        - **input:** a :class:`TreeBatch`
+        - **output:** :class:`RiskOutput`
+    """
+
+    def __init__(self, members: Sequence[HeteroRiskGNN]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.members[0].embedding_dim)  # type: ignore[union-attr]
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.members[0].num_layers)  # type: ignore[union-attr]
+
+    def reset_parameters(self) -> None:
+        for m in self.members:
+            m.reset_parameters()  # type: ignore[operator]
+
+    def forward(self, batch: TreeBatch) -> RiskOutput:
+        outs = [m(batch) for m in self.members]
+        return RiskOutput(torch.stack([o.fraud_logit for o in outs]).mean(0),
+                          torch.stack([o.pd_logit for o in outs]).mean(0), outs[0].embedding)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(members={len(self.members)}, {self.members[0]!r})"

@@ -60,8 +60,15 @@ def binary_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
             "recall_at_1pct_fpr": float(tpr[fpr <= 0.01].max(initial=0.0))}
 
 
-def neighbour_aggregates(prepared: Prepared) -> tuple[np.ndarray, list[str]]:
+def neighbour_aggregates(prepared: Prepared, fanouts: Mapping[str, Sequence[int]]
+                         ) -> tuple[np.ndarray, list[str]]:
     """Mean, max and count of the sampled neighbours' features per relation and hop, per root.
+
+    Args:
+        prepared (Prepared): sampled trees with raw node features.
+        fanouts (Mapping[str, Sequence[int]]): the sampler's caps for this root type; a column
+            exists for every relation and hop with a cap, sampled or not, so every batch has
+            the same columns.
 
     Shapes:
         - **output:** ``[R, F_agg]``
@@ -72,16 +79,15 @@ def neighbour_aggregates(prepared: Prepared) -> tuple[np.ndarray, list[str]]:
     names: list[str] = []
     for t in NODE_TYPES:
         x = prepared.x[t].astype(np.float64)
-        if x.shape[0] == 0:
-            continue
         feats = NODE_FEATURES[t]
         for rel, rid in RELATION_IDS.items():
             if RELATIONS[rel][1] != t:
                 continue
+            caps = fanouts.get(rel, ())
             for hop in (1, 2):
-                sel = np.flatnonzero((trees.rel[t] == rid) & (trees.depth[t] == hop))
-                if sel.size == 0:
+                if hop > len(caps) or caps[hop - 1] <= 0:
                     continue
+                sel = np.flatnonzero((trees.rel[t] == rid) & (trees.depth[t] == hop))
                 root = trees.tree[t][sel]
                 count = np.bincount(root, minlength=r).astype(np.float64)
                 cols.append(count)
@@ -226,7 +232,8 @@ def evaluate_world(
     names = prep["train"].root_names
     groups = np.asarray(prep["train"].root_groups)
     no_graph = np.flatnonzero(np.isin(groups, ("own", "lookup")))
-    agg = {k: neighbour_aggregates(p)[0] for k, p in prep.items()}
+    fanouts = pipeline.config.fanouts["Application"]
+    agg = {k: neighbour_aggregates(p, fanouts)[0] for k, p in prep.items()}
     feats = {
         "gbt_no_graph": {k: p.root_x[:, no_graph] for k, p in prep.items()},
         "gbt_neighbours": {k: np.concatenate([p.root_x, agg[k]], axis=1)
@@ -396,8 +403,10 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
     t = i["timings_s"]
     lines += ["", "## Timings", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in t.items()]
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    bullets = [n for n in notes if not n.startswith("\n")]
+    if bullets:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in bullets]
+    lines += [n.strip("\n") for n in notes if n.startswith("\n")]
     return "\n".join(lines) + "\n"
 
 

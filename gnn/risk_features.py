@@ -64,6 +64,12 @@ _SHARED_FIELDS: Final = ("shared_accounts", "fraud_neighbours", "default_neighbo
                          "fraud_rate", "default_rate", "entities", "hub_entities",
                          "max_entity_degree", "shared_capped")
 
+_MERCHANT_AGGREGATES: Final = frozenset({
+    "fraud_known", "buyers_log", "apps_log", "orders_30d_log", "bnpl_share_30d",
+    "returned_share_30d", "bnpl_returned_share_30d"})
+"""Merchant columns that count other accounts' orders, applications or labels (graph group);
+the rest (size, age, its own sales reports) are attributes of the merchant (lookup group)."""
+
 NODE_FEATURES: Final[dict[NodeType, tuple[str, ...]]] = {
     "Application": (*(f"product_{p}" for p in PRODUCTS), "log_amount", "fraud_known",
                     "cleared_known", "default_known", "age_log_h", "recency_log_h"),
@@ -665,7 +671,8 @@ class RiskFeatures:
         add("has_merchant", m != -1, "lookup")
         mcols = self.merchant_block(m, t)
         for name, col in zip(NODE_FEATURES["Merchant"][:-1], mcols, strict=True):
-            add(f"merchant_{name}", np.where(m >= 0, col, 0.0), "lookup")
+            add(f"merchant_{name}", np.where(m >= 0, col, 0.0),
+                "graph" if name in _MERCHANT_AGGREGATES else "lookup")
         own = g.relations["user_owns"]
         start, end = own.ranges(user, t)
         ow_m, ix_m = _expand_ranges(start, end)

@@ -31,7 +31,7 @@ from torch import nn
 from gnn.calibration import Calibrator, Method
 from gnn.errors import ModelError
 from gnn.feature_normaliser import FeatureNormaliser
-from gnn.hetero_risk_gnn import HeteroRiskGNN
+from gnn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN
 from gnn.lending_graph import NODE_TYPES, LendingGraph
 from gnn.risk_features import ApplicationQueries
 from gnn.scoring_pipeline import PipelineConfig, Prepared, ScoringPipeline
@@ -56,7 +56,10 @@ class RiskTrainConfig:
         user_seeds (int): users sampled per split as seeds. (default: ``20000``)
         calibration (Method): ``"auto"``, ``"isotonic"`` or ``"platt"``. (default: ``"auto"``)
         average_top (int): the weights of this many best epochs (validation AUPRC) are
-            averaged into the final model. (default: ``3``)
+            averaged into each member. (default: ``3``)
+        members (int): networks trained from seeds ``seed, seed + 1, ...`` whose logits are
+            averaged (:class:`gnn.hetero_risk_gnn.HeteroRiskEnsemble`); 1 for a single
+            network. (default: ``3``)
         max_minutes (float): stop starting new epochs after this much training time; the
             best epochs so far are kept. (default: ``10``)
         seed (int): seed of torch and of every draw. (default: ``0``)
@@ -75,6 +78,7 @@ class RiskTrainConfig:
     user_seeds: int = 20_000
     calibration: Method = "auto"
     average_top: int = 3
+    members: int = 3
     max_minutes: float = 10.0
     seed: int = 0
     device: str = "cpu"
@@ -228,35 +232,57 @@ def train_risk_model(
                  for t in NODE_TYPES}
     root_norm = {raw[k].root_type: FeatureNormaliser().fit(raw[k].root_x) for k in train_keys}
     names = {raw[k].root_type: list(raw[k].root_names) for k in train_keys}
-    model = HeteroRiskGNN({t: raw["app_train"].x[t].shape[1] for t in NODE_TYPES},
-                          {rt: len(n) for rt, n in names.items()},
-                          hidden_channels=cfg.hidden_channels, embedding_dim=cfg.embedding_dim,
-                          num_layers=cfg.num_layers, dropout=cfg.dropout)
-    pipe = ScoringPipeline(cfg, model, node_norm, root_norm, {}, names)
+    node_channels = {t: raw["app_train"].x[t].shape[1] for t in NODE_TYPES}
+
+    def member() -> HeteroRiskGNN:
+        return HeteroRiskGNN(node_channels,
+                             {rt: len(n) for rt, n in names.items()},
+                             hidden_channels=cfg.hidden_channels,
+                             embedding_dim=cfg.embedding_dim, num_layers=cfg.num_layers,
+                             dropout=cfg.dropout)
+
+    pipe = ScoringPipeline(cfg, member(), node_norm, root_norm, {}, names)
     sets = {k: SeedSet(pipe.normalise(v), *tg[k]) for k, v in raw.items()}
     del raw
 
     device = torch.device(tc.device)
-    model.to(device)
     pos_w = {}
     for key in ("app_train", "User_train", "Merchant_train"):
         s = sets[key]
         pos_w[key] = _pos_weight(s.fraud), _pos_weight(s.pd[s.pd_mask])
     t0 = time.perf_counter()
     history: list[dict[str, Any]] = []
-    # phase 1: the whole network on application seeds, chosen on application validation
-    best, best_epoch = _fit(
-        pipe, sets, ("app_train",), "app_val", list(model.parameters()), tc, pos_w, rng,
-        device, history, "applications", say, deadline=t0 + tc.max_minutes * 60)
+    # phase 1, per member: the whole network on application seeds, chosen on application
+    # validation; members differ only in their seed.
+    members: list[HeteroRiskGNN] = []
+    best, best_epoch = -1.0, -1
+    n_members = max(tc.members, 1)
+    for i in range(n_members):
+        torch.manual_seed(tc.seed + i)
+        model = member().to(device)
+        pipe.model = model
+        deadline = t0 + tc.max_minutes * 60 * (i + 1) / n_members
+        ap_i, ep_i = _fit(pipe, sets, ("app_train",), "app_val", list(model.parameters()), tc,
+                          pos_w, np.random.default_rng([tc.seed, i]), device, history,
+                          f"applications[{i}]", say, deadline=deadline)
+        members.append(model)
+        if ap_i > best:
+            best, best_epoch = ap_i, ep_i
+    ensemble = HeteroRiskEnsemble(members) if n_members > 1 else members[0]
+    pipe.model = ensemble
+    if n_members > 1:
+        val = _predict_normalised(pipe, sets["app_val"].data, device)
+        best = _auprc(sets["app_val"].fraud, val[0])
+        say(f"ensemble of {n_members}: validation AUPRC {best:.4f}")
     # phase 2: the account and merchant roots' own last layer, input and heads, on user and
     # merchant seeds; every parameter the application scores depend on stays frozen.
-    node_params = [p for n, p in model.named_parameters() if _node_only(n, cfg.num_layers)]
+    node_params = [p for n, p in ensemble.named_parameters() if _node_only(n, cfg.num_layers)]
     if node_params and tc.node_epochs > 0:
         _fit(pipe, sets, ("User_train", "Merchant_train"), "User_val", node_params,
              replace(tc, epochs=tc.node_epochs), pos_w, rng, device, history, "accounts", say,
              deadline=time.perf_counter() + tc.max_minutes * 60 / 4)
     seconds["train"] = time.perf_counter() - t0
-    model.to("cpu")
+    ensemble.to("cpu")
 
     # calibration on validation seeds only
     t0 = time.perf_counter()
@@ -296,6 +322,8 @@ def train_risk_model(
 
 def _node_only(name: str, num_layers: int) -> bool:
     """Parameters only user and merchant roots use: their input, last layer and heads."""
+    if name.startswith("members."):
+        name = name.split(".", 2)[2]
     for rt in ("User", "Merchant"):
         if name.startswith((f"root_in.{rt}.", f"embed.{rt}.", f"fraud_head.{rt}.",
                             f"pd_head.{rt}.", f"convs.{num_layers - 1}.{rt}.",

@@ -21,7 +21,7 @@ import torch
 from gnn.calibration import Calibrator
 from gnn.errors import ModelError
 from gnn.feature_normaliser import FeatureNormaliser
-from gnn.hetero_risk_gnn import HeteroRiskGNN, TreeBatch
+from gnn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, TreeBatch
 from gnn.lending_graph import NODE_TYPES, LendingGraph
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_features import NODE_FEATURES, ApplicationQueries, RiskFeatures
@@ -149,7 +149,7 @@ class ScoringPipeline:
 
     Args:
         config (PipelineConfig): sampler and model shape.
-        model (HeteroRiskGNN): the network.
+        model (HeteroRiskGNN or HeteroRiskEnsemble): the network.
         node_norm (Mapping[NodeType, FeatureNormaliser]): per node type.
         root_norm (Mapping[NodeType, FeatureNormaliser]): per root type.
         calibrators (Mapping[str, Calibrator]): ``"<RootType>.fraud"`` / ``"<RootType>.pd"``.
@@ -160,7 +160,7 @@ class ScoringPipeline:
     def __init__(
         self,
         config: PipelineConfig,
-        model: HeteroRiskGNN,
+        model: HeteroRiskGNN | HeteroRiskEnsemble,
         node_norm: Mapping[NodeType, FeatureNormaliser],
         root_norm: Mapping[NodeType, FeatureNormaliser],
         calibrators: Mapping[str, Calibrator],
@@ -314,6 +314,8 @@ class ScoringPipeline:
             "version": self.version,
             "config": self.config.to_dict(),
             "node_channels": {t: len(NODE_FEATURES[t]) for t in NODE_TYPES},
+            "members": (len(self.model.members) if isinstance(self.model, HeteroRiskEnsemble)
+                        else 0),
             "root_feature_names": self.root_feature_names,
             "node_norm": {t: n.state_dict() for t, n in self.node_norm.items()},
             "root_norm": {t: n.state_dict() for t, n in self.root_norm.items()},
@@ -326,10 +328,15 @@ class ScoringPipeline:
         """Rebuild a pipeline saved with :meth:`state` and the model's ``state_dict``."""
         config = PipelineConfig.from_dict(state["config"])
         names = state["root_feature_names"]
-        model = HeteroRiskGNN(state["node_channels"], {t: len(v) for t, v in names.items()},
-                              hidden_channels=config.hidden_channels,
-                              embedding_dim=config.embedding_dim, num_layers=config.num_layers,
-                              dropout=config.dropout)
+        def member() -> HeteroRiskGNN:
+            return HeteroRiskGNN(state["node_channels"], {t: len(v) for t, v in names.items()},
+                                 hidden_channels=config.hidden_channels,
+                                 embedding_dim=config.embedding_dim,
+                                 num_layers=config.num_layers, dropout=config.dropout)
+
+        n = int(state.get("members", 0))
+        model: HeteroRiskGNN | HeteroRiskEnsemble = (
+            HeteroRiskEnsemble([member() for _ in range(n)]) if n else member())
         model.load_state_dict(weights)
         model.eval()
         return cls(

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--epochs", type=int, default=20, help="most epochs (default 20)")
     p.add_argument("--patience", type=int, default=4,
                    help="epochs without a better validation AUPRC before stopping (default 4)")
+    p.add_argument("--members", type=int, default=3,
+                   help="networks trained from consecutive seeds and averaged (default 3)")
     p.add_argument("--max-minutes", type=float, default=10.0,
                    help="training-time budget of the first phase (default 10)")
     p.add_argument("--batch-size", type=int, default=512, help="seeds per step (default 512)")
@@ -58,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--img", type=Path, default=_IMG, help=f"plot directory (default {_IMG})")
     p.add_argument("--note", action="append", default=[],
                    help="a line for the report's notes (repeatable)")
+    p.add_argument("--notes-file", type=Path, default=None,
+                   help="Markdown appended verbatim after the generated sections")
     p.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
     p.set_defaults(func=_evaluate)
 
@@ -88,7 +92,7 @@ def _train(args: argparse.Namespace) -> int:
     tc = RiskTrainConfig(epochs=args.epochs, patience=args.patience, lr=args.lr,
                          batch_size=args.batch_size, user_seeds=args.user_seeds, seed=args.seed,
                          device=_device(args.device), threads=args.threads,
-                         max_minutes=args.max_minutes)
+                         max_minutes=args.max_minutes, members=args.members)
     out = train_world(args.world, _registry(), train_fraction=args.train_fraction,
                       val_fraction=args.val_fraction,
                       pipeline_config=PipelineConfig(sampler_seed=args.seed), train_config=tc,
@@ -106,8 +110,11 @@ def _train(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     command = "riskgraph " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    notes = list(args.note)
+    if args.notes_file is not None:
+        notes.append("\n" + args.notes_file.read_text())
     report = evaluate_registered(args.world, _registry(), version=args.version, doc=args.doc,
-                                 img_dir=args.img, command=command, notes=args.note,
+                                 img_dir=args.img, command=command, notes=notes,
                                  pseudonymiser=_pseudonymiser(), threads=args.threads,
                                  log=lambda s: print(s, file=sys.stderr, flush=True))
     for m, o in report.overall.items():

@@ -38,7 +38,7 @@ def tiny_train_config(**overrides: object) -> RiskTrainConfig:
     from gnn import RiskTrainConfig
 
     base: dict[str, object] = {"epochs": 2, "patience": 2, "batch_size": 256, "user_seeds": 150,
-                               "seed": 0, "threads": 1}
+                               "seed": 0, "threads": 1, "members": 2}
     base.update(overrides)
     return RiskTrainConfig(**base)  # type: ignore[arg-type]
 

@@ -1,0 +1,59 @@
+"""`evaluate_world` and its metrics: the GNN and the baselines on the test period."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gnn_lending_world import lending_graph, trained, world_dir
+
+from gnn import ApplicationQueries, ModelRegistry, binary_metrics, evaluate_registered
+from gnn.risk_evaluation import MODELS, neighbour_aggregates
+
+
+def test_binary_metrics() -> None:
+    y = np.array([0, 0, 0, 0, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.9, 0.8, 0.95])
+    m = binary_metrics(y, s)
+    assert m["auroc"] == pytest.approx(7 / 8)
+    assert m["positives"] == 2 and m["n"] == 6
+    assert m["recall_at_1pct_fpr"] == pytest.approx(0.5)
+    assert np.isnan(binary_metrics(np.zeros(3), np.ones(3))["auprc"])
+
+
+def test_neighbour_aggregates_are_per_root() -> None:
+    g = lending_graph()
+    pipe = trained().pipeline
+    p = pipe.prepare_applications(g, ApplicationQueries.from_graph(g, np.arange(25)))
+    fanouts = pipe.config.fanouts["Application"]
+    x, names = neighbour_aggregates(p, fanouts)
+    assert x.shape == (25, len(names)) and len(set(names)) == len(names)
+    one, names_one = neighbour_aggregates(p.select(np.array([7])), fanouts)
+    assert names_one == names
+    np.testing.assert_allclose(one[0], x[7], rtol=1e-6)
+    assert "h1_app_device_users_log_mean" in names
+
+
+def test_evaluate_a_registered_model_end_to_end(tmp_path: Path) -> None:
+    g = lending_graph()
+    result = trained()
+    reg = ModelRegistry(tmp_path / "models")
+    version = reg.save(result.pipeline, data_sha256=g.fingerprint,
+                       extra={"split": result.split.to_dict()})
+    doc = tmp_path / "docs" / "EVALUATION.md"
+    report = evaluate_registered(world_dir(), reg, version=version, doc=doc,
+                                 img_dir=tmp_path / "docs" / "img", command="riskgraph evaluate",
+                                 notes=["a note"], log=lambda s: None)
+    assert set(report.overall) == set(MODELS)
+    for m in MODELS:
+        assert 0.5 < report.overall[m]["auroc"] <= 1.0, m
+    text = doc.read_text()
+    assert "| HeteroRiskGNN |" in text and "a note" in text and "](img/pr_curves.png)" in text
+    assert (tmp_path / "docs" / "img" / "pr_curves.png").stat().st_size > 1000
+    assert (tmp_path / "docs" / "img" / "reliability.png").exists()
+    assert (reg.root / version / "evaluation.json").exists()
+    with pytest.raises(ValueError, match="not the world"):
+        other = reg.save(result.pipeline, data_sha256="0" * 64,
+                         extra={"split": result.split.to_dict()})
+        evaluate_registered(world_dir(), reg, version=other, log=lambda s: None)
