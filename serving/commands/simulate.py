@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(default: the end of the simulated window)")
     p.add_argument("--chunk-rows", type=int, default=50_000,
                    help="source rows per chunk, the unit of resumption (default 50000)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="concurrent writers per chunk (default 1; see docs/BENCHMARKS.md)")
     p.add_argument("--restart", action="store_true",
                    help="forget earlier progress and write every chunk again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -99,7 +101,7 @@ def _load(args: argparse.Namespace) -> int:
         try:
             report = load_world(store, args.directory, pseudonymiser, as_of=args.as_of,
                                 chunk_rows=args.chunk_rows, target=target,
-                                progress=not args.quiet)
+                                workers=args.workers, progress=not args.quiet)
         except KeyboardInterrupt:
             print("interrupted: finished chunks are recorded; run the same command again to "
                   "resume", file=sys.stderr)

@@ -92,6 +92,12 @@ def test_load_is_complete_and_idempotent(store: GraphStore, fresh_dir: Path) -> 
     assert graph_counts(store, keys) == expected
 
 
+def test_parallel_writers_load_the_same_graph(store: GraphStore, fresh_dir: Path) -> None:
+    load_world(store, fresh_dir, P, chunk_rows=2000, target="t", workers=3, progress=False)
+    keys = expected_keys(fresh_dir)
+    assert graph_counts(store, keys) == counts_of(keys)
+
+
 class _Interrupting:
     """Delegates to a real store and raises Ctrl-C on the n-th relationship batch."""
 
@@ -207,3 +213,5 @@ def test_load_refuses_a_directory_without_a_world(store: GraphStore, tmp_path: P
         load_world(store, tmp_path, P, progress=False)
     with pytest.raises(ValueError, match="chunk_rows"):
         load_world(store, tmp_path, P, chunk_rows=0, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        load_world(store, tmp_path, P, workers=0, progress=False)
