@@ -99,6 +99,9 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2,
                    help="torch CPU threads; the machine is shared (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="CPU: run splits in this many single-threaded processes instead of "
+                        "one process with --threads threads (default: %(default)s)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     p.add_argument("--verbose", action="store_true",
                    help="log each seed's best epoch and validation metric")
@@ -127,7 +130,7 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
 def _print_split(s: SplitResult) -> None:
     test = "not scored" if s.test != s.test else f"{s.test:.4f}"
     print(f"split {s.split}: val {s.val:.4f} test {test} best epochs "
-          f"{list(s.best_epochs)} ({s.seconds:.0f}s)", flush=True)
+          f"{list(s.best_epochs)} ({s.seconds:.0f}s wall, {s.cpu_seconds:.0f}s CPU)", flush=True)
 
 
 def _finish(
@@ -138,7 +141,9 @@ def _finish(
     print(header)
     print(format_benchmark_table(result, published))
     print(f"\nconfig: {json.dumps(result.config.as_dict())}")
-    print(f"wall time {result.seconds:.0f}s on {result.device}; {result.machine}; "
+    print(f"wall time {result.seconds:.0f}s, CPU time {result.cpu_seconds:.0f}s (process time "
+          f"of the training processes) on {result.device} ({result.parallelism}); "
+          f"{result.machine}; "
           f"{time.strftime('%Y-%m-%d %H:%M %Z')}")
     if args.json is not None:
         payload = {
@@ -148,8 +153,10 @@ def _finish(
             "test_std": result.test_std,
             "val_mean": result.val_mean,
             "seconds": result.seconds,
+            "cpu_seconds": result.cpu_seconds,
             "device": result.device,
             "machine": result.machine,
+            "parallelism": result.parallelism,
             "config": result.config.as_dict(),
             "splits": [vars(s) | {"best_epochs": list(s.best_epochs)} for s in result.splits],
         }
@@ -164,7 +171,8 @@ def _tolokers(args: argparse.Namespace) -> int:
     digest = file_sha256(args.data)
     print(f"tolokers: {graph}\nsha256 {digest}", flush=True)
     result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
-                           on_split=_print_split, score_test=not args.validation_only)
+                           on_split=_print_split, score_test=not args.validation_only,
+                           workers=args.workers)
     return _finish(result, args, f"tolokers, test ROC-AUC (%), {len(result.splits)} splits",
                    {"dataset": "tolokers", "sha256": digest})
 
@@ -180,7 +188,8 @@ def _files(args: argparse.Namespace) -> int:
     print(f"{args.nodes.name} + {args.edges.name}: {graph}", flush=True)
     print(f"features: {', '.join(graph.feature_names)}", flush=True)
     result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
-                           on_split=_print_split, score_test=not args.validation_only)
+                           on_split=_print_split, score_test=not args.validation_only,
+                           workers=args.workers)
     return _finish(result, args, f"{args.nodes.name}: test {result.metric}, "
                                  f"{len(result.splits)} splits",
                    {"nodes": str(args.nodes), "edges": str(args.edges)})

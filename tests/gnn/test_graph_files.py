@@ -68,7 +68,7 @@ def test_featureless_directed_graph_gets_edge_features(planted, tmp_path: Path,
                "--edges", str(tmp_path / "e.parquet"), "--directed", *FAST])
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "| split | val ROC-AUC | test ROC-AUC |" in printed and "in_degree" in printed
+    assert "| split | val ROC-AUC | test ROC-AUC | best epoch(s) | wall s | CPU s |" in printed and "in_degree" in printed
 
 
 def test_multi_split_columns_and_multiclass_labels(planted, tmp_path: Path) -> None:
