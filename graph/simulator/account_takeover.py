@@ -55,9 +55,8 @@ def plant_account_takeovers(b: WorldBuilder, rng: np.random.Generator, n_apps: i
     cfg = b.config.account_takeover
     per_member = (cfg.apps_min + cfg.apps_max) / 2
     g = groups_needed(n_apps, (cfg.victims_min + cfg.victims_max) / 2 * per_member)
-    sizes = sizes_for_target(n_apps, per_member, rng.integers(
-        cfg.victims_min, cfg.victims_max + 1, size=2 * g + 4),
-                             min_size=1)
+    drawn = rng.integers(cfg.victims_min, cfg.victims_max + 1, size=2 * g + 4)
+    sizes = sizes_for_target(n_apps, per_member, drawn, min_size=1)
     g = len(sizes)
 
     users = b.users.frame()

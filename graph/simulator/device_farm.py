@@ -51,9 +51,8 @@ def plant_device_farms(b: WorldBuilder, rng: np.random.Generator, n_apps: int) -
     cfg = b.config.device_farm
     per_member = (cfg.apps_min + cfg.apps_max) / 2
     g = groups_needed(n_apps, log_uniform_mean(cfg.accounts_min, cfg.accounts_max) * per_member)
-    sizes = sizes_for_target(n_apps, per_member, log_uniform_int(
-        rng, cfg.accounts_min, cfg.accounts_max, 2 * g + 4),
-                             min_size=cfg.accounts_min)
+    drawn = log_uniform_int(rng, cfg.accounts_min, cfg.accounts_max, 2 * g + 4)
+    sizes = sizes_for_target(n_apps, per_member, drawn, min_size=cfg.accounts_min)
     g = len(sizes)
     groups = b.new_groups(g)
     farm = np.repeat(np.arange(g), sizes)

@@ -51,9 +51,8 @@ def plant_fraud_rings(b: WorldBuilder, rng: np.random.Generator, n_apps: int) ->
     cfg = b.config.fraud_ring
     per_member = (cfg.apps_min + cfg.apps_max) / 2
     g = groups_needed(n_apps, log_uniform_mean(cfg.size_min, cfg.size_max) * per_member)
-    sizes = sizes_for_target(n_apps, per_member,
-                             log_uniform_int(rng, cfg.size_min, cfg.size_max, 2 * g + 4),
-                             min_size=cfg.size_min)
+    drawn = log_uniform_int(rng, cfg.size_min, cfg.size_max, 2 * g + 4)
+    sizes = sizes_for_target(n_apps, per_member, drawn, min_size=cfg.size_min)
     g = len(sizes)
     groups = b.new_groups(g)
     ring = np.repeat(np.arange(g), sizes)
@@ -81,14 +80,14 @@ def plant_fraud_rings(b: WorldBuilder, rng: np.random.Generator, n_apps: int) ->
     b.user_phones.append(user=users, phone=pool_member(rng, p_start, p_size, ring), since=created)
     n_addr = rng.integers(1, cfg.addresses_max + 1, g)
     a_city = np.repeat(city, n_addr)
-    a_start, a_size = pools(b, "addresses", n_addr, city=a_city,
-                            lat=np.repeat(den_lat, n_addr) + 0.01 * rng.standard_normal(len(a_city)),
-                            lon=np.repeat(den_lon, n_addr) + 0.01 * rng.standard_normal(len(a_city)))
+    a_lat = np.repeat(den_lat, n_addr) + 0.01 * rng.standard_normal(len(a_city))
+    a_lon = np.repeat(den_lon, n_addr) + 0.01 * rng.standard_normal(len(a_city))
+    a_start, a_size = pools(b, "addresses", n_addr, city=a_city, lat=a_lat, lon=a_lon)
     link_homes(b, users, pool_member(rng, a_start, a_size, ring), created)
     n_ip = rng.integers(1, 3, g)
-    ip_start, ip_size = pools(b, "ips", n_ip, kind=RESIDENTIAL, city=np.repeat(city, n_ip),
-                              lat=np.repeat(CITY_LAT[city], n_ip), lon=np.repeat(CITY_LON[city],
-                                                                                 n_ip))
+    ip_city = np.repeat(city, n_ip)
+    ip_start, ip_size = pools(b, "ips", n_ip, kind=RESIDENTIAL, city=ip_city,
+                              lat=CITY_LAT[ip_city], lon=CITY_LON[ip_city])
     # NOTE: half the proxies are shared datacenter exits that honest VPN users also use.
     use_dc = rng.random(g) < 0.5
     dc = b.datacenter_ips[rng.integers(0, len(b.datacenter_ips), size=g)]

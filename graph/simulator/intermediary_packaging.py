@@ -50,9 +50,8 @@ def plant_intermediary_packaging(b: WorldBuilder, rng: np.random.Generator, n_ap
     cfg = b.config.intermediary_packaging
     per_member = (cfg.apps_min + cfg.apps_max) / 2
     g = groups_needed(n_apps, (cfg.applicants_min + cfg.applicants_max) / 2 * per_member)
-    sizes = sizes_for_target(n_apps, per_member, rng.integers(
-        cfg.applicants_min, cfg.applicants_max + 1, size=2 * g + 4),
-                             min_size=cfg.applicants_min)
+    drawn = rng.integers(cfg.applicants_min, cfg.applicants_max + 1, size=2 * g + 4)
+    sizes = sizes_for_target(n_apps, per_member, drawn, min_size=cfg.applicants_min)
     g = len(sizes)
     groups = b.new_groups(g)
     agency_city = rng.choice(N_CITIES, size=g, p=CITY_WEIGHTS)

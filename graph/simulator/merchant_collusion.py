@@ -1,10 +1,11 @@
 """Merchant collusion / BNPL cash-out: mules make high-value BNPL purchases at a colluding
-merchant, who refunds them in cash (the orders show as returned).
+merchant, who pays them out in cash (half of the orders show as returned).
 
 What hides it: half the mules are ordinary existing customers on their own phones; the
 merchant is an established small or medium shop whose other sales are genuine, and half the
-cash-outs are paid off the books instead of refunded. What betrays it: a small shop with many large BNPL tickets
-and a refund spike, mules standing in the shop (GPS, the shop's network, sometimes its device).
+cash-outs are paid off the books instead of refunded. What betrays it: many large BNPL tickets
+at one shop, a refund spike, mules standing in the shop (GPS, the shop's network, sometimes its
+device).
 """
 
 from __future__ import annotations
@@ -49,9 +50,8 @@ def plant_merchant_collusion(b: WorldBuilder, rng: np.random.Generator, n_apps: 
     cfg = b.config.merchant_collusion
     per_member = (cfg.apps_min + cfg.apps_max) / 2
     g = groups_needed(n_apps, (cfg.mules_min + cfg.mules_max) / 2 * per_member)
-    sizes = sizes_for_target(n_apps, per_member,
-                             rng.integers(cfg.mules_min, cfg.mules_max + 1, size=2 * g + 4),
-                             min_size=cfg.mules_min)
+    drawn = rng.integers(cfg.mules_min, cfg.mules_max + 1, size=2 * g + 4)
+    sizes = sizes_for_target(n_apps, per_member, drawn, min_size=cfg.mules_min)
     m = b.merchants.frame()
     candidates = np.flatnonzero((m["pattern"] == 0) & (m["size"] >= 1) & (m["size"] < LARGE))
     g = min(len(sizes), len(candidates))

@@ -49,9 +49,8 @@ def plant_synthetic_identities(b: WorldBuilder, rng: np.random.Generator, n_apps
     cfg = b.config.synthetic_identity
     per_member = (cfg.apps_min + cfg.apps_max) / 2
     g = groups_needed(n_apps, (cfg.identities_min + cfg.identities_max) / 2 * per_member)
-    sizes = sizes_for_target(n_apps, per_member, rng.integers(
-        cfg.identities_min, cfg.identities_max + 1, size=2 * g + 4),
-                             min_size=cfg.identities_min)
+    drawn = rng.integers(cfg.identities_min, cfg.identities_max + 1, size=2 * g + 4)
+    sizes = sizes_for_target(n_apps, per_member, drawn, min_size=cfg.identities_min)
     g = len(sizes)
     groups = b.new_groups(g)
     op = np.repeat(np.arange(g), sizes)
