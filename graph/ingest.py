@@ -28,6 +28,40 @@ from graph.privacy import IdentifierKind, Pseudonymiser, mask
 from graph.store import LabelWrite
 from graph.typing import Row
 
+__all__ = [
+    "PLAN",
+    "IngestStep",
+    "RowBuilder",
+    "address_nodes",
+    "application_nodes",
+    "applied_at_edges",
+    "applied_edges",
+    "applied_from_edges",
+    "applied_on_edges",
+    "contact_edges",
+    "device_nodes",
+    "device_usage",
+    "hash_column",
+    "has_phone_edges",
+    "ip_nodes",
+    "label_writes",
+    "lives_at_edges",
+    "logged_in_edges",
+    "mask_column",
+    "merchant_nodes",
+    "ordered_at_edges",
+    "owns_edges",
+    "phone_nodes",
+    "repaid_edges",
+    "reported_edges",
+    "sales_report_id",
+    "sales_report_nodes",
+    "user_nodes",
+    "uses_edges",
+    "visible_as_of",
+    "works_at_edges",
+]
+
 RowBuilder = Callable[[pa.Table, Pseudonymiser], list[Row]]
 
 

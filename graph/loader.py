@@ -45,6 +45,17 @@ from graph.simulator.world import read_metadata
 from graph.store import GraphStore
 from graph.typing import Row
 
+__all__ = [
+    "APPEND_KINDS",
+    "DEFAULT_CHUNK_ROWS",
+    "LoadError",
+    "LoadReport",
+    "append_events",
+    "checkpoint_path",
+    "clear_checkpoints",
+    "load_world",
+]
+
 DEFAULT_CHUNK_ROWS: Final = 50_000
 CHECKPOINT_PREFIX: Final = ".load-"
 

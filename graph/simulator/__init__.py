@@ -21,6 +21,17 @@ from graph.simulator.config import (
     SyntheticIdentityConfig,
     WorldConfig,
 )
+from graph.simulator.datacard import (
+    BaseRates,
+    Rule,
+    base_rates,
+    evaluate_rules,
+    render_markdown,
+    render_parameters,
+    render_schemas,
+    rule_table,
+    write_into,
+)
 from graph.simulator.tables import RAW_TABLES, TABLES, TRUTH_TABLES
 from graph.simulator.world import (
     METADATA_FILE,
@@ -39,6 +50,7 @@ __all__ = [
     "TABLES",
     "TRUTH_TABLES",
     "AccountTakeoverConfig",
+    "BaseRates",
     "BehaviourConfig",
     "CreditConfig",
     "DeviceFarmConfig",
@@ -47,12 +59,20 @@ __all__ = [
     "MerchantCollusionConfig",
     "PackagingConfig",
     "PopulationConfig",
+    "Rule",
     "SalesInflationConfig",
     "SyntheticIdentityConfig",
     "World",
     "WorldConfig",
+    "base_rates",
+    "evaluate_rules",
     "read_metadata",
     "read_table",
+    "render_markdown",
+    "render_parameters",
+    "render_schemas",
+    "rule_table",
     "simulate_world",
+    "write_into",
     "write_world",
 ]

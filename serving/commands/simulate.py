@@ -9,13 +9,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from graph.loader import clear_checkpoints, load_world
-from graph.simulator import WorldConfig, simulate_world, write_world
-from graph.simulator.config import CreditConfig, LabelConfig
-from graph.simulator.datacard import (
+from graph.simulator import (
+    CreditConfig,
+    LabelConfig,
+    WorldConfig,
     render_markdown,
     render_parameters,
     render_schemas,
+    simulate_world,
     write_into,
+    write_world,
 )
 from serving.settings import get_settings
 from serving.stores import build_store
