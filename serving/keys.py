@@ -129,7 +129,7 @@ def _record(row: dict[str, object]) -> ApiKeyRecord | None:
     revoked = row.get("revoked_at")
     created = row.get("created_at")
     return ApiKeyRecord(
-        key_id=str(row["id"]), name=str(row.get("name") or ""), role=role,  # type: ignore[arg-type]
+        key_id=str(row["id"]), name=str(row.get("name") or ""), role=role,
         key_hash=str(row["key_hash"]), created_at=created if isinstance(created, int) else 0,
         revoked_at=revoked if isinstance(revoked, int) else None,
         rate_limit_per_s=float(rate) if isinstance(rate, int | float) else None,

@@ -341,7 +341,8 @@ class RulesScorer:
                                  {"user": app.user_id}))
 
         # -- shared entities
-        shared_total, shared_fraud, shared_default = set(), 0, 0
+        shared_total: set[str] = set()
+        shared_fraud = shared_default = 0
         fraud_points_left = 3
         for (label, node_id), users in sorted(ctx.shared.items()):
             n = len(users)

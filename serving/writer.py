@@ -149,7 +149,8 @@ class ClaimBatcher:
                 batch.append(item)
             # NOTE: one id twice in a batch (a retry racing its original) goes in the next.
             seen: set[str] = set()
-            now, later = [], []
+            now: list[tuple[dict[str, Any], Future[GraphNode | None]]] = []
+            later: list[tuple[dict[str, Any], Future[GraphNode | None]]] = []
             for item in batch:
                 (later if item[0]["id"] in seen else now).append(item)
                 seen.add(item[0]["id"])

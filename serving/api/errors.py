@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -23,7 +24,7 @@ from serving.spool import SpoolError
 
 log = logging.getLogger(__name__)
 
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body cannot be read (not UTF-8 / not JSON)."},
     401: {"description": "No valid API key in X-API-Key."},
     403: {"description": "The key's role may not call this endpoint."},

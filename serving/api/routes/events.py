@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, status
 
 from serving.api.deps import Investigator, RuntimeDep, Scoring
@@ -11,7 +13,7 @@ from serving.schemas.events import EventBatchCreate, EventBatchPublic
 from serving.schemas.labels import LabelBatchCreate, LabelBatchPublic
 
 router = APIRouter(prefix="/v1", tags=["events"])
-_RESPONSES = {**ERROR_RESPONSES,
+_RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES,
               503: {"description": "Store down and the local spool cannot accept the write."}}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Any, Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -20,7 +20,7 @@ from serving.schemas.investigation import (
 )
 
 router = APIRouter(prefix="/v1/users", tags=["investigation"])
-_RESPONSES = {**ERROR_RESPONSES, 404: {"description": "No such user."},
+_RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, 404: {"description": "No such user."},
               503: {"description": "Graph store unavailable."}}
 UserId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="User id.")]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Any, Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
@@ -15,7 +15,7 @@ from serving.schemas.keys import ApiKeyCreate, ApiKeyCreatedPublic, ApiKeyPublic
 from serving.store_guard import StoreDown
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-_RESPONSES = {**ERROR_RESPONSES, 503: {"description": "Graph store unavailable."}}
+_RESPONSES: dict[int | str, dict[str, Any]] = {**ERROR_RESPONSES, 503: {"description": "Graph store unavailable."}}
 
 
 def _public(r: keys.ApiKeyRecord) -> ApiKeyPublic:
