@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="simulate, load, train, serve on the embedded store and "
                        "score an example application")
     p.add_argument("--users", type=int, default=3000, help="users in the world (default 3000)")
-    p.add_argument("--days", type=int, default=120, help="days simulated (default 120)")
+    p.add_argument("--days", type=int, default=180, help="days simulated (default 180; "
+                   "shorter worlds leave too few matured loans to fit the default head)")
     p.add_argument("--seed", type=int, default=1, help="seed of the world and model (default 1)")
     p.add_argument("--data-dir", type=Path, default=Path("data/demo"),
                    help="where the demo keeps its state (default data/demo)")

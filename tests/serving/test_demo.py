@@ -23,7 +23,7 @@ def _free_port() -> int:
 def test_demo_scores_an_ordinary_application_and_flags_the_takeover(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RISKGRAPH_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "serving.cli", "demo", "--once", "--users", "1500",
+        [sys.executable, "-m", "serving.cli", "demo", "--once",
          "--data-dir", str(tmp_path / "demo"), "--port", str(_free_port())],
         cwd=tmp_path, env={**env, "PYTHONPATH": str(Path.cwd())},
         capture_output=True, text=True, timeout=600,
