@@ -67,12 +67,16 @@ class LadybugStore(GraphStore):
             read the same file; writes raise :class:`graph.StoreError`. (default: ``False``)
         schema (Schema, optional): the schema to enforce. (default: :data:`graph.SCHEMA`)
         batch_size (int, optional): rows per write transaction. (default: ``5000``)
+        buffer_pool_bytes (int, optional): page cache of the database; ``0`` lets LadybugDB
+            take 80 % of the machine's memory, which a long-running service sharing a host
+            must not. (default: ``0``)
 
     Raises:
         StoreUnavailableError: if another process holds the file for writing.
     """
 
     backend = "ladybug"
+    exclusive_writer = True
 
     def __init__(
         self,
@@ -81,12 +85,16 @@ class LadybugStore(GraphStore):
         read_only: bool = False,
         schema: Schema = SCHEMA,
         batch_size: int = 5000,
+        buffer_pool_bytes: int = 0,
     ) -> None:
         super().__init__(schema=schema, batch_size=batch_size)
+        if buffer_pool_bytes < 0:
+            raise ValueError(f"buffer_pool_bytes must be >= 0, got {buffer_pool_bytes}")
         self.path = Path(path)
         self.read_only = read_only
         try:
-            self._db = ladybug.Database(str(self.path), read_only=read_only)
+            self._db = ladybug.Database(str(self.path), read_only=read_only,
+                                        buffer_pool_size=buffer_pool_bytes)
         except RuntimeError as e:
             raise _translate(e, f"cannot open LadybugDB at {self.path}") from e
         self._closed = False

@@ -117,6 +117,9 @@ class GraphStore(abc.ABC):
     """
 
     backend: str = "abstract"
+    exclusive_writer: bool = False
+    """True when one process at a time can write the store (an embedded file): no other
+    process can race its writes, so it may settle first-writer-wins claims itself."""
 
     def __init__(self, *, schema: Schema = SCHEMA, batch_size: int = 5000) -> None:
         if batch_size <= 0:

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     NEO4J_MAX_RETRY_TIME_S: float = Field(15.0, ge=0)
     LADYBUG_PATH: Path | None = Field(None, description="Embedded database file; default "
                                       "DATA_DIR/graph.lbug.")
+    LADYBUG_BUFFER_POOL_MB: int = Field(0, ge=0, description="Page cache of the embedded "
+                                        "store in MiB; 0 lets LadybugDB take 80 % of RAM.")
     WRITE_BATCH_SIZE: int = Field(5000, ge=1, le=100_000)
     PSEUDONYM_SECRET: SecretStr | None = Field(None, description="HMAC key for identifiers "
                                                "(>= 16 bytes).")
