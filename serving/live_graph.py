@@ -62,15 +62,41 @@ def _typed(value: Any, kind: str) -> Any:
     return value
 
 
+def _column_values(column: np.ndarray, lo: int, hi: int, kind: str) -> list[Any]:
+    """A column slice as plain Python values of the schema type (NaN -> ``None``)."""
+    values = column[lo:hi].tolist()
+    if column.dtype.kind == "f":
+        if kind == "INT64":
+            return [None if v != v else int(v) for v in values]
+        if kind == "BOOL":
+            return [None if v != v else bool(v) for v in values]
+        return [None if v != v else v for v in values]
+    return values
+
+
+def _rows(relation: Relation, kinds: Mapping[str, str], lo: int, hi: int
+          ) -> list[dict[str, Any]]:
+    """The properties of edges ``lo:hi`` of ``relation``, nulls left out."""
+    if hi <= lo:
+        return []
+    columns = {name: _column_values(col, lo, hi, kinds[name])
+               for name, col in relation.columns.items()}
+    names = list(columns)
+    return [{n: v for n, v in zip(names, vals, strict=True) if v is not None}
+            for vals in zip(*columns.values(), strict=True)] if names else [{}
+                                                                           for _ in range(hi - lo)]
+
+
 class LiveGraph:
     """A snapshot plus an overlay of accepted writes (see the module docstring).
 
     Args:
         snapshot (GraphSnapshot): the base graph.
-        fanout (int, optional): edges read per relationship and node. (default: ``500``)
+        fanout (int, optional): edges read per relationship and node (a busy merchant's
+            newest orders). (default: ``200``)
     """
 
-    def __init__(self, snapshot: GraphSnapshot, *, fanout: int = 500) -> None:
+    def __init__(self, snapshot: GraphSnapshot, *, fanout: int = 200) -> None:
         if fanout <= 0:
             raise ValueError(f"fanout must be positive, got {fanout}")
         self.fanout = fanout
@@ -203,14 +229,9 @@ class LiveGraph:
         edges: dict[str, GraphEdge] = {}
         if pos is not None:
             lo, hi = int(rel.indptr[pos]), int(rel.indptr[pos + 1])
-            dst_ids = snap.nodes[spec.dst].ids
-            for i in range(lo, min(hi, lo + self.fanout)):
-                props = {}
-                for name, column in rel.columns.items():
-                    value = _typed(column[i], spec.property(name).type)
-                    if value is not None:
-                        props[name] = value
-                dst = str(dst_ids[rel.indices[i]])
+            hi = min(hi, lo + self.fanout)
+            dst_ids = snap.nodes[spec.dst].ids[rel.indices[lo:hi]].tolist()
+            for dst, props in zip(dst_ids, _rows(rel, _kinds(rel_type), lo, hi), strict=True):
                 key = str(props.get(spec.key)) if spec.key is not None else dst
                 edges[key] = GraphEdge(rel_type, src, dst, props)
         for key, (dst, props) in self._out.get((rel_type, src), {}).items():
@@ -218,6 +239,59 @@ class LiveGraph:
             edges[key] = GraphEdge(rel_type, src, dst,
                                    {**(old.properties if old else {}), **props})
         return list(edges.values())
+
+    def edges_into(self, rel_type: RelType, dst: str) -> list[GraphEdge]:
+        """Relationships of ``rel_type`` into ``dst``, newest first when they carry a time
+        (at most ``fanout`` from the base), overlay included."""
+        snap = self._base.snapshot
+        spec = SCHEMA.rel(rel_type)
+        edges: dict[tuple[str, str], GraphEdge] = {}
+        pos = snap.nodes[spec.dst].position(dst)
+        if pos is not None:
+            rev = self._base.reverse[rel_type]
+            lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
+            if hi - lo > self.fanout and "ts" in rev.columns:
+                # NOTE: a busy merchant has thousands of orders; the newest say most.
+                order = np.argsort(rev.columns["ts"][lo:hi])[::-1][: self.fanout] + lo
+                picked = np.sort(order)
+            else:
+                picked = np.arange(lo, min(hi, lo + self.fanout))
+            sub = Relation(rev.edge_type, np.array([0, len(picked)]), rev.indices[picked],
+                           {k: v[picked] for k, v in rev.columns.items()})
+            src_ids = snap.nodes[spec.src].ids[sub.indices].tolist()
+            for src, props in zip(src_ids, _rows(sub, _kinds(rel_type), 0, len(picked)),
+                                  strict=True):
+                key = str(props.get(spec.key)) if spec.key is not None else src
+                edges[(src, key)] = GraphEdge(rel_type, src, dst, props)
+        for src in self._in.get((rel_type, dst), ()):
+            for key, (to, props) in self._out.get((rel_type, src), {}).items():
+                if to == dst:
+                    old = edges.get((src, key))
+                    edges[(src, key)] = GraphEdge(rel_type, src, dst, {
+                        **(old.properties if old else {}), **props})
+        return list(edges.values())
+
+    def nodes_of(self, label: NodeType, node_ids: Sequence[str]) -> list[GraphNode]:
+        """Many nodes of one label at once (unknown ids left out)."""
+        table = self._base.snapshot.nodes[label]
+        spec = SCHEMA.node(label)
+        known = [(i, table.position(i)) for i in node_ids]
+        base = [(i, p) for i, p in known if p is not None]
+        found: dict[str, dict[str, Any]] = {}
+        if base:
+            positions = np.fromiter((p for _, p in base), dtype=np.int64, count=len(base))
+            columns = {name: _column_values(col[positions], 0, len(base),
+                                            spec.property(name).type)
+                       for name, col in table.columns.items()}
+            for j, (node_id, _) in enumerate(base):
+                found[node_id] = {n: c[j] for n, c in columns.items() if c[j] is not None}
+        out = []
+        for node_id in node_ids:
+            overlay = self._props.get((label, node_id))
+            if node_id in found or overlay:
+                out.append(GraphNode(label, node_id, {**found.get(node_id, {}),
+                                                      **(overlay or {})}))
+        return out
 
     def sources_of(self, rel_type: RelType, dst: str) -> set[str]:
         """Ids of the nodes with a ``rel_type`` relationship into ``dst``."""
@@ -271,17 +345,21 @@ class LiveGraph:
         return rows
 
     def merchant_subgraph(self, merchant_id: str) -> Subgraph | None:
-        """The merchant, its orders (in), sales reports (out) and owners (in)."""
+        """The merchant, its newest orders (in), sales reports (out) and owners (in)."""
         with self._lock:
             seed = self.node("Merchant", merchant_id)
             if seed is None:
                 return None
             edges = self.edges_from("REPORTED", merchant_id)
-            nodes = [seed] + [n for n in (self.node("SalesReport", e.dst) for e in edges)
-                              if n is not None]
-            for buyer in sorted(self.sources_of("ORDERED_AT", merchant_id))[: self.fanout]:
-                edges.extend(e for e in self.edges_from("ORDERED_AT", buyer)
-                             if e.dst == merchant_id)
-            for owner in self.sources_of("OWNS", merchant_id):
+            nodes = [seed, *self.nodes_of("SalesReport", [e.dst for e in edges])]
+            edges.extend(self.edges_into("ORDERED_AT", merchant_id))
+            for owner in sorted(self.sources_of("OWNS", merchant_id)):
                 edges.append(GraphEdge("OWNS", owner, merchant_id, {}))
             return Subgraph(seed, tuple(nodes), tuple(edges))
+
+
+def _kinds(rel_type: RelType) -> dict[str, str]:
+    return _KINDS.setdefault(rel_type, {p.name: p.type for p in SCHEMA.rel(rel_type).properties})
+
+
+_KINDS: dict[RelType, dict[str, str]] = {}

@@ -105,13 +105,18 @@ class StoreGuard:
         """
         return self._call(fn, timeout_s or self.read_timeout_s, write=False)
 
-    def write(self, fn: Callable[[GraphStore], T]) -> T:
+    def write(self, fn: Callable[[GraphStore], T], *, timeout_s: float | None = None) -> T:
         """Run a write; any failure but a schema or store rejection counts as the store down.
+
+        Args:
+            fn (Callable[[GraphStore], T]): the write.
+            timeout_s (float, optional): instead of the write timeout (background group
+                commits, which nobody waits for). (default: ``None``)
 
         Raises:
             StoreDown: as :meth:`read`, with the write timeout.
         """
-        return self._call(fn, self.write_timeout_s, write=True)
+        return self._call(fn, timeout_s or self.write_timeout_s, write=True)
 
     def ping(self, timeout_s: float | None = None) -> bool:
         """Whether the store answers a ping now (ignores the down state)."""

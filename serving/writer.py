@@ -34,8 +34,10 @@ Op = dict[str, Any]
 
 MAX_ATTEMPTS: Final = 5
 REPLAY_BATCH: Final = 500
-MERGEABLE: Final = frozenset({"events", "application"})
-"""Spool kinds made only of ``nodes`` / ``edges`` upserts, safe to merge in one write."""
+MERGEABLE: Final = frozenset({"events", "application", "score"})
+"""Spool kinds replayed together in one group commit: plain upserts, and verdict claims
+(settled together with :meth:`graph.GraphStore.create_nodes` before the upserts)."""
+REPLAY_TIMEOUT_S: Final = 60.0
 
 
 @dataclass
@@ -204,14 +206,14 @@ class DurableWriter:
         spool (Spool): the durable local queue.
         linger_s (float, optional): how long the replay thread lets writes gather before a
             group commit: longer means fewer, larger writes and less time the store's writer
-            is busy; the cost is how long the store lags behind. (default: ``0.2``)
+            is busy; the cost is how long the store lags behind. (default: ``0.5``)
         on_dead_letter (Callable[[SpoolEntry, str], None], optional): told when an entry is
             set aside after :data:`MAX_ATTEMPTS` rejections. (default: ``None``)
         observers (Sequence[Callable[[Sequence[Op]], None]], optional): told every write
             accepted, as soon as it is (the in-memory graph). (default: ``()``)
     """
 
-    def __init__(self, guard: StoreGuard, spool: Spool, *, linger_s: float = 0.2,
+    def __init__(self, guard: StoreGuard, spool: Spool, *, linger_s: float = 0.5,
                  on_dead_letter: Callable[[SpoolEntry, str], None] | None = None,
                  observers: Sequence[Callable[[Sequence[Op]], None]] = ()) -> None:
         self.guard = guard
@@ -292,6 +294,14 @@ class DurableWriter:
             another request made first), or ``None`` when the op was spooled.
         """
         assert op["op"] == "verdict"
+        if self.guard.store.exclusive_writer:
+            # NOTE: a store only this process can write has no other claimant: the claim is
+            # settled here (the caller holds the id's lock and looked in the spool and the
+            # store) and written behind with the rows, in one group commit per linger.
+            self.spool.append(kind, {"ops": [op]}, key)
+            self._wake.set()
+            self._notify(op["then"])
+            return None
         if self.guard.up:
             try:
                 existing = self._claims.claim(op["row"])
@@ -351,7 +361,7 @@ class DurableWriter:
                     self._drained.notify_all()
                 return done
             for group in _groups(entries):
-                if len(group) > 1 and self._replay_merged(group):
+                if group[0].kind in MERGEABLE and self._replay_merged(group):
                     done += len(group)
                     self.replayed += len(group)
                     continue
@@ -365,10 +375,48 @@ class DurableWriter:
         return done
 
     def _replay_merged(self, group: list[SpoolEntry]) -> bool:
-        """Replay consecutive mergeable entries as one write (one UNWIND per type)."""
-        ops = merge_ops([op for entry in group for op in entry.payload["ops"]])
+        """Replay consecutive entries as one group commit: every verdict claim in one
+        :meth:`graph.GraphStore.create_nodes`, then every upsert (events, rows of the claims
+        won) merged into one write per label and relationship type."""
+        claims: dict[str, dict[str, Any]] = {}
+        rows_of: dict[str, list[Op]] = {}
+        plain: list[Op] = []
+        for entry in group:
+            for op in entry.payload["ops"]:
+                if op["op"] == "verdict":
+                    row = op["row"]
+                    if row["id"] in claims:
+                        if claims[row["id"]]["request_hash"] != row["request_hash"]:
+                            log.error("two spooled verdicts for %s differ; the first stands",
+                                      row["id"])
+                        continue
+                    claims[row["id"]] = row
+                    rows_of[row["id"]] = op["then"]
+                    plain.append({"op": "claimed", "id": row["id"]})
+                else:
+                    plain.append(op)
+
+        def commit(store: GraphStore) -> None:
+            won: set[str] = set()
+            if claims:
+                found = store.create_nodes("Verdict", list(claims.values()))
+                for (app_id, row), node in zip(claims.items(), found, strict=True):
+                    if node is None or node.properties.get("request_hash") == row["request_hash"]:
+                        won.add(app_id)
+                    else:
+                        log.error("spooled verdict for %s conflicts with a verdict already "
+                                  "stored; kept the stored one", app_id)
+            ops: list[Op] = []
+            for op in plain:
+                if op["op"] == "claimed":
+                    if op["id"] in won:
+                        ops.extend(rows_of[op["id"]])
+                else:
+                    ops.append(op)
+            apply_ops(store, merge_ops(ops))
+
         try:
-            self.guard.write(lambda s: apply_ops(s, ops))
+            self.guard.write(commit, timeout_s=max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s))
         except (StoreDown, GraphError):
             return False  # one at a time then, which isolates a rejected entry
         self.spool.ack_many([entry.seq for entry in group])
@@ -377,7 +425,8 @@ class DurableWriter:
     def _replay_one(self, entry: SpoolEntry) -> bool:
         ops: list[Op] = entry.payload["ops"]
         try:
-            result = self.guard.write(lambda s: apply_ops(s, ops))
+            result = self.guard.write(lambda s: apply_ops(s, ops),
+                                      timeout_s=max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s))
         except StoreDown:
             return False
         except GraphError as e:

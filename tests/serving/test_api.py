@@ -150,8 +150,11 @@ def test_audit_trail_explains_the_verdict(world: World, live: LiveServer) -> Non
     with live.client() as c:
         verdict = c.post("/v1/score", json=body).json()
     with live.client(inv) as c:
+        pending = c.get(f"/v1/verdicts/{body['application_id']}").json()
+        live.drain()  # the embedded store takes verdicts behind, in group commits
         r = c.get(f"/v1/verdicts/{body['application_id']}")
         missing = c.get("/v1/verdicts/no-such-application")
+    assert pending["verdict"] == verdict and pending["stored_in"] in ("graph", "spool")
     assert r.status_code == 200, r.text
     audit = r.json()
     assert audit["verdict"] == verdict
