@@ -21,8 +21,10 @@ from gnn.errors import GraphDataError, ModelError
 from gnn.feature_scaling import standardise_features
 from gnn.graph_files import read_graph_files, read_table
 from gnn.metrics import metric_name, score_nodes
+from gnn.neighbour_aggregates import aggregate_neighbour_features
 from gnn.node_graph import NodeGraph
 from gnn.periodic_embedding import PeriodicEmbedding
+from gnn.rank_blend import blend_on_validation
 from gnn.sep_conv import SepConv
 from gnn.sep_gnn import NormKind, SepGNN
 from gnn.splits import stratified_splits
@@ -34,6 +36,7 @@ from gnn.tolokers import (
     load_tolokers,
 )
 from gnn.trainer import TrainConfig, TrainResult, train_node_classifier
+from gnn.tree_classifier import TreeConfig, fit_tree_classifier
 
 # -- the heterogeneous risk model (lending graph, sampler, training, registry) --
 from gnn.calibration import Calibrator
@@ -77,8 +80,12 @@ __all__ = [
     "SplitResult",
     "TrainConfig",
     "TrainResult",
+    "TreeConfig",
+    "aggregate_neighbour_features",
+    "blend_on_validation",
     "derive_edge_features",
     "file_sha256",
+    "fit_tree_classifier",
     "format_benchmark_table",
     "load_tolokers",
     "metric_name",

@@ -18,6 +18,7 @@ from gnn import (
     ModelConfig,
     SplitResult,
     TrainConfig,
+    TreeConfig,
     file_sha256,
     format_benchmark_table,
     load_tolokers,
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="path of tolokers.npz (default: %(default)s, relative to cwd)")
     t.add_argument("--no-degree", action="store_true",
                    help="do not add the degree features")
-    _add_common(t, TOLOKERS_CONFIG)
+    _add_common(t, TOLOKERS_CONFIG, workers=2)
     t.set_defaults(func=_tolokers)
 
     f = kinds.add_parser("files", help="any node-classification graph as nodes + edges files "
@@ -60,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f.set_defaults(func=_files)
 
 
-def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
+def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig, workers: int = 1) -> None:
     m, tr = defaults.model, defaults.train
     p.add_argument("--splits", type=_int_list, default=None,
                    help="comma-separated split indices to run (default: all)")
@@ -94,12 +95,15 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
                    help="(default: %(default)s)")
     p.add_argument("--periodic-sigma", type=float, default=m.periodic_sigma,
                    help="(default: %(default)s)")
+    p.add_argument("--trees", action="store_true",
+                   help="binary labels: also fit gradient-boosted trees on neighbour-aggregated "
+                        "features and report the GNN/trees rank blend chosen on validation")
     p.add_argument("--validation-only", action="store_true",
                    help="tuning mode: never read the test masks, report validation only")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
     p.add_argument("--threads", type=int, default=2,
                    help="torch CPU threads; the machine is shared (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=workers,
                    help="CPU: run splits in this many single-threaded processes instead of "
                         "one process with --threads threads (default: %(default)s)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
@@ -124,6 +128,7 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
                           patience=args.patience, eval_every=args.eval_every,
                           schedule=args.schedule, ema_decay=args.ema_decay),
         seeds=tuple(range(args.seed, args.seed + args.seeds)),
+        trees=TreeConfig() if args.trees else None,
     )
 
 

@@ -11,6 +11,7 @@ from gnn import (
     BenchmarkConfig,
     ModelConfig,
     NodeGraph,
+    TreeConfig,
     PublishedResult,
     TrainConfig,
     format_benchmark_table,
@@ -63,3 +64,18 @@ def test_validation_only_scores_no_test_and_table_says_so(planted) -> None:
     table = format_benchmark_table(result, [PublishedResult("GAT-sep", 83.78, 0.43, "paper")])
     assert "| GAT-sep | 83.78 ± 0.43 | paper |" in table
     assert "n/a ± n/a" in table
+
+
+def test_tree_blend_is_chosen_on_validation(planted) -> None:
+    graph = _graph(planted)
+    config = BenchmarkConfig(CONFIG.model, CONFIG.train, seeds=(0,),
+                             trees=TreeConfig(num_boost_round=100, learning_rate=0.1,
+                                              early_stopping=20))
+    result = run_benchmark(graph, config, "cpu", splits=[0])
+    s = result.splits[0]
+    assert 0.0 <= s.blend_weight <= 1.0
+    # Weights 0 and 1 are on the grid and ranks keep each model's AUC.
+    assert s.val >= max(s.gnn_val, s.trees_val) - 1e-12
+    assert not math.isnan(s.gnn_test) and not math.isnan(s.trees_test)
+    table = format_benchmark_table(result)
+    assert "GNN weight" in table and "trees on neighbour aggregates alone" in table
