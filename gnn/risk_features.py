@@ -38,7 +38,7 @@ from gnn.lending_graph import (
     LendingGraph,
     id_keys,
 )
-from gnn.neighbour_sampler import RELATION_IDS, SampledTrees, Seeds
+from gnn.neighbour_sampler import SampledTrees, Seeds
 from gnn.temporal_adjacency import TemporalAdjacency
 from graph.typing import NodeType
 
@@ -714,11 +714,3 @@ class RiskFeatures:
         return (np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32), names,
                 ["own"] * len(names))
 
-
-def relation_id(name: str) -> int:
-    """The id a relation has in :attr:`SampledTrees.rel`."""
-    return RELATION_IDS[name]
-
-
-__all__ = ["ApplicationQueries", "NODE_FEATURES", "RiskFeatures", "TemporalAdjacency",
-           "window_counts"]

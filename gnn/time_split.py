@@ -108,8 +108,10 @@ class ApplicationTargets:
         train, val, test (np.ndarray): bool masks by application time.
         val_choose (np.ndarray): the validation applications old enough at ``t2`` for their
             labels to have arrived: the model is chosen and calibrated on these.
-        fraud (np.ndarray): float32, 1 when a fraud label on the application or on its account
-            was visible before ``t2``, else 0 (unlabelled counts as honest, as in production).
+        fraud (np.ndarray): float32, 1 when a fraud label on the application was visible
+            before ``t2``, else 0 (unlabelled counts as honest, as in production). A label on
+            the *account* is a feature, not a target: a fraud-run account also files
+            applications that are not themselves fraudulent.
         pd (np.ndarray): float32, 1 when a default label was visible before ``t2``.
         pd_train, pd_val (np.ndarray): bool masks of mature funded applications.
     """
@@ -133,14 +135,7 @@ def application_targets(graph: LendingGraph, split: TimeSplit) -> ApplicationTar
     a = graph.attrs["Application"]
     ts = a["ts"]
     cut = split.label_cutoff
-    user = a["user"]
-    known_user = user >= 0
-    user_fraud = np.where(known_user, graph.fraud_at["User"][np.maximum(user, 0)],
-                          np.iinfo(np.int64).max)
-    # NOTE: an account confirmed as fraud-run taints all its applications; the victim of an
-    # account takeover is not labelled as an account, only the applications made in its name.
-    fraud = (graph.fraud_at["Application"] < cut) | (user_fraud < cut)
-    fraud &= ~(graph.cleared_at < cut) | (graph.fraud_at["Application"] < cut)
+    fraud = graph.fraud_at["Application"] < cut
     pd = graph.default_at["Application"] < cut
     rep = graph.events["repayments"]
     funded = np.zeros(ts.shape[0], dtype=bool)
