@@ -28,6 +28,7 @@ import numpy as np
 from graph import SCHEMA, GraphEdge, GraphNode, GraphStore, LabelWrite, SharedAccount, Subgraph
 from graph.snapshot import GraphSnapshot, Relation
 from graph.typing import NodeType, RelType
+from serving.rules_scorer import MerchantEvidence
 from serving.writer import Op
 
 log = logging.getLogger(__name__)
@@ -323,7 +324,8 @@ class LiveGraph:
                        e.dst if e.src == user_id else e.src) for e in edges}
             nodes = [seed]
             for label, node_id in sorted(wanted):
-                if label in ("IP", "Application", "User", "Device", "Merchant"):
+                # NOTE: only what the verdict reads: IP cities, past applications, contacts.
+                if label in ("IP", "Application", "User"):
                     node = self.node(label, node_id)
                     if node is not None:
                         nodes.append(node)
@@ -344,18 +346,52 @@ class LiveGraph:
                                               props.get("default_label")))
         return rows
 
-    def merchant_subgraph(self, merchant_id: str) -> Subgraph | None:
-        """The merchant, its newest orders (in), sales reports (out) and owners (in)."""
+    def merchant_evidence(self, merchant_id: str, before_ts: int
+                          ) -> MerchantEvidence | None:
+        """Orders (newest ``fanout`` before ``before_ts``), the last 60 days of sales and the
+        owners of a merchant, read column-wise from the snapshot plus the overlay."""
         with self._lock:
             seed = self.node("Merchant", merchant_id)
             if seed is None:
                 return None
-            edges = self.edges_from("REPORTED", merchant_id)
-            nodes = [seed, *self.nodes_of("SalesReport", [e.dst for e in edges])]
-            edges.extend(self.edges_into("ORDERED_AT", merchant_id))
-            for owner in sorted(self.sources_of("OWNS", merchant_id)):
-                edges.append(GraphEdge("OWNS", owner, merchant_id, {}))
-            return Subgraph(seed, tuple(nodes), tuple(edges))
+            snap = self._base.snapshot
+            orders: list[tuple[float, bool]] = []
+            pos = snap.nodes["Merchant"].position(merchant_id)
+            if pos is not None:
+                rev = self._base.reverse["ORDERED_AT"]
+                lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
+                ts = rev.columns["ts"][lo:hi].astype(np.float64)
+                returned = rev.columns["returned"][lo:hi]
+                keep = np.flatnonzero(~(ts >= before_ts))  # NaN times kept
+                keep = keep[np.argsort(-np.nan_to_num(ts[keep]))][: self.fanout]
+                orders = list(zip(ts[keep].tolist(),
+                                  (np.nan_to_num(returned[keep].astype(np.float64)) > 0).tolist(),
+                                  strict=True))
+            for buyer in self._in.get(("ORDERED_AT", merchant_id), ()):
+                for to, props in self._out.get(("ORDERED_AT", buyer), {}).values():
+                    t = props.get("ts")
+                    if to == merchant_id and (t is None or t < before_ts):
+                        orders.append((float(t or 0), props.get("returned") is True))
+            orders.sort(key=lambda o: -o[0])
+            sales: list[tuple[int, float]] = []
+            start = before_ts - 60 * 86_400
+            if pos is not None:
+                rel = snap.relations["REPORTED"]
+                reports = rel.indices[int(rel.indptr[pos]):int(rel.indptr[pos + 1])]
+                table = snap.nodes["SalesReport"].columns
+                if len(reports) and "day" in table and "gmv" in table:
+                    day = table["day"][reports].astype(np.float64)
+                    gmv = table["gmv"][reports].astype(np.float64)
+                    ok = (day >= start) & (day < before_ts) & ~np.isnan(gmv)
+                    sales = list(zip(day[ok].astype(np.int64).tolist(), gmv[ok].tolist(),
+                                     strict=True))
+            for _, (report, _props) in self._out.get(("REPORTED", merchant_id), {}).items():
+                props = self._props.get(("SalesReport", report), {})
+                d, g = props.get("day"), props.get("gmv")
+                if isinstance(d, int) and isinstance(g, float) and start <= d < before_ts:
+                    sales = [x for x in sales if x[0] != d] + [(d, g)]
+            owners = self.sources_of("OWNS", merchant_id)
+            return MerchantEvidence(seed, [r for _, r in orders[: self.fanout]], sales, owners)
 
 
 def _kinds(rel_type: RelType) -> dict[str, str]:

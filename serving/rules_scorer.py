@@ -157,6 +157,46 @@ class UserContext:
     merchant_owner_ids: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class MerchantEvidence:
+    """What a verdict reads about a merchant, as of the application time.
+
+    Args:
+        node (GraphNode): the merchant with its properties (labels, masked name).
+        orders (list[bool]): for each sampled earlier order (newest first), returned or not.
+        sales (list[tuple[int, float]]): ``(day, gmv)`` of the daily reports before the
+            application (the last 60 days).
+        owners (set[str]): users who own the merchant.
+    """
+
+    node: GraphNode
+    orders: list[bool]
+    sales: list[tuple[int, float]]
+    owners: set[str]
+
+
+def merchant_from_subgraph(sub: Subgraph, before_ts: int) -> MerchantEvidence:
+    """:class:`MerchantEvidence` from a merchant's one-hop neighbourhood."""
+    reports = {n.id: n.properties for n in sub.nodes if n.label == "SalesReport"}
+    orders: list[tuple[float, bool]] = []
+    sales: list[tuple[int, float]] = []
+    owners: set[str] = set()
+    for e in sub.edges:
+        if e.type == "ORDERED_AT" and e.dst == sub.seed.id:
+            ts = _num(e.properties, "ts")
+            if ts is None or ts < before_ts:
+                orders.append((ts or 0.0, e.properties.get("returned") is True))
+        elif e.type == "REPORTED" and e.src == sub.seed.id:
+            rep = reports.get(e.dst, {})
+            day, gmv = _num(rep, "day"), _num(rep, "gmv")
+            if day is not None and gmv is not None and before_ts - 60 * DAY <= day < before_ts:
+                sales.append((int(day), gmv))
+        elif e.type == "OWNS" and e.dst == sub.seed.id:
+            owners.add(e.src)
+    orders.sort(key=lambda o: -o[0])
+    return MerchantEvidence(sub.seed, [r for _, r in orders], sales, owners)
+
+
 class RulesScorer:
     """Scores an application from live graph evidence with documented points (see module).
 
@@ -238,9 +278,12 @@ class RulesScorer:
         if merchant_id is None and app.product == "sme_owner_loan" and ctx.owned_merchants:
             merchant_id = sorted(ctx.owned_merchants)[0]
         if merchant_id is not None:
-            merchant_sub = source.merchant_subgraph(merchant_id)
-            if merchant_sub is not None:
-                self._read_merchant(app, merchant_sub, ctx)
+            merchant = source.merchant_evidence(merchant_id, app.ts)
+            if merchant is not None:
+                ctx.merchant = merchant.node
+                ctx.merchant_orders = merchant.orders
+                ctx.merchant_sales = merchant.sales
+                ctx.merchant_owner_ids = merchant.owners
         return ctx
 
     @staticmethod
@@ -287,23 +330,6 @@ class RulesScorer:
                     ctx.contacts.append(nodes.get(("User", other), {}))
             elif e.type == "OWNS" and e.src == app.user_id:
                 ctx.owned_merchants.append(e.dst)
-
-    @staticmethod
-    def _read_merchant(app: ApplicationFacts, sub: Subgraph, ctx: UserContext) -> None:
-        ctx.merchant = sub.seed
-        reports = {n.id: n.properties for n in sub.nodes if n.label == "SalesReport"}
-        for e in sub.edges:
-            if e.type == "ORDERED_AT" and e.dst == sub.seed.id:
-                ts = _num(e.properties, "ts")
-                if ts is None or ts < app.ts:
-                    ctx.merchant_orders.append(e.properties.get("returned") is True)
-            elif e.type == "REPORTED" and e.src == sub.seed.id:
-                rep = reports.get(e.dst, {})
-                day, gmv = _num(rep, "day"), _num(rep, "gmv")
-                if day is not None and gmv is not None and day < app.ts:
-                    ctx.merchant_sales.append((int(day), gmv))
-            elif e.type == "OWNS" and e.dst == sub.seed.id:
-                ctx.merchant_owner_ids.add(e.src)
 
     # -- turning facts into scores ------------------------------------------------------------
     def evaluate(self, app: ApplicationFacts, ctx: UserContext | None, *,
@@ -544,7 +570,8 @@ class EvidenceSource(Protocol):
 
     def node(self, label: NodeType, node_id: str) -> GraphNode | None: ...
 
-    def merchant_subgraph(self, merchant_id: str) -> Subgraph | None: ...
+    def merchant_evidence(self, merchant_id: str, before_ts: int
+                          ) -> MerchantEvidence | None: ...
 
 
 class StoreEvidence:
@@ -579,8 +606,10 @@ class StoreEvidence:
     def node(self, label: NodeType, node_id: str) -> GraphNode | None:
         return self.store.get_node(label, node_id)
 
-    def merchant_subgraph(self, merchant_id: str) -> Subgraph | None:
-        return _try_neighbourhood(self.store, "Merchant", merchant_id, self.fanout)
+    def merchant_evidence(self, merchant_id: str, before_ts: int
+                          ) -> MerchantEvidence | None:
+        sub = _try_neighbourhood(self.store, "Merchant", merchant_id, self.fanout)
+        return None if sub is None else merchant_from_subgraph(sub, before_ts)
 
 
 def _try_neighbourhood(store: GraphStore, label: str, node_id: str,

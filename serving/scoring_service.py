@@ -53,11 +53,16 @@ _LOCK_STRIPES: Final = 256
 
 @dataclass(frozen=True)
 class ScoreOutcome:
-    """A verdict and whether it was a stored one answered again."""
+    """A verdict (as the JSON that is stored and returned) and whether it was a stored one
+    answered again."""
 
-    verdict: VerdictPublic
+    verdict_json: str
     replayed: bool
     stored_in: Literal["graph", "spool"]
+
+    @property
+    def verdict(self) -> VerdictPublic:
+        return VerdictPublic.model_validate_json(self.verdict_json)
 
 
 class ScoringService:
@@ -134,6 +139,7 @@ class ScoringService:
                 degraded = True
                 result = self.scorer.score(facts, None)
             verdict, features = self._verdict(app, result, degraded, t0)
+            verdict_json = verdict.model_dump_json()
             row = {
                 "id": app.application_id, "request_hash": request_hash,
                 "decision": verdict.decision, "fraud_probability": verdict.fraud_probability,
@@ -143,7 +149,7 @@ class ScoringService:
                 "graph_version": verdict.graph_version,
                 "policy_version": verdict.policy_version,
                 "decided_at": int(verdict.decided_at.timestamp()),
-                "verdict_json": verdict.model_dump_json(),
+                "verdict_json": verdict_json,
                 "features_json": canonical_json(features),
                 "request_json": canonical_json(request),
             }
@@ -161,7 +167,7 @@ class ScoringService:
         self.metrics.verdicts.labels(**labels).inc()
         if degraded:
             self.metrics.degraded.inc()
-        return ScoreOutcome(verdict, False, stored_in)
+        return ScoreOutcome(verdict_json, False, stored_in)
 
     def warm_up(self) -> None:
         """Run the scorer's reads once on a made-up application so that the store has planned
@@ -223,8 +229,7 @@ class ScoringService:
             self.metrics.conflicts.inc()
             raise IdempotencyConflictError(application_id)
         self.metrics.idempotent_replays.inc()
-        return ScoreOutcome(VerdictPublic.model_validate_json(str(row["verdict_json"])),
-                            True, where)
+        return ScoreOutcome(str(row["verdict_json"]), True, where)
 
     def _verdict(self, app: ApplicationCreate, result: ScoreResult, degraded: bool,
                  t0: float) -> tuple[VerdictPublic, dict[str, Any]]:

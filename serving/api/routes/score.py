@@ -21,13 +21,12 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
     **ERROR_RESPONSES,
     409: {"description": "The application id was already scored with a different body."},
     503: {"description": "Store down and the local spool cannot accept the write."}})
-def score(application: ApplicationCreate, runtime: RuntimeDep, _: Scoring,
-          response: Response) -> VerdictPublic:
+def score(application: ApplicationCreate, runtime: RuntimeDep, _: Scoring) -> Response:
     """Decide one application (role scoring); the same id and body return the stored verdict."""
     outcome = runtime.scoring.score(application)
-    if outcome.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return outcome.verdict
+    # NOTE: the verdict goes out as the very JSON that is stored, serialised once.
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+    return Response(outcome.verdict_json, media_type="application/json", headers=headers)
 
 
 @router.get("/verdicts/{application_id}", response_model=VerdictAuditPublic, responses={
