@@ -106,7 +106,7 @@ class LiveGraph:
         self._props: dict[tuple[NodeType, str], dict[str, Any]] = {}
         # (rel, src) -> {edge key -> (dst, props)}; (rel, dst) -> {src}
         self._out: dict[tuple[RelType, str], dict[str, tuple[str, dict[str, Any]]]] = {}
-        self._in: dict[tuple[RelType, str], set[str]] = {}
+        self._in: dict[tuple[RelType, str], frozenset[str]] = {}
         self.applied = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -154,10 +154,14 @@ class LiveGraph:
                     for row in op["rows"]:
                         props = {k: v for k, v in row.items() if k not in ("src", "dst")}
                         key = str(row[spec.key]) if spec.key is not None else row["dst"]
-                        bucket = self._out.setdefault((spec.type, row["src"]), {})
+                        # NOTE: copy on write: readers take no lock and iterate whatever
+                        # bucket they got, which nobody mutates afterwards.
+                        out_key, in_key = (spec.type, row["src"]), (spec.type, row["dst"])
+                        bucket = dict(self._out.get(out_key, {}))
                         old = bucket.get(key)
                         bucket[key] = (row["dst"], {**(old[1] if old else {}), **props})
-                        self._in.setdefault((spec.type, row["dst"]), set()).add(row["src"])
+                        self._out[out_key] = bucket
+                        self._in[in_key] = self._in.get(in_key, frozenset()) | {row["src"]}
                 elif kind == "verdict":
                     self.apply(op["then"])
                 elif kind == "label":
@@ -172,8 +176,7 @@ class LiveGraph:
                 self.applied += 1
 
     def _set_props(self, label: NodeType, node_id: str, props: Mapping[str, Any]) -> None:
-        current = self._props.setdefault((label, node_id), {})
-        current.update(props)
+        self._props[(label, node_id)] = {**self._props.get((label, node_id), {}), **props}
 
     def refresh(self, store: GraphStore) -> None:
         """Take a new base from the store; keep the overlay (counted once either way)."""
@@ -201,7 +204,8 @@ class LiveGraph:
     # -- reads ----------------------------------------------------------------------------------
     def node(self, label: NodeType, node_id: str) -> GraphNode | None:
         """A node with its properties, base and overlay merged; ``None`` if unknown."""
-        table = self._base.snapshot.nodes[label]
+        base = self._base
+        table = base.snapshot.nodes[label]
         pos = table.position(node_id)
         overlay = self._props.get((label, node_id))
         if pos is None and overlay is None and not self._out_keys(label, node_id):
@@ -223,7 +227,8 @@ class LiveGraph:
 
     def edges_from(self, rel_type: RelType, src: str) -> list[GraphEdge]:
         """Relationships of ``rel_type`` leaving ``src`` (base, then overlay, deduplicated)."""
-        snap = self._base.snapshot
+        base = self._base
+        snap = base.snapshot
         rel = snap.relations[rel_type]
         spec = SCHEMA.rel(rel_type)
         pos = snap.nodes[spec.src].position(src)
@@ -244,12 +249,13 @@ class LiveGraph:
     def edges_into(self, rel_type: RelType, dst: str) -> list[GraphEdge]:
         """Relationships of ``rel_type`` into ``dst``, newest first when they carry a time
         (at most ``fanout`` from the base), overlay included."""
-        snap = self._base.snapshot
+        base = self._base
+        snap = base.snapshot
         spec = SCHEMA.rel(rel_type)
         edges: dict[tuple[str, str], GraphEdge] = {}
         pos = snap.nodes[spec.dst].position(dst)
         if pos is not None:
-            rev = self._base.reverse[rel_type]
+            rev = base.reverse[rel_type]
             lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
             if hi - lo > self.fanout and "ts" in rev.columns:
                 # NOTE: a busy merchant has thousands of orders; the newest say most.
@@ -274,7 +280,8 @@ class LiveGraph:
 
     def nodes_of(self, label: NodeType, node_ids: Sequence[str]) -> list[GraphNode]:
         """Many nodes of one label at once (unknown ids left out)."""
-        table = self._base.snapshot.nodes[label]
+        base = self._base
+        table = base.snapshot.nodes[label]
         spec = SCHEMA.node(label)
         known = [(i, table.position(i)) for i in node_ids]
         base = [(i, p) for i, p in known if p is not None]
@@ -296,102 +303,103 @@ class LiveGraph:
 
     def sources_of(self, rel_type: RelType, dst: str) -> set[str]:
         """Ids of the nodes with a ``rel_type`` relationship into ``dst``."""
-        snap = self._base.snapshot
+        base = self._base
+        snap = base.snapshot
         spec = SCHEMA.rel(rel_type)
         found: set[str] = set()
         pos = snap.nodes[spec.dst].position(dst)
         if pos is not None:
-            rev = self._base.reverse[rel_type]
+            rev = base.reverse[rel_type]
             lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
             src_ids = snap.nodes[spec.src].ids
             found.update(str(src_ids[j]) for j in rev.indices[lo:min(hi, lo + self.fanout)])
         found.update(self._in.get((rel_type, dst), ()))
         return found
 
+    # NOTE: reads take no lock: the base is immutable (a refresh swaps it whole) and the
+    # overlay is copy-on-write, so a reader sees every write that finished before it read.
     def user_subgraph(self, user_id: str) -> Subgraph | None:
         """The user, its relationships and the nodes at their other end (one hop)."""
-        with self._lock:
-            seed = self.node("User", user_id)
-            if seed is None:
-                return None
-            edges: list[GraphEdge] = []
-            for rel in SCHEMA.rels:
-                if rel.src == "User":
-                    edges.extend(self.edges_from(rel.type, user_id))
-            for other in self.sources_of("CONTACT", user_id):
-                edges.append(GraphEdge("CONTACT", other, user_id, {}))
-            wanted = {(SCHEMA.rel(e.type).dst if e.src == user_id else "User",
-                       e.dst if e.src == user_id else e.src) for e in edges}
-            nodes = [seed]
-            for label, node_id in sorted(wanted):
-                # NOTE: only what the verdict reads: IP cities, past applications, contacts.
-                if label in ("IP", "Application", "User"):
-                    node = self.node(label, node_id)
-                    if node is not None:
-                        nodes.append(node)
-            return Subgraph(seed, tuple(nodes), tuple(edges))
+        seed = self.node("User", user_id)
+        if seed is None:
+            return None
+        edges: list[GraphEdge] = []
+        for rel in SCHEMA.rels:
+            if rel.src == "User":
+                edges.extend(self.edges_from(rel.type, user_id))
+        for other in self.sources_of("CONTACT", user_id):
+            edges.append(GraphEdge("CONTACT", other, user_id, {}))
+        wanted = {(SCHEMA.rel(e.type).dst if e.src == user_id else "User",
+                   e.dst if e.src == user_id else e.src) for e in edges}
+        nodes = [seed]
+        for label, node_id in sorted(wanted):
+            # NOTE: only what the verdict reads: IP cities, past applications, contacts.
+            if label in ("IP", "Application", "User"):
+                node = self.node(label, node_id)
+                if node is not None:
+                    nodes.append(node)
+        return Subgraph(seed, tuple(nodes), tuple(edges))
 
     def shared_accounts(self, user_id: str, linked: Sequence[tuple[NodeType, str]],
                         extra: Sequence[tuple[NodeType, str]]) -> list[SharedAccount]:
         """Other users of each ``(label, id)`` entity, with their labels."""
         rows: list[SharedAccount] = []
-        with self._lock:
-            for label, entity in [*linked, *extra]:
-                rel = SHARED_VIA.get(label)
-                if rel is None:
-                    continue
-                for other in sorted(self.sources_of(rel, entity) - {user_id}):
-                    props = (self.node("User", other) or GraphNode("User", other)).properties
-                    rows.append(SharedAccount(label, entity, other, props.get("fraud_label"),
-                                              props.get("default_label")))
+        for label, entity in [*linked, *extra]:
+            rel = SHARED_VIA.get(label)
+            if rel is None:
+                continue
+            for other in sorted(self.sources_of(rel, entity) - {user_id}):
+                props = (self.node("User", other) or GraphNode("User", other)).properties
+                rows.append(SharedAccount(label, entity, other, props.get("fraud_label"),
+                                          props.get("default_label")))
         return rows
 
     def merchant_evidence(self, merchant_id: str, before_ts: int
                           ) -> MerchantEvidence | None:
         """Orders (newest ``fanout`` before ``before_ts``), the last 60 days of sales and the
         owners of a merchant, read column-wise from the snapshot plus the overlay."""
-        with self._lock:
-            seed = self.node("Merchant", merchant_id)
-            if seed is None:
-                return None
-            snap = self._base.snapshot
-            orders: list[tuple[float, bool]] = []
-            pos = snap.nodes["Merchant"].position(merchant_id)
-            if pos is not None:
-                rev = self._base.reverse["ORDERED_AT"]
-                lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
-                ts = rev.columns["ts"][lo:hi].astype(np.float64)
-                returned = rev.columns["returned"][lo:hi]
-                keep = np.flatnonzero(~(ts >= before_ts))  # NaN times kept
-                keep = keep[np.argsort(-np.nan_to_num(ts[keep]))][: self.fanout]
-                orders = list(zip(ts[keep].tolist(),
-                                  (np.nan_to_num(returned[keep].astype(np.float64)) > 0).tolist(),
-                                  strict=True))
-            for buyer in self._in.get(("ORDERED_AT", merchant_id), ()):
-                for to, props in self._out.get(("ORDERED_AT", buyer), {}).values():
-                    t = props.get("ts")
-                    if to == merchant_id and (t is None or t < before_ts):
-                        orders.append((float(t or 0), props.get("returned") is True))
-            orders.sort(key=lambda o: -o[0])
-            sales: list[tuple[int, float]] = []
-            start = before_ts - 60 * 86_400
-            if pos is not None:
-                rel = snap.relations["REPORTED"]
-                reports = rel.indices[int(rel.indptr[pos]):int(rel.indptr[pos + 1])]
-                table = snap.nodes["SalesReport"].columns
-                if len(reports) and "day" in table and "gmv" in table:
-                    day = table["day"][reports].astype(np.float64)
-                    gmv = table["gmv"][reports].astype(np.float64)
-                    ok = (day >= start) & (day < before_ts) & ~np.isnan(gmv)
-                    sales = list(zip(day[ok].astype(np.int64).tolist(), gmv[ok].tolist(),
-                                     strict=True))
-            for _, (report, _props) in self._out.get(("REPORTED", merchant_id), {}).items():
-                props = self._props.get(("SalesReport", report), {})
-                d, g = props.get("day"), props.get("gmv")
-                if isinstance(d, int) and isinstance(g, float) and start <= d < before_ts:
-                    sales = [x for x in sales if x[0] != d] + [(d, g)]
-            owners = self.sources_of("OWNS", merchant_id)
-            return MerchantEvidence(seed, [r for _, r in orders[: self.fanout]], sales, owners)
+        base = self._base
+        seed = self.node("Merchant", merchant_id)
+        if seed is None:
+            return None
+        snap = base.snapshot
+        orders: list[tuple[float, bool]] = []
+        pos = snap.nodes["Merchant"].position(merchant_id)
+        if pos is not None:
+            rev = base.reverse["ORDERED_AT"]
+            lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
+            ts = rev.columns["ts"][lo:hi].astype(np.float64)
+            returned = rev.columns["returned"][lo:hi]
+            keep = np.flatnonzero(~(ts >= before_ts))  # NaN times kept
+            keep = keep[np.argsort(-np.nan_to_num(ts[keep]))][: self.fanout]
+            orders = list(zip(ts[keep].tolist(),
+                              (np.nan_to_num(returned[keep].astype(np.float64)) > 0).tolist(),
+                              strict=True))
+        for buyer in self._in.get(("ORDERED_AT", merchant_id), ()):
+            for to, props in self._out.get(("ORDERED_AT", buyer), {}).values():
+                t = props.get("ts")
+                if to == merchant_id and (t is None or t < before_ts):
+                    orders.append((float(t or 0), props.get("returned") is True))
+        orders.sort(key=lambda o: -o[0])
+        sales: list[tuple[int, float]] = []
+        start = before_ts - 60 * 86_400
+        if pos is not None:
+            rel = snap.relations["REPORTED"]
+            reports = rel.indices[int(rel.indptr[pos]):int(rel.indptr[pos + 1])]
+            table = snap.nodes["SalesReport"].columns
+            if len(reports) and "day" in table and "gmv" in table:
+                day = table["day"][reports].astype(np.float64)
+                gmv = table["gmv"][reports].astype(np.float64)
+                ok = (day >= start) & (day < before_ts) & ~np.isnan(gmv)
+                sales = list(zip(day[ok].astype(np.int64).tolist(), gmv[ok].tolist(),
+                                 strict=True))
+        for _, (report, _props) in self._out.get(("REPORTED", merchant_id), {}).items():
+            props = self._props.get(("SalesReport", report), {})
+            d, g = props.get("day"), props.get("gmv")
+            if isinstance(d, int) and isinstance(g, float) and start <= d < before_ts:
+                sales = [x for x in sales if x[0] != d] + [(d, g)]
+        owners = self.sources_of("OWNS", merchant_id)
+        return MerchantEvidence(seed, [r for _, r in orders[: self.fanout]], sales, owners)
 
 
 def _kinds(rel_type: RelType) -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from graph import GraphNode, Pseudonymiser
+from graph import GraphError, GraphNode, Pseudonymiser
 from serving.errors import IdempotencyConflictError, InvalidFieldError
 from serving.graph_writes import (
     application_ops,
@@ -213,9 +213,11 @@ class ScoringService:
             try:
                 node: GraphNode | None = self.guard.read(
                     lambda s: s.get_node("Verdict", application_id))
-            except StoreDown:
+            except (StoreDown, GraphError) as e:
                 # NOTE: cannot look; another replica may have decided this id. The first
                 # verdict to reach the store is kept when the spool is replayed.
+                log.warning("verdict look-up for %s failed (%s); deciding anew",
+                            application_id, e)
                 return None
             if node is None:
                 return None

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,6 +52,19 @@ CREATE TABLE IF NOT EXISTS dead (
 
 class SpoolError(RuntimeError):
     """The spool cannot be opened or written; nothing can be accepted durably."""
+
+
+@dataclass
+class _Append:
+    """One append waiting for its group commit."""
+
+    kind: str
+    key: str | None
+    text: str
+    payload: dict[str, Any]
+    seq: int = 0
+    error: SpoolError | None = None
+    done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,19 @@ class Spool:
         # NOTE: one connection shared by threads; SQLite serialises writers anyway, and the
         # lock keeps a transaction's statements together.
         self._lock = threading.Lock()
+        # Appends waiting for the next group commit, and whether a thread is committing.
+        self._pending: list[_Append] = []
+        self._pending_lock = threading.Lock()
+        self._committing = False
+        # Waiting payloads by (kind, key), so that a look-up never waits on a commit.
+        self._keyed: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
+        self._seq_keys: dict[int, tuple[str, str]] = {}
+        with self._lock:
+            for seq, kind, key, payload in self._db.execute(
+                    "SELECT seq, kind, key, payload FROM entries WHERE key IS NOT NULL "
+                    "ORDER BY seq"):
+                self._keyed[(kind, key)] = (seq, json.loads(payload))
+                self._seq_keys[seq] = (kind, key)
         self._depth = self._count()
 
     def __repr__(self) -> str:
@@ -114,16 +140,54 @@ class Spool:
         return self._depth
 
     def append(self, kind: str, payload: Mapping[str, Any], key: str | None = None) -> int:
-        """Durably queue one write; returns its sequence number once fsynced."""
-        text = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO entries (kind, key, payload, created_at) VALUES (?, ?, ?, ?)",
-                (kind, key, text, time.time()),
-            )
-            seq = int(cur.lastrowid or 0)
-            self._depth += 1
-        return seq
+        """Durably queue one write; returns its sequence number once fsynced.
+
+        Appends that arrive while another is being committed share the next transaction
+        (group commit: one fsync for all of them), in the order they arrived.
+
+        Raises:
+            SpoolError: the write failed; nothing of this append is kept.
+        """
+        item = _Append(kind, key, json.dumps(payload, separators=(",", ":"), sort_keys=True),
+                       dict(payload))
+        with self._pending_lock:
+            self._pending.append(item)
+            lead = not self._committing
+            if lead:
+                self._committing = True
+        if lead:
+            self._commit_pending()
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.seq
+
+    def _commit_pending(self) -> None:
+        while True:
+            with self._pending_lock:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._committing = False
+                    return
+            try:
+                with self._tx() as db:
+                    for item in batch:
+                        cur = db.execute(
+                            "INSERT INTO entries (kind, key, payload, created_at) "
+                            "VALUES (?, ?, ?, ?)", (item.kind, item.key, item.text, time.time()))
+                        item.seq = int(cur.lastrowid or 0)
+                    self._depth += len(batch)
+                for item in batch:
+                    if item.key is not None:
+                        self._keyed[(item.kind, item.key)] = (item.seq, item.payload)
+                        self._seq_keys[item.seq] = (item.kind, item.key)
+            except Exception as e:  # noqa: BLE001 - every waiter must hear of it
+                err = e if isinstance(e, SpoolError) else SpoolError(f"spool {self.path}: {e}")
+                for item in batch:
+                    item.error = err
+            finally:
+                for item in batch:
+                    item.done.set()
 
     def peek(self, limit: int = 100) -> list[SpoolEntry]:
         """The oldest ``limit`` entries, in order."""
@@ -135,19 +199,18 @@ class Spool:
         return [SpoolEntry(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
     def find(self, kind: str, key: str) -> dict[str, Any] | None:
-        """The newest waiting payload of ``kind`` under ``key``, or ``None``."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT payload FROM entries WHERE kind = ? AND key = ? ORDER BY seq DESC "
-                "LIMIT 1", (kind, key),
-            ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        """The newest waiting payload of ``kind`` under ``key``, or ``None`` (from memory)."""
+        found = self._keyed.get((kind, key))
+        return None if found is None else found[1]
+
+    def _forget(self, seq: int) -> None:
+        key = self._seq_keys.pop(seq, None)
+        if key is not None and self._keyed.get(key, (None,))[0] == seq:
+            del self._keyed[key]
 
     def ack(self, seq: int) -> None:
         """Forget an entry the store now holds."""
-        with self._tx() as db:
-            if db.execute("DELETE FROM entries WHERE seq = ?", (seq,)).rowcount:
-                self._depth -= 1
+        self.ack_many([seq])
 
     def ack_many(self, seqs: list[int]) -> None:
         """Forget several entries in one transaction."""
@@ -155,6 +218,8 @@ class Spool:
             for seq in seqs:
                 if db.execute("DELETE FROM entries WHERE seq = ?", (seq,)).rowcount:
                     self._depth -= 1
+        for seq in seqs:
+            self._forget(seq)
 
     def record_failure(self, entry: SpoolEntry) -> int:
         """Count a failed replay attempt; returns the attempts so far."""
@@ -172,6 +237,7 @@ class Spool:
             )
             if db.execute("DELETE FROM entries WHERE seq = ?", (entry.seq,)).rowcount:
                 self._depth -= 1
+        self._forget(entry.seq)
 
     def dead_count(self) -> int:
         with self._lock:
