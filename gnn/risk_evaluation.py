@@ -250,7 +250,7 @@ def evaluate_world(
         ypd = targets.pd[idx["train"]]
         pd_model = _lightgbm(x["train"][tr], ypd[tr], x["train"][ca], ypd[ca], seed, threads)
         raw = pd_model.predict_proba(x["train"][ca])[:, 1]
-        cal = Calibrator().fit(_logit(raw), ypd[ca])
+        cal = Calibrator("platt").fit(_logit(raw), ypd[ca])
         pd_scores[name] = cal(_logit(pd_model.predict_proba(x["test"])[:, 1]))
         timings[name] = time.perf_counter() - t0
         say(f"{name}: {x['train'].shape[1]} features, {model.best_iteration_} trees, "

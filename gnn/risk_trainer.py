@@ -54,7 +54,11 @@ class RiskTrainConfig:
         node_epochs (int): most epochs of the second phase (user and merchant roots).
             (default: ``4``)
         user_seeds (int): users sampled per split as seeds. (default: ``20000``)
-        calibration (Method): ``"auto"``, ``"isotonic"`` or ``"platt"``. (default: ``"auto"``)
+        calibration (Method): fraud heads: ``"auto"``, ``"isotonic"`` or ``"platt"``.
+            (default: ``"auto"``)
+        pd_calibration (Method): default heads; Platt by default because the loans that
+            calibrate them are few and older than the loans scored, where a step function's
+            empty extremes (probability 0) do not carry over. (default: ``"platt"``)
         average_top (int): the weights of this many best epochs (validation AUPRC) are
             averaged into each member. (default: ``3``)
         members (int): networks trained from seeds ``seed, seed + 1, ...`` whose logits are
@@ -77,6 +81,7 @@ class RiskTrainConfig:
     node_epochs: int = 4
     user_seeds: int = 20_000
     calibration: Method = "auto"
+    pd_calibration: Method = "platt"
     average_top: int = 3
     members: int = 3
     max_minutes: float = 10.0
@@ -303,7 +308,8 @@ def train_risk_model(
             yy, zz = target[mask], logits[mask]
             name = f"{rt}.{head}"
             if 0 < yy.sum() < yy.shape[0]:
-                calibrators[name] = Calibrator(tc.calibration).fit(zz, yy)
+                method = tc.calibration if head == "fraud" else tc.pd_calibration
+                calibrators[name] = Calibrator(method).fit(zz, yy)
                 p = calibrators[name](zz)
                 metrics[f"val_{name}_auprc"] = _auprc(yy, p)
                 metrics[f"val_{name}_auroc"] = _auroc(yy, p)
