@@ -40,6 +40,7 @@ from graph.ingest import (
     visible_as_of,
 )
 from graph.privacy import Pseudonymiser
+from graph.schema import SCHEMA
 from graph.simulator.tables import TABLES
 from graph.simulator.world import read_metadata
 from graph.store import GraphStore
@@ -191,10 +192,11 @@ def load_world(
             file. (default: ``repr(store)``)
         workers (int, optional): concurrent write calls per chunk. A chunk's rows are split by
             node id (nodes) or target id (relationships, ordered by source so that shared nodes
-            are locked in one order); both stores are thread-safe. On the 2-core benchmark
-            machine a second Neo4j writer *halved* the relationship rate (lock contention on
-            shared accounts doubled the server's CPU per relationship), so the default is one;
-            a server with spare cores may differ. (default: ``1``)
+            are locked in one order; relationships into an application by its applicant);
+            both stores are thread-safe. On the 2-core benchmark machine two Neo4j writers
+            load a 100k-user world at 19.8k relationships/s against 17.3k for one (see
+            docs/BENCHMARKS.md); the default stays one, which never meets a deadlock retry.
+            (default: ``1``)
         progress (bool, optional): show a tqdm progress bar. (default: ``True``)
 
     Returns:
@@ -314,6 +316,12 @@ def _write_chunk(store: GraphStore, step: IngestStep | None, rows: list[Any],
         _in_parallel(pool, workers, rows, "id", store.write_labels)
     elif step.kind == "node":
         _in_parallel(pool, workers, rows, "id", partial(_write, store, step))
+    elif SCHEMA.rel(step.target).dst == "Application":
+        # NOTE: an application has one applicant, so splitting by the user keeps both ends of
+        # every relationship in one stream: no lock is shared. Split by the application, a
+        # user with two loans is locked by both writers, and Neo4j found deadlocks (REPAID
+        # took 16x longer with two writers than with one).
+        _in_parallel(pool, workers, rows, "src", partial(_write, store, step), "dst")
     else:
         # NOTE: relationships are split by target (a hub stays in one stream) and ordered by
         # source, so that concurrent writers lock shared sources in one order.
