@@ -219,3 +219,23 @@ def test_upsert_query_sets_only_the_given_columns() -> None:
         "LOAD FROM $rows MERGE (n:`Device` {`id`: `id`}) "
         "SET n.`os` = coalesce(`os`, n.`os`)"
     )
+
+
+def test_write_connection_renewed_after_many_rows(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client keeps memory for every row a connection wrote: the store renews it."""
+    import graph.ladybug_store as module
+
+    monkeypatch.setattr(module, "_RECYCLE_ROWS", 10)
+    store = LadybugStore(tmp_path / "g.lbug")
+    try:
+        store.apply_schema()
+        seen = []
+        for batch in range(4):
+            store.upsert_nodes("User", [{"id": f"u{batch}-{i}"} for i in range(6)])
+            seen.append(store._rows_written)
+        # The schema write counts one row: 7, then 13 >= 10 renews (back to 0), 6, renewed.
+        assert seen == [7, 0, 6, 0]
+        assert store.counts()["User"] == 24
+    finally:
+        store.close()
