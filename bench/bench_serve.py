@@ -221,7 +221,7 @@ def in_process(env: dict[str, str], bodies: list[dict[str, Any]], n: int, run: s
     live = load_live_graph(settings, store)
     load_s = time.perf_counter() - t0
     rss = psutil.Process().memory_info().rss / 2**30
-    app = create_app(settings, store, load_scorer(settings, live), live_graph=live)
+    app = create_app(settings, store, load_scorer(settings, live, store), live_graph=live)
     runtime = app.state.runtime
     runtime.writer.start()
     apps = []
@@ -250,7 +250,8 @@ def in_process(env: dict[str, str], bodies: list[dict[str, Any]], n: int, run: s
 
     return {"n": n, "service_p50_ms": pct(service_ms, .5), "service_p99_ms": pct(service_ms, .99),
             "scorer_p50_ms": pct(scorer_ms, .5), "scorer_p99_ms": pct(scorer_ms, .99),
-            "live_graph_load_s": round(load_s, 1), "rss_gib": round(rss, 2)}
+            "live_graph_load_s": round(load_s, 1), "rss_gib": round(rss, 2),
+            "scorer": runtime.scorer.model_version}
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -387,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(), "date": today(), "noise": args.noise,
         "command": "python bench/bench_serve.py " + " ".join(
             a for a in (argv or sys.argv[1:])),
-        "store": args.neo4j_uri or "LadybugDB file", "scorer": "rules-1.0 from memory",
+        "store": args.neo4j_uri or "LadybugDB file", "scorer": inproc["scorer"],
         "ready_s": ready_s, "server_rss_gib": rss, "p99_limit_ms": args.p99_limit_ms,
     }
     section = markdown(meta, results, inproc)

@@ -243,6 +243,14 @@ class ApplicationQueries:
         return ApplicationQueries(**{k: getattr(self, k)[index]
                                      for k in self.__dataclass_fields__})
 
+    @classmethod
+    def concat(cls, parts: Sequence[ApplicationQueries]) -> ApplicationQueries:
+        """The applications of ``parts``, in order (online requests scored as one batch)."""
+        if not parts:
+            raise ValueError("concat needs at least one ApplicationQueries")
+        return cls(**{k: np.concatenate([getattr(p, k) for p in parts])
+                      for k in cls.__dataclass_fields__})
+
     def seeds(self) -> Seeds:
         """The sampler seeds of these applications (first hop stated, not looked up)."""
         q = len(self)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -30,8 +34,11 @@ def test_gnn_scorer_gives_the_pipeline_score_and_keeps_the_explainers_reasons() 
     scorer = GnnScorer(pipe, explainer=RulesScorer())
     assert isinstance(scorer, Scorer)
     assert not scorer.ready()
+    # No graph state and no store (degraded at start): the explainer's verdict, not none.
+    assert scorer.score(_facts("u", "d", 1), None) == RulesScorer().score(_facts("u", "d", 1),
+                                                                          None)
     with pytest.raises(RuntimeError, match="no graph state"):
-        scorer.score(_facts("u", "d", 1), None)
+        GnnScorer(pipe).score(_facts("u", "d", 1), None)
     scorer.set_graph(g)
     assert scorer.ready() and scorer.graph_version.startswith(f"snapshot:{g.as_of}:")
     user = str(g.ids["User"][3])
@@ -50,3 +57,57 @@ def test_gnn_scorer_gives_the_pipeline_score_and_keeps_the_explainers_reasons() 
     assert "gnn_tenure_log_d" in result.features and "tenure_days" in result.features
     assert result.signals == RulesScorer().score(facts, None).signals
     assert np.isfinite(result.features["gnn_fraud_logit"])  # type: ignore[arg-type]
+
+
+def test_concurrent_requests_are_batched_and_score_as_they_would_alone() -> None:
+    g = lending_graph()
+    pipe = trained().pipeline
+    users = [str(u) for u in g.ids["User"][:24]]
+    facts = [ApplicationFacts(application_id=f"app-{i}", product="cash_loan",
+                              amount=1000.0 * (i + 1), currency="CNY", user_id=u,
+                              device_id=f"dev-{i % 5}", device_masked="****1234",
+                              ip=f"10.0.0.{i % 7}", lat=31.2, lon=121.5, ts=g.as_of + 60 + i)
+             for i, u in enumerate(users)]
+    alone = GnnScorer(pipe, graph=g)
+    expected = [alone.score(f, None) for f in facts]
+
+    batched = GnnScorer(pipe, graph=g)
+    calls: list[int] = []
+    prepare = pipe.prepare_applications
+
+    def counting(graph: object, apps: ApplicationQueries) -> object:
+        calls.append(len(apps))
+        return prepare(graph, apps)  # type: ignore[arg-type]
+
+    gate = threading.Event()
+    with mock.patch.object(pipe, "prepare_applications", side_effect=counting):
+        # The first request holds the scoring thread until the others have queued.
+        real = batched._score_batch
+
+        def held(jobs: list) -> None:  # type: ignore[type-arg]
+            gate.wait(10)
+            real(jobs)
+
+        with mock.patch.object(batched._batcher, "_score", held), \
+                ThreadPoolExecutor(len(facts)) as pool:
+            futures = [pool.submit(batched.score, f, None) for f in facts]
+            time.sleep(0.3)
+            gate.set()
+            results = [f.result(timeout=60) for f in futures]
+    assert sum(calls) == len(facts) and len(calls) < len(facts) and max(calls) > 1
+    for got, want in zip(results, expected, strict=True):
+        assert got.fraud_probability == pytest.approx(want.fraud_probability, abs=1e-6)
+        assert got.pd == pytest.approx(want.pd, abs=1e-6)
+        assert got.features["gnn_fraud_logit"] == pytest.approx(
+            want.features["gnn_fraud_logit"], abs=1e-5)
+
+
+def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_runs() -> None:
+    g = lending_graph()
+    pipe = trained().pipeline
+    scorer = GnnScorer(pipe, graph=g)
+    user = str(g.ids["User"][0])
+    with mock.patch.object(pipe, "prepare_applications", side_effect=ValueError("boom")), \
+            pytest.raises(ValueError, match="boom"):
+        scorer.score(_facts(user, "d", g.as_of + 60), None)
+    assert 0.0 <= scorer.score(_facts(user, "d", g.as_of + 60), None).fraud_probability <= 1.0
