@@ -278,6 +278,7 @@ class RiskFeatures:
                  location_k: int = 15, amount_k: int = 32) -> None:
         self.graph = graph
         self.hub_degree = int(hub_degree)
+        self._doubles: dict[tuple[str, ...], tuple[np.ndarray, np.int64]] = {}
         self.location_k = int(location_k)
         self.amount_k = int(amount_k)
         self._labelled: dict[tuple[str, str], TemporalAdjacency] = {}
@@ -543,8 +544,12 @@ class RiskFeatures:
                 extra: tuple[np.ndarray, np.ndarray] | None) -> K.SharedEntityFeatures:
         """The shared-entity kernel on the sub-graph the queries need (exact for them).
 
-        The sub-graph holds the queries' entities and every user of those entities with all
-        their edges to them, so degrees, hub times and partners are those of the whole graph.
+        The sub-graph holds the queries' own edges and, of every entity they touch, its first
+        ``hub_degree + 1`` users: the kernel's pairs only ever involve an entity's first
+        ``hub_degree`` users (later joiners of a hub are never counted as sharing it), and the
+        ``+ 1`` dates the moment it became a hub. Degrees past that are counted on the full
+        reverse relations (:meth:`_degree_at`). A public Wi-Fi IP with thousands of users so
+        costs what a family router costs, which is what online scoring of a batch needs.
         """
         g = self.graph
         q = user.shape[0]
@@ -552,31 +557,41 @@ class RiskFeatures:
         # NOTE: users the graph does not know are distinct strangers, never one shared row.
         user = np.where(user >= 0, user, n_users + np.arange(q))
         known_rows = np.where(user < n_users, user, -1)
-        ents = [g.relations[rel].child[_expand(g.relations[rel].indptr, known_rows)[1]]
-                for rel in rels]
-        q_users = np.zeros(0, np.int64)
+        own_q: list[np.ndarray] = []
+        own_e: list[np.ndarray] = []
+        own_t: list[np.ndarray] = []
+        for rel in rels:
+            adj = g.relations[rel]
+            owner, idx = _expand(adj.indptr, known_rows)
+            own_q.append(owner)
+            own_e.append(adj.child[idx])
+            own_t.append(adj.time[idx])
+        q_idx = np.zeros(0, np.int64)
         q_ents = np.zeros(0, np.int64)
-        q_times = np.zeros(0, np.int64)
+        fresh0 = max(g.num_nodes(x) for x in ("Device", "Phone", "Address", "IP"))
         if extra is not None:
             # the application's own entity at t; a NEW one gets a fresh id (no other user)
             e_pos = extra[0]
-            fresh = max(g.num_nodes(x) for x in ("Device", "Phone", "Address", "IP")) + np.arange(q)
-            ent_q = np.where(e_pos == NEW, fresh, e_pos)
-            has = ent_q >= 0
-            q_users, q_ents, q_times = user[has], ent_q[has], t[has]
-            ents.append(q_ents[q_ents < fresh[0]] if q else q_ents)
-        uniq_e = np.unique(np.concatenate(ents)) if ents else np.zeros(0, np.int64)
+            ent_q = np.where(e_pos == NEW, fresh0 + np.arange(q), e_pos)
+            q_idx = np.flatnonzero(ent_q >= 0).astype(np.int64)
+            q_ents = ent_q[q_idx]
+        own_ents = np.concatenate(own_e) if own_e else np.zeros(0, np.int64)
+        uniq_e = np.unique(np.concatenate([own_ents, q_ents[q_ents < fresh0]]))
         e_users, e_ents, e_times = [], [], []
+        cap = self.hub_degree + 1
         for rel in rels:
             rev = g.relations[_REVERSE_REL[rel]]
-            owner, idx = _expand(rev.indptr, uniq_e)
+            lo = rev.indptr[uniq_e]
+            owner, idx = _expand_ranges(lo, np.minimum(rev.indptr[uniq_e + 1], lo + cap))
             e_users.append(rev.child[idx])
             e_ents.append(uniq_e[owner])
             e_times.append(rev.time[idx])
-        users_all = np.concatenate([user, *e_users, q_users]).astype(np.int64)
-        ents_all = np.concatenate([*e_ents, q_ents]).astype(np.int64)
-        times_all = np.concatenate([*e_times, q_times]).astype(np.int64)
-        u_uniq, u_local = np.unique(users_all, return_inverse=True)
+        own_q_all = np.concatenate(own_q) if own_q else np.zeros(0, np.int64)
+        own_t_all = np.concatenate(own_t) if own_t else np.zeros(0, np.int64)
+        users_all = np.concatenate([user, user[own_q_all], *e_users, user[q_idx]])
+        ents_all = np.concatenate([own_ents, *e_ents, q_ents]).astype(np.int64)
+        times_all = np.concatenate([own_t_all, *e_times, t[q_idx]]).astype(np.int64)
+        u_uniq, u_local = np.unique(users_all.astype(np.int64), return_inverse=True)
         edge_u = u_local[q:].astype(np.int64)
         e_uniq, e_local = np.unique(ents_all, return_inverse=True)
         n_u = int(u_uniq.shape[0])
@@ -587,11 +602,107 @@ class RiskFeatures:
         gu = np.where(known_u, u_uniq, 0)
         fraud_from = np.where(known_u, g.fraud_at["User"][gu], NEVER).astype(np.int64)
         default_from = np.where(known_u, g.default_at["User"][gu], NEVER).astype(np.int64)
-        return K.shared_entity_features_at(
+        feats = K.shared_entity_features_at(
             indptr, e_local[order].astype(np.int64), int(e_uniq.shape[0]),
             u_local[:q].astype(np.int64), t, edge_time=times_all[order],
             fraud_visible_from=fraud_from, default_visible_from=default_from,
             hub_degree=self.hub_degree)
+        # The largest entity degree, exact: the graph's users of each present entity as of
+        # t, plus the users whose application names it at or before t (as the kernel counts
+        # the applications' own edges).
+        present = own_t_all <= t[own_q_all]
+        # an applicant's entities include those its other applications of the batch named
+        xu_order = np.argsort(user[q_idx], kind="stable")
+        xu_sorted = user[q_idx][xu_order]
+        lo = np.searchsorted(xu_sorted, user, side="left")
+        hi = np.searchsorted(xu_sorted, user, side="right")
+        mine_q, mine_x = _expand_ranges(lo, hi)
+        mine_x = xu_order[mine_x]
+        keep = t[q_idx][mine_x] <= t[mine_q]
+        pq = np.concatenate([own_q_all[present], mine_q[keep]])
+        pe = np.concatenate([own_ents[present], q_ents[mine_x[keep]]])
+        deg = np.ones(pq.shape[0], dtype=np.int64)  # a NEW entity: the applicant alone
+        known = pe < fresh0
+        deg[known] = self._degree_at(rels, pe[known], t[pq[known]])
+        if q_idx.size:
+            deg[known] += self._applicants_not_in_graph(
+                pq[known], pe[known], t, user, q_idx, q_ents, own_q_all, own_ents, own_t_all,
+                fresh0)
+        max_deg = np.zeros(q, dtype=np.int64)
+        np.maximum.at(max_deg, pq, deg)
+        return feats._replace(max_entity_degree=max_deg)
+
+    @staticmethod
+    def _applicants_not_in_graph(pq: np.ndarray, pe: np.ndarray, t: np.ndarray,
+                                 user: np.ndarray, q_idx: np.ndarray, q_ents: np.ndarray,
+                                 own_q: np.ndarray, own_e: np.ndarray, own_t: np.ndarray,
+                                 fresh0: int) -> np.ndarray:
+        """For each present ``(query, entity)``: distinct applicants of the batch naming the
+        entity at or before the query's time whose graph edge to it is later or missing."""
+        ok = q_ents < fresh0
+        xq, xe = q_idx[ok], q_ents[ok]
+        xu, xt = user[xq], t[xq]
+        # the applicant's earliest graph edge to the entity (int64 max: none)
+        span = np.int64(fresh0 + 1)
+        g_key = user[own_q] * span + own_e
+        order = np.lexsort((own_t, g_key))
+        g_key, g_t = g_key[order], own_t[order]
+        first = np.ones(g_key.shape[0], dtype=bool)
+        first[1:] = g_key[1:] != g_key[:-1]
+        g_key, g_t = g_key[first], g_t[first]
+        x_key = xu * span + xe
+        at = np.minimum(np.searchsorted(g_key, x_key), max(g_key.shape[0] - 1, 0))
+        found = (g_key.shape[0] > 0) & (g_key[at] == x_key) if g_key.size else np.zeros(
+            x_key.shape[0], dtype=bool)
+        xg = np.where(found, g_t[at] if g_key.size else 0, np.iinfo(np.int64).max)
+        # one row per (entity, applicant): its earliest application time
+        order = np.lexsort((xt, xu, xe))
+        xe, xu, xt, xg = xe[order], xu[order], xt[order], xg[order]
+        first = np.ones(xe.shape[0], dtype=bool)
+        first[1:] = (xe[1:] != xe[:-1]) | (xu[1:] != xu[:-1])
+        xe, xt, xg = xe[first], xt[first], xg[first]
+        lo = np.searchsorted(xe, pe, side="left")
+        hi = np.searchsorted(xe, pe, side="right")
+        owner, idx = _expand_ranges(lo, hi)
+        tp = t[pq][owner]
+        counts = (xt[idx] <= tp) & (xg[idx] > tp)
+        return np.bincount(owner[counts], minlength=pq.shape[0]).astype(np.int64)
+
+    def _degree_at(self, rels: tuple[str, ...], ent: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Distinct users of entities ``ent`` as of ``t`` (inclusive) over ``rels``."""
+        g = self.graph
+        deg = np.zeros(ent.shape[0], dtype=np.int64)
+        for rel in rels:
+            deg += g.relations[_REVERSE_REL[rel]].count_before(ent, t, inclusive=True)
+        if len(rels) > 1:
+            # a user both living and working at one address is one user, from the later time
+            d_key, span = self._double_counted(rels)
+            upto = np.searchsorted(d_key, ent * span + np.clip(t, -1, span - 1), side="right")
+            deg -= np.maximum(upto - np.searchsorted(d_key, ent * span, side="left"), 0)
+        return deg
+
+    def _double_counted(self, rels: tuple[str, ...]) -> tuple[np.ndarray, np.int64]:
+        """Sorted keys ``entity * span + time`` of users reaching one entity through two of
+        ``rels``, at the later of the two times (computed once per graph)."""
+        found = self._doubles.get(rels)
+        if found is not None:
+            return found
+        g = self.graph
+        n_e = np.int64(g.relations[rels[0]].num_children)
+        keys, times = [], []
+        for rel in rels:
+            adj = g.relations[rel]
+            u = np.repeat(np.arange(adj.num_parents, dtype=np.int64), np.diff(adj.indptr))
+            keys.append(u * n_e + adj.child)
+            times.append(adj.time)
+        # NOTE: two relations (home, work); each is one edge per (user, entity).
+        _, i0, i1 = np.intersect1d(keys[0], keys[1], assume_unique=True, return_indices=True)
+        ent = keys[0][i0] % n_e
+        when = np.maximum(times[0][i0], times[1][i1])
+        t_span = np.int64(max(int(when.max()) + 1 if when.size else 1, 1))
+        both = np.sort(ent * t_span + when)
+        self._doubles[rels] = (both, t_span)
+        return both, t_span
 
     def application_features(self, apps: ApplicationQueries) -> tuple[np.ndarray, list[str],
                                                                       list[str]]:

@@ -1,0 +1,145 @@
+"""`RiskFeatures._shared` builds a trimmed sub-graph (each entity's first users only) for the
+shared-entity kernel; it must give exactly what the kernel gives on the whole sub-graph."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from gnn_lending_world import lending_graph
+
+import kernels as K
+from gnn.lending_graph import LendingGraph
+from gnn.risk_features import _REVERSE_REL, NEW, SHARED_GROUPS, RiskFeatures, _expand
+from gnn.temporal_adjacency import TemporalAdjacency
+from kernels import NEVER
+
+
+def _whole_subgraph(feats: RiskFeatures, user: np.ndarray, t: np.ndarray,
+                    rels: tuple[str, ...], extra: tuple[np.ndarray, np.ndarray] | None,
+                    ) -> K.SharedEntityFeatures:
+    """The reference: every user of every entity the queries touch, all their edges."""
+    g = feats.graph
+    q = user.shape[0]
+    n_users = g.num_nodes("User")
+    user = np.where(user >= 0, user, n_users + np.arange(q))
+    known_rows = np.where(user < n_users, user, -1)
+    ents = [g.relations[rel].child[_expand(g.relations[rel].indptr, known_rows)[1]]
+            for rel in rels]
+    q_users = q_ents = q_times = np.zeros(0, np.int64)
+    if extra is not None:
+        fresh = max(g.num_nodes(x) for x in ("Device", "Phone", "Address", "IP")) + np.arange(q)
+        ent_q = np.where(extra[0] == NEW, fresh, extra[0])
+        has = ent_q >= 0
+        q_users, q_ents, q_times = user[has], ent_q[has], t[has]
+        ents.append(q_ents[q_ents < fresh[0]] if q else q_ents)
+    uniq_e = np.unique(np.concatenate(ents))
+    e_users, e_ents, e_times = [], [], []
+    for rel in rels:
+        rev = g.relations[_REVERSE_REL[rel]]
+        owner, idx = _expand(rev.indptr, uniq_e)
+        e_users.append(rev.child[idx])
+        e_ents.append(uniq_e[owner])
+        e_times.append(rev.time[idx])
+    users_all = np.concatenate([user, *e_users, q_users]).astype(np.int64)
+    ents_all = np.concatenate([*e_ents, q_ents]).astype(np.int64)
+    times_all = np.concatenate([*e_times, q_times]).astype(np.int64)
+    u_uniq, u_local = np.unique(users_all, return_inverse=True)
+    edge_u = u_local[q:]
+    e_uniq, e_local = np.unique(ents_all, return_inverse=True)
+    order = np.lexsort((times_all, e_local, edge_u))
+    indptr = np.zeros(u_uniq.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(edge_u, minlength=u_uniq.shape[0]), out=indptr[1:])
+    known = u_uniq < n_users
+    gu = np.where(known, u_uniq, 0)
+    return K.shared_entity_features_at(
+        indptr, e_local[order], int(e_uniq.shape[0]), u_local[:q], t,
+        edge_time=times_all[order],
+        fraud_visible_from=np.where(known, g.fraud_at["User"][gu], NEVER),
+        default_visible_from=np.where(known, g.default_at["User"][gu], NEVER),
+        hub_degree=feats.hub_degree)
+
+
+@pytest.fixture(scope="module")
+def graph() -> LendingGraph:
+    return lending_graph()
+
+
+@pytest.mark.parametrize("hub_degree", [2, 5, 20])
+def test_trimmed_subgraph_gives_the_whole_subgraphs_features(graph: LendingGraph,
+                                                             hub_degree: int) -> None:
+    feats = RiskFeatures(graph, hub_degree=hub_degree)
+    rng = np.random.default_rng(hub_degree)
+    n_users = graph.num_nodes("User")
+    t_lo = int(graph.attrs["User"]["created_at"].min())
+    checked = 0
+    for group, rels in SHARED_GROUPS.items():
+        ent_type = {"device": "Device", "phone": "Phone", "address": "Address", "ip": "IP"}[group]
+        n_ent = graph.num_nodes(ent_type)
+        # the busiest entities, so that hubs and trimmed rows are exercised
+        degree = sum(np.diff(graph.relations[_REVERSE_REL[r]].indptr) for r in rels)
+        busy = np.argsort(-degree)[:5]
+        for q in (1, 7, 60):
+            user = rng.integers(-1, n_users, q)
+            t = rng.integers(t_lo, graph.as_of + 86_400, q)
+            extras = [None, (np.where(rng.random(q) < 0.5, rng.choice(busy, q),
+                                      rng.integers(-1, n_ent, q)), None)]
+            extras.append((np.full(q, NEW), None))
+            # several queries naming one busy entity at different times
+            extras.append((np.full(q, busy[0]), None))
+            for extra in extras:
+                want = _whole_subgraph(feats, user, t, rels, extra)  # type: ignore[arg-type]
+                got = feats._shared(user, t, rels, extra)  # type: ignore[arg-type]
+                for name, a, b in zip(want._fields, want, got, strict=True):
+                    np.testing.assert_array_equal(np.asarray(b), np.asarray(a),
+                                                  err_msg=f"{group} {name} q={q}")
+                checked += q
+    assert checked > 1000
+
+
+def _with_users_working_at_home(graph: LendingGraph, users: np.ndarray) -> LendingGraph:
+    """``graph`` where ``users`` also work at their home address (from a later time)."""
+    home = graph.relations["user_home"]
+    work = graph.relations["user_work"]
+    rows = np.repeat(np.arange(home.num_parents), np.diff(home.indptr))
+    pick = np.isin(rows, users)
+    w_rows = np.repeat(np.arange(work.num_parents), np.diff(work.indptr))
+    src = np.concatenate([w_rows, rows[pick]])
+    dst = np.concatenate([work.child, home.child[pick]])
+    when = np.concatenate([work.time, home.time[pick] + 86_400])
+    n_u, n_a = home.num_parents, home.num_children
+    rels = dict(graph.relations)
+    rels["user_work"] = TemporalAdjacency.from_edges(src, dst, when, n_u, n_a, dedupe=True)
+    rels["work_user"] = TemporalAdjacency.from_edges(dst, src, when, n_a, n_u, dedupe=True)
+    return dataclasses.replace(graph, relations=rels)
+
+
+def test_degree_counts_a_user_reaching_an_entity_twice_once(graph: LendingGraph) -> None:
+    graph = _with_users_working_at_home(graph, np.arange(0, 600, 7))
+    feats = RiskFeatures(graph)
+    rels = SHARED_GROUPS["address"]
+    rng = np.random.default_rng(3)
+    n = graph.num_nodes("Address")
+    ent = rng.integers(0, n, 400)
+    t = rng.integers(0, graph.as_of + 1, 400)
+    want = []
+    for e, tt in zip(ent.tolist(), t.tolist(), strict=True):
+        first: dict[int, int] = {}
+        for rel in rels:
+            rev = graph.relations[_REVERSE_REL[rel]]
+            lo, hi = rev.indptr[e], rev.indptr[e + 1]
+            for u, when in zip(rev.child[lo:hi].tolist(), rev.time[lo:hi].tolist(),
+                               strict=True):
+                first[u] = min(first.get(u, when), when)
+        want.append(sum(1 for when in first.values() if when <= tt))
+    np.testing.assert_array_equal(feats._degree_at(rels, ent, t), np.array(want))
+    doubles, _ = feats._double_counted(rels)
+    assert doubles.size > 50
+    # and the features of the batch still match the whole sub-graph's
+    user = np.arange(0, 600, 5)
+    t = np.full(user.shape[0], graph.as_of)
+    want = _whole_subgraph(feats, user, t, rels, None)
+    got = feats._shared(user, t, rels, None)
+    for name, a, b in zip(want._fields, want, got, strict=True):
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a), err_msg=name)
