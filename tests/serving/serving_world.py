@@ -17,10 +17,13 @@ from fastapi import FastAPI
 
 from graph import GraphStore
 from serving.settings import Settings
+from tests.utils.neo4j import neo4j_auth, neo4j_uri
 
 SECRET = "serving-tests-secret-0123456789abcdef"
 ADMIN_KEY = "rgk_admintest_" + "A" * 43
-NEO4J_URI = os.environ.get("RISKGRAPH_TEST_NEO4J_URI", "bolt://127.0.0.1:7687")
+# NOTE: the server scripts/neo4j.sh runs (NEO4J_BOLT_PORT, NEO4J_PASSWORD), the same one the
+# `neo4j` fixture clears and reads: the replicas must write where the test looks.
+NEO4J_URI = neo4j_uri()
 
 
 def make_settings(data_dir: Path, backend: str = "ladybug", **overrides: Any) -> Settings:
@@ -30,6 +33,7 @@ def make_settings(data_dir: Path, backend: str = "ladybug", **overrides: Any) ->
         "STORE_TIMEOUT_S": 5.0, "STORE_WRITE_TIMEOUT_S": 10.0, "STORE_PROBE_INTERVAL_S": 0.2,
         "RATE_LIMIT_PER_S": 10_000.0, "RATE_LIMIT_BURST": 10_000,
         "NEO4J_URI": NEO4J_URI if backend == "neo4j" else None,
+        "NEO4J_USER": neo4j_auth()[0], "NEO4J_PASSWORD": neo4j_auth()[1],
         "NEO4J_MAX_RETRY_TIME_S": 2.0, "NEO4J_CONNECTION_TIMEOUT_S": 2.0,
     }
     values.update(overrides)

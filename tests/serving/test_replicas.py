@@ -30,6 +30,7 @@ from serving_world import (
 )
 
 from graph import GraphStore
+from tests.utils.neo4j import neo4j_auth
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,7 @@ class ServeProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         full = {**os.environ, "RISKGRAPH_NEO4J_URI": NEO4J_URI,
+                "RISKGRAPH_NEO4J_PASSWORD": neo4j_auth()[1],
                 "RISKGRAPH_PSEUDONYM_SECRET": SECRET, "RISKGRAPH_ADMIN_API_KEY": ADMIN_KEY,
                 "RISKGRAPH_DATA_DIR": str(data_dir), "RISKGRAPH_NEO4J_MAX_RETRY_TIME_S": "1",
                 "RISKGRAPH_NEO4J_CONNECTION_TIMEOUT_S": "1",
