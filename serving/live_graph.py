@@ -136,7 +136,9 @@ class LiveGraph:
         reverse = {}
         for rel in _REVERSED:
             relation = snapshot.relations[rel]
-            reverse[rel] = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
+            rev = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
+            # NOTE: a merchant's orders by time, so that the newest before a time are a slice.
+            reverse[rel] = _by_time(rev) if rel == "ORDERED_AT" else rev
         return _Base(snapshot, reverse, time.time())
 
     # -- keeping it current ---------------------------------------------------------------------
@@ -368,10 +370,12 @@ class LiveGraph:
         if pos is not None:
             rev = base.reverse["ORDERED_AT"]
             lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
+            # NOTE: each row is sorted by time (NaN as 0, :func:`_by_time`): the orders before
+            # ``before_ts`` are a prefix, the newest ``fanout`` of them its end.
             ts = rev.columns["ts"][lo:hi].astype(np.float64)
             returned = rev.columns["returned"][lo:hi]
-            keep = np.flatnonzero(~(ts >= before_ts))  # NaN times kept
-            keep = keep[np.argsort(-np.nan_to_num(ts[keep]))][: self.fanout]
+            end = int(np.searchsorted(np.nan_to_num(ts), before_ts, side="left"))
+            keep = np.arange(end - 1, max(end - self.fanout, 0) - 1, -1)
             orders = list(zip(ts[keep].tolist(),
                               (np.nan_to_num(returned[keep].astype(np.float64)) > 0).tolist(),
                               strict=True))
@@ -400,6 +404,17 @@ class LiveGraph:
                 sales = [x for x in sales if x[0] != d] + [(d, g)]
         owners = self.sources_of("OWNS", merchant_id)
         return MerchantEvidence(seed, [r for _, r in orders[: self.fanout]], sales, owners)
+
+
+def _by_time(rel: Relation) -> Relation:
+    """``rel`` with each row's entries sorted by ``ts`` (a missing time counts as 0, oldest),
+    when it has times; otherwise unchanged."""
+    if "ts" not in rel.columns or rel.num_edges == 0:
+        return rel
+    rows = rel.sources()
+    order = np.lexsort((np.nan_to_num(rel.columns["ts"].astype(np.float64)), rows))
+    return Relation(rel.edge_type, rel.indptr, rel.indices[order],
+                    {k: v[order] for k, v in rel.columns.items()})
 
 
 def _kinds(rel_type: RelType) -> dict[str, str]:

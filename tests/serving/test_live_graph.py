@@ -1,0 +1,32 @@
+"""`LiveGraph` reads against the obvious computation on the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from graph.ladybug_store import LadybugStore
+from serving.live_graph import LiveGraph
+
+
+def test_merchant_evidence_is_the_newest_orders_before_the_time(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    store = LadybugStore(tmp_path / "g.lbug")
+    try:
+        store.apply_schema()
+        store.upsert_nodes("Merchant", [{"id": "m1"}])
+        store.upsert_nodes("User", [{"id": f"u{i}"} for i in range(40)])
+        ts = rng.permutation(np.arange(1_000, 1_120))  # distinct times, stored unordered
+        rows = [{"src": f"u{i % 40}", "dst": "m1", "event_id": f"o{i}", "ts": int(t),
+                 "amount": 10.0, "returned": bool(rng.random() < 0.3)}
+                for i, t in enumerate(ts)]
+        store.upsert_edges("ORDERED_AT", rows)
+        live = LiveGraph.from_store(store, fanout=25)
+        for before in (999, 1_000, 1_001, 1_010, 1_060, 1_119, 1_120, 5_000):
+            got = live.merchant_evidence("m1", before)
+            assert got is not None
+            newest = sorted((r for r in rows if r["ts"] < before), key=lambda r: -r["ts"])
+            assert got.orders == [r["returned"] for r in newest[:25]], before
+    finally:
+        store.close()
