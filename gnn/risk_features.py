@@ -649,12 +649,13 @@ class RiskFeatures:
         g_key, g_t = g_key[order], own_t[order]
         first = np.ones(g_key.shape[0], dtype=bool)
         first[1:] = g_key[1:] != g_key[:-1]
-        g_key, g_t = g_key[first], g_t[first]
+        # a sentinel above every key, so that each search lands on an element
+        none = np.iinfo(np.int64).max
+        g_key = np.append(g_key[first], none)
+        g_t = np.append(g_t[first], none)
         x_key = xu * span + xe
-        at = np.minimum(np.searchsorted(g_key, x_key), max(g_key.shape[0] - 1, 0))
-        found = (g_key.shape[0] > 0) & (g_key[at] == x_key) if g_key.size else np.zeros(
-            x_key.shape[0], dtype=bool)
-        xg = np.where(found, g_t[at] if g_key.size else 0, np.iinfo(np.int64).max)
+        at = np.searchsorted(g_key, x_key)
+        xg = np.where(g_key[at] == x_key, g_t[at], none)
         # one row per (entity, applicant): its earliest application time
         order = np.lexsort((xt, xu, xe))
         xe, xu, xt, xg = xe[order], xu[order], xt[order], xg[order]
