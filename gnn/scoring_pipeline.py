@@ -255,9 +255,7 @@ class ScoringPipeline:
         """
         norm = self.normalise(prepared)
         device = torch.device(device)
-        here = _device_of(self.model)
-        if here is None or here.type != device.type or (
-                device.index is not None and here.index != device.index):
+        if not _placed_on(self.model, device):
             # NOTE: only when it is elsewhere: ``to`` walks ~250 modules (~5 ms, a quarter of
             # one online verdict) even when nothing moves.
             self.model.to(device)
@@ -363,8 +361,9 @@ def _concat(parts: list[Scores], dim: int) -> Scores:
                     ("fraud", "pd", "fraud_logit", "pd_logit", "embedding")))
 
 
-def _device_of(model: torch.nn.Module) -> torch.device | None:
-    """The device of the model's first parameter (``None`` without parameters)."""
+def _placed_on(model: torch.nn.Module, device: torch.device) -> bool:
+    """Whether the model's parameters are on ``device`` (``cuda`` matches any ``cuda:i``)."""
     for p in model.parameters():
-        return p.device
-    return None
+        here = p.device
+        return here.type == device.type and device.index in (None, here.index)
+    return False
