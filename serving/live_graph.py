@@ -282,18 +282,18 @@ class LiveGraph:
 
     def nodes_of(self, label: NodeType, node_ids: Sequence[str]) -> list[GraphNode]:
         """Many nodes of one label at once (unknown ids left out)."""
-        base = self._base
-        table = base.snapshot.nodes[label]
+        table = self._base.snapshot.nodes[label]
         spec = SCHEMA.node(label)
         known = [(i, table.position(i)) for i in node_ids]
-        base = [(i, p) for i, p in known if p is not None]
+        in_base = [(i, p) for i, p in known if p is not None]
         found: dict[str, dict[str, Any]] = {}
-        if base:
-            positions = np.fromiter((p for _, p in base), dtype=np.int64, count=len(base))
-            columns = {name: _column_values(col[positions], 0, len(base),
+        if in_base:
+            positions = np.fromiter((p for _, p in in_base), dtype=np.int64,
+                                    count=len(in_base))
+            columns = {name: _column_values(col[positions], 0, len(in_base),
                                             spec.property(name).type)
                        for name, col in table.columns.items()}
-            for j, (node_id, _) in enumerate(base):
+            for j, (node_id, _) in enumerate(in_base):
                 found[node_id] = {n: c[j] for n, c in columns.items() if c[j] is not None}
         out = []
         for node_id in node_ids:
