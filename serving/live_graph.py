@@ -47,6 +47,9 @@ class _Base:
     snapshot: GraphSnapshot
     reverse: Mapping[RelType, Relation]
     taken_at: float
+    order_times: np.ndarray
+    """float64 ``ts`` of ``reverse["ORDERED_AT"]``, a missing time as 0: the sorted key of each
+    merchant's orders (built once, so a verdict searches it rather than converting it)."""
 
 
 def _typed(value: Any, kind: str) -> Any:
@@ -139,7 +142,10 @@ class LiveGraph:
             rev = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
             # NOTE: a merchant's orders by time, so that the newest before a time are a slice.
             reverse[rel] = _by_time(rev) if rel == "ORDERED_AT" else rev
-        return _Base(snapshot, reverse, time.time())
+        orders = reverse["ORDERED_AT"]
+        times = (np.nan_to_num(orders.columns["ts"].astype(np.float64)) if "ts" in orders.columns
+                 else np.zeros(orders.num_edges))
+        return _Base(snapshot, reverse, time.time(), times)
 
     # -- keeping it current ---------------------------------------------------------------------
     def apply(self, ops: Sequence[Op]) -> None:
@@ -372,13 +378,11 @@ class LiveGraph:
             lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
             # NOTE: each row is sorted by time (NaN as 0, :func:`_by_time`): the orders before
             # ``before_ts`` are a prefix, the newest ``fanout`` of them its end.
-            ts = rev.columns["ts"][lo:hi].astype(np.float64)
-            returned = rev.columns["returned"][lo:hi]
-            end = int(np.searchsorted(np.nan_to_num(ts), before_ts, side="left"))
-            keep = np.arange(end - 1, max(end - self.fanout, 0) - 1, -1)
-            orders = list(zip(ts[keep].tolist(),
-                              (np.nan_to_num(returned[keep].astype(np.float64)) > 0).tolist(),
-                              strict=True))
+            end = lo + int(np.searchsorted(base.order_times[lo:hi], before_ts, side="left"))
+            keep = np.arange(end - 1, max(end - self.fanout, lo) - 1, -1)
+            returned = rev.columns["returned"][keep].astype(np.float64)
+            orders = list(zip(rev.columns["ts"][keep].astype(np.float64).tolist(),
+                              (np.nan_to_num(returned) > 0).tolist(), strict=True))
         for buyer in self._in.get(("ORDERED_AT", merchant_id), ()):
             for to, props in self._out.get(("ORDERED_AT", buyer), {}).values():
                 t = props.get("ts")

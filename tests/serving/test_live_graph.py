@@ -15,18 +15,21 @@ def test_merchant_evidence_is_the_newest_orders_before_the_time(tmp_path: Path) 
     store = LadybugStore(tmp_path / "g.lbug")
     try:
         store.apply_schema()
-        store.upsert_nodes("Merchant", [{"id": "m1"}])
+        # NOTE: two merchants, so that one's orders start part-way into the reverse relation.
+        store.upsert_nodes("Merchant", [{"id": "m0"}, {"id": "m1"}])
         store.upsert_nodes("User", [{"id": f"u{i}"} for i in range(40)])
         ts = rng.permutation(np.arange(1_000, 1_120))  # distinct times, stored unordered
-        rows = [{"src": f"u{i % 40}", "dst": "m1", "event_id": f"o{i}", "ts": int(t),
+        rows = [{"src": f"u{i % 40}", "dst": f"m{i % 2}", "event_id": f"o{i}", "ts": int(t),
                  "amount": 10.0, "returned": bool(rng.random() < 0.3)}
                 for i, t in enumerate(ts)]
         store.upsert_edges("ORDERED_AT", rows)
         live = LiveGraph.from_store(store, fanout=25)
-        for before in (999, 1_000, 1_001, 1_010, 1_060, 1_119, 1_120, 5_000):
-            got = live.merchant_evidence("m1", before)
-            assert got is not None
-            newest = sorted((r for r in rows if r["ts"] < before), key=lambda r: -r["ts"])
-            assert got.orders == [r["returned"] for r in newest[:25]], before
+        for merchant in ("m0", "m1"):
+            mine = [r for r in rows if r["dst"] == merchant]
+            for before in (999, 1_000, 1_001, 1_010, 1_060, 1_119, 1_120, 5_000):
+                got = live.merchant_evidence(merchant, before)
+                assert got is not None
+                newest = sorted((r for r in mine if r["ts"] < before), key=lambda r: -r["ts"])
+                assert got.orders == [r["returned"] for r in newest[:25]], (merchant, before)
     finally:
         store.close()
