@@ -354,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       headers={"X-API-Key": ADMIN_KEY}) as c:
         key = c.post("/v1/keys", json={"name": "bench", "role": "scoring"}).json()["key"]
     phases = [("sustain", args.rate, args.sustain)] + [
-        (f"ramp {r}", float(r), args.step_seconds) for r in args.ramp.split(",")]
+        (f"ramp {r}", float(r), args.step_seconds) for r in args.ramp.split(",") if r.strip()]
     queue: mp.Queue[dict[str, Any] | None] = mp.get_context("spawn").Queue()
     gen = mp.get_context("spawn").Process(
         target=_generator, args=(port, key, bodies, phases, args.p99_limit_ms, run, queue))
