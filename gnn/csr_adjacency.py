@@ -4,7 +4,8 @@ Propagation is ``out = A @ x`` where row ``i`` of ``A`` holds the weights with w
 receives from its neighbours. On CPU a CSR sparse-dense product is about ten times faster than
 scatter-based message passing (there is no torch-scatter here). Autograd's own backward of a
 CSR product builds ``A^T`` on every call, which dominates training time, so the transpose is
-built once and the backward is one more CSR product.
+built once (when a backward first needs it; inference never does) and the backward is one more
+CSR product.
 """
 
 from __future__ import annotations
@@ -57,13 +58,26 @@ class CSRAdjacency:
         - **matmul output:** ``[num_dst, F]``
     """
 
-    def __init__(self, matrix: Tensor, matrix_t: Tensor) -> None:
-        if matrix.layout != torch.sparse_csr or matrix_t.layout != torch.sparse_csr:
+    def __init__(self, matrix: Tensor, matrix_t: Tensor | None = None) -> None:
+        if matrix.layout != torch.sparse_csr or (
+                matrix_t is not None and matrix_t.layout != torch.sparse_csr):
             raise ValueError("matrix and matrix_t must be sparse CSR tensors")
-        if tuple(matrix.shape) != tuple(reversed(matrix_t.shape)):
+        if matrix_t is not None and tuple(matrix.shape) != tuple(reversed(matrix_t.shape)):
             raise ValueError(f"shapes {tuple(matrix.shape)} and {tuple(matrix_t.shape)} disagree")
         self.matrix = matrix
-        self.matrix_t = matrix_t
+        self._matrix_t = matrix_t
+
+    @property
+    def matrix_t(self) -> Tensor:
+        """The transpose (built on first use: only a backward pass needs it)."""
+        if self._matrix_t is None:
+            crow, col = self.matrix.crow_indices().cpu(), self.matrix.col_indices().cpu()
+            row = np.repeat(np.arange(crow.shape[0] - 1), np.diff(crow.numpy()))
+            values = self.matrix.values().cpu().numpy()
+            num_dst, num_src = self.shape
+            self._matrix_t = _coo_to_csr(col.numpy(), row, values, num_src,
+                                         num_dst).to(self.matrix.device)
+        return self._matrix_t
 
     @classmethod
     def from_edges(
@@ -139,9 +153,35 @@ class CSRAdjacency:
         cls, src: np.ndarray, dst: np.ndarray, values: np.ndarray, num_src: int, num_dst: int
     ) -> CSRAdjacency:
         """Build from coalesced entries ``A[dst[k], src[k]] = values[k]``, no normalisation."""
-        matrix = _coo_to_csr(dst, src, values, num_dst, num_src)
-        matrix_t = _coo_to_csr(src, dst, values, num_src, num_dst)
-        return cls(matrix, matrix_t)
+        return cls(_coo_to_csr(dst, src, values, num_dst, num_src))
+
+    @classmethod
+    def mean_of_children(cls, child: np.ndarray, parent: np.ndarray, num_src: int,
+                         num_dst: int) -> CSRAdjacency:
+        """``from_edges(child, parent, num_src, num_dst, normalisation="mean",
+        drop_self_loops=False)`` (the same matrix, bit for bit) for edges that are each
+        given once, as in a sampled tree: no coalescing and one sort, which is what an online
+        verdict's 48 small matrices need. Repeated edges take the general path."""
+        child = np.asarray(child, dtype=np.int64)
+        parent = np.asarray(parent, dtype=np.int64)
+        key = parent * num_src + child
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        if sorted_key.shape[0] > 1 and not bool(np.all(sorted_key[1:] > sorted_key[:-1])):
+            return cls.from_edges(child, parent, num_src, num_dst, normalisation="mean",
+                                  drop_self_loops=False)
+        if child.size and (child.min() < 0 or child.max() >= num_src or parent.min() < 0
+                           or parent.max() >= num_dst):
+            raise GraphDataError("edge position out of range")
+        counts = np.bincount(parent, minlength=num_dst)
+        crow = np.zeros(num_dst + 1, dtype=np.int64)
+        np.cumsum(counts, out=crow[1:])
+        rows = parent[order]
+        values = 1.0 / counts[rows].astype(np.float64)
+        return cls(_csr_tensor(torch.from_numpy(crow),
+                               torch.from_numpy(np.ascontiguousarray(child[order])),
+                               torch.from_numpy(values.astype(np.float32)),
+                               (num_dst, num_src)))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -162,7 +202,8 @@ class CSRAdjacency:
             return self
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return CSRAdjacency(self.matrix.to(device), self.matrix_t.to(device))
+            return CSRAdjacency(self.matrix.to(device), None if self._matrix_t is None
+                                else self._matrix_t.to(device))
 
     def matmul(self, x: Tensor) -> Tensor:
         """``A @ x``, differentiable in ``x``.

@@ -88,9 +88,8 @@ class TreeBatch:
                 child, parent = trees.edges(name)
                 n_dst, n_src = prefix[layer][p], prefix[layer - 1][c]
                 keep = parent < n_dst
-                per_rel[name] = CSRAdjacency.from_edges(
-                    child[keep], parent[keep], n_src, n_dst, normalisation="mean",
-                    drop_self_loops=False)
+                per_rel[name] = CSRAdjacency.mean_of_children(child[keep], parent[keep],
+                                                               n_src, n_dst)
             adjs.append(per_rel)
         return cls(
             trees.root_type, trees.num_roots,

@@ -76,3 +76,37 @@ def test_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match="normalisation"):
         CSRAdjacency.from_edges(np.array([0]), np.array([1]), 3,
                                 normalisation="max")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("num_edges", [0, 1, 7, 300])
+def test_mean_of_children_is_from_edges_bit_for_bit(num_edges: int) -> None:
+    rng = np.random.default_rng(num_edges)
+    num_src, num_dst = max(num_edges, 1), 40
+    child = rng.permutation(num_src)[:num_edges]  # each child once, unordered: a tree
+    parent = rng.integers(0, num_dst, num_edges)
+    fast = CSRAdjacency.mean_of_children(child, parent, num_src, num_dst)
+    ref = CSRAdjacency.from_edges(child, parent, num_src, num_dst, normalisation="mean",
+                                  drop_self_loops=False)
+    for a, b in ((fast.matrix, ref.matrix), (fast.matrix_t, ref.matrix_t)):
+        assert torch.equal(a.crow_indices(), b.crow_indices())
+        assert torch.equal(a.col_indices(), b.col_indices())
+        assert torch.equal(a.values(), b.values())
+
+
+def test_mean_of_children_coalesces_a_repeated_edge_like_from_edges() -> None:
+    child, parent = np.array([0, 1, 0, 2]), np.array([0, 0, 0, 1])
+    fast = CSRAdjacency.mean_of_children(child, parent, 3, 2)
+    ref = CSRAdjacency.from_edges(child, parent, 3, 2, normalisation="mean",
+                                  drop_self_loops=False)
+    assert torch.equal(fast.to_dense(), ref.to_dense())
+    assert fast.to_dense()[0].tolist() == pytest.approx([2 / 3, 1 / 3, 0.0])
+    with pytest.raises(GraphDataError):
+        CSRAdjacency.mean_of_children(np.array([3]), np.array([0]), 3, 2)
+
+
+def test_transpose_built_on_demand_is_the_transpose() -> None:
+    rng = np.random.default_rng(3)
+    src, dst = rng.integers(0, 9, 50), rng.integers(0, 5, 50)
+    adj = CSRAdjacency.from_edges(src, dst, 9, 5, normalisation="sym")
+    assert adj._matrix_t is None
+    assert torch.equal(adj.matrix_t.to_dense(), adj.to_dense().T)
