@@ -112,6 +112,49 @@ def upsert_edges(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
     )
 
 
+def _params(var: str, names: tuple[str, ...], cols: tuple[str, ...]) -> str:
+    # NOTE: a parameter is named after its column (``_q`` checked it is an identifier).
+    return ", ".join(f"{var}.{_q(n, cols)} = ${n}" for n in names)
+
+
+def upsert_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
+    """MERGE the node ``$id`` and set the properties ``names`` from parameters of those names.
+
+    One row per statement: a node pattern on a parameter probes the primary-key index
+    (0.5 ms), where ``LOAD FROM`` joins the batch against the whole table (35 ms for one
+    application on a 100k-user world, 0.8 s for a verdict among large verdicts). For the small
+    batches of online writes; bulk loads use :func:`upsert_nodes`.
+    """
+    cols = spec.columns
+    _check_columns(cols)
+    label = _q(spec.label, (spec.label,))
+    sets = _params("n", names, cols)
+    return _literal(f"MERGE (n:{label} {{`id`: $id}})" + (f" SET {sets}" if sets else ""))
+
+
+def create_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
+    """CREATE the node ``$id`` with the properties ``names`` (the caller knows it is new)."""
+    cols = spec.columns
+    _check_columns(cols)
+    label = _q(spec.label, (spec.label,))
+    props = ", ".join(["`id`: $id"] + [f"{_q(n, cols)}: ${n}" for n in names])
+    return _literal(f"CREATE (n:{label} {{{props}}})")
+
+
+def upsert_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
+    """:func:`upsert_edges` for one row given as parameters ``$src``, ``$dst`` and ``names``
+    (index probes, as :func:`upsert_node_row`)."""
+    cols = spec.columns
+    _check_columns(cols)
+    rel = _q(spec.type, (spec.type,))
+    key = "" if spec.key is None else f" {{{_q(spec.key, cols)}: ${spec.key}}}"
+    sets = _params("r", tuple(n for n in names if n != spec.key), cols)
+    return _literal(
+        f"MERGE (s:{_q(spec.src, (spec.src,))} {{`id`: $src}}) "
+        f"MERGE (t:{_q(spec.dst, (spec.dst,))} {{`id`: $dst}}) "
+        f"MERGE (s)-[r:{rel}{key}]->(t)" + (f" SET {sets}" if sets else ""))
+
+
 def get_nodes(spec: NodeSpec) -> LiteralString:
     """Columns ``id`` then the properties of the nodes whose id is in ``$ids``.
 

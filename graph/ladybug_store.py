@@ -52,6 +52,9 @@ T = TypeVar("T")
 # failing at 250k in a 2 GiB pool).
 _RECYCLE_WRITES: Final = 256
 _RECYCLE_ROWS: Final = 50_000
+SMALL_BATCH_ROWS: Final = 64
+"""Writes of at most this many rows go one indexed statement per row (online writes: a
+verdict's application and edges); larger ones as one ``LOAD FROM`` join (bulk loads)."""
 
 # NOTE: LadybugDB reports every failure as RuntimeError; these messages mean "someone else
 # holds the file or it is busy", which retrying later can fix.
@@ -218,6 +221,11 @@ class LadybugStore(GraphStore):
     def _upsert_nodes(self, label: NodeType, rows: Rows) -> None:
         spec = self.schema.node(label)
         batch = node_batch(spec, rows)
+        if batch.num_rows <= SMALL_BATCH_ROWS:
+            self._write(lambda conn: _row_by_row(
+                conn, batch, lambda names: queries.upsert_node_row(spec, names), fixed=1),
+                rows=batch.num_rows)
+            return
         query = queries.upsert_nodes(spec, tuple(batch.column_names[1:]))
         # NOTE: results are closed at once on the writer thread: one left to the garbage
         # collector is closed later from whichever thread runs it, which can deadlock with
@@ -228,6 +236,11 @@ class LadybugStore(GraphStore):
     def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None:
         spec = self.schema.rel(rel_type)
         batch = edge_batch(spec, rows)
+        if batch.num_rows <= SMALL_BATCH_ROWS:
+            self._write(lambda conn: _row_by_row(
+                conn, batch, lambda names: queries.upsert_edge_row(spec, names), fixed=2),
+                rows=batch.num_rows)
+            return
         query = queries.upsert_edges(spec, tuple(batch.column_names[2:]))
         self._write(lambda conn: _execute(conn, query, {"rows": batch}).close(),
                     rows=batch.num_rows)
@@ -258,8 +271,13 @@ class LadybugStore(GraphStore):
             new = [row for row in rows if row["id"] not in existing]
             if new:
                 batch = node_batch(spec, new)
-                _execute(conn, queries.upsert_nodes(spec, tuple(batch.column_names[1:])),
-                         {"rows": batch}).close()
+                if batch.num_rows <= SMALL_BATCH_ROWS:
+                    # NOTE: CREATE, not MERGE: this task just saw that none of them exists.
+                    _row_by_row(conn, batch, lambda names: queries.create_node_row(spec, names),
+                                fixed=1)
+                else:
+                    _execute(conn, queries.upsert_nodes(spec, tuple(batch.column_names[1:])),
+                             {"rows": batch}).close()
             return [None if row["id"] not in existing
                     else GraphNode(label, row["id"], existing[row["id"]]) for row in rows]
 
@@ -401,6 +419,22 @@ def _to_arrow(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
+                query_for: Callable[[tuple[str, ...]], LiteralString], *, fixed: int) -> None:
+    """Write ``batch`` one parameterised statement per row, in one transaction; each row sets
+    only its non-null properties (the first ``fixed`` columns are the keys, always given)."""
+    _execute(conn, "BEGIN TRANSACTION").close()
+    try:
+        for row in batch.to_pylist():
+            items = list(row.items())
+            props = {k: v for k, v in items[fixed:] if v is not None}
+            _execute(conn, query_for(tuple(props)), {**dict(items[:fixed]), **props}).close()
+    except BaseException:
+        _execute(conn, "ROLLBACK").close()
+        raise
+    _execute(conn, "COMMIT").close()
+
+
 def _execute(
     conn: ladybug.Connection, query: LiteralString, params: dict[str, Any] | None = None
 ) -> ladybug.QueryResult:

@@ -239,3 +239,45 @@ def test_write_connection_renewed_after_many_rows(tmp_path: Path,
         assert store.counts()["User"] == 24
     finally:
         store.close()
+
+
+def test_row_by_row_and_joined_writes_leave_the_same_graph(tmp_path: Path) -> None:
+    # Online writes (<= SMALL_BATCH_ROWS rows) go one indexed statement per row, bulk writes
+    # as one LOAD FROM join: the same rows, in the same order, must give the same graph,
+    # including "a missing property keeps the stored value" and keyed event edges.
+    from graph.ladybug_store import SMALL_BATCH_ROWS
+
+    users = [{"id": f"u{i}", "created_at": 1_000 + i, "home_city": "Hangzhou" if i % 3 else None}
+             for i in range(3 * SMALL_BATCH_ROWS)]
+    again = [{"id": f"u{i}", "home_city": None, "created_at": 5_000 + i}
+             for i in range(0, 3 * SMALL_BATCH_ROWS, 2)]
+    logins = [{"src": f"u{i % 50}", "dst": f"ip{i % 150 % 7}", "event_id": f"e{i % 150}",
+               "ts": 2_000 + i, "lat": 30.0, "lon": None if i % 4 else 120.0}
+              for i in range(3 * SMALL_BATCH_ROWS)]
+    contents = []
+    for size in (SMALL_BATCH_ROWS // 4, 10 * SMALL_BATCH_ROWS):
+        store = LadybugStore(tmp_path / f"g{size}.lbug")
+        try:
+            store.apply_schema()
+            for rows, write in ((users, store.upsert_nodes), (again, store.upsert_nodes)):
+                for lo in range(0, len(rows), size):
+                    write("User", rows[lo:lo + size])
+            for lo in range(0, len(logins), size):
+                store.upsert_edges("LOGGED_IN_FROM", logins[lo:lo + size])
+            made = store.create_nodes("Verdict", [
+                {"id": f"v{i}", "request_hash": "h", "verdict_json": "{}"} for i in range(5)])
+            assert made == [None] * 5
+            contents.append((
+                {n.id: n.properties for n in (store.get_node("User", f"u{i}")
+                                              for i in range(len(users))) if n is not None},
+                sorted((e.src, e.dst, sorted(e.properties.items()))
+                       for i in range(50) for e in store.neighbourhood(
+                           "User", f"u{i}", hops=1, fanout=1000).edges
+                       if e.type == "LOGGED_IN_FROM"),
+                store.get_node("Verdict", "v3")))
+        finally:
+            store.close()
+    assert contents[0] == contents[1]
+    assert len(contents[0][1]) == 150 and contents[0][2] is not None
+    assert contents[0][0]["u2"]["home_city"] == "Hangzhou"  # kept: the later row gave none
+    assert contents[0][0]["u2"]["created_at"] == 5_002
