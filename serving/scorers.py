@@ -49,7 +49,8 @@ def load_scorer(settings: Settings, live: LiveGraph | None = None,
 
         try:
             gnn = GnnScorer.from_registry(ModelRegistry(registry_dir), explainer=rules,
-                                          device=_torch_device(settings))
+                                          device=_torch_device(settings),
+                                          process=settings.GNN_PROCESS)
         except ModelNotFoundError:
             log.info("no promoted model in %s", registry_dir)
         else:

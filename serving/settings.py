@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     DEVICE: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where kernels and "
                                                    "models run; auto uses a GPU when usable.")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    GNN_PROCESS: bool = Field(True, description="Serve the GNN from a child process (CPU "
+                              "only), so that the model's work does not hold the API "
+                              "process's interpreter lock; false: a thread of the API process.")
 
     # -- the scoring API (serving.api) ----------------------------------------------------------
     API_HOST: str = Field("127.0.0.1", description="Interface `riskgraph serve` binds.")

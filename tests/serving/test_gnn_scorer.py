@@ -111,3 +111,55 @@ def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_runs() -> 
             pytest.raises(ValueError, match="boom"):
         scorer.score(_facts(user, "d", g.as_of + 60), None)
     assert 0.0 <= scorer.score(_facts(user, "d", g.as_of + 60), None).fraud_probability <= 1.0
+
+
+def test_a_child_process_scores_as_the_thread_does_and_is_replaced_when_it_dies() -> None:
+    g = lending_graph()
+    pipe = trained().pipeline
+    users = [str(u) for u in g.ids["User"][:6]]
+    facts = [ApplicationFacts(application_id=f"app-{i}", product="cash_loan",
+                              amount=900.0 * (i + 1), currency="CNY", user_id=u,
+                              device_id=f"dev-{i % 3}", device_masked="****1234",
+                              ip=f"10.0.1.{i}", lat=30.0, lon=120.0, ts=g.as_of + 30 + i)
+             for i, u in enumerate(users)]
+    expected = [GnnScorer(pipe, graph=g).score(f, None) for f in facts]
+    scorer = GnnScorer(pipe, graph=g, process=True)
+    try:
+        assert scorer._worker is not None
+        first = scorer._worker._process
+        got = [scorer.score(f, None) for f in facts]
+        # NOTE: the child runs torch on one thread; float32 sums in another order differ in
+        # the last bits, hence 1e-6 rather than equality on what the model computed.
+        for a, b in zip(got, expected, strict=True):
+            assert a.fraud_probability == pytest.approx(b.fraud_probability, abs=1e-6)
+            assert a.pd == pytest.approx(b.pd, abs=1e-6)
+            logits = ("gnn_fraud_logit", "gnn_pd_logit")
+            assert {k: v for k, v in a.features.items() if k not in logits} == {
+                k: v for k, v in b.features.items() if k not in logits}
+            for k in logits:
+                assert a.features[k] == pytest.approx(b.features[k], abs=1e-5)
+        first.kill()
+        first.join(5)
+        with pytest.raises(RuntimeError, match="ended"):
+            scorer.score(facts[0], None)
+        assert scorer._worker is not None and scorer._worker._process is not first
+        again = scorer.score(facts[0], None)
+        assert again.fraud_probability == pytest.approx(expected[0].fraud_probability, abs=1e-6)
+    finally:
+        scorer.close()
+    assert not first.is_alive()
+
+
+def test_a_new_graph_state_gets_a_new_child_and_the_old_one_ends() -> None:
+    g = lending_graph()
+    scorer = GnnScorer(trained().pipeline, graph=g, process=True)
+    try:
+        assert scorer._worker is not None
+        old = scorer._worker._process
+        scorer.set_graph(g)
+        assert scorer._worker._process is not old
+        old.join(5)
+        assert not old.is_alive()
+    finally:
+        scorer.close()
+    assert scorer._worker is None
