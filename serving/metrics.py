@@ -27,6 +27,11 @@ class ServingMetrics:
         self.score_latency = Histogram(
             "riskgraph_score_duration_seconds", "Time to decide a verdict, by decision.",
             ["product", "decision", "degraded"], buckets=LATENCY_BUCKETS, registry=r)
+        self.score_stage = Histogram(
+            "riskgraph_score_stage_duration_seconds", "Time a verdict spends in each stage: "
+            "lookup (stored verdict), model (GNN, explainer, policy, reasons), claim (durable "
+            "write).",
+            ["stage"], buckets=LATENCY_BUCKETS, registry=r)
         self.verdicts = Counter(
             "riskgraph_verdicts_total", "Verdicts decided (replays of stored ones excluded).",
             ["product", "decision", "degraded"], registry=r)

@@ -121,10 +121,14 @@ class ScoringService:
         request = canonical_request(facts)
         request_hash = sha256_hex(canonical_json(request))
         lock = self._locks[zlib.crc32(app.application_id.encode()) % _LOCK_STRIPES]
+        stage = self.metrics.score_stage
         with lock:
+            t_lookup = time.perf_counter()
             stored = self._stored(app.application_id, request_hash)
             if stored is not None:
                 return stored
+            t_model = time.perf_counter()
+            stage.labels("lookup").observe(t_model - t_lookup)
             degraded = False
             try:
                 result = self.guard.read(lambda s: self.scorer.score(facts, s))
@@ -154,7 +158,10 @@ class ScoringService:
                 "request_json": canonical_json(request),
             }
             (op,) = application_ops(facts, row, self.pseudonymiser, app)
+            t_claim = time.perf_counter()
+            stage.labels("model").observe(t_claim - t_model)
             written = self.writer.claim("score", op, key=app.application_id)
+            stage.labels("claim").observe(time.perf_counter() - t_claim)
             stored_in: Literal["graph", "spool"] = "spool" if written is None else "graph"
             if written is not None and app.application_id in written.existing_verdicts:
                 # NOTE: another replica claimed the id between our look-up and our write.
