@@ -321,7 +321,8 @@ def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[st
         "written behind)",
         "",
         "| phase | offered req/s | s | throughput req/s | p50 ms | p95 ms | p99 ms | max ms | "
-        "in-service p50 / p99 ms | errors | degraded | server CPU cores | generator CPU cores |",
+        "in-service p50 / p99 ms | errors | degraded | server CPU cores (of which GNN process) | "
+        "generator CPU cores |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
