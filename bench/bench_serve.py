@@ -210,18 +210,19 @@ def free_port() -> int:
 
 def stage_times(metrics: str) -> dict[str, dict[str, float]]:
     """Mean and bucket-interpolated p50 / p99 (ms) of each scoring stage, over the run."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     buckets: dict[str, list[tuple[float, float]]] = {}
     sums: dict[str, float] = {}
-    for line in metrics.splitlines():
-        if not line.startswith("riskgraph_score_stage_duration_seconds"):
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "riskgraph_score_stage_duration_seconds":
             continue
-        name, value = line.rsplit(" ", 1)
-        stage = name.split('stage="')[1].split('"')[0]
-        if "_bucket" in name:
-            le = name.split('le="')[1].split('"')[0]
-            buckets.setdefault(stage, []).append((float(le), float(value)))
-        elif name.startswith("riskgraph_score_stage_duration_seconds_sum"):
-            sums[stage] = float(value)
+        for sample in family.samples:
+            stage = sample.labels["stage"]
+            if sample.name.endswith("_bucket"):
+                buckets.setdefault(stage, []).append((float(sample.labels["le"]), sample.value))
+            elif sample.name.endswith("_sum"):
+                sums[stage] = sample.value
     out = {}
     for stage, bs in buckets.items():
         bs.sort()
@@ -453,8 +454,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     section = markdown(meta, results, inproc)
     print(section)
     if args.json:
-        args.json.write_text(json.dumps({"meta": meta, "phases": results, "in_process": inproc},
-                                        indent=2))
+        args.json.write_text(json.dumps({"meta": meta, "phases": results, "in_process": inproc,
+                                         "stages": stages}, indent=2))
     if args.doc:
         write_doc(args.doc, section)
     return 0

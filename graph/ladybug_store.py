@@ -220,28 +220,27 @@ class LadybugStore(GraphStore):
     # -- writes ------------------------------------------------------------------------------
     def _upsert_nodes(self, label: NodeType, rows: Rows) -> None:
         spec = self.schema.node(label)
-        batch = node_batch(spec, rows)
-        if batch.num_rows <= SMALL_BATCH_ROWS:
-            self._write(lambda conn: _row_by_row(
-                conn, batch, lambda names: queries.upsert_node_row(spec, names), fixed=1),
-                rows=batch.num_rows)
-            return
-        query = queries.upsert_nodes(spec, tuple(batch.column_names[1:]))
-        # NOTE: results are closed at once on the writer thread: one left to the garbage
-        # collector is closed later from whichever thread runs it, which can deadlock with
-        # the writer in the middle of its next statement.
-        self._write(lambda conn: _execute(conn, query, {"rows": batch}).close(),
-                    rows=batch.num_rows)
+        self._upsert(node_batch(spec, rows), 1, lambda names: queries.upsert_node_row(spec, names),
+                     lambda names: queries.upsert_nodes(spec, names))
 
     def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None:
         spec = self.schema.rel(rel_type)
-        batch = edge_batch(spec, rows)
+        self._upsert(edge_batch(spec, rows), 2, lambda names: queries.upsert_edge_row(spec, names),
+                     lambda names: queries.upsert_edges(spec, names))
+
+    def _upsert(self, batch: pa.Table, keys: int,
+                row_query: Callable[[tuple[str, ...]], LiteralString],
+                join_query: Callable[[tuple[str, ...]], LiteralString]) -> None:
+        """Write ``batch`` (its first ``keys`` columns identify a row) row by row when small,
+        else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`)."""
         if batch.num_rows <= SMALL_BATCH_ROWS:
-            self._write(lambda conn: _row_by_row(
-                conn, batch, lambda names: queries.upsert_edge_row(spec, names), fixed=2),
-                rows=batch.num_rows)
+            self._write(lambda conn: _row_by_row(conn, batch, row_query, fixed=keys),
+                        rows=batch.num_rows)
             return
-        query = queries.upsert_edges(spec, tuple(batch.column_names[2:]))
+        query = join_query(tuple(batch.column_names[keys:]))
+        # NOTE: results are closed at once on the writer thread: one left to the garbage
+        # collector is closed later from whichever thread runs it, which can deadlock with
+        # the writer in the middle of its next statement.
         self._write(lambda conn: _execute(conn, query, {"rows": batch}).close(),
                     rows=batch.num_rows)
 

@@ -28,8 +28,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
 from multiprocessing.connection import Connection
+from typing import Final
 
 import numpy as np
 
@@ -141,17 +141,17 @@ class GnnScorer:
         if self.explainer is not None:
             # NOTE: while the batch with this application is scored.
             explained = self.explainer.score(application, store)
-        job.wait()
+        scored, i = job.result()
         features: dict[str, FeatureValue] = {} if explained is None else dict(explained.features)
-        features.update(_named(job.root_names, job.root_x))
-        features["gnn_fraud_logit"] = job.fraud_logit
-        features["gnn_pd_logit"] = job.pd_logit
+        features.update(_named(scored.root_names, scored.root_x[i]))
+        features["gnn_fraud_logit"] = float(scored.fraud_logit[i])
+        features["gnn_pd_logit"] = float(scored.pd_logit[i])
         features.setdefault("tenure_days", round(math.expm1(float(
             features.get("gnn_tenure_log_d", 0.0))), 1))  # type: ignore[arg-type]
         features.setdefault("order_count", int(round(math.expm1(float(
             features.get("gnn_orders_log", 0.0))))))  # type: ignore[arg-type]
         return ScoreResult(
-            fraud_probability=job.fraud, pd=job.pd,
+            fraud_probability=float(scored.fraud[i]), pd=float(scored.pd[i]),
             features=features, signals=() if explained is None else explained.signals,
             model_version=self.pipeline.version, graph_version=job.graph_version)
 
@@ -179,12 +179,7 @@ class GnnScorer:
                         self._worker = _Worker(self.pipeline, graph, self.device)
                 raise
         for i, job in enumerate(jobs):
-            job.root_names = scored.root_names
-            job.root_x = scored.root_x[i]
-            job.fraud, job.pd = float(scored.fraud[i]), float(scored.pd[i])
-            job.fraud_logit = float(scored.fraud_logit[i])
-            job.pd_logit = float(scored.pd_logit[i])
-            job.graph_version = graph_version
+            job.scored, job.row, job.graph_version = scored, i, graph_version
 
 
 @dataclass(frozen=True)
@@ -295,19 +290,21 @@ class _Job:
     application: ApplicationFacts
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
-    root_names: list[str] = field(default_factory=list)
-    root_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    fraud: float = 0.0
-    pd: float = 0.0
-    fraud_logit: float = 0.0
-    pd_logit: float = 0.0
+    scored: _Scored | None = None
+    row: int = 0
     graph_version: str = "none"
 
-    def wait(self) -> None:
-        """Block until the batch is scored; re-raise its error."""
+    def result(self) -> tuple[_Scored, int]:
+        """Block until the batch is scored; its scores and this application's row in them.
+
+        Raises:
+            BaseException: the batch's error.
+        """
         self.done.wait()
         if self.error is not None:
             raise self.error
+        assert self.scored is not None
+        return self.scored, self.row
 
 
 class _Batcher:
@@ -327,7 +324,7 @@ class _Batcher:
         self._thread: threading.Thread | None = None
 
     def submit(self, application: ApplicationFacts) -> _Job:
-        """Queue ``application`` for the next batch; :meth:`_Job.wait` for its scores."""
+        """Queue ``application`` for the next batch; :meth:`_Job.result` for its scores."""
         job = _Job(application)
         with self._cond:
             self._waiting.append(job)
@@ -336,12 +333,6 @@ class _Batcher:
                                                 daemon=True)
                 self._thread.start()
             self._cond.notify()
-        return job
-
-    def run(self, application: ApplicationFacts) -> _Job:
-        """Score ``application`` (alone or with others); re-raise the batch's error."""
-        job = self.submit(application)
-        job.wait()
         return job
 
     def _loop(self) -> None:

@@ -139,13 +139,10 @@ class LiveGraph:
         reverse = {}
         for rel in _REVERSED:
             relation = snapshot.relations[rel]
-            rev = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
-            # NOTE: a merchant's orders by time, so that the newest before a time are a slice.
-            reverse[rel] = _by_time(rev) if rel == "ORDERED_AT" else rev
-        orders = reverse["ORDERED_AT"]
-        times = (np.nan_to_num(orders.columns["ts"].astype(np.float64)) if "ts" in orders.columns
-                 else np.zeros(orders.num_edges))
-        return _Base(snapshot, reverse, time.time(), times)
+            reverse[rel] = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
+        # NOTE: a merchant's orders by time, so that the newest before a time are a slice.
+        reverse["ORDERED_AT"], order_times = _by_time(reverse["ORDERED_AT"])
+        return _Base(snapshot, reverse, time.time(), order_times)
 
     # -- keeping it current ---------------------------------------------------------------------
     def apply(self, ops: Sequence[Op]) -> None:
@@ -410,15 +407,15 @@ class LiveGraph:
         return MerchantEvidence(seed, [r for _, r in orders[: self.fanout]], sales, owners)
 
 
-def _by_time(rel: Relation) -> Relation:
-    """``rel`` with each row's entries sorted by ``ts`` (a missing time counts as 0, oldest),
-    when it has times; otherwise unchanged."""
+def _by_time(rel: Relation) -> tuple[Relation, np.ndarray]:
+    """``rel`` with each row's entries sorted by ``ts`` (a missing time counts as 0, oldest)
+    and those float64 times in the new order; without times, ``rel`` unchanged and zeros."""
     if "ts" not in rel.columns or rel.num_edges == 0:
-        return rel
-    rows = rel.sources()
-    order = np.lexsort((np.nan_to_num(rel.columns["ts"].astype(np.float64)), rows))
-    return Relation(rel.edge_type, rel.indptr, rel.indices[order],
-                    {k: v[order] for k, v in rel.columns.items()})
+        return rel, np.zeros(rel.num_edges)
+    times = np.nan_to_num(rel.columns["ts"].astype(np.float64))
+    order = np.lexsort((times, rel.sources()))
+    return (Relation(rel.edge_type, rel.indptr, rel.indices[order],
+                     {k: v[order] for k, v in rel.columns.items()}), times[order])
 
 
 def _kinds(rel_type: RelType) -> dict[str, str]:

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gnn"))
 
 from gnn_lending_world import lending_graph, trained  # noqa: E402
 
-from gnn import ApplicationQueries  # noqa: E402
+from gnn import ApplicationQueries, LendingGraph  # noqa: E402
 from serving.gnn_scorer import GnnScorer  # noqa: E402
 from serving.rules_scorer import RulesScorer  # noqa: E402
 from serving.scoring import ApplicationFacts, Scorer  # noqa: E402
@@ -26,6 +26,17 @@ def _facts(user: str, device: str, ts: int) -> ApplicationFacts:
     return ApplicationFacts(application_id="app-x", product="cash_loan", amount=8000.0,
                             currency="CNY", user_id=user, device_id=device,
                             device_masked="****1234", ip="10.0.0.1", lat=31.2, lon=121.5, ts=ts)
+
+
+def _applications(g: LendingGraph, n: int) -> list[ApplicationFacts]:
+    """``n`` cash-loan applications by the graph's first users, some sharing devices and IPs."""
+    users = [str(u) for u in g.ids["User"][:n]]
+    return [ApplicationFacts(application_id=f"app-{i}", product="cash_loan",
+                             amount=1000.0 * (i + 1), currency="CNY", user_id=u,
+                             device_id=f"dev-{i % 5}", device_masked="****1234",
+                             ip=f"10.0.0.{i % 7}", lat=31.2, lon=121.5,
+                             ts=g.as_of + 60 + i)
+            for i, u in enumerate(users)]
 
 
 def test_gnn_scorer_gives_the_pipeline_score_and_keeps_the_explainers_reasons() -> None:
@@ -62,12 +73,7 @@ def test_gnn_scorer_gives_the_pipeline_score_and_keeps_the_explainers_reasons() 
 def test_concurrent_requests_are_batched_and_score_as_they_would_alone() -> None:
     g = lending_graph()
     pipe = trained().pipeline
-    users = [str(u) for u in g.ids["User"][:24]]
-    facts = [ApplicationFacts(application_id=f"app-{i}", product="cash_loan",
-                              amount=1000.0 * (i + 1), currency="CNY", user_id=u,
-                              device_id=f"dev-{i % 5}", device_masked="****1234",
-                              ip=f"10.0.0.{i % 7}", lat=31.2, lon=121.5, ts=g.as_of + 60 + i)
-             for i, u in enumerate(users)]
+    facts = _applications(g, 24)
     alone = GnnScorer(pipe, graph=g)
     expected = [alone.score(f, None) for f in facts]
 
@@ -116,12 +122,7 @@ def test_a_failed_batch_fails_each_of_its_requests_and_the_next_batch_runs() -> 
 def test_a_child_process_scores_as_the_thread_does_and_is_replaced_when_it_dies() -> None:
     g = lending_graph()
     pipe = trained().pipeline
-    users = [str(u) for u in g.ids["User"][:6]]
-    facts = [ApplicationFacts(application_id=f"app-{i}", product="cash_loan",
-                              amount=900.0 * (i + 1), currency="CNY", user_id=u,
-                              device_id=f"dev-{i % 3}", device_masked="****1234",
-                              ip=f"10.0.1.{i}", lat=30.0, lon=120.0, ts=g.as_of + 30 + i)
-             for i, u in enumerate(users)]
+    facts = _applications(g, 6)
     expected = [GnnScorer(pipe, graph=g).score(f, None) for f in facts]
     scorer = GnnScorer(pipe, graph=g, process=True)
     try:
