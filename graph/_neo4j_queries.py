@@ -70,10 +70,21 @@ def rel_key_index(spec: RelSpec) -> LiteralString:
     )
 
 
+def _keep_unless_given(var: str, names: tuple[str, ...], cols: tuple[str, ...]) -> str:
+    # NOTE: one SET per property, not ``SET n += row.props``: a map of unknown keys might write
+    # what the MERGE matches on, so the planner puts an Eager before it (every row of the batch
+    # held in memory, the pipeline broken); named properties do not. A property a row does not
+    # give keeps its stored value, as with ``+=``.
+    sets = ", ".join(f"{var}.{p} = coalesce(row.props.{p}, {var}.{p})"
+                     for p in (_q(n, cols) for n in names))
+    return f" SET {sets}" if sets else ""
+
+
 def upsert_nodes(spec: NodeSpec) -> LiteralString:
     """MERGE each ``row`` on ``id``; ``row.props`` holds only the properties given."""
     return _literal(
-        f"UNWIND $rows AS row MERGE (n:{_label(spec)} {{`id`: row.id}}) SET n += row.props"
+        f"UNWIND $rows AS row MERGE (n:{_label(spec)} {{`id`: row.id}})"
+        + _keep_unless_given("n", spec.columns[1:], spec.columns)
     )
 
 
@@ -97,11 +108,12 @@ def upsert_edges(spec: RelSpec) -> LiteralString:
     """
     rel = _q(spec.type, (spec.type,))
     key = "" if spec.key is None else f" {{{_q(spec.key, spec.columns)}: row.key}}"
+    names = tuple(c for c in spec.columns[2:] if c != spec.key)
     return _literal(
         "UNWIND $rows AS row "
         f"MERGE (s:{_q(spec.src, (spec.src,))} {{`id`: row.src}}) "
         f"MERGE (t:{_q(spec.dst, (spec.dst,))} {{`id`: row.dst}}) "
-        f"MERGE (s)-[r:{rel}{key}]->(t) SET r += row.props"
+        f"MERGE (s)-[r:{rel}{key}]->(t)" + _keep_unless_given("r", names, spec.columns)
     )
 
 
