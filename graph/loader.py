@@ -194,7 +194,7 @@ def load_world(
             node id (nodes) or target id (relationships, ordered by source so that shared nodes
             are locked in one order; relationships into an application by its applicant);
             both stores are thread-safe. On the 2-core benchmark machine two Neo4j writers
-            load a 100k-user world at 19.8k relationships/s against 17.3k for one (see
+            load a 100k-user world at about 20k relationships/s against 17.3k for one (see
             docs/BENCHMARKS.md); the default stays one, which never meets a deadlock retry.
             (default: ``1``)
         progress (bool, optional): show a tqdm progress bar. (default: ``True``)
