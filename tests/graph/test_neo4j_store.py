@@ -10,7 +10,7 @@ from tests.utils.neo4j import NEO4J_DATABASE, neo4j_auth, neo4j_uri
 from graph import SchemaError, StoreError, StoreUnavailableError
 from graph import _neo4j_queries as queries
 from graph.neo4j_store import Neo4jStore, edge_rows, node_rows
-from graph.schema import SCHEMA, NodeSpec
+from graph.schema import SCHEMA, NodeSpec, Property
 
 
 # -- without a server --------------------------------------------------------------------------
@@ -36,10 +36,15 @@ def test_edge_rows_carry_the_event_key_apart() -> None:
 
 def test_builders_quote_schema_names_and_refuse_others() -> None:
     assert queries.upsert_nodes(SCHEMA.node("Device")) == (
-        "UNWIND $rows AS row MERGE (n:`Device` {`id`: row.id}) SET n += row.props"
+        "UNWIND $rows AS row MERGE (n:`Device` {`id`: row.id}) "
+        "SET n.`masked` = coalesce(row.props.`masked`, n.`masked`), "
+        "n.`os` = coalesce(row.props.`os`, n.`os`), "
+        "n.`first_seen` = coalesce(row.props.`first_seen`, n.`first_seen`)"
     )
     with pytest.raises(SchemaError):
         queries.upsert_nodes(NodeSpec("Device`) DETACH DELETE n //", ()))
+    with pytest.raises(SchemaError):
+        queries.upsert_nodes(NodeSpec("Device", (Property("os`) DETACH DELETE n //", "STRING"),)))
 
 
 def test_only_bolt_uris_are_accepted() -> None:
