@@ -33,8 +33,7 @@ def timed(fn: Callable[[], Any], sync: Callable[[], None], repeats: int) -> tupl
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--users", type=int, default=1_000_000)
-    ap.add_argument("--seed", type=int, default=0)
+    kw.add_world_arguments(ap, 1_000_000)
     ap.add_argument("--cpu-repeats", type=int, default=2)
     ap.add_argument("--gpu-repeats", type=int, default=5)
     ap.add_argument("--out", default=None, help="also write the Markdown report here")
@@ -53,7 +52,7 @@ def main() -> int:
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
     cp = gpu.xp
 
-    w = kw.make_world(args.users, args.seed)
+    w, source = kw.world_from_arguments(args)
     host = w.arrays()
     t = time.perf_counter()
     device = {k: gpu.asarray(v) for k, v in host.items()}
@@ -113,8 +112,8 @@ def main() -> int:
 
     report = "\n".join([
         f"- GPU: {name}; host: {kw.machine()}",
-        f"- world: {args.users:,} users, {len(w.login_user):,} logins, {len(w.order_user):,} "
-        f"orders, {len(w.app_user):,} applications (`bench/kernel_world.py`, seed {args.seed}); "
+        f"- world: {w.n_users:,} users, {len(w.login_user):,} logins, {len(w.order_user):,} "
+        f"orders, {len(w.app_user):,} applications ({source}); "
         f"host→device copy of its {w.nbytes() / 2**30:.2f} GiB: {h2d:.2f} s (not in the times)",
         f"- same numbers on GPU and CPU: "
         f"{'yes, all ' + str(len(ref)) + ' features' if not bad else 'NO: ' + ', '.join(bad)}",

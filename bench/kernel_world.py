@@ -1,21 +1,28 @@
-"""A synthetic lending world as plain arrays, and the batch feature pass over it.
+"""The lending world as plain arrays, and the batch feature pass over it.
 
 Shared by the kernel benchmarks (``kernels_batch.py``, ``kernels_incremental.py``,
-``gpu_kernels.py``). NOTE: the simulator (``riskgraph simulate``) was not available when these
-were written; this generator has its sizes per user (logins, orders, applications, devices,
-IPs with public Wi-Fi hubs, households, merchants with daily reports, late fraud labels).
+``gpu_kernels.py``). By default the world is the simulator's (:func:`simulated_world`, the same
+code as ``riskgraph simulate``), or a world directory it wrote (:func:`load_world`); user, device,
+IP and merchant identifiers become dense indices, event tables are sorted by time like an export,
+and a user's fraud label becomes visible when its first ``User``/``fraud`` label event does.
+:func:`make_world` is the older stand-alone generator (``--world synthetic``), kept for sizes
+the simulator does not make and for the earlier figures in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
 
 import kernels as K
 
@@ -53,6 +60,8 @@ class World:
     report_gmv: np.ndarray
     report_refunds: np.ndarray
     report_inventory: np.ndarray
+    t0: int = field(default=T0)
+    t_end: int = field(default=T0 + SPAN_DAYS * DAY)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: v for k, v in self.__dict__.items() if isinstance(v, np.ndarray)}
@@ -115,6 +124,96 @@ def make_world(n_users: int, seed: int = 0, *, logins_per_user: float = 5.0,
     )
 
 
+def simulated_world(n_users: int, seed: int = 1) -> World:
+    """The simulator's world of ``n_users`` users (default ``WorldConfig`` otherwise), in memory."""
+    from graph.simulator import WorldConfig, simulate_world
+
+    sim = simulate_world(WorldConfig(users=n_users, seed=seed))
+    return _from_tables(sim.table, sim.config.start_ts, sim.config.end_ts)
+
+
+def load_world(directory: str | Path) -> World:
+    """A world directory written by ``riskgraph simulate`` (or ``write_world``)."""
+    from graph.simulator import read_metadata, read_table
+
+    d = Path(directory)
+    meta = read_metadata(d)
+    return _from_tables(lambda name: read_table(d, name), int(meta["start_ts"]),
+                        int(meta["end_ts"]))
+
+
+def _from_tables(table: Callable[[str], pa.Table], start_ts: int, end_ts: int) -> World:
+    """Dense indices and time-ordered event columns from the simulator's tables."""
+    users, merchants = table("users"), table("merchants")
+    user_ids, merchant_ids = users["user_id"], merchants["merchant_id"]
+
+    def index(values: pa.ChunkedArray, within: pa.ChunkedArray) -> np.ndarray:
+        idx = pc.index_in(values, value_set=within)
+        if idx.null_count:
+            raise ValueError(f"{idx.null_count} identifiers missing from their entity table")
+        return idx.to_numpy().astype(np.int64)
+
+    def codes(values: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+        enc = pc.dictionary_encode(values).combine_chunks()
+        return enc.indices.to_numpy().astype(np.int64), len(enc.dictionary)
+
+    def by_time(t: pa.Table) -> pa.Table:
+        order = np.argsort(t["ts"].to_numpy(), kind="stable")
+        return t.take(pa.array(order))
+
+    def col(t: pa.Table, name: str) -> np.ndarray:
+        return t[name].to_numpy()
+
+    logins = by_time(table("logins"))
+    orders = by_time(table("orders"))
+    apps = by_time(table("applications"))
+    sales = table("merchant_sales")
+    labels = table("label_events")
+    devices, n_devices = codes(logins["device_serial"])
+    ips, n_ips = codes(logins["ip"])
+
+    fraud = labels.filter(pc.and_(pc.equal(labels["entity_type"], "User"),
+                                  pc.equal(labels["kind"], "fraud")))
+    fraud_from = np.full(len(user_ids), K.NEVER, dtype=np.int64)
+    np.minimum.at(fraud_from, index(fraud["entity_id"], user_ids), col(fraud, "visible_at"))
+    return World(
+        len(user_ids), n_devices, n_ips, len(merchant_ids),
+        index(logins["user_id"], user_ids), col(logins, "ts"), devices, ips,
+        col(logins, "lat"), col(logins, "lon"),
+        index(orders["user_id"], user_ids), col(orders, "ts"), col(orders, "amount"),
+        index(orders["merchant_id"], merchant_ids),
+        index(apps["user_id"], user_ids), col(apps, "ts"), col(apps, "amount"),
+        col(apps, "lat"), col(apps, "lon"),
+        col(users, "home_lat"), col(users, "home_lon"), fraud_from,
+        index(sales["merchant_id"], merchant_ids), col(sales, "day"), col(sales, "gmv"),
+        col(sales, "refunds"), col(sales, "inventory"),
+        t0=int(start_ts), t_end=int(end_ts),
+    )
+
+
+def add_world_arguments(ap: Any, default_users: int) -> None:
+    """The benchmarks' shared options for choosing the world."""
+    ap.add_argument("--world", default="simulated",
+                    help="'simulated' (the simulator, in memory), 'synthetic' (make_world), or "
+                         "a world directory written by `riskgraph simulate`")
+    ap.add_argument("--users", type=int, default=default_users,
+                    help="users to simulate or generate (ignored for a directory)")
+    ap.add_argument("--seed", type=int, default=1)
+
+
+def world_from_arguments(args: Any) -> tuple[World, str]:
+    """The world the options name and a line describing it."""
+    t = time.perf_counter()
+    if args.world == "simulated":
+        w, what = simulated_world(args.users, args.seed), f"simulator, seed {args.seed}"
+    elif args.world == "synthetic":
+        w = make_world(args.users, args.seed)
+        what = f"stand-alone generator `make_world`, seed {args.seed}"
+    else:
+        w, what = load_world(args.world), f"world directory {args.world}"
+    return w, f"{what}, built in {time.perf_counter() - t:.1f} s"
+
+
 def user_csr(xp: ModuleType, user: Any, other: Any, n_users: int) -> tuple[Any, Any, Any]:
     """CSR over users of an event table: ``indptr``, the other column and the sort order."""
     order = K._window.stable_argsort(xp, user)  # noqa: SLF001 - benchmark plumbing
@@ -129,7 +228,7 @@ def batch_features(w: dict[str, Any], sizes: World, xp: ModuleType) -> dict[str,
     ``w`` holds the world's arrays on the backend of ``xp``.
     """
     n_users = sizes.n_users
-    t_end = T0 + SPAN_DAYS * DAY
+    t_end = sizes.t_end
     out: dict[str, Any] = {}
     # velocity: logins per user and per IP, new devices per user, applications per user
     out["vel_user_login"] = K.compute_velocity(w["login_user"], w["login_ts"])

@@ -1,7 +1,8 @@
 """Batch feature pass on CPU: the kernels vs a straightforward pandas implementation of the
 same features, the same numbers checked, time and peak memory of each, and the memory floor.
 
-    python bench/kernels_batch.py --users 1000000
+    python bench/kernels_batch.py --users 1000000            # the simulator's world
+    python bench/kernels_batch.py --world data/worlds/1m       # a world `riskgraph simulate` wrote
 
 Prints a Markdown report (append it to docs/BENCHMARKS.md under "Feature kernels").
 """
@@ -58,7 +59,7 @@ def haversine(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
 def pandas_features(w: kw.World) -> dict[str, np.ndarray]:
     """The same features written the way one would in pandas: groupby, rolling, merge_asof."""
     out: dict[str, np.ndarray] = {}
-    t_end = kw.T0 + kw.SPAN_DAYS * kw.DAY
+    t_end = w.t_end
     logins = pd.DataFrame({"user": w.login_user, "ip": w.login_ip, "device": w.login_device,
                            "ts": w.login_ts, "lat": w.login_lat, "lon": w.login_lon})
     logins["dt"] = pd.to_datetime(logins.ts, unit="s")
@@ -185,13 +186,10 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, list[float], float]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--users", type=int, default=1_000_000)
-    ap.add_argument("--seed", type=int, default=0)
+    kw.add_world_arguments(ap, 1_000_000)
     ap.add_argument("--repeats", type=int, default=3, help="kernel runs (pandas runs once)")
     args = ap.parse_args()
-    t = time.perf_counter()
-    w = kw.make_world(args.users, args.seed)
-    gen_s = time.perf_counter() - t
+    w, source = kw.world_from_arguments(args)
     arrays = w.arrays()
     bw = kw.copy_bandwidth(np)
     ours, k_times, k_peak = timed(lambda: kw.batch_features(arrays, w, np), args.repeats)
@@ -202,9 +200,9 @@ def main() -> None:
     floor = moved / bw
     rows = [
         f"- machine: {kw.machine()}; shared and noisy (other engineers' tests ran alongside)",
-        f"- world: {args.users:,} users, {len(w.login_user):,} logins, {len(w.order_user):,} "
-        f"orders, {len(w.app_user):,} applications, {len(w.report_day):,} merchant-day reports "
-        f"(own generator `bench/kernel_world.py`, seed {args.seed}, built in {gen_s:.1f} s)",
+        f"- world: {w.n_users:,} users, {len(w.login_user):,} logins, {len(w.order_user):,} "
+        f"orders, {len(w.app_user):,} applications, {len(w.report_day):,} merchant-day reports, "
+        f"{w.n_devices:,} devices, {w.n_ips:,} IPs ({source})",
         f"- same numbers: {'yes, all ' + str(len(ours)) + ' features' if not bad else 'NO: ' + ', '.join(bad)}"
         " (rtol 1e-9, NaN = NaN)",
         "",

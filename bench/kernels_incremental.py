@@ -2,8 +2,8 @@
 
     python bench/kernels_incremental.py --users 200000
 
-The states are warmed with the first 170 of 180 days of a generated world, then every event of
-the last 10 days is applied one by one and timed: a login updates four velocity states, the
+The states are warmed with the world's events up to 10 days before its end (the simulator's
+world by default, see ``kernel_world.py``), then every event of the last 10 days is applied one by one and timed: a login updates four velocity states, the
 new-device tracker, the location history and the shared-entity graph (device and IP); an order
 updates the amount history and the order statistics; an application updates its velocity and
 reads location, amount and shared-entity features. Prints a Markdown report.
@@ -23,12 +23,11 @@ import kernels as K
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--users", type=int, default=200_000)
-    ap.add_argument("--seed", type=int, default=0)
+    kw.add_world_arguments(ap, 200_000)
     ap.add_argument("--no-gc-freeze", action="store_true",
                     help="leave the warmed state to the cyclic GC (its full passes cost ms)")
     args = ap.parse_args()
-    w = kw.make_world(args.users, args.seed)
+    w, source = kw.world_from_arguments(args)
     kinds = np.concatenate([np.zeros(len(w.login_ts), np.int8), np.ones(len(w.order_ts), np.int8),
                             np.full(len(w.app_ts), 2, np.int8)])
     rows = np.concatenate([np.arange(len(w.login_ts)), np.arange(len(w.order_ts)),
@@ -73,7 +72,7 @@ def main() -> None:
             graph.query(u, t)
             amo.add(u, t, aa[r])
 
-    cut = kw.T0 + 170 * kw.DAY
+    cut = w.t_end - 10 * kw.DAY
     n_warm = int(np.searchsorted(np.asarray(ts), cut))
     t0 = time.perf_counter()
     for i in range(n_warm):
@@ -98,9 +97,9 @@ def main() -> None:
     every = lat[0] + lat[1] + lat[2]
     print("\n".join([
         f"- machine: {kw.machine()}; shared and noisy (other engineers' tests ran alongside)",
-        f"- world: {args.users:,} users (own generator, seed {args.seed}); states warmed with "
-        f"{n_warm:,} events (days 0-170) in {warm_s:.1f} s, then {len(every):,} events timed "
-        "one by one (days 170-180), pure Python states, one thread, "
+        f"- world: {w.n_users:,} users ({source}); states warmed with "
+        f"{n_warm:,} events (all but the last 10 days) in {warm_s:.1f} s, then {len(every):,} "
+        "events timed one by one (the last 10 days), pure Python states, one thread, "
         f"gc.freeze() after warm-up: {'no' if args.no_gc_freeze else 'yes'}",
         "",
         "| event | n | p50 | p99 | max |",
