@@ -1,12 +1,16 @@
 """`HeteroRiskGNN`: relation-wise message passing over sampled trees, with fraud and default
 heads and a 64-d embedding per scored node.
 
-Each layer is GraphSAGE-sep per relation (:class:`RelationalSageConv`): a node of type ``T``
-concatenates its own state with the mean of its children along each relation into ``T`` and
-maps that with one linear layer, then a residual connection and LayerNorm. Means are CSR
-sparse-dense products (:class:`gnn.csr_adjacency.CSRAdjacency`, no torch-scatter needed). On a
-tree only the nodes within ``L - l`` hops of the root matter after layer ``l``, so layer ``l``
-updates just that prefix of each type (nodes are stored by depth; PyG's ``trim_to_layer``).
+Each layer is GraphSAGE-sep per relation (:class:`RelationalSageConv`, a PyTorch Geometric
+``MessagePassing`` layer): a node of type ``T`` concatenates its own state with the mean of its
+children along each relation into ``T`` and maps that with one linear layer, then a residual
+connection and LayerNorm. The means are one CSR sparse-dense product per destination type and
+layer (:class:`gnn.csr_adjacency.CSRAdjacency` in ``message_and_aggregate``, as PyG's own
+convolutions do for a sparse adjacency; no torch-scatter needed): the relations into ``T`` are
+stacked into one operator (:func:`stacked_mean_operator`), so a layer costs one PyG
+``propagate`` per node type rather than one per relation. On a tree only the nodes within
+``L - l`` hops of the root matter after layer ``l``, so layer ``l`` updates just that prefix of
+each type (nodes are stored by depth; PyG's ``trim_to_layer``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
 
 from gnn.csr_adjacency import CSRAdjacency
 from gnn.errors import GraphDataError
@@ -32,6 +37,33 @@ def incoming_relations(node_type: NodeType) -> tuple[str, ...]:
     return tuple(name for name, (p, _) in RELATIONS.items() if p == node_type)
 
 
+def stacked_mean_operator(edges: Sequence[tuple[np.ndarray, np.ndarray]],
+                          num_src: Sequence[int], num_dst: int) -> CSRAdjacency:
+    """The mean operators of ``R`` relations into one destination type, as one matrix.
+
+    Row block ``r`` (rows ``r * num_dst`` to ``(r + 1) * num_dst``) is relation ``r``'s mean
+    over its children, read from column block ``r`` (its sources, stacked in relation order).
+    Its product with the stacked sources is every relation's mean at once; each block is the
+    matrix :meth:`CSRAdjacency.mean_of_children` gives for the relation alone.
+
+    Args:
+        edges (Sequence[tuple[np.ndarray, np.ndarray]]): per relation, ``(child, parent)``
+            positions (children in the relation's sources, parents below ``num_dst``).
+        num_src (Sequence[int]): per relation, its number of source rows.
+        num_dst (int): destination rows.
+
+    Shapes:
+        - **output:** ``[R * num_dst, sum(num_src)]``
+    """
+    offsets = np.zeros(len(num_src) + 1, dtype=np.int64)
+    np.cumsum(num_src, out=offsets[1:])
+    child = np.concatenate([np.asarray(c, np.int64) + offsets[r]
+                            for r, (c, _) in enumerate(edges)] or [np.zeros(0, np.int64)])
+    parent = np.concatenate([np.asarray(p, np.int64) + r * num_dst
+                             for r, (_, p) in enumerate(edges)] or [np.zeros(0, np.int64)])
+    return CSRAdjacency.mean_of_children(child, parent, int(offsets[-1]), len(edges) * num_dst)
+
+
 @dataclass
 class TreeBatch:
     """Tensors of a batch of sampled trees, ready for :class:`HeteroRiskGNN`.
@@ -42,8 +74,9 @@ class TreeBatch:
         x (dict[NodeType, Tensor]): float32 node features per type, rows ordered by depth.
         root_x (Tensor): float32 root features ``[num_roots, F_root]``.
         prefix (list[dict[NodeType, int]]): per layer, how many rows of each type it updates.
-        adjs (list[dict[str, CSRAdjacency]]): per layer, per relation, the mean operator
-            ``[prefix[l][parent], prefix[l-1][child]]``.
+        adjs (list[dict[NodeType, CSRAdjacency]]): per layer, per destination type with rows
+            to update, the relations into it as one :func:`stacked_mean_operator`
+            ``[R_T * prefix[l][T], sum of prefix[l-1][source of r]]`` (layer 0: empty).
 
     Shapes:
         - **x[T]:** ``[N_T, F_T]``; **root_x:** ``[R, F_root]``
@@ -54,7 +87,7 @@ class TreeBatch:
     x: dict[NodeType, Tensor]
     root_x: Tensor
     prefix: list[dict[NodeType, int]]
-    adjs: list[dict[str, CSRAdjacency]]
+    adjs: list[dict[NodeType, CSRAdjacency]]
 
     @classmethod
     def build(
@@ -81,16 +114,21 @@ class TreeBatch:
                 for d in range(num_layers + 1)]
         prefix = [upto[num_layers]] + [upto[num_layers - layer]
                                        for layer in range(1, num_layers + 1)]
-        adjs: list[dict[str, CSRAdjacency]] = [{}]
+        adjs: list[dict[NodeType, CSRAdjacency]] = [{}]
         for layer in range(1, num_layers + 1):
-            per_rel: dict[str, CSRAdjacency] = {}
-            for name, (p, c) in RELATIONS.items():
-                child, parent = trees.edges(name)
-                n_dst, n_src = prefix[layer][p], prefix[layer - 1][c]
-                keep = parent < n_dst
-                per_rel[name] = CSRAdjacency.mean_of_children(child[keep], parent[keep],
-                                                               n_src, n_dst)
-            adjs.append(per_rel)
+            per_type: dict[NodeType, CSRAdjacency] = {}
+            for t in NODE_TYPES:
+                n_dst, rels = prefix[layer][t], incoming_relations(t)
+                if n_dst == 0 or not rels:
+                    continue
+                edges = []
+                for name in rels:
+                    child, parent = trees.edges(name)
+                    keep = parent < n_dst
+                    edges.append((child[keep], parent[keep]))
+                per_type[t] = stacked_mean_operator(
+                    edges, [prefix[layer - 1][RELATIONS[r][1]] for r in rels], n_dst)
+            adjs.append(per_type)
         return cls(
             trees.root_type, trees.num_roots,
             {t: torch.from_numpy(np.ascontiguousarray(x[t], dtype=np.float32))
@@ -109,28 +147,30 @@ class TreeBatch:
         )
 
 
-class RelationalSageConv(nn.Module):
-    r"""SAGE-sep per relation for one destination node type.
+class RelationalSageConv(MessagePassing):
+    r"""SAGE-sep per relation for one destination node type, as a PyG ``MessagePassing`` layer.
 
     .. math::
         \mathbf{h}'_v = \mathbf{W} \left[ \mathbf{h}_v \,\Vert\, \operatorname{mean}_{u \in
         \mathcal{N}_{r_1}(v)} \mathbf{h}_u \,\Vert \dots \Vert\, \operatorname{mean}_{u \in
         \mathcal{N}_{r_R}(v)} \mathbf{h}_u \right] + \mathbf{b}
 
-    A relation with no neighbour for ``v`` contributes zeros.
+    A relation with no neighbour for ``v`` contributes zeros. All ``R`` means come from one
+    ``propagate`` over the relations' :func:`stacked_mean_operator`; ``message_and_aggregate``
+    is its CSR product (the operator's weights are the means' ``1 / degree``).
 
     Args:
         channels (int): size of the input and output states.
         relations (Sequence[str]): the relations into the destination type, in a fixed order.
 
     Shapes:
-        - **input:** ego states ``[N_dst, C]``, one ``[N_src_r, C]`` per relation with its
-          ``[N_dst, N_src_r]`` mean operator
+        - **input:** ego states ``[N_dst, C]``, one ``[N_src_r, C]`` per relation, and their
+          stacked operator ``[R * N_dst, sum_r N_src_r]``
         - **output:** ``[N_dst, C]``
     """
 
     def __init__(self, channels: int, relations: Sequence[str]) -> None:
-        super().__init__()
+        super().__init__(aggr="mean")
         if channels <= 0:
             raise ValueError(f"channels must be positive, got {channels}")
         self.channels = channels
@@ -139,14 +179,32 @@ class RelationalSageConv(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        super().reset_parameters()
         self.lin.reset_parameters()
 
     def forward(self, ego: Tensor, neighbours: Sequence[Tensor],
-                adjs: Sequence[CSRAdjacency]) -> Tensor:
-        parts = [ego]
-        for h, adj in zip(neighbours, adjs, strict=True):
-            parts.append(adj.matmul(h) if adj.nnz else ego.new_zeros(ego.shape[0], h.shape[1]))
-        return self.lin(torch.cat(parts, dim=-1))
+                adj: CSRAdjacency | None) -> Tensor:
+        num_rel, (n, c) = len(self.relations), ego.shape
+        if len(neighbours) != num_rel:
+            raise ValueError(f"expected {num_rel} neighbour states, got {len(neighbours)}")
+        if num_rel == 0:
+            return self.lin(ego)
+        if adj is None or adj.nnz == 0:
+            means = ego.new_zeros(n, num_rel * c)
+        else:
+            if adj.shape[0] != num_rel * n:
+                raise ValueError(f"operator has {adj.shape[0]} rows for {num_rel} relations "
+                                 f"into {n} nodes")
+            x = torch.cat(list(neighbours)) if num_rel > 1 else neighbours[0]
+            out = self.propagate(adj.matrix, x=x, adj=adj)
+            means = out.view(num_rel, n, c).transpose(0, 1).reshape(n, num_rel * c)
+        return self.lin(torch.cat([ego, means], dim=-1))
+
+    def message_and_aggregate(self, edge_index: Tensor, x: Tensor,  # type: ignore[override]
+                              adj: CSRAdjacency) -> Tensor:
+        # NOTE: ``edge_index`` is ``adj.matrix``; ``adj`` carries the transpose that makes the
+        # backward one more CSR product (gnn.csr_adjacency).
+        return adj.matmul(x)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.channels}, {self.channels}, "
@@ -246,8 +304,7 @@ class HeteroRiskGNN(nn.Module):
                     continue
                 conv = self.convs[layer - 1][t]
                 srcs = [h[RELATIONS[r][1]] for r in conv.relations]
-                adjs = [batch.adjs[layer][r] for r in conv.relations]
-                msg = conv(h[t][:n], srcs, adjs)
+                msg = conv(h[t][:n], srcs, batch.adjs[layer].get(t))
                 msg = nn.functional.dropout(torch.relu(msg), self.dropout, self.training)
                 out[t] = self.norms[layer - 1][t](h[t][:n] + msg)
             h = out

@@ -13,12 +13,15 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
 
 from gnn.csr_adjacency import CSRAdjacency
 
 
-class SepConv(nn.Module):
-    r"""One linear map of ``[x_v || A_1 x || ... || A_R x]``.
+class SepConv(MessagePassing):
+    r"""One linear map of ``[x_v || A_1 x || ... || A_R x]``, as a PyG ``MessagePassing`` layer
+    whose ``message_and_aggregate`` is the relation's CSR product (one ``propagate`` per
+    relation; the operator carries the aggregation's weights).
 
     .. math::
         \mathbf{x}'_v = \mathbf{W}_0 \mathbf{x}_v + \sum_{r=1}^{R} \mathbf{W}_r
@@ -49,7 +52,7 @@ class SepConv(nn.Module):
         root_weight: bool = True,
         bias: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(aggr="sum")
         if in_channels <= 0 or out_channels <= 0:
             raise ValueError(f"channels must be positive, got {in_channels}, {out_channels}")
         if num_relations < 1:
@@ -64,14 +67,21 @@ class SepConv(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        super().reset_parameters()
         self.lin.reset_parameters()
 
     def forward(self, x: Tensor, adjs: Sequence[CSRAdjacency]) -> Tensor:
         if len(adjs) != self.num_relations:
             raise ValueError(f"expected {self.num_relations} adjacencies, got {len(adjs)}")
         parts = [x] if self.root_weight else []
-        parts.extend(adj.matmul(x) for adj in adjs)
+        parts.extend(self.propagate(adj.matrix, x=x, adj=adj) for adj in adjs)
         return self.lin(torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0])
+
+    def message_and_aggregate(self, edge_index: Tensor, x: Tensor,  # type: ignore[override]
+                              adj: CSRAdjacency) -> Tensor:
+        # NOTE: ``edge_index`` is ``adj.matrix``; ``adj`` carries the transpose that makes the
+        # backward one more CSR product (gnn.csr_adjacency).
+        return adj.matmul(x)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

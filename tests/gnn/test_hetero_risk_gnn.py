@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from gnn_lending_world import lending_graph
+from torch_geometric.nn import MessagePassing
 
 from gnn import (
     ApplicationQueries,
@@ -15,6 +17,7 @@ from gnn import (
     RiskFeatures,
     TreeBatch,
 )
+from gnn.hetero_risk_gnn import stacked_mean_operator
 from gnn.lending_graph import NODE_TYPES
 from gnn.scoring_pipeline import DEFAULT_FANOUTS
 
@@ -75,15 +78,35 @@ def test_reset_parameters_and_repr() -> None:
 
 
 def test_relational_sage_conv_means_per_relation() -> None:
-    conv = RelationalSageConv(2, ("r",))
-    with torch.no_grad():
-        conv.lin.weight.copy_(torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))
+    conv = RelationalSageConv(2, ("r", "s"))
+    assert isinstance(conv, MessagePassing)
+    with torch.no_grad():  # the sum of the two relations' means
+        conv.lin.weight.copy_(torch.cat([torch.zeros(2, 2), torch.eye(2), torch.eye(2)], dim=1))
         conv.lin.bias.zero_()
     ego = torch.zeros(2, 2)
-    src = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
-    adj = CSRAdjacency.from_edges(np.array([0, 1, 2]), np.array([0, 0, 1]), 3, 2)
-    out = conv(ego, [src], [adj])
-    torch.testing.assert_close(out, torch.tensor([[2.0, 3.0], [5.0, 6.0]]))
+    src_r = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    src_s = torch.tensor([[10.0, 20.0], [30.0, 40.0]])
+    # r: node 0 <- {0, 1}, node 1 <- {2}; s: node 0 <- {}, node 1 <- {0, 1}
+    adj = stacked_mean_operator([(np.array([0, 1, 2]), np.array([0, 0, 1])),
+                                 (np.array([0, 1]), np.array([1, 1]))], [3, 2], 2)
+    out = conv(ego, [src_r, src_s], adj)
+    torch.testing.assert_close(out, torch.tensor([[2.0, 3.0], [5.0 + 20.0, 6.0 + 30.0]]))
+    with pytest.raises(ValueError, match="neighbour states"):
+        conv(ego, [src_r], adj)
+
+
+def test_stacked_operator_blocks_are_each_relations_mean() -> None:
+    rng = np.random.default_rng(3)
+    edges, num_src, blocks = [], [4, 1, 6], []
+    for n_src in num_src:
+        child = rng.permutation(n_src)[: rng.integers(0, n_src + 1)]
+        parent = rng.integers(0, 3, child.shape[0])
+        edges.append((child, parent))
+        blocks.append(CSRAdjacency.mean_of_children(child, parent, n_src, 3).to_dense())
+    dense = stacked_mean_operator(edges, num_src, 3).to_dense()
+    assert dense.shape == (9, 11)
+    expected = torch.block_diag(*blocks)
+    assert torch.equal(dense, expected)
 
 
 def test_pyg_layers_run_without_torch_scatter() -> None:
