@@ -213,6 +213,10 @@ def count_nodes(spec: NodeSpec) -> LiteralString:
     return _literal(f"MATCH (n:{_q(spec.label, (spec.label,))}) RETURN count(n)")
 
 
+def node_ids(spec: NodeSpec) -> LiteralString:
+    return _literal(f"MATCH (n:{_q(spec.label, (spec.label,))}) RETURN n.`id`")
+
+
 def count_edges(spec: RelSpec) -> LiteralString:
     return _literal(f"MATCH ()-[r:{_q(spec.type, (spec.type,))}]->() RETURN count(r)")
 

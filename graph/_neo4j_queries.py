@@ -168,6 +168,10 @@ def count_nodes(spec: NodeSpec) -> LiteralString:
     return _literal(f"MATCH (n:{_label(spec)}) RETURN count(n) AS n")
 
 
+def node_ids(spec: NodeSpec) -> LiteralString:
+    return _literal(f"MATCH (n:{_label(spec)}) RETURN n.`id` AS id")
+
+
 def count_edges(spec: RelSpec) -> LiteralString:
     return _literal(f"MATCH ()-[r:{_q(spec.type, (spec.type,))}]->() RETURN count(r) AS n")
 

@@ -325,6 +325,11 @@ class LadybugStore(GraphStore):
 
         return self._read(run)
 
+    def _node_ids(self, label: NodeType) -> list[str]:
+        spec = self.schema.node(label)
+        table = self._read(lambda conn: _arrow(conn, queries.node_ids(spec)))
+        return [str(i) for i in table.column(0).to_pylist()]
+
     def _export_nodes(self, label: NodeType) -> pa.Table:
         spec = self.schema.node(label)
         table = self._read(lambda conn: _arrow(conn, queries.export_nodes(spec)))

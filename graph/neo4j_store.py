@@ -319,6 +319,11 @@ class Neo4jStore(GraphStore):
 
         return self._transaction(work, RoutingControl.READ)
 
+    def _node_ids(self, label: NodeType) -> list[str]:
+        spec = self.schema.node(label)
+        return [str(r["id"]) for r in self._execute(queries.node_ids(spec), {},
+                                                    RoutingControl.READ)]
+
     def _counts(self) -> dict[str, int]:
         counters = [(n.label, queries.count_nodes(n)) for n in self.schema.nodes]
         counters += [(r.type, queries.count_edges(r)) for r in self.schema.rels]

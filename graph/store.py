@@ -311,6 +311,11 @@ class GraphStore(abc.ABC):
         """Number of nodes per label and relationships per type."""
         return self._counts()
 
+    def node_ids(self, label: NodeType) -> list[str]:
+        """The ids of every node of ``label`` (no properties), in no particular order."""
+        self.schema.node(label)
+        return self._node_ids(label)
+
     def export_nodes(self, label: NodeType) -> pa.Table:
         """Every node of ``label`` as a table with the schema's columns."""
         self.schema.node(label)
@@ -381,6 +386,9 @@ class GraphStore(abc.ABC):
 
     @abc.abstractmethod
     def _counts(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def _node_ids(self, label: NodeType) -> list[str]: ...
 
     @abc.abstractmethod
     def _export_nodes(self, label: NodeType) -> pa.Table: ...

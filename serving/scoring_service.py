@@ -203,6 +203,8 @@ class ScoringService:
         spooled = self._spooled_row(application_id)
         if spooled is not None:
             return _audit(spooled, "spool")
+        if not self.writer.may_have_verdict(application_id):
+            return None
         node = self.guard.read(lambda s: s.get_node("Verdict", application_id))
         return None if node is None else _audit(node.properties, "graph")
 
@@ -217,6 +219,8 @@ class ScoringService:
         row = self._spooled_row(application_id)
         where: Literal["graph", "spool"] = "spool"
         if row is None:
+            if not self.writer.may_have_verdict(application_id):
+                return None
             try:
                 node: GraphNode | None = self.guard.read(
                     lambda s: s.get_node("Verdict", application_id))

@@ -198,6 +198,10 @@ class Spool:
             ).fetchall()
         return [SpoolEntry(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
+    def keys(self, kind: str) -> list[str]:
+        """The keys of the waiting entries of ``kind`` (from memory)."""
+        return [key for (k, key) in list(self._keyed) if k == kind]
+
     def find(self, kind: str, key: str) -> dict[str, Any] | None:
         """The newest waiting payload of ``kind`` under ``key``, or ``None`` (from memory)."""
         found = self._keyed.get((kind, key))

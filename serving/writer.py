@@ -227,6 +227,11 @@ class DurableWriter:
         self._drained = threading.Condition()
         self._thread: threading.Thread | None = None
         self.replayed = 0
+        # NOTE: with a store only this process writes, every verdict is claimed here; the
+        # ids already decided (loaded at start, grown by each claim) let a look-up of a new
+        # application skip the store, whose reads stall while it checkpoints (LadybugDB: a
+        # second and more once the verdict table is large). None: always ask the store.
+        self._decided: set[str] | None = None
         guard.on_up(self._wake.set)
 
     def __repr__(self) -> str:
@@ -238,11 +243,32 @@ class DurableWriter:
         return self.spool.depth
 
     def start(self) -> None:
-        """Start the replay thread (replays what an earlier run left at once)."""
+        """Load the decided ids (a store only this process writes), start the replay thread
+        (replays what an earlier run left at once)."""
+        if self.guard.store.exclusive_writer and self._decided is None:
+            self._load_decided()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="spool-replay", daemon=True)
             self._thread.start()
             self._wake.set()
+
+    def may_have_verdict(self, application_id: str) -> bool:
+        """Whether the store may hold a verdict for ``application_id``: ``False`` only when
+        this process settles the claims itself and none was made for the id."""
+        decided = self._decided
+        return decided is None or application_id in decided
+
+    def _load_decided(self) -> None:
+        try:
+            ids = self.guard.read(lambda s: s.node_ids("Verdict"),
+                                  timeout_s=max(REPLAY_TIMEOUT_S, self.guard.read_timeout_s))
+        except (StoreDown, GraphError) as e:
+            log.warning("decided application ids not loaded (%s); look-ups read the store", e)
+            return
+        decided = set(ids)
+        decided.update(self.spool.keys("score"))
+        self._decided = decided
+        log.info("%d decided application ids loaded", len(decided))
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the replay thread after one last drain (what is left stays spooled)."""
@@ -299,6 +325,8 @@ class DurableWriter:
             # settled here (the caller holds the id's lock and looked in the spool and the
             # store) and written behind with the rows, in one group commit per linger.
             self.spool.append(kind, {"ops": [op]}, key)
+            if self._decided is not None:
+                self._decided.add(op["row"]["id"])
             self._wake.set()
             self._notify(op["then"])
             return None

@@ -281,6 +281,16 @@ def test_get_node_returns_none_for_an_unknown_id(store: GraphStore) -> None:
     assert store.get_node("User", "nobody") is None
 
 
+def test_node_ids_are_every_id_of_the_label(store: GraphStore) -> None:
+    assert store.node_ids("Verdict") == []
+    store.upsert_nodes("User", [{"id": f"ids-u{i}"} for i in range(5)])
+    store.upsert_nodes("Device", [{"id": "ids-d0"}])
+    assert sorted(store.node_ids("User")) == [f"ids-u{i}" for i in range(5)]
+    assert store.node_ids("Device") == ["ids-d0"]
+    with pytest.raises(SchemaError):
+        store.node_ids("Nope")
+
+
 def _ring(store: GraphStore) -> None:
     """u0 and ten users on device d0; u0 also on phone p0 with u1; u1 and u2 are contacts."""
     store.upsert_nodes(

@@ -224,6 +224,10 @@ class FlakyStore(GraphStore):
         self._gate("counts")
         return self.inner.counts()
 
+    def _node_ids(self, label: str) -> list[str]:
+        self._gate("node_ids")
+        return self.inner.node_ids(label)
+
     def _export_nodes(self, label: str) -> Any:
         self._gate("export_nodes")
         return self.inner.export_nodes(label)

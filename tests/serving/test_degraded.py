@@ -177,3 +177,49 @@ def test_spool_left_by_a_dead_process_is_replayed_at_start(
     assert ids == sorted(uid(f"dead-{i}") for i in range(4))
     store.close()
 
+
+
+class _OnlyWriter(FlakyStore):
+    """:class:`FlakyStore` over a store only this process writes (as LadybugDB is)."""
+
+    exclusive_writer = True
+
+
+def test_embedded_store_look_ups_of_new_applications_skip_the_store(
+        tmp_path: Path, uid: Callable[[str], str]) -> None:
+    """A store only this process writes holds no verdict this process did not claim: a new
+    application is decided without reading the store (whose reads stall while LadybugDB
+    checkpoints), and one decided by an earlier process is still found there."""
+    settings = make_settings(tmp_path / "data", STORE_TIMEOUT_S=5.0)
+    store = build_store(settings)
+    store.apply_schema()
+    first = application(uid("app-old"), uid("u-old"), amount=300.0, device="p", place=SHANGHAI)
+    flaky = _OnlyWriter(store)
+    live = _serve(settings, flaky, "memory")
+    try:
+        with live.client() as c:
+            answered = c.post("/v1/score", json=first).json()
+            wait_until(lambda: c.get("/readyz").json()["spool_depth"] == 0, 60)
+    finally:
+        live.stop()
+    assert store.get_node("Verdict", first["application_id"]) is not None
+
+    flaky = _OnlyWriter(store)
+    live = _serve(settings, flaky, "memory")
+    try:
+        flaky.calls.clear()
+        new = application(uid("app-new"), uid("u-new"), amount=300.0, device="q",
+                          place=SHANGHAI)
+        with live.client() as c:
+            r = c.post("/v1/score", json=new)
+            assert r.status_code == 200 and r.json()["degraded"] is False
+            assert "get_node" not in flaky.calls
+            # decided by the earlier process: read from the store, the same verdict
+            again = c.post("/v1/score", json=first)
+            assert again.status_code == 200 and again.json() == answered
+            assert "get_node" in flaky.calls
+            assert c.get(f"/v1/verdicts/{uid('app-unknown')}").status_code == 404
+            wait_until(lambda: c.get("/readyz").json()["spool_depth"] == 0, 60)
+    finally:
+        live.stop()
+        store.close()

@@ -33,3 +33,15 @@ def test_merchant_evidence_is_the_newest_orders_before_the_time(tmp_path: Path) 
                 assert got.orders == [r["returned"] for r in newest[:25]], (merchant, before)
     finally:
         store.close()
+
+
+def test_merchant_evidence_of_a_store_without_any_order(tmp_path: Path) -> None:
+    store = LadybugStore(tmp_path / "g.lbug")
+    try:
+        store.apply_schema()
+        store.upsert_nodes("Merchant", [{"id": "m0"}])
+        live = LiveGraph.from_store(store)
+        got = live.merchant_evidence("m0", 5_000)
+        assert got is not None and got.orders == []
+    finally:
+        store.close()
