@@ -141,6 +141,48 @@ def create_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
     return _literal(f"CREATE (n:{label} {{{props}}})")
 
 
+def update_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
+    """Set the properties ``names`` of the node ``$id`` if it exists; one row back if it did.
+
+    With :func:`create_node_row` after it when nothing came back, this is
+    :func:`upsert_node_row` without ``MERGE``, which builds and zeroes a hash table per
+    statement: 0.3 ms for an application against about 0.1 ms for the pair (measured)."""
+    cols = spec.columns
+    _check_columns(cols)
+    sets = _params("n", names, cols)
+    return _literal(f"MATCH (n:{_q(spec.label, (spec.label,))} {{`id`: $id}})"
+                    + (f" SET {sets}" if sets else "") + " RETURN 1")
+
+
+def update_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
+    """Set the properties ``names`` of the relationship ``$src -> $dst`` (of key ``$<key>``
+    for event relationships) if it exists; one row back if it did."""
+    cols = spec.columns
+    _check_columns(cols)
+    rel = _q(spec.type, (spec.type,))
+    key = "" if spec.key is None else f" {{{_q(spec.key, cols)}: ${spec.key}}}"
+    sets = _params("r", tuple(n for n in names if n != spec.key), cols)
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))} {{`id`: $src}})-[r:{rel}{key}]->"
+        f"(t:{_q(spec.dst, (spec.dst,))} {{`id`: $dst}})"
+        + (f" SET {sets}" if sets else "") + " RETURN 1")
+
+
+def create_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
+    """Create the relationship ``$src -> $dst`` with the properties ``names`` when both ends
+    exist; one row back if it was created. After :func:`update_edge_row` found none, this
+    pair is :func:`upsert_edge_row` without ``MERGE`` (about 0.17 against 0.35-0.47 ms a row,
+    measured on the 100k-user store)."""
+    cols = spec.columns
+    _check_columns(cols)
+    rel = _q(spec.type, (spec.type,))
+    props = ", ".join(f"{_q(n, cols)}: ${n}" for n in names)
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))} {{`id`: $src}}), "
+        f"(t:{_q(spec.dst, (spec.dst,))} {{`id`: $dst}}) "
+        f"CREATE (s)-[r:{rel}" + (f" {{{props}}}" if props else "") + "]->(t) RETURN 1")
+
+
 def upsert_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
     """:func:`upsert_edges` for one row given as parameters ``$src``, ``$dst`` and ``names``
     (index probes, as :func:`upsert_node_row`)."""

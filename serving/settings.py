@@ -44,6 +44,9 @@ class Settings(BaseSettings):
                                       "DATA_DIR/graph.lbug.")
     LADYBUG_BUFFER_POOL_MB: int = Field(0, ge=0, description="Page cache of the embedded "
                                         "store in MiB; 0 lets LadybugDB take 80 % of RAM.")
+    LADYBUG_CHECKPOINT_MB: int = Field(0, ge=0, le=65_536, description="Write-ahead log "
+                                       "size at which the embedded store checkpoints, in MiB; "
+                                       "0 keeps LadybugDB's own (16 MiB).")
     WRITE_BATCH_SIZE: int = Field(5000, ge=1, le=100_000)
     PSEUDONYM_SECRET: SecretStr | None = Field(None, description="HMAC key for identifiers "
                                                "(>= 16 bytes).")

@@ -26,4 +26,5 @@ def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
     settings.ladybug_path.parent.mkdir(parents=True, exist_ok=True)
     return LadybugStore(settings.ladybug_path, read_only=read_only,
                         batch_size=settings.WRITE_BATCH_SIZE,
-                        buffer_pool_bytes=settings.LADYBUG_BUFFER_POOL_MB * 2**20)
+                        buffer_pool_bytes=settings.LADYBUG_BUFFER_POOL_MB * 2**20,
+                        checkpoint_wal_bytes=settings.LADYBUG_CHECKPOINT_MB * 2**20)
