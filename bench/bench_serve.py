@@ -316,7 +316,8 @@ def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[st
         f"- command: `{meta['command']}`",
         f"- store: {meta['store']}; scorer: {meta['scorer']}; server start to ready "
         f"{meta['ready_s']} s (in-memory graph loaded from the store), server RSS "
-        f"{meta['server_rss_gib']} GiB",
+        f"{meta['server_rss_gib']} GiB; the store held {meta['verdicts_at_start']:,} verdicts "
+        f"and {meta['applications_at_start']:,} applications at the start",
         "- latency from the scheduled send time (open loop, 64 keep-alive connections), "
         "fresh application ids (every request is a new verdict: scored, claimed in the store, "
         "written behind)",
@@ -400,6 +401,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "--quiet"], cwd=ROOT, env=env, check=True)
         print(f"loaded in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
+    # NOTE: each run adds its verdicts to the store, and the embedded store's checkpoints
+    # grow with its verdict table: the figures belong to the store as it was.
+    counts = json.loads(subprocess.run(
+        [sys.executable, "-m", "serving.cli", "counts"], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True).stdout)
     bodies = application_bodies(args.world, 20_000, seed=7)
     run = uuid.uuid4().hex[:8]
     port = free_port()
@@ -450,6 +456,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             a for a in (argv or sys.argv[1:])),
         "store": args.neo4j_uri or "LadybugDB file", "scorer": inproc.get("scorer", "-"),
         "ready_s": ready_s, "server_rss_gib": rss, "p99_limit_ms": args.p99_limit_ms,
+        "verdicts_at_start": counts.get("Verdict"),
+        "applications_at_start": counts.get("Application"),
     }
     section = markdown(meta, results, inproc)
     print(section)
