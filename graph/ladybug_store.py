@@ -113,7 +113,7 @@ class LadybugStore(GraphStore):
             try:
                 # NOTE: a literal: the statement takes no parameter (the value is an int).
                 _execute(conn, f"CALL checkpoint_threshold={int(checkpoint_wal_bytes)}"
-                         ).close()  # type: ignore[arg-type]
+                         ).close()
             finally:
                 conn.close()
         self._closed = False

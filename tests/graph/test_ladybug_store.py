@@ -15,7 +15,7 @@ import pytest
 
 from graph import GraphError, SchemaError, StoreError
 from graph import _ladybug_queries as queries
-from graph.ladybug_store import LadybugStore, edge_batch, merge_rows, node_batch
+from graph.ladybug_store import LadybugStore, _rows, edge_batch, merge_rows, node_batch
 from graph.schema import SCHEMA, NodeSpec, Property, Schema
 
 
@@ -281,3 +281,13 @@ def test_row_by_row_and_joined_writes_leave_the_same_graph(tmp_path: Path) -> No
     assert len(contents[0][1]) == 150 and contents[0][2] is not None
     assert contents[0][0]["u2"]["home_city"] == "Hangzhou"  # kept: the later row gave none
     assert contents[0][0]["u2"]["created_at"] == 5_002
+
+
+def test_checkpoint_threshold_is_set_on_the_database(tmp_path: Path) -> None:
+    store = LadybugStore(tmp_path / "g.lbug", checkpoint_wal_bytes=64 * 2**20)
+    try:
+        got = store._read(lambda conn: _rows(  # noqa: SLF001 - the database's own setting
+            conn, "CALL current_setting('checkpoint_threshold') RETURN *"))
+        assert got == [[str(64 * 2**20)]]
+    finally:
+        store.close()
