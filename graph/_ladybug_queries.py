@@ -251,6 +251,14 @@ def shared_accounts(via: NodeSpec, rel: RelSpec) -> LiteralString:
     )
 
 
+def checkpoint_threshold(nbytes: int) -> LiteralString:
+    """Set the write-ahead log size at which the database checkpoints (a literal: the
+    statement takes no parameter)."""
+    if nbytes <= 0:
+        raise ValueError(f"nbytes must be positive, got {nbytes}")
+    return _literal(f"CALL checkpoint_threshold={int(nbytes)}")
+
+
 def count_nodes(spec: NodeSpec) -> LiteralString:
     return _literal(f"MATCH (n:{_q(spec.label, (spec.label,))}) RETURN count(n)")
 

@@ -80,6 +80,8 @@ class LadybugStore(GraphStore):
         buffer_pool_bytes (int, optional): page cache of the database; ``0`` lets LadybugDB
             take 80 % of the machine's memory, which a long-running service sharing a host
             must not. (default: ``0``)
+        checkpoint_wal_bytes (int, optional): write-ahead log size at which the database
+            checkpoints; ``0`` keeps LadybugDB's own (16 MiB). (default: ``0``)
 
     Raises:
         StoreUnavailableError: if another process holds the file for writing.
@@ -101,6 +103,8 @@ class LadybugStore(GraphStore):
         super().__init__(schema=schema, batch_size=batch_size)
         if buffer_pool_bytes < 0:
             raise ValueError(f"buffer_pool_bytes must be >= 0, got {buffer_pool_bytes}")
+        if checkpoint_wal_bytes < 0:
+            raise ValueError(f"checkpoint_wal_bytes must be >= 0, got {checkpoint_wal_bytes}")
         self.path = Path(path)
         self.read_only = read_only
         try:
@@ -111,9 +115,7 @@ class LadybugStore(GraphStore):
         if not read_only and checkpoint_wal_bytes:
             conn = ladybug.Connection(self._db)
             try:
-                # NOTE: a literal: the statement takes no parameter (the value is an int).
-                _execute(conn, f"CALL checkpoint_threshold={int(checkpoint_wal_bytes)}"
-                         ).close()
+                _execute(conn, queries.checkpoint_threshold(checkpoint_wal_bytes)).close()
             finally:
                 conn.close()
         self._closed = False
