@@ -154,18 +154,23 @@ def update_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
                     + (f" SET {sets}" if sets else "") + " RETURN 1")
 
 
+def _edge_row_parts(spec: RelSpec, names: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """Quoted source and target labels, the relationship pattern (with its event key, if any)
+    and the ``SET`` list of ``names`` (the key excluded) for a one-row edge statement."""
+    cols = spec.columns
+    _check_columns(cols)
+    key = "" if spec.key is None else f" {{{_q(spec.key, cols)}: ${spec.key}}}"
+    return (_q(spec.src, (spec.src,)), _q(spec.dst, (spec.dst,)),
+            f"{_q(spec.type, (spec.type,))}{key}",
+            _params("r", tuple(n for n in names if n != spec.key), cols))
+
+
 def update_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
     """Set the properties ``names`` of the relationship ``$src -> $dst`` (of key ``$<key>``
     for event relationships) if it exists; one row back if it did."""
-    cols = spec.columns
-    _check_columns(cols)
-    rel = _q(spec.type, (spec.type,))
-    key = "" if spec.key is None else f" {{{_q(spec.key, cols)}: ${spec.key}}}"
-    sets = _params("r", tuple(n for n in names if n != spec.key), cols)
-    return _literal(
-        f"MATCH (s:{_q(spec.src, (spec.src,))} {{`id`: $src}})-[r:{rel}{key}]->"
-        f"(t:{_q(spec.dst, (spec.dst,))} {{`id`: $dst}})"
-        + (f" SET {sets}" if sets else "") + " RETURN 1")
+    src, dst, rel, sets = _edge_row_parts(spec, names)
+    return _literal(f"MATCH (s:{src} {{`id`: $src}})-[r:{rel}]->(t:{dst} {{`id`: $dst}})"
+                    + (f" SET {sets}" if sets else "") + " RETURN 1")
 
 
 def create_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
@@ -186,15 +191,9 @@ def create_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
 def upsert_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
     """:func:`upsert_edges` for one row given as parameters ``$src``, ``$dst`` and ``names``
     (index probes, as :func:`upsert_node_row`)."""
-    cols = spec.columns
-    _check_columns(cols)
-    rel = _q(spec.type, (spec.type,))
-    key = "" if spec.key is None else f" {{{_q(spec.key, cols)}: ${spec.key}}}"
-    sets = _params("r", tuple(n for n in names if n != spec.key), cols)
-    return _literal(
-        f"MERGE (s:{_q(spec.src, (spec.src,))} {{`id`: $src}}) "
-        f"MERGE (t:{_q(spec.dst, (spec.dst,))} {{`id`: $dst}}) "
-        f"MERGE (s)-[r:{rel}{key}]->(t)" + (f" SET {sets}" if sets else ""))
+    src, dst, rel, sets = _edge_row_parts(spec, names)
+    return _literal(f"MERGE (s:{src} {{`id`: $src}}) MERGE (t:{dst} {{`id`: $dst}}) "
+                    f"MERGE (s)-[r:{rel}]->(t)" + (f" SET {sets}" if sets else ""))
 
 
 def get_nodes(spec: NodeSpec) -> LiteralString:
