@@ -322,8 +322,9 @@ class DurableWriter:
         assert op["op"] == "verdict"
         if self.guard.store.exclusive_writer:
             # NOTE: a store only this process can write has no other claimant: the claim is
-            # settled here (the caller holds the id's lock and looked in the spool and the
-            # store) and written behind with the rows, in one group commit per linger.
+            # settled here (the caller holds the id's lock and looked in the spool and in the
+            # decided ids or the store) and written behind with the rows, in one group commit
+            # per linger.
             self.spool.append(kind, {"ops": [op]}, key)
             if self._decided is not None:
                 self._decided.add(op["row"]["id"])
