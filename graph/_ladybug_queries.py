@@ -250,6 +250,25 @@ def shared_accounts(via: NodeSpec, rel: RelSpec) -> LiteralString:
     )
 
 
+def documents_in_table(spec: NodeSpec, limit: int) -> LiteralString:
+    """Ids and document properties of up to ``limit`` nodes that still hold any in the table
+    (written before documents moved beside it)."""
+    cols = spec.columns
+    names = [_q(n, cols) for n in spec.documents]
+    held = " OR ".join(f"n.{n} IS NOT NULL" for n in names)
+    returns = ", ".join(f"n.{n}" for n in names)
+    return _literal(f"MATCH (n:{_q(spec.label, (spec.label,))}) WHERE {held} "
+                    f"RETURN n.`id`, {returns} LIMIT {int(limit)}")
+
+
+def clear_documents(spec: NodeSpec) -> LiteralString:
+    """Null the document properties of the nodes ``$ids`` (an index probe per id)."""
+    cols = spec.columns
+    sets = ", ".join(f"n.{_q(n, cols)} = NULL" for n in spec.documents)
+    return _literal(f"UNWIND $ids AS i MATCH (n:{_q(spec.label, (spec.label,))} {{`id`: i}}) "
+                    f"SET {sets}")
+
+
 def checkpoint_threshold(nbytes: int) -> LiteralString:
     """Set the write-ahead log size at which the database checkpoints (a literal: the
     statement takes no parameter)."""

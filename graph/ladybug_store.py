@@ -14,6 +14,7 @@ STRING and breaks the ``SET``) and, measured on 100k rows, is 20-25x slower.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -27,6 +28,7 @@ import ladybug
 import pyarrow as pa
 
 from graph import _ladybug_queries as queries
+from graph._ladybug_documents import DocumentFile
 from graph.errors import GraphError, SchemaError, StoreError, StoreUnavailableError
 from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
 from graph.store import (
@@ -43,6 +45,7 @@ from graph.store import (
 from graph.typing import NodeType, RelType, Row, Rows
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # NOTE: the ladybug client caches a prepared statement per Arrow table passed as a parameter
 # (each new table is a new cache key) and never evicts them; after ~1,400 writes every write
@@ -118,6 +121,9 @@ class LadybugStore(GraphStore):
                 _execute(conn, queries.checkpoint_threshold(checkpoint_wal_bytes)).close()
             finally:
                 conn.close()
+        self._documents = DocumentFile(Path(f"{self.path}.documents.sqlite"),
+                                       [n for n in schema.nodes if n.documents],
+                                       read_only=read_only)
         self._closed = False
         self._pool: queue.SimpleQueue[ladybug.Connection] = queue.SimpleQueue()
         self._connections: list[ladybug.Connection] = []
@@ -205,6 +211,35 @@ class LadybugStore(GraphStore):
                 _execute(conn, statement).close()
 
         self._write(run)
+        for spec in self.schema.nodes:
+            if spec.documents:
+                self._move_documents_out(spec)
+
+    def _move_documents_out(self, spec: NodeSpec, chunk: int = 5000) -> None:
+        """Move the documents that older versions stored in the node table to the document
+        file (:mod:`graph._ladybug_documents`), a chunk per transaction; a no-op once done."""
+        names = spec.documents
+        moved = 0
+        while True:
+            def step(conn: ladybug.Connection) -> int:
+                rows = _rows(conn, queries.documents_in_table(spec, chunk))
+                if not rows:
+                    return 0
+                ids = [str(r[0]) for r in rows]
+                kept = self._documents.get(spec, ids)
+                # NOTE: a document already beside the table is the newer one.
+                self._documents.put(spec, [dict(zip(("id", *names), r, strict=True))
+                                           for r in rows if r[0] not in kept], replace=True)
+                _execute(conn, queries.clear_documents(spec), {"ids": ids}).close()
+                self._rows_written += len(rows)  # NOTE: on the writer thread, as _write's own
+                return len(rows)
+
+            n = self._write(step, rows=0)
+            if n == 0:
+                break
+            moved += n
+        if moved:
+            log.info("moved the documents of %d %s nodes beside the table", moved, spec.label)
 
     def _ping(self) -> None:
         try:
@@ -224,6 +259,7 @@ class LadybugStore(GraphStore):
                 conn.close()
             self._connections.clear()
         self._db.close()
+        self._documents.close()
 
     def _close_write_connection(self) -> None:
         if self._write_connection is not None:
@@ -234,10 +270,12 @@ class LadybugStore(GraphStore):
     # -- writes ------------------------------------------------------------------------------
     def _upsert_nodes(self, label: NodeType, rows: Rows) -> None:
         spec = self.schema.node(label)
+        rows, documents = _split_documents(spec, rows)
         self._upsert(node_batch(spec, rows), 1,
                      lambda names: (queries.update_node_row(spec, names),
                                     queries.create_node_row(spec, names)),
-                     lambda names: queries.upsert_nodes(spec, names))
+                     lambda names: queries.upsert_nodes(spec, names),
+                     before=lambda: self._documents.put(spec, documents))
 
     def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None:
         spec = self.schema.rel(rel_type)
@@ -250,31 +288,44 @@ class LadybugStore(GraphStore):
 
     def _upsert(self, batch: pa.Table, keys: int,
                 row_queries: Callable[[tuple[str, ...]], Sequence[LiteralString]],
-                join_query: Callable[[tuple[str, ...]], LiteralString]) -> None:
+                join_query: Callable[[tuple[str, ...]], LiteralString], *,
+                before: Callable[[], None] | None = None) -> None:
         """Write ``batch`` (its first ``keys`` columns identify a row) row by row when small,
-        else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`)."""
+        else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`); ``before`` runs first, in
+        the same writer task (the rows' documents)."""
         if batch.num_rows <= SMALL_BATCH_ROWS:
-            self._write(lambda conn: _row_by_row(conn, batch, row_queries, fixed=keys),
-                        rows=batch.num_rows)
+            def rows(conn: ladybug.Connection) -> None:
+                if before is not None:
+                    before()
+                _row_by_row(conn, batch, row_queries, fixed=keys)
+
+            self._write(rows, rows=batch.num_rows)
             return
         query = join_query(tuple(batch.column_names[keys:]))
-        # NOTE: results are closed at once on the writer thread: one left to the garbage
-        # collector is closed later from whichever thread runs it, which can deadlock with
-        # the writer in the middle of its next statement.
-        self._write(lambda conn: _execute(conn, query, {"rows": batch}).close(),
-                    rows=batch.num_rows)
+
+        def joined(conn: ladybug.Connection) -> None:
+            if before is not None:
+                before()
+            # NOTE: results are closed at once on the writer thread: one left to the garbage
+            # collector is closed later from whichever thread runs it, which can deadlock with
+            # the writer in the middle of its next statement.
+            _execute(conn, query, {"rows": batch}).close()
+
+        self._write(joined, rows=batch.num_rows)
 
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
         # NOTE: the read and the write run as one task on the writer thread, so no other
         # write can slip in between them: the first writer wins.
         spec = self.schema.node(label)
-        batch = node_batch(spec, [row])
+        (stored,), documents = _split_documents(spec, [row])
+        batch = node_batch(spec, [stored])
         query = queries.upsert_nodes(spec, tuple(batch.column_names[1:]))
 
         def run(conn: ladybug.Connection) -> GraphNode | None:
-            existing = _Reader(conn, self.schema).nodes(label, [row["id"]]).get(row["id"])
+            existing = self._nodes(conn, spec, [row["id"]]).get(row["id"])
             if existing is not None:
                 return GraphNode(label, row["id"], existing)
+            self._documents.put(spec, documents, replace=True)
             _execute(conn, query, {"rows": batch}).close()
             return None
 
@@ -286,9 +337,11 @@ class LadybugStore(GraphStore):
         spec = self.schema.node(label)
 
         def run(conn: ladybug.Connection) -> list[GraphNode | None]:
-            existing = _Reader(conn, self.schema).nodes(label, [row["id"] for row in rows])
-            new = [row for row in rows if row["id"] not in existing]
+            existing = self._nodes(conn, spec, [row["id"] for row in rows])
+            new, documents = _split_documents(
+                spec, [row for row in rows if row["id"] not in existing])
             if new:
+                self._documents.put(spec, documents, replace=True)
                 batch = node_batch(spec, new)
                 if batch.num_rows <= SMALL_BATCH_ROWS:
                     # NOTE: CREATE, not MERGE: this task just saw that none of them exists.
@@ -304,9 +357,18 @@ class LadybugStore(GraphStore):
 
     # -- reads -------------------------------------------------------------------------------
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
-        props = self._read(lambda conn: _Reader(conn, self.schema).nodes(label, [node_id]))
-        found = props.get(node_id)
+        spec = self.schema.node(label)
+        found = self._read(lambda conn: self._nodes(conn, spec, [node_id])).get(node_id)
         return None if found is None else GraphNode(label, node_id, found)
+
+    def _nodes(self, conn: ladybug.Connection, spec: NodeSpec, ids: list[str]
+               ) -> dict[str, dict[str, Any]]:
+        """Properties of the nodes ``ids`` that exist, their documents included."""
+        found = _Reader(conn, self.schema).nodes(spec.label, ids)
+        if spec.documents and found:
+            for node_id, docs in self._documents.get(spec, list(found)).items():
+                found[node_id].update({k: v for k, v in docs.items() if v is not None})
+        return found
 
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph:
         return self._read(
@@ -349,8 +411,18 @@ class LadybugStore(GraphStore):
 
     def _export_nodes(self, label: NodeType) -> pa.Table:
         spec = self.schema.node(label)
-        table = self._read(lambda conn: _arrow(conn, queries.export_nodes(spec)))
-        return _conform(table, node_arrow_schema(spec))
+        table = _conform(self._read(lambda conn: _arrow(conn, queries.export_nodes(spec))),
+                         node_arrow_schema(spec))
+        if not spec.documents or table.num_rows == 0:
+            return table
+        ids = table.column("id").to_pylist()
+        docs = self._documents.get(spec, ids)
+        for name in spec.documents:
+            stored = table.column(name).to_pylist()
+            merged = [(docs.get(i) or {}).get(name) or v for i, v in zip(ids, stored, strict=True)]
+            table = table.set_column(table.schema.get_field_index(name), name,
+                                     pa.array(merged, type=table.schema.field(name).type))
+        return table
 
     def _export_edges(self, rel_type: RelType) -> pa.Table:
         spec = self.schema.rel(rel_type)
@@ -443,6 +515,18 @@ def _to_arrow(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _split_documents(spec: NodeSpec, rows: Rows) -> tuple[list[Row], list[Row]]:
+    """``rows`` without their document properties, and those properties with each row's id
+    (:class:`graph._ladybug_documents.DocumentFile`)."""
+    if not spec.documents:
+        return list(rows), []
+    names = set(spec.documents)
+    stored = [{k: v for k, v in row.items() if k not in names} for row in rows]
+    documents = [{"id": row["id"], **{k: v for k, v in row.items() if k in names}}
+                 for row in rows if names.intersection(row)]
+    return stored, documents
+
+
 def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
                 queries_for: Callable[[tuple[str, ...]], Sequence[LiteralString]], *,
                 fixed: int) -> None:

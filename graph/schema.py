@@ -38,11 +38,14 @@ class Property:
         name (str): property name, a valid identifier.
         type (PropertyType): storage type.
         description (str): what it means, for the docs.
+        document (bool, optional): a large text (an audit record's JSON) that a store may keep
+            beside its tables; read and written like any other property. (default: ``False``)
     """
 
     name: str
     type: PropertyType
     description: str = ""
+    document: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,11 @@ class NodeSpec:
     @property
     def columns(self) -> tuple[str, ...]:
         return ("id", *(p.name for p in self.properties))
+
+    @property
+    def documents(self) -> tuple[str, ...]:
+        """The names of its :attr:`Property.document` properties."""
+        return tuple(p.name for p in self.properties if p.document)
 
     def property(self, name: str) -> Property:
         if name == "id":
@@ -112,8 +120,9 @@ class RelSpec:
         raise SchemaError(f"{self.type} has no property {name!r}")
 
 
-def _p(name: str, type_: PropertyType, description: str = "") -> Property:
-    return Property(name, type_, description)
+def _p(name: str, type_: PropertyType, description: str = "", *,
+       document: bool = False) -> Property:
+    return Property(name, type_, description, document)
 
 
 # Label properties shared by the entities that investigators confirm or clear.
@@ -233,9 +242,9 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("graph_version", "STRING"),
             _p("policy_version", "STRING"),
             _p("decided_at", "INT64", "when the verdict was made, epoch seconds"),
-            _p("verdict_json", "STRING", "the verdict exactly as returned"),
-            _p("features_json", "STRING", "the features the verdict used"),
-            _p("request_json", "STRING", "the canonical request, identifiers hashed"),
+            _p("verdict_json", "STRING", "the verdict exactly as returned", document=True),
+            _p("features_json", "STRING", "the features the verdict used", document=True),
+            _p("request_json", "STRING", "the canonical request, identifiers hashed", document=True),
         ),
         indexes=("decided_at",),
         record=True,

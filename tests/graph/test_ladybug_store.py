@@ -291,3 +291,55 @@ def test_checkpoint_threshold_is_set_on_the_database(tmp_path: Path) -> None:
         assert got == [[str(64 * 2**20)]]
     finally:
         store.close()
+
+
+def _verdict(i: str, features: str | None) -> dict[str, object]:
+    return {"id": i, "request_hash": "h", "decision": "approve", "features_json": features,
+            "verdict_json": None if features is None else f'{{"v": "{i}"}}'}
+
+
+def test_document_properties_live_beside_the_node_table(tmp_path: Path) -> None:
+    """A verdict's JSON is kept in the side file (LadybugDB rewrites a table's strings at every
+    checkpoint), reads as part of the node, survives a reopen, and a row written into the table
+    itself before documents moved out still reads back."""
+    path = tmp_path / "g.lbug"
+    store = LadybugStore(path)
+    try:
+        store.apply_schema()
+        assert store.create_nodes("Verdict", [_verdict("a", '{"x": 1}')]) == [None]
+        store.upsert_nodes("Verdict", [_verdict("b", '{"x": 2}')])
+        # first writer wins for the node and its documents
+        (existing,) = store.create_nodes("Verdict", [_verdict("a", '{"x": 9}')])
+        assert existing is not None and existing.properties["features_json"] == '{"x": 1}'
+        # an upsert that does not give a document keeps the stored one
+        store.upsert_nodes("Verdict", [{"id": "b", "decision": "review"}])
+        in_table = store._read(lambda conn: _rows(  # noqa: SLF001 - the table itself
+            conn, "MATCH (v:Verdict) RETURN v.id, v.features_json ORDER BY v.id"))
+        assert in_table == [["a", None], ["b", None]]
+        # a legacy row: JSON in the table, nothing in the side file
+        store._write(lambda conn: _rows(  # noqa: SLF001
+            conn, "CREATE (v:Verdict {id: 'c', features_json: '{\"x\": 3}'}) RETURN v.id"))
+    finally:
+        store.close()
+    assert (tmp_path / "g.lbug.documents.sqlite").exists()
+    store = LadybugStore(path)
+    try:
+        store.apply_schema()  # moves the legacy row's document beside the table
+        in_table = store._read(lambda conn: _rows(  # noqa: SLF001
+            conn, "MATCH (v:Verdict) RETURN v.id, v.features_json ORDER BY v.id"))
+        assert in_table == [["a", None], ["b", None], ["c", None]]
+    finally:
+        store.close()
+    for read_only in (False, True):
+        store = LadybugStore(path, read_only=read_only)
+        try:
+            got = {i: store.get_node("Verdict", i) for i in ("a", "b", "c")}
+            assert {i: n.properties["features_json"] for i, n in got.items() if n} == {
+                "a": '{"x": 1}', "b": '{"x": 2}', "c": '{"x": 3}'}
+            assert got["b"] is not None and got["b"].properties["decision"] == "review"
+            assert got["a"] is not None and got["a"].properties["verdict_json"] == '{"v": "a"}'
+            exported = store.export_nodes("Verdict").to_pylist()
+            assert {r["id"]: r["features_json"] for r in exported} == {
+                "a": '{"x": 1}', "b": '{"x": 2}', "c": '{"x": 3}'}
+        finally:
+            store.close()
