@@ -444,8 +444,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.5)
     server.terminate()
     server.wait(timeout=60)
-    inproc = {} if args.in_process <= 0 else in_process({k: v for k, v in env.items() if k.startswith("RISKGRAPH_")},
-                        bodies, args.in_process, run)
+    inproc: dict[str, Any] = {}
+    if args.in_process > 0:
+        inproc = in_process({k: v for k, v in env.items() if k.startswith("RISKGRAPH_")},
+                            bodies, args.in_process, run)
     users = pq.ParquetFile(args.world / "users.parquet").metadata.num_rows
     logins = pq.ParquetFile(args.world / "logins.parquet").metadata.num_rows
     meta = {

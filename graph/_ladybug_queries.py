@@ -117,21 +117,6 @@ def _params(var: str, names: tuple[str, ...], cols: tuple[str, ...]) -> str:
     return ", ".join(f"{var}.{_q(n, cols)} = ${n}" for n in names)
 
 
-def upsert_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
-    """MERGE the node ``$id`` and set the properties ``names`` from parameters of those names.
-
-    One row per statement: a node pattern on a parameter probes the primary-key index
-    (0.5 ms), where ``LOAD FROM`` joins the batch against the whole table (35 ms for one
-    application on a 100k-user world, 0.8 s for a verdict among large verdicts). For the small
-    batches of online writes; bulk loads use :func:`upsert_nodes`.
-    """
-    cols = spec.columns
-    _check_columns(cols)
-    label = _q(spec.label, (spec.label,))
-    sets = _params("n", names, cols)
-    return _literal(f"MERGE (n:{label} {{`id`: $id}})" + (f" SET {sets}" if sets else ""))
-
-
 def create_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
     """CREATE the node ``$id`` with the properties ``names`` (the caller knows it is new)."""
     cols = spec.columns
@@ -144,9 +129,10 @@ def create_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
 def update_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
     """Set the properties ``names`` of the node ``$id`` if it exists; one row back if it did.
 
-    With :func:`create_node_row` after it when nothing came back, this is
-    :func:`upsert_node_row` without ``MERGE``, which builds and zeroes a hash table per
-    statement: 0.3 ms for an application against about 0.1 ms for the pair (measured)."""
+    With :func:`create_node_row` after it when nothing came back, this is a one-row
+    :func:`upsert_nodes` probing the primary-key index, without ``MERGE`` (which builds and
+    zeroes a hash table per statement): about 0.1 ms for the pair against 0.3 ms for a
+    ``MERGE`` of an application, and 35 ms for the ``LOAD FROM`` join (measured)."""
     cols = spec.columns
     _check_columns(cols)
     sets = _params("n", names, cols)
@@ -190,7 +176,7 @@ def create_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
 
 def upsert_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
     """:func:`upsert_edges` for one row given as parameters ``$src``, ``$dst`` and ``names``
-    (index probes, as :func:`upsert_node_row`)."""
+    (index probes, not a join)."""
     src, dst, rel, sets = _edge_row_parts(spec, names)
     return _literal(f"MERGE (s:{src} {{`id`: $src}}) MERGE (t:{dst} {{`id`: $dst}}) "
                     f"MERGE (s)-[r:{rel}]->(t)" + (f" SET {sets}" if sets else ""))

@@ -290,50 +290,22 @@ class LadybugStore(GraphStore):
                 row_queries: Callable[[tuple[str, ...]], Sequence[LiteralString]],
                 join_query: Callable[[tuple[str, ...]], LiteralString], *,
                 before: Callable[[], None] | None = None) -> None:
-        """Write ``batch`` (its first ``keys`` columns identify a row) row by row when small,
-        else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`); ``before`` runs first, in
-        the same writer task (the rows' documents)."""
-        if batch.num_rows <= SMALL_BATCH_ROWS:
-            def rows(conn: ladybug.Connection) -> None:
-                if before is not None:
-                    before()
-                _row_by_row(conn, batch, row_queries, fixed=keys)
-
-            self._write(rows, rows=batch.num_rows)
-            return
-        query = join_query(tuple(batch.column_names[keys:]))
-
-        def joined(conn: ladybug.Connection) -> None:
+        """Write ``batch`` (:func:`_write_rows`) in one writer task; ``before`` runs first in
+        the same task (the rows' documents)."""
+        def task(conn: ladybug.Connection) -> None:
             if before is not None:
                 before()
-            # NOTE: results are closed at once on the writer thread: one left to the garbage
-            # collector is closed later from whichever thread runs it, which can deadlock with
-            # the writer in the middle of its next statement.
-            _execute(conn, query, {"rows": batch}).close()
+            _write_rows(conn, batch, keys, row_queries, join_query)
 
-        self._write(joined, rows=batch.num_rows)
+        self._write(task, rows=batch.num_rows)
 
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
-        # NOTE: the read and the write run as one task on the writer thread, so no other
-        # write can slip in between them: the first writer wins.
-        spec = self.schema.node(label)
-        (stored,), documents = _split_documents(spec, [row])
-        batch = node_batch(spec, [stored])
-        query = queries.upsert_nodes(spec, tuple(batch.column_names[1:]))
-
-        def run(conn: ladybug.Connection) -> GraphNode | None:
-            existing = self._nodes(conn, spec, [row["id"]]).get(row["id"])
-            if existing is not None:
-                return GraphNode(label, row["id"], existing)
-            self._documents.put(spec, documents, replace=True)
-            _execute(conn, query, {"rows": batch}).close()
-            return None
-
-        return self._write(run)
+        return self._create_nodes(label, [row])[0]
 
     def _create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
-        # NOTE: one task on the writer thread (first writer wins, as in _create_node) and one
-        # commit for every row it creates.
+        # NOTE: the read and the write run as one task on the writer thread, so no other
+        # write can slip in between them: the first writer wins; one commit for every row it
+        # creates.
         spec = self.schema.node(label)
 
         def run(conn: ladybug.Connection) -> list[GraphNode | None]:
@@ -342,14 +314,10 @@ class LadybugStore(GraphStore):
                 spec, [row for row in rows if row["id"] not in existing])
             if new:
                 self._documents.put(spec, documents, replace=True)
-                batch = node_batch(spec, new)
-                if batch.num_rows <= SMALL_BATCH_ROWS:
-                    # NOTE: CREATE, not MERGE: this task just saw that none of them exists.
-                    _row_by_row(conn, batch, lambda names: (queries.create_node_row(spec, names),),
-                                fixed=1)
-                else:
-                    _execute(conn, queries.upsert_nodes(spec, tuple(batch.column_names[1:])),
-                             {"rows": batch}).close()
+                # NOTE: CREATE, not MERGE, row by row: this task just saw that none exists.
+                _write_rows(conn, node_batch(spec, new), 1,
+                            lambda names: (queries.create_node_row(spec, names),),
+                            lambda names: queries.upsert_nodes(spec, names))
             return [None if row["id"] not in existing
                     else GraphNode(label, row["id"], existing[row["id"]]) for row in rows]
 
@@ -515,15 +483,29 @@ def _to_arrow(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _write_rows(conn: ladybug.Connection, batch: pa.Table, keys: int,
+                row_queries: Callable[[tuple[str, ...]], Sequence[LiteralString]],
+                join_query: Callable[[tuple[str, ...]], LiteralString]) -> None:
+    """Write ``batch`` (its first ``keys`` columns identify a row) row by row when small
+    (:func:`_row_by_row`), else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`)."""
+    if batch.num_rows <= SMALL_BATCH_ROWS:
+        _row_by_row(conn, batch, row_queries, fixed=keys)
+        return
+    # NOTE: results are closed at once on the writer thread: one left to the garbage
+    # collector is closed later from whichever thread runs it, which can deadlock with the
+    # writer in the middle of its next statement.
+    _execute(conn, join_query(tuple(batch.column_names[keys:])), {"rows": batch}).close()
+
+
 def _split_documents(spec: NodeSpec, rows: Rows) -> tuple[list[Row], list[Row]]:
     """``rows`` without their document properties, and those properties with each row's id
     (:class:`graph._ladybug_documents.DocumentFile`)."""
     if not spec.documents:
         return list(rows), []
     names = set(spec.documents)
-    stored = [{k: v for k, v in row.items() if k not in names} for row in rows]
-    documents = [{"id": row["id"], **{k: v for k, v in row.items() if k in names}}
-                 for row in rows if names.intersection(row)]
+    stored: list[Row] = [{k: v for k, v in row.items() if k not in names} for row in rows]
+    documents: list[Row] = [{"id": row["id"], **{k: v for k, v in row.items() if k in names}}
+                            for row in rows if names.intersection(row)]
     return stored, documents
 
 
@@ -541,6 +523,7 @@ def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
     and handing them to the database's worker threads cost a third more CPU (measured: 20
     edges 13.8 ms of CPU on all threads, 8.9 ms on one).
     """
+    built: dict[tuple[str, ...], Sequence[LiteralString]] = {}
     conn.set_max_threads_for_exec(1)
     _execute(conn, "BEGIN TRANSACTION").close()
     try:
@@ -548,7 +531,10 @@ def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
             items = list(row.items())
             props = {k: v for k, v in items[fixed:] if v is not None}
             params = {**dict(items[:fixed]), **props}
-            *tries, last = queries_for(tuple(props))
+            names = tuple(props)
+            if names not in built:
+                built[names] = queries_for(names)
+            *tries, last = built[names]
             for query in tries:
                 result = _execute(conn, query, params)
                 try:

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from graph.errors import GraphError
 from graph.schema import SCHEMA, Schema
+from graph.store import edge_arrow_schema
 from graph.typing import EdgeType, NodeType, RelType
 
 if TYPE_CHECKING:
@@ -140,14 +141,12 @@ class GraphSnapshot:
             )
         relations: dict[RelType, Relation] = {}
         for rel in schema.rels:
+            # NOTE: an empty relation keeps its (empty) property columns, so readers need no
+            # special case for a store without edges of a type.
             table = edge_tables.get(rel.type)
+            if table is None:
+                table = edge_arrow_schema(rel).empty_table()
             src_nodes, dst_nodes = nodes[rel.src], nodes[rel.dst]
-            if table is None or table.num_rows == 0:
-                relations[rel.type] = Relation(
-                    rel.edge_type, np.zeros(len(src_nodes) + 1, np.int64),
-                    np.zeros(0, np.int64), {},
-                )
-                continue
             src = src_nodes.positions(table.column("src").to_pylist())
             dst = dst_nodes.positions(table.column("dst").to_pylist())
             order = np.lexsort((dst, src))

@@ -377,10 +377,9 @@ class LiveGraph:
             # ``before_ts`` are a prefix, the newest ``fanout`` of them its end.
             end = lo + int(np.searchsorted(base.order_times[lo:hi], before_ts, side="left"))
             keep = np.arange(end - 1, max(end - self.fanout, lo) - 1, -1)
-            if keep.size:  # NOTE: a snapshot without any order has no order columns
-                returned = rev.columns["returned"][keep].astype(np.float64)
-                orders = list(zip(rev.columns["ts"][keep].astype(np.float64).tolist(),
-                                  (np.nan_to_num(returned) > 0).tolist(), strict=True))
+            returned = rev.columns["returned"][keep].astype(np.float64)
+            orders = list(zip(rev.columns["ts"][keep].astype(np.float64).tolist(),
+                              (np.nan_to_num(returned) > 0).tolist(), strict=True))
         for buyer in self._in.get(("ORDERED_AT", merchant_id), ()):
             for to, props in self._out.get(("ORDERED_AT", buyer), {}).values():
                 t = props.get("ts")

@@ -230,6 +230,9 @@ class RulesScorer:
     def ready(self) -> bool:
         return True
 
+    def close(self) -> None:
+        """Nothing to release: the in-memory graph belongs to the runtime."""
+
     def score(self, application: ApplicationFacts, store: GraphStore | None) -> ScoreResult:
         """Score from the in-memory graph when the scorer has one (whether or not the store
         answers), else from the store, else (degraded, no store) from the request alone."""

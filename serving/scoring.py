@@ -143,3 +143,7 @@ class Scorer(Protocol):
                 in degraded mode, when only the request itself is available.
         """
         ...
+
+    def close(self) -> None:
+        """Release what the scorer holds (the GNN's child process); called once, at shutdown."""
+        ...

@@ -69,10 +69,7 @@ class Runtime:
             self.live_graph.close()
         self.writer.close()
         self.guard.close()
-        # NOTE: a scorer that holds a resource (the GNN's child process) has a close().
-        close_scorer = getattr(self.scorer, "close", None)
-        if close_scorer is not None:
-            close_scorer()
+        self.scorer.close()
         if self._keys_thread is not None:
             self._keys_thread.join(timeout=5)
         self.spool.close()
