@@ -269,35 +269,44 @@ class LadybugStore(GraphStore):
 
     # -- writes ------------------------------------------------------------------------------
     def _upsert_nodes(self, label: NodeType, rows: Rows) -> None:
-        spec = self.schema.node(label)
-        rows, documents = _split_documents(spec, rows)
-        self._upsert(node_batch(spec, rows), 1,
-                     lambda names: (queries.update_node_row(spec, names),
-                                    queries.create_node_row(spec, names)),
-                     lambda names: queries.upsert_nodes(spec, names),
-                     before=lambda: self._documents.put(spec, documents))
+        self._write_batch([(label, rows)], [])
 
     def _upsert_edges(self, rel_type: RelType, rows: Rows) -> None:
-        spec = self.schema.rel(rel_type)
-        # NOTE: the MERGE last, for a row whose ends are not both there yet (created bare).
-        self._upsert(edge_batch(spec, rows), 2,
-                     lambda names: (queries.update_edge_row(spec, names),
-                                    queries.create_edge_row(spec, names),
-                                    queries.upsert_edge_row(spec, names)),
-                     lambda names: queries.upsert_edges(spec, names))
+        self._write_batch([], [(rel_type, rows)])
 
-    def _upsert(self, batch: pa.Table, keys: int,
-                row_queries: Callable[[tuple[str, ...]], Sequence[LiteralString]],
-                join_query: Callable[[tuple[str, ...]], LiteralString], *,
-                before: Callable[[], None] | None = None) -> None:
-        """Write ``batch`` (:func:`_write_rows`) in one writer task; ``before`` runs first in
-        the same task (the rows' documents)."""
+    def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
+                     edges: Sequence[tuple[RelType, Rows]]) -> None:
+        """Every label's and type's rows in one writer task and one transaction (one commit:
+        a replayed group of verdicts writes seven labels and types); the nodes' documents go
+        to the document file first, in the same task.
+
+        A write of more than ``batch_size`` rows goes a transaction per label or type and
+        ``batch_size`` rows (bulk writes: the connection is recycled between them)."""
+        total = sum(len(rows) for _, rows in nodes) + sum(len(rows) for _, rows in edges)
+        if total > self.batch_size:
+            super()._write_batch(nodes, edges)
+            return
+        parts: list[tuple[pa.Table, int, _RowQueries, _JoinQuery]] = []
+        documents: list[tuple[NodeSpec, list[Row]]] = []
+        for label, rows in nodes:
+            spec = self.schema.node(label)
+            stored, docs = _split_documents(spec, rows)
+            documents.append((spec, docs))
+            parts.append((node_batch(spec, stored), 1, _node_row_queries(spec),
+                          lambda names, spec=spec: queries.upsert_nodes(spec, names)))
+        for rel_type, rows in edges:
+            spec_r = self.schema.rel(rel_type)
+            parts.append((edge_batch(spec_r, rows), 2, _edge_row_queries(spec_r),
+                          lambda names, spec=spec_r: queries.upsert_edges(spec, names)))
+
         def task(conn: ladybug.Connection) -> None:
-            if before is not None:
-                before()
-            _write_rows(conn, batch, keys, row_queries, join_query)
+            for spec, docs in documents:
+                self._documents.put(spec, docs)
+            with _transaction(conn):
+                for batch, keys, row_queries, join_query in parts:
+                    _write_rows(conn, batch, keys, row_queries, join_query)
 
-        self._write(task, rows=batch.num_rows)
+        self._write(task, rows=total)
 
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
         return self._create_nodes(label, [row])[0]
@@ -315,9 +324,10 @@ class LadybugStore(GraphStore):
             if new:
                 self._documents.put(spec, documents, replace=True)
                 # NOTE: CREATE, not MERGE, row by row: this task just saw that none exists.
-                _write_rows(conn, node_batch(spec, new), 1,
-                            lambda names: (queries.create_node_row(spec, names),),
-                            lambda names: queries.upsert_nodes(spec, names))
+                with _transaction(conn):
+                    _write_rows(conn, node_batch(spec, new), 1,
+                                lambda names: (queries.create_node_row(spec, names),),
+                                lambda names: queries.upsert_nodes(spec, names))
             return [None if row["id"] not in existing
                     else GraphNode(label, row["id"], existing[row["id"]]) for row in rows]
 
@@ -483,11 +493,42 @@ def _to_arrow(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+_RowQueries = Callable[[tuple[str, ...]], Sequence[LiteralString]]
+_JoinQuery = Callable[[tuple[str, ...]], LiteralString]
+
+
+def _node_row_queries(spec: NodeSpec) -> _RowQueries:
+    """A node row's statements: update it if there, else create it."""
+    return lambda names: (queries.update_node_row(spec, names),
+                          queries.create_node_row(spec, names))
+
+
+def _edge_row_queries(spec: RelSpec) -> _RowQueries:
+    """An edge row's statements: update, else create between its ends, else the MERGE (for a
+    row whose ends are not both there yet: they are created bare)."""
+    return lambda names: (queries.update_edge_row(spec, names),
+                          queries.create_edge_row(spec, names),
+                          queries.upsert_edge_row(spec, names))
+
+
+@contextmanager
+def _transaction(conn: ladybug.Connection) -> Iterator[None]:
+    """One explicit transaction around the statements run inside: committed at the end, rolled
+    back on any error."""
+    _execute(conn, "BEGIN TRANSACTION").close()
+    try:
+        yield
+    except BaseException:
+        _execute(conn, "ROLLBACK").close()
+        raise
+    _execute(conn, "COMMIT").close()
+
+
 def _write_rows(conn: ladybug.Connection, batch: pa.Table, keys: int,
-                row_queries: Callable[[tuple[str, ...]], Sequence[LiteralString]],
-                join_query: Callable[[tuple[str, ...]], LiteralString]) -> None:
+                row_queries: _RowQueries, join_query: _JoinQuery) -> None:
     """Write ``batch`` (its first ``keys`` columns identify a row) row by row when small
-    (:func:`_row_by_row`), else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`)."""
+    (:func:`_row_by_row`), else as one ``LOAD FROM`` join (:data:`SMALL_BATCH_ROWS`); inside
+    the caller's transaction, if it has one."""
     if batch.num_rows <= SMALL_BATCH_ROWS:
         _row_by_row(conn, batch, row_queries, fixed=keys)
         return
@@ -509,11 +550,10 @@ def _split_documents(spec: NodeSpec, rows: Rows) -> tuple[list[Row], list[Row]]:
     return stored, documents
 
 
-def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
-                queries_for: Callable[[tuple[str, ...]], Sequence[LiteralString]], *,
+def _row_by_row(conn: ladybug.Connection, batch: pa.Table, queries_for: _RowQueries, *,
                 fixed: int) -> None:
-    """Write ``batch`` row by row, in one transaction; each row sets only its non-null
-    properties (the first ``fixed`` columns are the keys, always given).
+    """Write ``batch`` row by row; each row sets only its non-null properties (the first
+    ``fixed`` columns are the keys, always given).
 
     A row runs the statements ``queries_for`` gives for its properties in turn until one
     returns a row; the last runs whatever the others returned (update if there, else create,
@@ -525,7 +565,6 @@ def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
     """
     built: dict[tuple[str, ...], Sequence[LiteralString]] = {}
     conn.set_max_threads_for_exec(1)
-    _execute(conn, "BEGIN TRANSACTION").close()
     try:
         for row in batch.to_pylist():
             items = list(row.items())
@@ -545,11 +584,6 @@ def _row_by_row(conn: ladybug.Connection, batch: pa.Table,
                     break
             else:
                 _execute(conn, last, params).close()
-    except BaseException:
-        _execute(conn, "ROLLBACK").close()
-        raise
-    else:
-        _execute(conn, "COMMIT").close()
     finally:
         conn.set_max_threads_for_exec(_EXEC_THREADS)
 

@@ -343,3 +343,50 @@ def test_document_properties_live_beside_the_node_table(tmp_path: Path) -> None:
                 "a": '{"x": 1}', "b": '{"x": 2}', "c": '{"x": 3}'}
         finally:
             store.close()
+
+
+def test_write_batch_is_one_transaction(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every label's and type's rows commit together: a failure in the last part leaves none
+    of the earlier parts behind, and a good batch is one BEGIN ... COMMIT."""
+    import graph.ladybug_store as module
+
+    store = LadybugStore(tmp_path / "g.lbug")
+    try:
+        store.apply_schema()
+        nodes = [("User", [{"id": "u1"}, {"id": "u2"}]), ("Device", [{"id": "d1"}])]
+        edges = [("USES", [{"src": "u1", "dst": "d1", "last_seen": 5}])]
+        real = module._row_by_row
+        parts: list[int] = []
+
+        def failing_on_edges(conn: object, batch: pa.Table, queries_for: object, *,
+                             fixed: int) -> None:
+            parts.append(fixed)
+            if fixed == 2:
+                raise RuntimeError("injected failure in the edge rows")
+            real(conn, batch, queries_for, fixed=fixed)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(module, "_row_by_row", failing_on_edges)
+        with pytest.raises(StoreError, match="injected"):
+            store.write_batch(nodes, edges)
+        assert parts == [1, 1, 2]
+        assert store.counts()["User"] == 0 and store.counts()["Device"] == 0
+
+        statements: list[str] = []
+        real_execute = module._execute
+
+        def counting(conn: object, query: str, params: object = None) -> object:
+            statements.append(query)
+            return real_execute(conn, query, params)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(module, "_row_by_row", real)
+        monkeypatch.setattr(module, "_execute", counting)
+        assert store.write_batch(nodes, edges) == 4
+        assert statements.count("BEGIN TRANSACTION") == 1 and statements.count("COMMIT") == 1
+        monkeypatch.setattr(module, "_execute", real_execute)
+        assert store.counts()["User"] == 2
+        (edge,) = [e for e in store.neighbourhood("User", "u1", hops=1, fanout=10).edges
+                   if e.type == "USES"]
+        assert edge.properties["last_seen"] == 5
+    finally:
+        store.close()
