@@ -265,7 +265,9 @@ class ScoringPipeline:
         n = len(norm)
         with torch.inference_mode():
             for lo in range(0, n, batch_size):
-                chunk = norm.select(np.arange(lo, min(lo + batch_size, n)))
+                # NOTE: one chunk (every online batch) is the whole of ``norm``, no copy
+                chunk = norm if n <= batch_size else norm.select(
+                    np.arange(lo, min(lo + batch_size, n)))
                 out = self.model(self.batch(chunk).to(device))
                 parts.append((out.fraud_logit.float().cpu().numpy(),
                               out.pd_logit.float().cpu().numpy(),

@@ -119,13 +119,17 @@ class TemporalAdjacency:
         Returns:
             tuple[np.ndarray, np.ndarray]: ``start`` and ``end``, int64 ``[Q]``.
         """
+        # NOTE: ufuncs and array methods rather than np.clip / np.searchsorted: online scoring
+        # calls this ~70 times per application on one-element arrays, where the wrappers'
+        # Python overhead (microseconds each) is most of the cost.
         parent = np.asarray(parent, dtype=np.int64)
         t = np.asarray(t, dtype=np.int64)
         known = parent >= 0
         p = np.where(known, parent, 0)
         start = self.indptr[p]
-        offset = np.clip(t - self._t_min + (1 if inclusive else 0), 0, self._span - 1)
-        end = np.searchsorted(self._key, p * self._span + offset, side="left").astype(np.int64)
+        offset = np.minimum(np.maximum(t - self._t_min + (1 if inclusive else 0), 0),
+                            self._span - 1)
+        end = self._key.searchsorted(p * self._span + offset, side="left").astype(np.int64)
         end = np.maximum(end, start)
         return np.where(known, start, 0), np.where(known, end, 0)
 
