@@ -56,6 +56,7 @@ from gnn.risk_features import ApplicationQueries, RiskFeatures
 from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
 from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
+from gnn.stacked_ensemble import StackedEnsemble
 from gnn.temporal_adjacency import TemporalAdjacency
 from gnn.time_split import ApplicationTargets, TimeSplit, application_targets
 
@@ -122,6 +123,7 @@ __all__ = [
     "Scores",
     "ScoringPipeline",
     "Seeds",
+    "StackedEnsemble",
     "TemporalAdjacency",
     "TimeSplit",
     "TrainedVersion",

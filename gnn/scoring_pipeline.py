@@ -11,7 +11,7 @@ all of them in a batch gives for it (up to float summation order in the dense la
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -21,10 +21,11 @@ import torch
 from gnn.calibration import Calibrator
 from gnn.errors import ModelError
 from gnn.feature_normaliser import FeatureNormaliser
-from gnn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, TreeBatch
+from gnn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput, TreeBatch
 from gnn.lending_graph import NODE_TYPES, LendingGraph
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_features import NODE_FEATURES, ApplicationQueries, RiskFeatures
+from gnn.stacked_ensemble import StackedEnsemble
 from graph.typing import NodeType
 
 _USER_ENTITIES: Final = {"user_device": 4, "user_phone": 2, "user_home": 2, "user_work": 2,
@@ -175,6 +176,8 @@ class ScoringPipeline:
         self.root_feature_names = {k: list(v) for k, v in root_feature_names.items()}
         self.version = version
         self._bound: tuple[int, NeighbourSampler, RiskFeatures] | None = None
+        self._stacked: tuple[tuple[tuple[int, int], ...], StackedEnsemble] | None = None
+        self._params: tuple[torch.nn.Module, list[torch.nn.Parameter]] | None = None
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(version={self.version!r}, model={self.model!r}, "
@@ -263,12 +266,13 @@ class ScoringPipeline:
             self.model.eval()
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         n = len(norm)
+        model = self._inference_model()
         with torch.inference_mode():
             for lo in range(0, n, batch_size):
                 # NOTE: one chunk (every online batch) is the whole of ``norm``, no copy
                 chunk = norm if n <= batch_size else norm.select(
                     np.arange(lo, min(lo + batch_size, n)))
-                out = self.model(self.batch(chunk).to(device))
+                out = model(self.batch(chunk).to(device))
                 parts.append((out.fraud_logit.float().cpu().numpy(),
                               out.pd_logit.float().cpu().numpy(),
                               out.embedding.float().cpu().numpy()))
@@ -279,6 +283,21 @@ class ScoringPipeline:
         rt = prepared.root_type
         return Scores(self._calibrate(f"{rt}.fraud", fl), self._calibrate(f"{rt}.pd", pl),
                       fl, pl, emb)
+
+    def _inference_model(self) -> Callable[[TreeBatch], RiskOutput]:
+        """The model for :meth:`predict`: an ensemble's members stacked into one
+        (:class:`gnn.stacked_ensemble.StackedEnsemble`), built again whenever a weight changed
+        or moved (training between evaluations, ``to(device)``)."""
+        model = self.model
+        if not isinstance(model, HeteroRiskEnsemble) or len(model.members) < 2:
+            return model
+        if self._params is None or self._params[0] is not model:
+            # NOTE: walking the modules for their parameters costs ~0.4 ms; the list, ~0.05.
+            self._params = (model, list(model.parameters()))
+        key = tuple((p.data_ptr(), p._version) for p in self._params[1])
+        if self._stacked is None or self._stacked[0] != key:
+            self._stacked = (key, StackedEnsemble(list(model.members)))  # type: ignore[arg-type]
+        return self._stacked[1]
 
     def _calibrate(self, key: str, logits: np.ndarray) -> np.ndarray:
         cal = self.calibrators.get(key)
