@@ -115,7 +115,7 @@ async def _run_phases(port: int, key: str, bodies: list[dict[str, Any]],
     counter = 0
     for name, rate, seconds in phases:
         n = int(rate * seconds)
-        results: list[tuple[float, int, str, bool, float]] = []
+        results: list[tuple[float, int, str, bool, float, float]] = []
 
         async def one(at: float, body: dict[str, Any]) -> None:
             delay = at - time.perf_counter()
@@ -130,7 +130,8 @@ async def _run_phases(port: int, key: str, bodies: list[dict[str, Any]],
                 pool.put_nowait(await _Connection.open("127.0.0.1", port))
             verdict = json.loads(data) if status == 200 else {}
             results.append((time.perf_counter() - at, status, verdict.get("decision", ""),
-                            bool(verdict.get("degraded")), float(verdict.get("elapsed_ms", 0))))
+                            bool(verdict.get("degraded")), float(verdict.get("elapsed_ms", 0)),
+                            at - start))
 
         cpu0, t0 = me.cpu_times(), time.perf_counter()
         start = t0 + 0.2
@@ -163,6 +164,8 @@ async def _run_phases(port: int, key: str, bodies: list[dict[str, Any]],
             "generator_cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system)
                                          / wall, 2),
             "wall_s": round(wall, 1),
+            # per request: scheduled send (s into the phase), latency and in-service ms
+            "trace": sorted((round(r[5], 4), round(r[0] * 1000, 2), r[4]) for r in results),
         }
         out.put(summary)
         if name.startswith("ramp") and (summary["p99_ms"] > p99_limit_ms or errors):
@@ -384,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="what else ran on the machine, for the report")
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
     ap.add_argument("--doc", type=Path, default=None, help="docs/BENCHMARKS.md to update")
+    ap.add_argument("--trace", type=Path, default=None,
+                    help="write every request's send time, latency and service time (CSV)")
     args = ap.parse_args(argv)
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="rg-bench-"))
@@ -426,7 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = _server_cpu_s(sproc)
     wall = time.perf_counter()
     gen.start()
+    traces: list[str] = []
     while (item := queue.get()) is not None:
+        traces += [f"{item['phase']},{at},{ms},{inside}" for at, ms, inside in item.pop("trace")]
         now_cpu, now = _server_cpu_s(sproc), time.perf_counter()
         item["server_cpu_cores"] = round((sum(now_cpu) - sum(cpu)) / (now - wall), 2)
         item["gnn_process_cpu_cores"] = round((now_cpu[1] - cpu[1]) / (now - wall), 2)
@@ -434,6 +441,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.append(item)
         print(json.dumps(item), file=sys.stderr, flush=True)
     gen.join()
+    if args.trace:
+        args.trace.write_text("phase,sent_s,latency_ms,service_ms\n" + "\n".join(traces) + "\n")
     rss = round(sproc.memory_info().rss / 2**30, 2)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}",
                       headers={"X-API-Key": ADMIN_KEY}) as c:

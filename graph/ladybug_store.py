@@ -58,9 +58,16 @@ _RECYCLE_WRITES: Final = 256
 _RECYCLE_ROWS: Final = 50_000
 _EXEC_THREADS: Final = os.cpu_count() or 1
 """Threads a statement may use (the database's default: one per core)."""
-SMALL_BATCH_ROWS: Final = 64
+SMALL_BATCH_ROWS: Final = 512
 """Writes of at most this many rows go one indexed statement per row (online writes: a
-verdict's application and edges); larger ones as one ``LOAD FROM`` join (bulk loads)."""
+verdict's application and edges, a replayed group of them); larger ones as one ``LOAD FROM``
+join (bulk loads).
+
+NOTE: the join scans the whole table on every core: on the 100k-user store about 100 ms for
+any number of rows (100 applications and their edges: join 320 ms, row by row 62 ms; 400: 106
+and 147 ms; 1,000: 116 and 328 ms). At 64, a write-behind that fell behind by a second merged
+more than 64 verdicts, went the join way, fell further behind and stayed there (both cores
+busy for the rest of a benchmark run)."""
 
 # NOTE: LadybugDB reports every failure as RuntimeError; these messages mean "someone else
 # holds the file or it is busy", which retrying later can fix.
