@@ -11,6 +11,13 @@ snapshot and in the overlay counts once.
 
 Several replicas each see their own writes at once and the others' at the next
 :meth:`refresh` (a new snapshot from the shared store; ``RISKGRAPH_LIVE_GRAPH_REFRESH_S``).
+
+A refresh also empties the overlay of what the new base holds, so that the overlay stays the
+size of the writes of one refresh interval rather than of the process's life (about 14 Python
+objects a verdict, each walked by every full garbage collection). Which entries those are:
+the ones laid before the refresh began, unchanged since, once the writer has put every write
+accepted before the refresh into the store (``settle``). They are dropped a grace period after
+the new base is in place, so that a reader holding the old base still finds them.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 
@@ -33,11 +40,27 @@ from serving.writer import Op
 
 log = logging.getLogger(__name__)
 
+TRIM_GRACE_S: Final = 5.0
+"""Seconds between a refresh's new base and dropping what it holds from the overlay."""
 SHARED_VIA: Final[dict[NodeType, RelType]] = {
     "Device": "USES", "Phone": "HAS_PHONE", "Address": "LIVES_AT"}
 """Entities whose other users count as shared accounts (IPs are hubs: left out)."""
 _REVERSED: Final = ("USES", "HAS_PHONE", "LIVES_AT", "ORDERED_AT", "OWNS", "CONTACT",
                     "APPLIED")
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _drop_unchanged(laid: Mapping[K, V], current: dict[K, V]) -> int:
+    """Delete from ``current`` the keys whose value is still the object ``laid`` holds."""
+    dropped = 0
+    for key, value in laid.items():
+        if current.get(key) is value:
+            del current[key]
+            dropped += 1
+    return dropped
 
 
 @dataclass(frozen=True)
@@ -183,20 +206,54 @@ class LiveGraph:
     def _set_props(self, label: NodeType, node_id: str, props: Mapping[str, Any]) -> None:
         self._props[(label, node_id)] = {**self._props.get((label, node_id), {}), **props}
 
-    def refresh(self, store: GraphStore) -> None:
-        """Take a new base from the store; keep the overlay (counted once either way)."""
+    def refresh(self, store: GraphStore, *, settle: Callable[[], bool] | None = None,
+                grace_s: float = TRIM_GRACE_S) -> None:
+        """Take a new base from the store, then drop from the overlay what it holds.
+
+        Args:
+            store (GraphStore): where the base comes from.
+            settle (Callable[[], bool], optional): blocks until every write accepted so far
+                is in the store; ``False`` if it could not (the overlay is then kept whole).
+                (default: none: the overlay is kept, counted once either way)
+            grace_s (float, optional): how long entries the new base holds stay in the
+                overlay after the swap, for readers still on the old base.
+                (default: :data:`TRIM_GRACE_S`)
+        """
         t0 = time.perf_counter()
+        with self._lock:
+            laid = (dict(self._props), dict(self._out), dict(self._in))
+        settled = settle is not None and settle()
         base = self._make_base(GraphSnapshot.from_store(store))
         with self._lock:
             self._base = base
         log.info("live graph refreshed in %.1fs: %s", time.perf_counter() - t0, self)
+        if settled and not self._stop.wait(grace_s):
+            self._trim(*laid)
 
-    def start_refresh(self, store: GraphStore, interval_s: float) -> None:
-        """Refresh from ``store`` every ``interval_s`` seconds in a background thread."""
+    def _trim(self, props: Mapping[tuple[NodeType, str], dict[str, Any]],
+              out: Mapping[tuple[RelType, str], dict[str, tuple[str, dict[str, Any]]]],
+              into: Mapping[tuple[RelType, str], frozenset[str]]) -> None:
+        """Drop the overlay entries still as they were when the refresh began (a write
+        replaces an entry's value, never changes it in place)."""
+        with self._lock:
+            dropped = (_drop_unchanged(props, self._props) + _drop_unchanged(out, self._out)
+                       + _drop_unchanged(into, self._in))
+        log.info("live graph overlay: %d entries the base now holds dropped, %d kept",
+                 dropped, self.overlay_size)
+
+    @property
+    def overlay_size(self) -> int:
+        """Entries in the overlay (nodes' properties, edge buckets, reverse buckets)."""
+        return len(self._props) + len(self._out) + len(self._in)
+
+    def start_refresh(self, store: GraphStore, interval_s: float, *,
+                      settle: Callable[[], bool] | None = None) -> None:
+        """Refresh from ``store`` every ``interval_s`` seconds in a background thread
+        (``settle`` as for :meth:`refresh`)."""
         def run() -> None:
             while not self._stop.wait(interval_s):
                 try:
-                    self.refresh(store)
+                    self.refresh(store, settle=settle)
                 except Exception as e:  # noqa: BLE001 - keep serving from the current base
                     log.warning("live graph not refreshed: %s", e)
 

@@ -112,6 +112,7 @@ class Spool:
                 self._keyed[(kind, key)] = (seq, json.loads(payload))
                 self._seq_keys[seq] = (kind, key)
         self._depth = self._count()
+        self._last_seq = 0
 
     def __repr__(self) -> str:
         return f"Spool(path={str(self.path)!r}, depth={self._depth})"
@@ -138,6 +139,17 @@ class Spool:
     def depth(self) -> int:
         """Entries waiting (kept in memory, no query)."""
         return self._depth
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the newest entry appended by this process (0: none yet)."""
+        return self._last_seq
+
+    def oldest_seq(self) -> int | None:
+        """Sequence number of the oldest entry waiting; ``None`` when none waits."""
+        with self._lock:
+            row = self._db.execute("SELECT min(seq) FROM entries").fetchone()
+        return None if row[0] is None else int(row[0])
 
     def append(self, kind: str, payload: Mapping[str, Any], key: str | None = None) -> int:
         """Durably queue one write; returns its sequence number once fsynced.
@@ -177,6 +189,7 @@ class Spool:
                             "VALUES (?, ?, ?, ?)", (item.kind, item.key, item.text, time.time()))
                         item.seq = int(cur.lastrowid or 0)
                     self._depth += len(batch)
+                    self._last_seq = max(self._last_seq, batch[-1].seq)
                 for item in batch:
                     if item.key is not None:
                         self._keyed[(item.kind, item.key)] = (item.seq, item.payload)

@@ -378,6 +378,23 @@ class DurableWriter:
                 self._drained.wait(min(left, 0.1))
         return True
 
+    def wait_stored(self, timeout_s: float) -> bool:
+        """Block until every write accepted before this call is in the store (later ones may
+        still wait); ``False`` on timeout. Unlike :meth:`wait_drained` it ends under a steady
+        stream of new writes."""
+        mark = self.spool.last_seq
+        deadline = time.monotonic() + timeout_s
+        with self._drained:
+            while True:
+                oldest = self.spool.oldest_seq()
+                if oldest is None or oldest > mark:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._wake.set()
+                self._drained.wait(min(left, 0.05))
+
     def replay(self) -> int:
         """Drain the spool in order while the store is up; returns entries applied."""
         done = 0

@@ -24,6 +24,12 @@ from serving.writer import DurableWriter
 
 log = logging.getLogger(__name__)
 
+SETTLE_TIMEOUT_S: Final = 30.0
+"""How long a live-graph refresh waits for the writes accepted before it to reach the store
+before it keeps the whole overlay instead."""
+FULL_COLLECTION_EVERY: Final = 100
+"""Young-generation collections between two full ones (Python's default: 10)."""
+
 
 @dataclass
 class Runtime:
@@ -57,7 +63,8 @@ class Runtime:
             # NOTE: after an outage the store holds what other replicas wrote meanwhile.
             self.guard.on_up(self._refresh_live_graph)
             if self.settings.LIVE_GRAPH_REFRESH_S > 0:
-                self.live_graph.start_refresh(self.store, self.settings.LIVE_GRAPH_REFRESH_S)
+                self.live_graph.start_refresh(self.store, self.settings.LIVE_GRAPH_REFRESH_S,
+                                              settle=self._writes_stored)
         self._keys_thread = threading.Thread(target=self._run_keys, name="key-refresh",
                                              daemon=True)
         self._keys_thread.start()
@@ -82,13 +89,17 @@ class Runtime:
 
         def run() -> None:
             try:
-                live.refresh(self.store)
+                live.refresh(self.store, settle=self._writes_stored)
             except Exception as e:  # noqa: BLE001 - keep serving from the current base
                 log.warning("live graph not refreshed: %s", e)
             else:
                 _settle_heap()
 
         threading.Thread(target=run, name="live-graph-catch-up", daemon=True).start()
+
+    def _writes_stored(self) -> bool:
+        """Whether every write accepted so far reached the store (waits a while for it)."""
+        return self.writer.wait_stored(SETTLE_TIMEOUT_S)
 
     def _refresh_keys(self) -> None:
         try:
@@ -100,10 +111,6 @@ class Runtime:
         while not self._stop.wait(self.settings.KEYS_REFRESH_S):
             if self.guard.up:
                 self._refresh_keys()
-
-
-FULL_COLLECTION_EVERY: Final = 100
-"""Young-generation collections between two full ones (Python's default: 10)."""
 
 
 def _settle_heap() -> None:

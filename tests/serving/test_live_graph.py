@@ -45,3 +45,46 @@ def test_merchant_evidence_of_a_store_without_any_order(tmp_path: Path) -> None:
         assert got is not None and got.orders == []
     finally:
         store.close()
+
+
+def _uses(user: str, device: str, ts: int) -> dict[str, object]:
+    return {"op": "edges", "rel": "USES", "rows": [{"src": user, "dst": device,
+                                                   "last_seen": ts}]}
+
+
+def test_a_refresh_drops_from_the_overlay_what_the_new_base_holds(tmp_path: Path) -> None:
+    store = LadybugStore(tmp_path / "g.lbug")
+    try:
+        store.apply_schema()
+        store.upsert_nodes("User", [{"id": "u1"}, {"id": "u2"}])
+        live = LiveGraph.from_store(store)
+        early = [{"op": "nodes", "label": "Device", "rows": [{"id": "d1", "masked": "**1"}]},
+                 _uses("u1", "d1", 100)]
+        live.apply(early)
+        assert live.overlay_size == 3  # d1's properties, u1's USES bucket, d1's reverse one
+        # The writes reach the store (the writer's job); one more arrives while the refresh
+        # waits for them, so it is not in the new base and must stay in the overlay.
+        store.upsert_nodes("Device", [{"id": "d1", "masked": "**1"}])
+        store.upsert_edges("USES", [{"src": "u1", "dst": "d1", "last_seen": 100}])
+
+        def settle() -> bool:
+            live.apply([_uses("u2", "d1", 200)])
+            return True
+
+        live.refresh(store, settle=settle, grace_s=0)
+        # d1's properties and u1's bucket are in the base now; d1's reverse bucket changed
+        # (u2 joined it) and u2's bucket is new: both kept.
+        assert live.overlay_size == 2
+        assert {e.dst for e in live.edges_from("USES", "u1")} == {"d1"}
+        assert {e.dst for e in live.edges_from("USES", "u2")} == {"d1"}
+        assert live.sources_of("USES", "d1") == {"u1", "u2"}
+        node = live.node("Device", "d1")
+        assert node is not None and node.properties["masked"] == "**1"
+
+        # Writes that did not reach the store are never dropped.
+        live.refresh(store, settle=lambda: False, grace_s=0)
+        assert live.overlay_size == 2
+        live.refresh(store, grace_s=0)
+        assert live.overlay_size == 2
+    finally:
+        store.close()

@@ -139,3 +139,28 @@ def test_guard_trips_on_timeouts_and_recovers(store: GraphStore) -> None:
         assert guard.up
     finally:
         guard.close()
+
+
+def test_wait_stored_waits_for_the_writes_accepted_before_it(tmp_path: Path,
+                                                             store: GraphStore) -> None:
+    flaky = FlakyStore(store)
+    guard = StoreGuard(flaky, read_timeout_s=1, write_timeout_s=1, probe_interval_s=0.05,
+                       threads=4)
+    spool = Spool(tmp_path / "s.sqlite")
+    writer = DurableWriter(guard, spool)
+    guard.start()
+    writer.start()
+    try:
+        assert writer.wait_stored(1)  # nothing accepted yet
+        flaky.down = True
+        writer.enqueue("events", [_login("e1", 1)])
+        assert spool.last_seq >= 1 and spool.oldest_seq() == spool.last_seq
+        assert not writer.wait_stored(0.3)  # the store is down: it cannot be there
+        flaky.down = False
+        assert writer.wait_stored(30)
+        assert spool.oldest_seq() is None
+        edges = store.neighbourhood("User", "u1", hops=1, fanout=10).edges
+        assert [e.properties["event_id"] for e in edges if e.type == "LOGGED_IN_FROM"] == ["e1"]
+    finally:
+        writer.close()
+        guard.close()
