@@ -263,6 +263,28 @@ class ApplicationQueries:
         )
 
 
+@dataclass(frozen=True)
+class _SharedGraph:
+    """One entity group's sub-graph for the shared-entity kernel (local user and entity ids)
+    and what the largest-degree count needs (:meth:`RiskFeatures._max_degree`)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    n_ents: int
+    query: np.ndarray
+    edge_time: np.ndarray
+    fraud_from: np.ndarray
+    default_from: np.ndarray
+    rels: tuple[str, ...]
+    user: np.ndarray
+    own_q: np.ndarray
+    own_e: np.ndarray
+    own_t: np.ndarray
+    q_idx: np.ndarray
+    q_ents: np.ndarray
+    fresh0: int
+
+
 class RiskFeatures:
     """Computes node and root features of a graph state through :mod:`kernels`.
 
@@ -528,9 +550,10 @@ class RiskFeatures:
         add("contacts_default_share", _share(c_def, n_contacts), "graph")
         add("contacts_fraud_log", _log1p(c_fr), "graph")
         # shared entities with labelled-neighbour counts (the shared-entity kernel)
-        for group, rels in SHARED_GROUPS.items():
-            extra = None if extra_edges is None else extra_edges.get(group)
-            feats = self._shared(user, t, rels, extra)
+        every = self._shared_groups(user, t, [
+            (rels, None if extra_edges is None else extra_edges.get(group))
+            for group, rels in SHARED_GROUPS.items()])
+        for group, feats in zip(SHARED_GROUPS, every, strict=True):
             for fname, values in zip(_SHARED_FIELDS, feats, strict=True):
                 val = np.asarray(values, dtype=np.float64)
                 if fname.endswith("_rate"):
@@ -542,7 +565,46 @@ class RiskFeatures:
 
     def _shared(self, user: np.ndarray, t: np.ndarray, rels: tuple[str, ...],
                 extra: tuple[np.ndarray, np.ndarray] | None) -> K.SharedEntityFeatures:
-        """The shared-entity kernel on the sub-graph the queries need (exact for them).
+        """The shared-entity kernel on the sub-graph the queries need (exact for them), for
+        one entity group (:meth:`_shared_groups`)."""
+        return self._shared_groups(user, t, [(rels, extra)])[0]
+
+    def _shared_groups(self, user: np.ndarray, t: np.ndarray,
+                       groups: Sequence[tuple[tuple[str, ...],
+                                              tuple[np.ndarray, np.ndarray] | None]],
+                       ) -> list[K.SharedEntityFeatures]:
+        """The shared-entity kernel of each group ``(relations, the application's own
+        entities)``, in one kernel call: each group's sub-graph gets its own range of user and
+        entity ids, so no pair crosses groups and each query of each group gets what a call
+        of its own gives (an online batch: one call instead of four, ~0.6 ms less).
+        """
+        graphs = [self._shared_graph(user, t, rels, extra) for rels, extra in groups]
+        q = user.shape[0]
+        u_off = e_off = edge_off = 0
+        indptr: list[np.ndarray] = [np.zeros(1, dtype=np.int64)]
+        indices, query, edge_time, fraud_from, default_from = [], [], [], [], []
+        for gr in graphs:
+            indptr.append(gr.indptr[1:] + edge_off)
+            indices.append(gr.indices + e_off)
+            query.append(gr.query + u_off)
+            edge_time.append(gr.edge_time)
+            fraud_from.append(gr.fraud_from)
+            default_from.append(gr.default_from)
+            u_off += gr.indptr.shape[0] - 1
+            e_off += gr.n_ents
+            edge_off += gr.indices.shape[0]
+        feats = K.shared_entity_features_at(
+            np.concatenate(indptr), np.concatenate(indices), e_off, np.concatenate(query),
+            np.tile(t, len(graphs)), edge_time=np.concatenate(edge_time),
+            fraud_visible_from=np.concatenate(fraud_from),
+            default_visible_from=np.concatenate(default_from), hub_degree=self.hub_degree)
+        return [K.SharedEntityFeatures(*(f[k * q:(k + 1) * q] for f in feats))._replace(
+                    max_entity_degree=self._max_degree(gr, t))
+                for k, gr in enumerate(graphs)]
+
+    def _shared_graph(self, user: np.ndarray, t: np.ndarray, rels: tuple[str, ...],
+                      extra: tuple[np.ndarray, np.ndarray] | None) -> _SharedGraph:
+        """One group's sub-graph for the shared-entity kernel, local ids.
 
         The sub-graph holds the queries' own edges and, of every entity they touch, its first
         ``hub_degree + 1`` users: the kernel's pairs only ever involve an entity's first
@@ -602,14 +664,19 @@ class RiskFeatures:
         gu = np.where(known_u, u_uniq, 0)
         fraud_from = np.where(known_u, g.fraud_at["User"][gu], NEVER).astype(np.int64)
         default_from = np.where(known_u, g.default_at["User"][gu], NEVER).astype(np.int64)
-        feats = K.shared_entity_features_at(
+        return _SharedGraph(
             indptr, e_local[order].astype(np.int64), int(e_uniq.shape[0]),
-            u_local[:q].astype(np.int64), t, edge_time=times_all[order],
-            fraud_visible_from=fraud_from, default_visible_from=default_from,
-            hub_degree=self.hub_degree)
-        # The largest entity degree, exact: the graph's users of each present entity as of
-        # t, plus the users whose application names it at or before t (as the kernel counts
-        # the applications' own edges).
+            u_local[:q].astype(np.int64), times_all[order], fraud_from, default_from,
+            rels, user, own_q_all, own_ents, own_t_all, q_idx, q_ents, fresh0)
+
+    def _max_degree(self, gr: _SharedGraph, t: np.ndarray) -> np.ndarray:
+        """The largest entity degree per query, exact: the graph's users of each present
+        entity as of t, plus the users whose application names it at or before t (as the
+        kernel counts the applications' own edges)."""
+        rels, user, own_q_all, own_ents, own_t_all = (gr.rels, gr.user, gr.own_q, gr.own_e,
+                                                      gr.own_t)
+        q_idx, q_ents, fresh0 = gr.q_idx, gr.q_ents, gr.fresh0
+        q = t.shape[0]
         present = own_t_all <= t[own_q_all]
         # an applicant's entities include those its other applications of the batch named
         xu_order = np.argsort(user[q_idx], kind="stable")
@@ -630,7 +697,7 @@ class RiskFeatures:
                 fresh0)
         max_deg = np.zeros(q, dtype=np.int64)
         np.maximum.at(max_deg, pq, deg)
-        return feats._replace(max_entity_degree=max_deg)
+        return max_deg
 
     @staticmethod
     def _applicants_not_in_graph(pq: np.ndarray, pe: np.ndarray, t: np.ndarray,
