@@ -411,7 +411,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts = json.loads(subprocess.run(
         [sys.executable, "-m", "serving.cli", "counts"], cwd=ROOT, env=env, check=True,
         capture_output=True, text=True).stdout)
-    bodies = application_bodies(args.world, 20_000, seed=7)
+    # NOTE: the applicants depend on the store's verdict count, so that a run on a fresh store
+    # is repeatable and the next run on the same store draws other applicants: with one seed
+    # for every run, the same users applied again in each run (16 runs, ~16 applications
+    # more for each of them), which a store growing in service does not see.
+    bodies = application_bodies(args.world, 20_000, seed=7 + int(counts.get("Verdict") or 0))
     run = uuid.uuid4().hex[:8]
     port = free_port()
     log = data_dir / f"serve-{run}.log"
