@@ -563,18 +563,12 @@ class RiskFeatures:
                 add(f"{group}_{fname}", val, "graph")
         return cols, names, groups
 
-    def _shared(self, user: np.ndarray, t: np.ndarray, rels: tuple[str, ...],
-                extra: tuple[np.ndarray, np.ndarray] | None) -> K.SharedEntityFeatures:
-        """The shared-entity kernel on the sub-graph the queries need (exact for them), for
-        one entity group (:meth:`_shared_groups`)."""
-        return self._shared_groups(user, t, [(rels, extra)])[0]
-
     def _shared_groups(self, user: np.ndarray, t: np.ndarray,
                        groups: Sequence[tuple[tuple[str, ...],
                                               tuple[np.ndarray, np.ndarray] | None]],
                        ) -> list[K.SharedEntityFeatures]:
-        """The shared-entity kernel of each group ``(relations, the application's own
-        entities)``, in one kernel call: each group's sub-graph gets its own range of user and
+        """The shared-entity kernel on the sub-graph the queries need (exact for them), for
+        each group ``(relations, the application's own entities)``, in one kernel call: each group's sub-graph gets its own range of user and
         entity ids, so no pair crosses groups and each query of each group gets what a call
         of its own gives (an online batch: one call instead of four, ~0.6 ms less).
         """

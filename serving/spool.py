@@ -112,7 +112,10 @@ class Spool:
                 self._keyed[(kind, key)] = (seq, json.loads(payload))
                 self._seq_keys[seq] = (kind, key)
         self._depth = self._count()
-        self._last_seq = 0
+        with self._lock:
+            self._last_seq = int(self._db.execute(
+                "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'entries'"
+            ).fetchone()[0])
 
     def __repr__(self) -> str:
         return f"Spool(path={str(self.path)!r}, depth={self._depth})"
@@ -142,7 +145,7 @@ class Spool:
 
     @property
     def last_seq(self) -> int:
-        """Sequence number of the newest entry appended by this process (0: none yet)."""
+        """Sequence number of the newest entry ever appended to this spool (0: none yet)."""
         return self._last_seq
 
     def oldest_seq(self) -> int | None:
@@ -189,7 +192,7 @@ class Spool:
                             "VALUES (?, ?, ?, ?)", (item.kind, item.key, item.text, time.time()))
                         item.seq = int(cur.lastrowid or 0)
                     self._depth += len(batch)
-                    self._last_seq = max(self._last_seq, batch[-1].seq)
+                    self._last_seq = batch[-1].seq  # NOTE: AUTOINCREMENT: only grows
                 for item in batch:
                     if item.key is not None:
                         self._keyed[(item.kind, item.key)] = (item.seq, item.payload)

@@ -1,4 +1,4 @@
-"""`RiskFeatures._shared` builds a trimmed sub-graph (each entity's first users only) for the
+"""`RiskFeatures._shared_groups` builds a trimmed sub-graph (each entity's first users only) for the
 shared-entity kernel; it must give exactly what the kernel gives on the whole sub-graph."""
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def test_trimmed_subgraph_gives_the_whole_subgraphs_features(graph: LendingGraph
             extras.append((np.full(q, busy[0]), None))
             for extra in extras:
                 want = _whole_subgraph(feats, user, t, rels, extra)  # type: ignore[arg-type]
-                got = feats._shared(user, t, rels, extra)  # type: ignore[arg-type]
+                got = feats._shared_groups(user, t, [(rels, extra)])[0]  # type: ignore[list-item]
                 for name, a, b in zip(want._fields, want, got, strict=True):
                     np.testing.assert_array_equal(np.asarray(b), np.asarray(a),
                                                   err_msg=f"{group} {name} q={q}")
@@ -140,7 +140,7 @@ def test_degree_counts_a_user_reaching_an_entity_twice_once(graph: LendingGraph)
     user = np.arange(0, 600, 5)
     t = np.full(user.shape[0], graph.as_of)
     want = _whole_subgraph(feats, user, t, rels, None)
-    got = feats._shared(user, t, rels, None)
+    got = feats._shared_groups(user, t, [(rels, None)])[0]
     for name, a, b in zip(want._fields, want, got, strict=True):
         np.testing.assert_array_equal(np.asarray(b), np.asarray(a), err_msg=name)
 
@@ -161,7 +161,8 @@ def test_all_groups_in_one_kernel_call_give_each_groups_own(graph: LendingGraph,
     together = feats._shared_groups(user, t, groups)  # type: ignore[arg-type]
     assert len(together) == len(SHARED_GROUPS)
     for (group, rels), got in zip(SHARED_GROUPS.items(), together, strict=True):
-        alone = feats._shared(user, t, rels, extra.get(group))  # type: ignore[arg-type]
+        alone = feats._shared_groups(  # type: ignore[list-item]
+            user, t, [(rels, extra.get(group))])[0]
         for name, a, b in zip(alone._fields, alone, got, strict=True):
             np.testing.assert_array_equal(np.asarray(b), np.asarray(a),
                                           err_msg=f"{group} {name} q={q}")
