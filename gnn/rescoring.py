@@ -118,8 +118,7 @@ def high_risk_clusters(graph: LendingGraph, fraud: np.ndarray, before: np.ndarra
     rows, cols, offset = [], [], n_users
     for rel in _CLUSTER_RELATIONS:
         adj = graph.relations[rel]
-        users = np.repeat(np.arange(adj.num_parents), np.diff(adj.indptr))
-        ent = adj.child
+        users, ent, _, _ = adj.edges()
         degree = np.bincount(ent, minlength=adj.num_children)
         keep = risky[users] & (degree[ent] <= hub_degree)
         rows.append(users[keep])

@@ -44,6 +44,8 @@ from graph.typing import NodeType
 
 HOUR: Final = 3600
 DAY: Final = 86_400
+SPEND_WINDOW: Final = 90 * DAY
+"""Orders counted in ``spend_90d_log`` (the limit's spending volume: a third of it a month)."""
 NEW: Final = -2
 """Position of an entity the application names but the graph does not know yet."""
 
@@ -83,8 +85,9 @@ NODE_FEATURES: Final[dict[NodeType, tuple[str, ...]]] = {
            "recency_log_h"),
     "Merchant": (*(f"size_{s}" for s in (*MERCHANT_SIZES, "unknown")), "age_log_d",
                  "fraud_known", "buyers_log", "apps_log", "orders_30d_log", "bnpl_share_30d",
-                 "returned_share_30d", "bnpl_returned_share_30d", "gmv_growth", "refund_rate",
-                 "inventory_turnover", "sales_spike", "signals_missing", "recency_log_h"),
+                 "returned_share_30d", "bnpl_returned_share_30d", "gmv_30d_log", "gmv_growth",
+                 "refund_rate", "inventory_turnover", "sales_spike", "signals_missing",
+                 "recency_log_h"),
 }
 """Column names of the node feature matrix of each type."""
 
@@ -98,12 +101,17 @@ def _share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.maximum(den, 1), 0.0)
 
 
-def _expand(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Owner (index into ``rows``) and entry index of every entry of the given CSR rows."""
-    rows = np.asarray(rows, dtype=np.int64)
-    ok = rows >= 0
-    r = np.where(ok, rows, 0)
-    return _expand_ranges(np.where(ok, indptr[r], 0), np.where(ok, indptr[r + 1], 0))
+def _entries(adj: TemporalAdjacency, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Owner (index into ``rows``) and entry index of every entry of the given rows
+    (``-1``: none)."""
+    return _expand_ranges(*adj.bounds(np.asarray(rows, dtype=np.int64)))
+
+
+def _event_rows(adj: TemporalAdjacency, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Owner (index into ``rows``) and event row of every event of the owners ``rows``, each
+    owner's in time order (``adj`` is an owner -> event adjacency)."""
+    owner, idx = _entries(adj, rows)
+    return owner, adj.child[idx]
 
 
 def _expand_ranges(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,11 +124,11 @@ def _expand_ranges(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.n
     return owner, start[owner] + (np.arange(owner.shape[0], dtype=np.int64) - offsets[owner])
 
 
-def _events_of(indptr: np.ndarray, entities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entity and entry index of every entry of the distinct known ``entities``' CSR rows
+def _events_of(adj: TemporalAdjacency, entities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entity and entry index of every entry of the distinct known ``entities``' rows
     (each row once, however many queries name it)."""
     uniq = np.unique(entities[entities >= 0]) if entities.size else np.zeros(0, np.int64)
-    owner, idx = _expand(indptr, uniq)
+    owner, idx = _entries(adj, uniq)
     return uniq[owner], idx
 
 
@@ -300,31 +308,8 @@ class RiskFeatures:
                  location_k: int = 15, amount_k: int = 32) -> None:
         self.graph = graph
         self.hub_degree = int(hub_degree)
-        self._doubles: dict[tuple[str, ...], tuple[np.ndarray, np.int64]] = {}
         self.location_k = int(location_k)
         self.amount_k = int(amount_k)
-        self._labelled: dict[tuple[str, str], TemporalAdjacency] = {}
-        self._orders: dict[str, TemporalAdjacency] = {}
-
-    def labelled(self, relation: str, kind: str) -> TemporalAdjacency:
-        """``relation`` restricted to children with a ``kind`` label, keyed by the time the
-        label became visible: ``count_before(parent, t)`` counts the parent's neighbours known
-        to be fraud (or in default) before ``t``. A label is always visible after the
-        neighbour's own edge, so the edge time needs no second test."""
-        key = (relation, kind)
-        adj = self._labelled.get(key)
-        if adj is None:
-            g = self.graph
-            base = g.relations[relation]
-            ctype = RELATIONS[relation][1]
-            at = (g.fraud_at if kind == "fraud" else g.default_at)[ctype]
-            rows = np.repeat(np.arange(base.num_parents, dtype=np.int64), np.diff(base.indptr))
-            lab = np.maximum(at[base.child], base.time)
-            ok = at[base.child] < NEVER
-            adj = TemporalAdjacency.from_edges(rows[ok], base.child[ok], lab[ok],
-                                               base.num_parents, base.num_children)
-            self._labelled[key] = adj
-        return adj
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(hub_degree={self.hub_degree}, "
@@ -380,7 +365,7 @@ class RiskFeatures:
             _log1p(self._count("user_app", pos, t)),
             _log1p(self._count("user_device", pos, t)),
             _log1p(self._count("user_phone", pos, t)),
-            _log1p(g.orders_by_user.count_before(pos, t)),
+            _log1p(g.event_adjacency("orders").count_before(pos, t)),
             _log1p(self._count("user_contact", pos, t)),
             (~ok).astype(np.float64),
         ]
@@ -430,7 +415,8 @@ class RiskFeatures:
         cols += [_log1p(n30), _share(b30, n30), _share(r30, n30), _share(br30, n30)]
         sig = self._merchant_signals(pos, t)
         missing = ~np.isfinite(sig.sales_spike) & ~np.isfinite(sig.gmv_growth)
-        cols += [np.clip(np.nan_to_num(sig.gmv_growth), -1.0, 10.0),
+        cols += [_log1p(np.nan_to_num(sig.gmv_recent)),
+                 np.clip(np.nan_to_num(sig.gmv_growth), -1.0, 10.0),
                  np.clip(np.nan_to_num(sig.refund_rate), 0.0, 1.0),
                  np.clip(np.nan_to_num(sig.inventory_turnover), 0.0, 50.0),
                  np.clip(np.nan_to_num(sig.sales_spike), 0.0, 20.0),
@@ -442,24 +428,16 @@ class RiskFeatures:
 
         The same counts as :func:`window_counts`, by two binary searches in the merchant's
         time-sorted orders: a national merchant has tens of thousands of orders, and an online
-        score must not run a velocity pass over all of them. TODO(kernels): an as-of velocity
-        query against pre-sorted history would replace this.
+        score must not run a velocity pass over all of them.
         """
-        adj = self._orders.get(kind)
-        if adj is None:
-            mo = self.graph.merchant_orders
-            keep = {"all": np.ones(mo["ts"].shape[0], bool), "bnpl": mo["bnpl"],
-                    "returned": mo["returned"],
-                    "bnpl_returned": mo["bnpl"] & mo["returned"]}[kind]
-            adj = TemporalAdjacency.from_edges(
-                mo["merchant"][keep], np.flatnonzero(keep), mo["ts"][keep],
-                self.graph.num_nodes("Merchant"), int(mo["ts"].shape[0]))
-            self._orders[kind] = adj
+        adj = self.graph.merchant_orders(kind)
         return adj.count_before(pos, t) - adj.count_before(pos, t - w + 1)
 
     def _merchant_signals(self, pos: np.ndarray, t: np.ndarray) -> K.MerchantSignals:
         s = self.graph.events["sales"]
-        ev_ent, idx = _events_of(self.graph.event_index["sales"], pos)
+        adj = self.graph.event_adjacency("sales")
+        ev_ent, j = _events_of(adj, pos)
+        idx = adj.child[j]
         uniq, local = _local(np.concatenate([pos, ev_ent]))
         q = pos.shape[0]
         return K.merchant_signals(
@@ -495,7 +473,7 @@ class RiskFeatures:
         add("self_default_known", ok & (g.default_at["User"][p] < t), "own")
         # behaviour: orders, returns, BNPL, repayments strictly before t
         o = g.events["orders"]
-        owner, idx = _expand(g.event_index["orders"], user)
+        owner, idx = _event_rows(g.event_adjacency("orders"), user)
         before = o["ts"][idx] < t[owner]
         q = user.shape[0]
 
@@ -504,12 +482,15 @@ class RiskFeatures:
 
         n_orders = per_query(np.ones(idx.shape[0]))
         add("orders_log", _log1p(n_orders), "own")
-        add("order_value_log", _log1p(per_query(np.nan_to_num(o["amount"][idx]))), "own")
+        amount = np.nan_to_num(o["amount"][idx])
+        add("order_value_log", _log1p(per_query(amount)), "own")
+        recent = o["ts"][idx] > t[owner] - SPEND_WINDOW
+        add("spend_90d_log", _log1p(per_query(np.where(recent, amount, 0.0))), "own")
         add("return_rate", _share(per_query(o["returned"][idx].astype(float)), n_orders), "own")
         add("bnpl_share", _share(per_query(o["bnpl"][idx].astype(float)), n_orders), "own")
         add("merchants_log", _log1p(self._count("user_merchant", user, t)), "own")
         r = g.events["repayments"]
-        owner, idx = _expand(g.event_index["repayments"], user)
+        owner, idx = _event_rows(g.event_adjacency("repayments"), user)
         before = r["ts"][idx] < t[owner]
         n_rep = per_query(np.ones(idx.shape[0]))
         for code, name in enumerate(("on_time", "late", "missed")):
@@ -523,12 +504,14 @@ class RiskFeatures:
         add("ips_log", _log1p(self._count("user_ip", user, t)), "own")
         # velocity: applications, logins, new devices per user
         ua = g.relations["user_app"]
-        ev_u, idx = _events_of(ua.indptr, user)
+        ev_u, idx = _events_of(ua, user)
         v = window_counts(ev_u, ua.time[idx], user, t, (HOUR, DAY, 7 * DAY))
         for j, w in enumerate(("1h", "24h", "7d")):
             add(f"user_apps_{w}", _log1p(v[:, j]), "own")
         lg = g.events["logins"]
-        ev_u, idx = _events_of(g.event_index["logins"], user)
+        la = g.event_adjacency("logins")
+        ev_u, j = _events_of(la, user)
+        idx = la.child[j]
         v = window_counts(ev_u, lg["ts"][idx], user, t, (DAY, 7 * DAY))
         add("user_logins_24h", _log1p(v[:, 0]), "own")
         add("user_logins_7d", _log1p(v[:, 1]), "own")
@@ -618,7 +601,7 @@ class RiskFeatures:
         own_t: list[np.ndarray] = []
         for rel in rels:
             adj = g.relations[rel]
-            owner, idx = _expand(adj.indptr, known_rows)
+            owner, idx = _entries(adj, known_rows)
             own_q.append(owner)
             own_e.append(adj.child[idx])
             own_t.append(adj.time[idx])
@@ -637,8 +620,8 @@ class RiskFeatures:
         cap = self.hub_degree + 1
         for rel in rels:
             rev = g.relations[_REVERSE_REL[rel]]
-            lo = rev.indptr[uniq_e]
-            owner, idx = _expand_ranges(lo, np.minimum(rev.indptr[uniq_e + 1], lo + cap))
+            lo, hi = rev.bounds(uniq_e)
+            owner, idx = _expand_ranges(lo, np.minimum(hi, lo + cap))
             e_users.append(rev.child[idx])
             e_ents.append(uniq_e[owner])
             e_times.append(rev.time[idx])
@@ -737,34 +720,11 @@ class RiskFeatures:
         for rel in rels:
             deg += g.relations[_REVERSE_REL[rel]].count_before(ent, t, inclusive=True)
         if len(rels) > 1:
-            # a user both living and working at one address is one user, from the later time
-            d_key, span = self._double_counted(rels)
-            upto = np.searchsorted(d_key, ent * span + np.clip(t, -1, span - 1), side="right")
-            deg -= np.maximum(upto - np.searchsorted(d_key, ent * span, side="left"), 0)
+            # NOTE: a user both living and working at one address is one user, from the later
+            # time (the graph keeps those users per address; the group is home + work).
+            assert set(rels) == {"user_home", "user_work"}, rels
+            deg -= g.both_addresses.count_before(ent, t, inclusive=True)
         return deg
-
-    def _double_counted(self, rels: tuple[str, ...]) -> tuple[np.ndarray, np.int64]:
-        """Sorted keys ``entity * span + time`` of users reaching one entity through two of
-        ``rels``, at the later of the two times (computed once per graph)."""
-        found = self._doubles.get(rels)
-        if found is not None:
-            return found
-        g = self.graph
-        n_e = np.int64(g.relations[rels[0]].num_children)
-        keys, times = [], []
-        for rel in rels:
-            adj = g.relations[rel]
-            u = np.repeat(np.arange(adj.num_parents, dtype=np.int64), np.diff(adj.indptr))
-            keys.append(u * n_e + adj.child)
-            times.append(adj.time)
-        # NOTE: two relations (home, work); each is one edge per (user, entity).
-        _, i0, i1 = np.intersect1d(keys[0], keys[1], assume_unique=True, return_indices=True)
-        ent = keys[0][i0] % n_e
-        when = np.maximum(times[0][i0], times[1][i1])
-        t_span = np.int64(max(int(when.max()) + 1 if when.size else 1, 1))
-        both = np.sort(ent * t_span + when)
-        self._doubles[rels] = (both, t_span)
-        return both, t_span
 
     def application_features(self, apps: ApplicationQueries) -> tuple[np.ndarray, list[str],
                                                                       list[str]]:
@@ -792,8 +752,8 @@ class RiskFeatures:
         # amount against the applicant's own orders and earlier applications
         o = g.events["orders"]
         ua = g.relations["user_app"]
-        ow_o, ix_o = _expand(g.event_index["orders"], user)
-        ow_a, ix_a = _expand(ua.indptr, user)
+        ow_o, ix_o = _event_rows(g.event_adjacency("orders"), user)
+        ow_a, ix_a = _entries(ua, user)
         h_q = np.concatenate([ow_o, ow_a])
         h_ts = np.concatenate([o["ts"][ix_o], ua.time[ix_a]])
         h_amt = np.concatenate([o["amount"][ix_o],
@@ -807,7 +767,7 @@ class RiskFeatures:
         add("amount_history_log", _log1p(amo.n_history), "own")
         # location against the usual login place and home
         lg = g.events["logins"]
-        ow_l, ix_l = _expand(g.event_index["logins"], user)
+        ow_l, ix_l = _event_rows(g.event_adjacency("logins"), user)
         ok_u = user >= 0
         pu = np.maximum(user, 0)
         home_lat = np.where(ok_u, g.attrs["User"]["home_lat"][pu], np.nan)
@@ -864,14 +824,14 @@ class RiskFeatures:
         for ent, rel_app, rel_user, label in ((dev, "device_app", "device_user", "device"),
                                               (apps.ip, "ip_app", "ip_user", "ip")):
             adj = g.relations[rel_app]
-            ev_e, idx = _events_of(adj.indptr, ent)
+            ev_e, idx = _events_of(adj, ent)
             v = window_counts(ev_e, adj.time[idx], ent, t, (DAY, 7 * DAY))
             add(f"{label}_apps_24h", _log1p(v[:, 0]), "graph")
             add(f"{label}_apps_7d", _log1p(v[:, 1]), "graph")
             add(f"{label}_apps_log", _log1p(adj.count_before(ent, t)), "graph")
             add(f"{label}_users_log", _log1p(g.relations[rel_user].count_before(ent, t)), "graph")
             add(f"{label}_fraud_apps_log",
-                _log1p(self.labelled(rel_app, "fraud").count_before(ent, t)), "graph")
+                _log1p(g.labelled(rel_app, "fraud").count_before(ent, t)), "graph")
         x = np.stack(cols, axis=1) if cols else np.zeros((q, 0))
         return (np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32),
                 names, groups)

@@ -1,53 +1,105 @@
-"""`TemporalAdjacency`: one relation as CSR whose rows are sorted by edge time.
+"""`TemporalAdjacency`: one relation as time-sorted rows that can grow an edge at a time.
 
-Rows are parents, entries their children; within a row the children are ordered by the time the
-edge appeared (ties by child position), so "the neighbours that existed before ``t``" is a prefix
-of the row and one binary search finds it. A single global search answers many ``(row, t)``
-queries at once: every edge gets the composite key ``row * span + (time - t_min)``, which is
-sorted because rows are sorted and times are sorted within a row.
+Rows are parents, entries their children. Within a row the entries are ordered by the time the
+edge appeared, ties by a 64-bit *tie key* per entry (the child's id key, or an event's), so
+"the neighbours that existed before ``t``" is a prefix of the row that one binary search finds,
+and the order never depends on the order in which the edges arrived: a graph built in one pass
+and the same graph grown one write at a time hold identical rows.
+
+Layout. Built in one pass (:meth:`TemporalAdjacency.from_edges`) the rows lie one after another
+(CSR), and a single global search answers many ``(row, t)`` queries at once: every entry has the
+composite key ``row * span + (time - t_min)``, sorted because rows are and times within a row
+are. A row that changes afterwards (:meth:`insert`, :meth:`insert_earliest`, :meth:`remove`) is
+*moved*: laid again after the used part of the buffers with room to grow (twice its length), and
+searched on its own. An online write so costs the length of the rows it touches, not the size
+of the relation; the places moved rows left are garbage until :meth:`compact` lays every row out
+again (the owner decides when, :attr:`garbage`).
+
+Not thread-safe: one thread writes and reads (the live graph applies writes and scores on one
+thread, or in one process).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 
 from gnn.errors import GraphDataError
 
+NEVER: Final[int] = int(np.iinfo(np.int64).max)
+"""A time that never comes: an undated piece of evidence (:meth:`insert_earliest`)."""
+_SMALL: Final = 32
+"""Moved rows searched one by one below this many queries, by vectorised bisection above."""
 
-@dataclass(frozen=True)
+
+def _grow(buf: np.ndarray, need: int) -> np.ndarray:
+    """``buf`` with room for at least ``need`` items (doubling; contents kept)."""
+    if need <= buf.shape[0]:
+        return buf
+    out = np.zeros(max(need, 2 * buf.shape[0], 16), dtype=buf.dtype)
+    out[: buf.shape[0]] = buf
+    return out
+
+
 class TemporalAdjacency:
-    """Parent -> child edges as time-sorted CSR.
+    """Parent -> child edges as time-sorted rows (see the module docstring).
 
-    Build it with :meth:`from_edges`.
+    Build it with :meth:`from_edges` (one pass) or :meth:`empty`, grow it with :meth:`insert`
+    and :meth:`insert_earliest`.
 
     Args:
         indptr (np.ndarray): int64 row offsets, ``[num_parents + 1]``.
         child (np.ndarray): int64 child position of each edge, ``[E]``.
         time (np.ndarray): int64 time each edge appeared, ``[E]``, ascending within a row.
         num_children (int): number of child nodes.
+        tie (np.ndarray, optional): uint64 tie key of each edge, ascending within a row among
+            equal times. (default: the child position)
     """
 
-    indptr: np.ndarray
-    child: np.ndarray
-    time: np.ndarray
-    num_children: int
-    _key: np.ndarray = field(init=False, repr=False, compare=False)
-    _t_min: int = field(init=False, repr=False, compare=False)
-    _span: int = field(init=False, repr=False, compare=False)
+    def __init__(self, indptr: np.ndarray, child: np.ndarray, time: np.ndarray,
+                 num_children: int, tie: np.ndarray | None = None) -> None:
+        self._lay_out(np.asarray(indptr, dtype=np.int64), child, time, int(num_children), tie)
 
-    def __post_init__(self) -> None:
-        n_rows = int(self.indptr.shape[0]) - 1
-        t_min = int(self.time.min()) if self.time.size else 0
-        t_max = int(self.time.max()) if self.time.size else 0
+    def _lay_out(self, indptr: np.ndarray, child: np.ndarray, time: np.ndarray,
+                 num_children: int, tie: np.ndarray | None) -> None:
+        """Take CSR arrays as the whole state (rows sorted by ``(time, tie)``)."""
+        n = int(indptr.shape[0]) - 1
+        self._start = indptr[:-1].copy()
+        self._end = indptr[1:].copy()
+        self._slot_end = self._end.copy()
+        self._moved = np.zeros(n, dtype=bool)
+        self._n_moved = 0
+        self._num_parents = n
+        self.num_children = int(num_children)
+        self._child = np.ascontiguousarray(child, dtype=np.int64)
+        self._time = np.ascontiguousarray(time, dtype=np.int64)
+        self._tie = (self._child.astype(np.uint64) if tie is None
+                     else np.ascontiguousarray(tie, dtype=np.uint64))
+        self._used = int(self._child.shape[0])
+        self._live = self._used
+        self._build_key()
+
+    def _build_key(self) -> None:
+        n_rows = self._num_parents
+        used = self._used
+        time = self._time[:used]
+        t_min = int(time.min()) if used else 0
+        t_max = int(time.max()) if used else 0
         span = t_max - t_min + 2
         if max(n_rows, 1) * span >= np.iinfo(np.int64).max // 2:
             raise GraphDataError("time span too large for the composite row/time key")
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(self.indptr))
-        object.__setattr__(self, "_key", rows * span + (self.time - t_min))
-        object.__setattr__(self, "_t_min", t_min)
-        object.__setattr__(self, "_span", span)
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64), self._end - self._start)
+        self._key = rows * span + (time - t_min)
+        self._t_min = t_min
+        self._span = span
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def empty(cls, num_parents: int, num_children: int) -> TemporalAdjacency:
+        """No edges yet."""
+        return cls(np.zeros(num_parents + 1, dtype=np.int64), np.zeros(0, np.int64),
+                   np.zeros(0, np.int64), num_children)
 
     @classmethod
     def from_edges(
@@ -58,9 +110,10 @@ class TemporalAdjacency:
         num_parents: int,
         num_children: int,
         *,
+        tie: np.ndarray | None = None,
         dedupe: bool = False,
     ) -> TemporalAdjacency:
-        """Build from edge lists.
+        """Build from edge lists in one pass.
 
         Args:
             parent (np.ndarray): int64 parent positions, ``[E]``.
@@ -68,6 +121,7 @@ class TemporalAdjacency:
             time (np.ndarray): int64 edge times, ``[E]``.
             num_parents (int): number of parent nodes.
             num_children (int): number of child nodes.
+            tie (np.ndarray, optional): uint64 tie keys, ``[E]``. (default: the child position)
             dedupe (bool, optional): keep one edge per ``(parent, child)`` pair, the earliest
                 (repeated logins from one IP are one neighbour). (default: ``False``)
 
@@ -77,33 +131,94 @@ class TemporalAdjacency:
         parent = np.asarray(parent, dtype=np.int64)
         child = np.asarray(child, dtype=np.int64)
         time = np.asarray(time, dtype=np.int64)
-        if not parent.shape == child.shape == time.shape or parent.ndim != 1:
+        tie = child.astype(np.uint64) if tie is None else np.asarray(tie, dtype=np.uint64)
+        if not parent.shape == child.shape == time.shape == tie.shape or parent.ndim != 1:
             raise GraphDataError(
-                f"parent, child and time must be 1-D of equal length, got {parent.shape}, "
-                f"{child.shape}, {time.shape}")
+                f"parent, child, time and tie must be 1-D of equal length, got {parent.shape}, "
+                f"{child.shape}, {time.shape}, {tie.shape}")
         if parent.size and (parent.min() < 0 or parent.max() >= num_parents):
             raise GraphDataError(f"parent position out of range [0, {num_parents})")
         if child.size and (child.min() < 0 or child.max() >= num_children):
             raise GraphDataError(f"child position out of range [0, {num_children})")
         if dedupe and parent.size:
-            order = np.lexsort((time, child, parent))
-            p, c = parent[order], child[order]
-            first = np.ones(p.shape[0], dtype=bool)
-            first[1:] = (p[1:] != p[:-1]) | (c[1:] != c[:-1])
-            keep = order[first]
-            parent, child, time = parent[keep], child[keep], time[keep]
-        order = np.lexsort((child, time, parent))
+            keep = _earliest_per_pair(parent, child, time, tie)
+            parent, child, time, tie = parent[keep], child[keep], time[keep], tie[keep]
+        order = np.lexsort((tie, time, parent))
         indptr = np.zeros(num_parents + 1, dtype=np.int64)
         np.cumsum(np.bincount(parent, minlength=num_parents), out=indptr[1:])
-        return cls(indptr, child[order], time[order], int(num_children))
+        return cls(indptr, child[order], time[order], int(num_children), tie[order])
 
+    # -- shape ------------------------------------------------------------------------------------
     @property
     def num_parents(self) -> int:
-        return int(self.indptr.shape[0]) - 1
+        return self._num_parents
 
     @property
     def num_edges(self) -> int:
-        return int(self.child.shape[0])
+        return self._live
+
+    @property
+    def garbage(self) -> int:
+        """Buffer entries no row owns any more (left by moved rows and removals)."""
+        return self._used - self._live
+
+    @property
+    def moved_rows(self) -> int:
+        """Rows searched on their own (grown or shrunk since the last layout)."""
+        return self._n_moved
+
+    @property
+    def child(self) -> np.ndarray:
+        """The child buffer: index it with positions from :meth:`ranges` / :meth:`bounds`."""
+        return self._child
+
+    @property
+    def time(self) -> np.ndarray:
+        """The time buffer, indexed like :attr:`child`."""
+        return self._time
+
+    @property
+    def tie(self) -> np.ndarray:
+        """The tie-key buffer, indexed like :attr:`child`."""
+        return self._tie
+
+    def resize(self, num_parents: int | None = None, num_children: int | None = None) -> None:
+        """Make room for more parents (new rows are empty) or children.
+
+        Raises:
+            ValueError: if a count would shrink.
+        """
+        if num_children is not None:
+            if num_children < self.num_children:
+                raise ValueError(f"num_children cannot shrink ({self.num_children} -> "
+                                 f"{num_children})")
+            self.num_children = int(num_children)
+        if num_parents is None or num_parents == self._num_parents:
+            return
+        if num_parents < self._num_parents:
+            raise ValueError(f"num_parents cannot shrink ({self._num_parents} -> {num_parents})")
+        old = self._num_parents
+        for name in ("_start", "_end", "_slot_end", "_moved"):
+            setattr(self, name, _grow(getattr(self, name), num_parents))
+        # NOTE: a new row lies outside the global key's rows, so it is searched on its own
+        # (as a moved one) until the next layout.
+        self._start[old:num_parents] = 0
+        self._end[old:num_parents] = 0
+        self._slot_end[old:num_parents] = 0
+        self._moved[old:num_parents] = True
+        self._n_moved += num_parents - old
+        self._num_parents = int(num_parents)
+
+    # -- reads ------------------------------------------------------------------------------------
+    def bounds(self, parent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Whole rows ``[start, end)`` of ``parent`` (``-1``: an empty range)."""
+        parent = np.asarray(parent, dtype=np.int64)
+        known = parent >= 0
+        p = np.where(known, parent, 0)
+        if self._num_parents == 0:
+            z = np.zeros(parent.shape[0], dtype=np.int64)
+            return z, z.copy()
+        return (np.where(known, self._start[p], 0), np.where(known, self._end[p], 0))
 
     def ranges(
         self, parent: np.ndarray, t: np.ndarray, *, inclusive: bool = False
@@ -124,14 +239,43 @@ class TemporalAdjacency:
         # Python overhead (microseconds each) is most of the cost.
         parent = np.asarray(parent, dtype=np.int64)
         t = np.asarray(t, dtype=np.int64)
+        if self._num_parents == 0:
+            z = np.zeros(parent.shape[0], dtype=np.int64)
+            return z, z.copy()
         known = parent >= 0
         p = np.where(known, parent, 0)
-        start = self.indptr[p]
-        offset = np.minimum(np.maximum(t - self._t_min + (1 if inclusive else 0), 0),
+        start = self._start[p]
+        shift = 1 if inclusive else 0
+        # NOTE: clipped before the shift is added: t may be int64 max (the far future).
+        offset = np.minimum(np.maximum(np.minimum(t - self._t_min, self._span) + shift, 0),
                             self._span - 1)
         end = self._key.searchsorted(p * self._span + offset, side="left").astype(np.int64)
         end = np.maximum(end, start)
+        if self._n_moved:
+            mv = np.flatnonzero(self._moved[p] & known)
+            if mv.size:
+                end[mv] = self._search_moved(p[mv], t[mv], shift)
         return np.where(known, start, 0), np.where(known, end, 0)
+
+    def _search_moved(self, p: np.ndarray, t: np.ndarray, shift: int) -> np.ndarray:
+        """End of each moved row's prefix before ``t`` (+ ``shift``)."""
+        lo = self._start[p].copy()
+        hi = self._end[p].copy()
+        time = self._time
+        side = "right" if shift else "left"
+        if p.shape[0] <= _SMALL:
+            for i in range(p.shape[0]):
+                s, e = int(lo[i]), int(hi[i])
+                lo[i] = s + int(time[s:e].searchsorted(int(t[i]), side=side))
+            return lo
+        while True:
+            active = lo < hi
+            if not active.any():
+                return lo
+            mid = np.where(active, (lo + hi) // 2, 0)
+            below = (time[mid] <= t) if shift else (time[mid] < t)
+            lo = np.where(active & below, mid + 1, lo)
+            hi = np.where(active & ~below, mid, hi)
 
     def count_before(
         self, parent: np.ndarray, t: np.ndarray, *, inclusive: bool = False
@@ -142,20 +286,225 @@ class TemporalAdjacency:
 
     def first_time(self, parent: np.ndarray) -> np.ndarray:
         """Time of each parent's earliest edge; int64 max where it has none."""
-        parent = np.asarray(parent, dtype=np.int64)
-        p = np.where(parent >= 0, parent, 0)
-        start, end = self.indptr[p], self.indptr[p + 1]
-        has = (parent >= 0) & (end > start)
-        out = np.full(parent.shape[0], np.iinfo(np.int64).max, dtype=np.int64)
-        out[has] = self.time[start[has]]
+        start, end = self.bounds(parent)
+        has = end > start
+        out = np.full(start.shape[0], NEVER, dtype=np.int64)
+        out[has] = self._time[start[has]]
         return out
+
+    def find(self, parent: int, child: int) -> int:
+        """Buffer index of the ``(parent, child)`` entry, ``-1`` if none (the first one)."""
+        if parent < 0 or parent >= self._num_parents:
+            return -1
+        s, e = int(self._start[parent]), int(self._end[parent])
+        hit = np.flatnonzero(self._child[s:e] == child)
+        return s + int(hit[0]) if hit.size else -1
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every live edge as ``(parent, child, time, tie)``, rows in order (no garbage)."""
+        start, end = self._start[: self._num_parents], self._end[: self._num_parents]
+        owner, idx = _expand_ranges(start, end)
+        return owner, self._child[idx], self._time[idx], self._tie[idx]
+
+    def row(self, parent: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One row as copies of ``(child, time, tie)``."""
+        s, e = int(self._start[parent]), int(self._end[parent])
+        return self._child[s:e].copy(), self._time[s:e].copy(), self._tie[s:e].copy()
 
     def reverse(self) -> TemporalAdjacency:
         """The same edges with parents and children swapped."""
-        rows = np.repeat(np.arange(self.num_parents, dtype=np.int64), np.diff(self.indptr))
-        return TemporalAdjacency.from_edges(
-            self.child, rows, self.time, self.num_children, self.num_parents)
+        parent, child, time, _ = self.edges()
+        return TemporalAdjacency.from_edges(child, parent, time, self.num_children,
+                                            self._num_parents)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_parents={self.num_parents}, "
-                f"num_children={self.num_children}, num_edges={self.num_edges})")
+                f"num_children={self.num_children}, num_edges={self.num_edges}, "
+                f"moved_rows={self._n_moved}, garbage={self.garbage})")
+
+    # -- writes -----------------------------------------------------------------------------------
+    def insert(self, parent: np.ndarray, child: np.ndarray, time: np.ndarray,
+               tie: np.ndarray) -> None:
+        """Add edges (no deduplication), each at its place in its row.
+
+        Raises:
+            GraphDataError: on out-of-range positions.
+        """
+        parent, child, time, tie = self._checked(parent, child, time, tie)
+        if parent.size == 0:
+            return
+        if self._bulk(parent.shape[0]):
+            p0, c0, t0, k0 = self.edges()
+            self._relay(np.concatenate([p0, parent]), np.concatenate([c0, child]),
+                        np.concatenate([t0, time]), np.concatenate([k0, tie]))
+            return
+        order = np.lexsort((tie, time, parent))
+        parent, child, time, tie = parent[order], child[order], time[order], tie[order]
+        cuts = np.flatnonzero(np.diff(parent)) + 1
+        for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, parent.shape[0]].tolist(),
+                          strict=True):
+            self._insert_row(int(parent[lo]), child[lo:hi], time[lo:hi], tie[lo:hi])
+
+    def insert_earliest(self, parent: np.ndarray, child: np.ndarray, time: np.ndarray,
+                        tie: np.ndarray, *, zero_is_undated: bool = False) -> None:
+        """Add evidence of ``(parent, child)`` pairs, keeping one edge per pair dated by its
+        earliest evidence (the relation of a user's devices, phones, addresses, IPs).
+
+        Args:
+            parent, child, time, tie (np.ndarray): the evidence; a time of :data:`NEVER` is
+                undated evidence (the pair exists, since when is unknown).
+            zero_is_undated (bool, optional): a pair known only from undated evidence is kept
+                at time 0 (it counts as always there), and a time 0, stored or given, is read
+                as undated, so dated evidence arriving later dates it. (default: ``False``:
+                undated evidence is not expected)
+
+        Raises:
+            GraphDataError: on out-of-range positions.
+        """
+        parent, child, time, tie = self._checked(parent, child, time, tie)
+        if parent.size == 0:
+            return
+        if zero_is_undated:
+            time = np.where(time == 0, NEVER, time)
+        if self._bulk(parent.shape[0]):
+            p0, c0, t0, k0 = self.edges()
+            if zero_is_undated:
+                t0 = np.where(t0 == 0, NEVER, t0)
+            p, c = np.concatenate([p0, parent]), np.concatenate([c0, child])
+            t, k = np.concatenate([t0, time]), np.concatenate([k0, tie])
+            keep = _earliest_per_pair(p, c, t, k)
+            t = np.where(t[keep] == NEVER, 0, t[keep])
+            self._relay(p[keep], c[keep], t, k[keep])
+            return
+        keep = _earliest_per_pair(parent, child, time, tie)
+        for p, c, t, k in zip(parent[keep].tolist(), child[keep].tolist(), time[keep].tolist(),
+                              tie[keep].tolist(), strict=True):
+            at = self.find(p, c)
+            if at >= 0:
+                old = int(self._time[at])
+                if zero_is_undated and old == 0:
+                    old = NEVER
+                if t >= old:
+                    continue
+                self._remove_at(p, at)
+            stored = 0 if t == NEVER else t
+            self._insert_row(p, np.array([c], np.int64), np.array([stored], np.int64),
+                             np.array([k], np.uint64))
+
+    def remove(self, parent: int, child: int) -> bool:
+        """Remove the first ``(parent, child)`` edge; whether there was one."""
+        at = self.find(parent, child)
+        if at < 0:
+            return False
+        self._remove_at(parent, at)
+        return True
+
+    def compact(self) -> None:
+        """Lay every row out again as CSR (no garbage, no moved rows): O(edges)."""
+        parent, child, time, tie = self.edges()
+        n = self._num_parents
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(self._end[:n] - self._start[:n], out=indptr[1:])
+        self._lay_out(indptr, child, time, self.num_children, tie)
+
+    # -- internals --------------------------------------------------------------------------------
+    def _checked(self, parent: np.ndarray, child: np.ndarray, time: np.ndarray,
+                 tie: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        parent = np.atleast_1d(np.asarray(parent, dtype=np.int64))
+        child = np.atleast_1d(np.asarray(child, dtype=np.int64))
+        time = np.atleast_1d(np.asarray(time, dtype=np.int64))
+        tie = np.atleast_1d(np.asarray(tie, dtype=np.uint64))
+        if not parent.shape == child.shape == time.shape == tie.shape:
+            raise GraphDataError("parent, child, time and tie must have equal length")
+        if parent.size and (parent.min() < 0 or parent.max() >= self._num_parents):
+            raise GraphDataError(f"parent position out of range [0, {self._num_parents})")
+        if child.size and (child.min() < 0 or child.max() >= self.num_children):
+            raise GraphDataError(f"child position out of range [0, {self.num_children})")
+        return parent, child, time, tie
+
+    def _bulk(self, n_new: int) -> bool:
+        """Whether ``n_new`` edges are better laid out with everything else in one pass."""
+        return n_new > 64 and n_new * 8 > self._live
+
+    def _relay(self, parent: np.ndarray, child: np.ndarray, time: np.ndarray,
+               tie: np.ndarray) -> None:
+        n = self._num_parents
+        order = np.lexsort((tie, time, parent))
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(parent, minlength=n), out=indptr[1:])
+        self._lay_out(indptr, child[order], time[order], self.num_children, tie[order])
+
+    def _mark_moved(self, p: int) -> None:
+        if not self._moved[p]:
+            self._moved[p] = True
+            self._n_moved += 1
+
+    def _insert_row(self, p: int, child: np.ndarray, time: np.ndarray, tie: np.ndarray) -> None:
+        """Merge sorted ``(time, tie)`` entries into row ``p``."""
+        s, e, slot = int(self._start[p]), int(self._end[p]), int(self._slot_end[p])
+        k = int(child.shape[0])
+        row_t, row_k = self._time[s:e], self._tie[s:e]
+        last_t = int(row_t[-1]) if e > s else None
+        after = last_t is None or (int(time[0]), int(tie[0])) >= (last_t, int(row_k[-1]))
+        if after and self._moved[p] and e + k <= slot:
+            # NOTE: the common case: a new edge is the row's latest and its slot has room.
+            self._child[e:e + k] = child
+            self._time[e:e + k] = time
+            self._tie[e:e + k] = tie
+            self._end[p] = e + k
+            self._live += k
+            self._used = max(self._used, e + k)
+            return
+        c_all = np.concatenate([self._child[s:e], child])
+        t_all = np.concatenate([row_t, time])
+        k_all = np.concatenate([row_k, tie])
+        if not after:
+            order = np.lexsort((k_all, t_all))
+            c_all, t_all, k_all = c_all[order], t_all[order], k_all[order]
+        n = e - s + k
+        size = max(2 * n, 4)
+        at = self._used
+        need = at + size
+        self._child = _grow(self._child, need)
+        self._time = _grow(self._time, need)
+        self._tie = _grow(self._tie, need)
+        self._child[at:at + n] = c_all
+        self._time[at:at + n] = t_all
+        self._tie[at:at + n] = k_all
+        self._start[p], self._end[p], self._slot_end[p] = at, at + n, at + size
+        self._used = need
+        self._live += k
+        self._mark_moved(p)
+
+    def _remove_at(self, p: int, at: int) -> None:
+        """Remove buffer entry ``at`` of row ``p``, shifting the row's tail in its slot."""
+        e = int(self._end[p])
+        for buf in (self._child, self._time, self._tie):
+            buf[at:e - 1] = buf[at + 1:e]
+        self._end[p] = e - 1
+        self._live -= 1
+        if not self._moved[p]:
+            # NOTE: a row laid out in the CSR part has no room after it: it keeps its place
+            # but is searched on its own from now on.
+            self._slot_end[p] = e
+            self._mark_moved(p)
+
+
+def _expand_ranges(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Owner ``i`` and index of every element of the ranges ``[start_i, end_i)``."""
+    start = np.asarray(start, dtype=np.int64)
+    lengths = np.maximum(np.asarray(end, dtype=np.int64) - start, 0)
+    owner = np.repeat(np.arange(start.shape[0], dtype=np.int64), lengths)
+    offsets = np.zeros(start.shape[0], dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    return owner, start[owner] + (np.arange(owner.shape[0], dtype=np.int64) - offsets[owner])
+
+
+def _earliest_per_pair(parent: np.ndarray, child: np.ndarray, time: np.ndarray,
+                       tie: np.ndarray) -> np.ndarray:
+    """Index of the earliest entry (ties: smallest tie key) of each ``(parent, child)`` pair."""
+    order = np.lexsort((tie, time, child, parent))
+    p, c = parent[order], child[order]
+    first = np.ones(p.shape[0], dtype=bool)
+    first[1:] = (p[1:] != p[:-1]) | (c[1:] != c[:-1])
+    return order[first]

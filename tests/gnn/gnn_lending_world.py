@@ -8,9 +8,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from gnn import LendingGraph
+from gnn._world_tables import world_snapshot
+from gnn.lending_graph import NEVER
+from graph.snapshot import GraphSnapshot, NodeTable
 from graph.simulator import WorldConfig, simulate_world, write_world
 
 if TYPE_CHECKING:
@@ -51,3 +57,42 @@ def trained() -> RiskTrainResult:
     g = lending_graph()
     return train_risk_model(g, TimeSplit.from_fractions(g), train_config=tiny_train_config(),
                             log=lambda s: None)
+
+
+def relabelled_graph(perturb: Callable[[np.ndarray], np.ndarray]) -> LendingGraph:
+    """The test world's graph with every label time passed through ``perturb`` (an int64 array
+    of visible-from times, :data:`NEVER` for none, in and out) before the graph is built:
+    labels moved, dropped or invented as the world's export would carry them."""
+    snap = world_snapshot(world_dir())
+    nodes = dict(snap.nodes)
+    for label in ("Application", "User", "Merchant"):
+        table = nodes[label]
+        cols = dict(table.columns)
+        n = len(table)
+
+        def at_of(name: str) -> np.ndarray:
+            col = cols.get(name)
+            if col is None:
+                return np.full(n, NEVER, dtype=np.int64)
+            v = np.asarray(col, dtype=np.float64)
+            out = np.full(n, NEVER, dtype=np.int64)
+            ok = np.isfinite(v)
+            out[ok] = v[ok].astype(np.int64)
+            return out
+
+        # NOTE: one fraud-family label per node (fraud or cleared), as the stores keep it:
+        # its time is perturbed, an invented one is "fraud".
+        kind = np.asarray(cols.get("fraud_label", np.full(n, None)), dtype=object)
+        has = np.array([k in ("fraud", "cleared") for k in kind.tolist()], dtype=bool)
+        at = perturb(np.where(has, at_of("fraud_label_at"), NEVER))
+        kind = np.where(at < NEVER, np.where(has, kind, "fraud"), None).astype(object)
+        cols["fraud_label"] = kind
+        cols["fraud_label_at"] = np.where(at < NEVER, at, np.nan)
+        if label != "Merchant":
+            flag = np.asarray(cols.get("default_label", np.zeros(n)), dtype=object)
+            has = np.array([bool(x) and x == x for x in flag.tolist()], dtype=bool)
+            default = perturb(np.where(has, at_of("default_label_at"), NEVER))
+            cols["default_label"] = np.where(default < NEVER, True, None).astype(object)
+            cols["default_label_at"] = np.where(default < NEVER, default, np.nan)
+        nodes[label] = NodeTable(table.ids, cols)
+    return LendingGraph.from_snapshot(GraphSnapshot(nodes, snap.relations, snap.schema))

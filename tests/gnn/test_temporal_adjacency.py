@@ -48,3 +48,97 @@ def test_rejects_out_of_range_positions() -> None:
         TemporalAdjacency.from_edges(np.array([0]), np.array([5]), np.array([1]), 1, 2)
     with pytest.raises(GraphDataError, match="equal length"):
         TemporalAdjacency.from_edges(np.array([0, 1]), np.array([0]), np.array([1]), 2, 2)
+
+
+def _rows(adj: TemporalAdjacency) -> list[list[tuple[int, int, int]]]:
+    out = []
+    for p in range(adj.num_parents):
+        c, t, k = adj.row(p)
+        out.append(list(zip(c.tolist(), t.tolist(), k.tolist(), strict=True)))
+    return out
+
+
+def _random_edges(rng: np.random.Generator, n: int, n_par: int, n_ch: int
+                  ) -> tuple[np.ndarray, ...]:
+    parent = rng.integers(0, n_par, n)
+    child = rng.integers(0, n_ch, n)
+    time = rng.integers(0, 50, n)  # many equal times: the tie key decides
+    tie = (child * 7919 + 13).astype(np.uint64)
+    return parent, child, time, tie
+
+
+def test_grown_one_edge_at_a_time_equals_built_in_one_pass() -> None:
+    rng = np.random.default_rng(3)
+    parent, child, time, tie = _random_edges(rng, 3000, 40, 60)
+    parent = np.where(np.arange(3000) < 1000, parent % 30, parent)  # rows 30-39 come later
+    batch = TemporalAdjacency.from_edges(parent, child, time, 40, 60, tie=tie)
+    # a base of a third, then the rest in shuffled small groups, as an online stream
+    grown = TemporalAdjacency.from_edges(parent[:1000], child[:1000], time[:1000], 30, 60,
+                                         tie=tie[:1000])
+    grown.resize(num_parents=40)
+    order = rng.permutation(np.arange(1000, 3000))
+    for lo in range(0, order.shape[0], 3):
+        i = order[lo:lo + 3]
+        grown.insert(parent[i], child[i], time[i], tie[i])
+    assert grown.moved_rows > 0 and grown.garbage > 0
+    assert _rows(grown) == _rows(batch)
+    q = rng.integers(-1, 40, 500)
+    t = rng.integers(-5, 60, 500)
+    for inclusive in (False, True):
+        a0, a1 = batch.ranges(q, t, inclusive=inclusive)
+        b0, b1 = grown.ranges(q, t, inclusive=inclusive)
+        assert ((a1 - a0) == (b1 - b0)).all()
+        assert all(grown.child[s:e].tolist() == batch.child[s2:e2].tolist()
+                   for s, e, s2, e2 in zip(b0, b1, a0, a1, strict=True))
+    assert (grown.first_time(q) == batch.first_time(q)).all()
+    grown.compact()
+    assert grown.moved_rows == 0 and grown.garbage == 0
+    assert _rows(grown) == _rows(batch)
+
+
+def test_many_moved_rows_are_searched_by_bisection() -> None:
+    rng = np.random.default_rng(5)
+    parent, child, time, tie = _random_edges(rng, 4000, 300, 50)
+    batch = TemporalAdjacency.from_edges(parent, child, time, 300, 50, tie=tie)
+    grown = TemporalAdjacency.empty(300, 50)
+    for i in range(0, 4000, 50):
+        grown.insert(parent[i:i + 50], child[i:i + 50], time[i:i + 50], tie[i:i + 50])
+    q = rng.integers(0, 300, 2000)
+    t = rng.integers(0, 60, 2000)
+    assert grown.moved_rows > 32
+    assert (grown.count_before(q, t) == batch.count_before(q, t)).all()
+    assert (grown.count_before(q, t, inclusive=True)
+            == batch.count_before(q, t, inclusive=True)).all()
+
+
+def test_earliest_evidence_per_pair_in_any_order() -> None:
+    rng = np.random.default_rng(11)
+    parent, child, time, tie = _random_edges(rng, 2000, 20, 30)
+    never = np.iinfo(np.int64).max
+    time = np.where(rng.random(2000) < 0.3, never, time)  # undated evidence
+    tie = child.astype(np.uint64)
+    one_pass = TemporalAdjacency.empty(20, 30)
+    one_pass.insert_earliest(parent, child, time, tie, zero_is_undated=True)
+    stream = TemporalAdjacency.empty(20, 30)
+    for i in rng.permutation(2000):
+        stream.insert_earliest(parent[i:i + 1], child[i:i + 1], time[i:i + 1], tie[i:i + 1],
+                               zero_is_undated=True)
+    assert _rows(stream) == _rows(one_pass)
+    # a pair known only undated sits at 0; dated evidence later dates it
+    adj = TemporalAdjacency.empty(1, 2)
+    adj.insert_earliest(np.array([0]), np.array([1]), np.array([never]), np.array([1], np.uint64),
+                        zero_is_undated=True)
+    assert adj.row(0)[1].tolist() == [0]
+    adj.insert_earliest(np.array([0]), np.array([1]), np.array([40]), np.array([1], np.uint64),
+                        zero_is_undated=True)
+    assert adj.row(0)[1].tolist() == [40]
+    adj.insert_earliest(np.array([0]), np.array([1]), np.array([60]), np.array([1], np.uint64),
+                        zero_is_undated=True)
+    assert adj.row(0)[1].tolist() == [40]
+
+
+def test_remove_keeps_the_rest_searchable() -> None:
+    adj = _adj()
+    assert adj.remove(0, 2) and not adj.remove(0, 2)
+    assert adj.count_before(np.array([0, 1]), np.array([100, 100])).tolist() == [3, 1]
+    assert adj.row(0)[0].tolist() == [1, 3, 1]

@@ -53,8 +53,7 @@ def test_gnn_scorer_gives_the_pipeline_score_and_keeps_the_explainers_reasons() 
     scorer.set_graph(g)
     assert scorer.ready() and scorer.graph_version.startswith(f"snapshot:{g.as_of}:")
     user = str(g.ids["User"][3])
-    device = str(g.ids["Device"][int(g.relations["user_device"].child[
-        g.relations["user_device"].indptr[3]])])
+    device = str(g.ids["Device"][int(g.relations["user_device"].row(3)[0][0])])
     facts = _facts(user, device, g.as_of + 60)
     result = scorer.score(facts, None)
     expected = pipe.score_applications(g, ApplicationQueries.from_facts(
