@@ -180,7 +180,10 @@ class ApplicationQueries:
         amount, lat, lon (np.ndarray): float64.
         user, device, ip, merchant (np.ndarray): int64 positions; ``-1`` none, ``-2``
             (:data:`NEW`) an entity the graph does not know yet.
-        device_key, ip_key, merchant_key (np.ndarray): uint64 keys of those entities' ids.
+        user_key, device_key, ip_key, merchant_key (np.ndarray): uint64 keys of those ids.
+        phone, address (np.ndarray, optional): int64 positions of the phone and address the
+            application declares (``-1`` none: an application of the graph, whose applicant's
+            phones and addresses are its edges already; ``-2`` new). (default: none)
     """
 
     key: np.ndarray
@@ -197,6 +200,8 @@ class ApplicationQueries:
     device_key: np.ndarray
     ip_key: np.ndarray
     merchant_key: np.ndarray
+    phone: np.ndarray | None = None
+    address: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -223,7 +228,8 @@ class ApplicationQueries:
     def from_facts(
         cls, graph: LendingGraph, *, application_id: str, user_id: str, product: str,
         amount: float, ts: int, lat: float, lon: float, device_id: str | None,
-        ip: str | None, merchant_id: str | None,
+        ip: str | None, merchant_id: str | None, phone_id: str | None = None,
+        address_id: str | None = None,
     ) -> ApplicationQueries:
         """One application as a request states it; unknown entities become :data:`NEW`."""
 
@@ -244,20 +250,29 @@ class ApplicationQueries:
             user=np.array([pos("User", user_id)]), device=np.array([pos("Device", device_id)]),
             ip=np.array([pos("IP", ip)]), merchant=np.array([pos("Merchant", merchant_id)]),
             user_key=key(user_id), device_key=key(device_id), ip_key=key(ip),
-            merchant_key=key(merchant_id),
+            merchant_key=key(merchant_id), phone=np.array([pos("Phone", phone_id)]),
+            address=np.array([pos("Address", address_id)]),
         )
 
+    def _declared(self, name: str) -> np.ndarray:
+        value = getattr(self, name)
+        return np.full(len(self), -1, dtype=np.int64) if value is None else value
+
     def take(self, index: np.ndarray) -> ApplicationQueries:
-        return ApplicationQueries(**{k: getattr(self, k)[index]
-                                     for k in self.__dataclass_fields__})
+        return ApplicationQueries(**{
+            k: (getattr(self, k) if getattr(self, k) is None else getattr(self, k)[index])
+            for k in self.__dataclass_fields__})
 
     @classmethod
     def concat(cls, parts: Sequence[ApplicationQueries]) -> ApplicationQueries:
         """The applications of ``parts``, in order (online requests scored as one batch)."""
         if not parts:
             raise ValueError("concat needs at least one ApplicationQueries")
-        return cls(**{k: np.concatenate([getattr(p, k) for p in parts])
-                      for k in cls.__dataclass_fields__})
+        out = {k: np.concatenate([getattr(p, k) for p in parts])
+               for k in cls.__dataclass_fields__ if k not in ("phone", "address")}
+        for k in ("phone", "address"):
+            out[k] = np.concatenate([p._declared(k) for p in parts])
+        return cls(**out)
 
     def seeds(self) -> Seeds:
         """The sampler seeds of these applications (first hop stated, not looked up)."""
@@ -446,13 +461,13 @@ class RiskFeatures:
 
     # -- root features ----------------------------------------------------------------------------
     def user_block(self, user: np.ndarray, t: np.ndarray,
-                   extra_edges: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                   extra_edges: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None,
                    ) -> tuple[list[np.ndarray], list[str], list[str]]:
         """The applicant's (or a scored user's) features as of ``t``: columns, names, groups.
 
-        ``extra_edges`` adds an application's own ``(device, ip)`` to the user's entities at
-        ``t`` (``{"device": (positions, keys)}``) so that a new application counts the same
-        whether or not the graph holds it yet.
+        ``extra_edges`` adds an application's own device, IP, phone and address to the user's
+        entities at ``t`` (``{"device": (positions, keys)}``) so that a new application counts
+        the same whether or not the graph holds it yet.
         """
         g = self.graph
         ok = user >= 0
@@ -548,7 +563,7 @@ class RiskFeatures:
 
     def _shared_groups(self, user: np.ndarray, t: np.ndarray,
                        groups: Sequence[tuple[tuple[str, ...],
-                                              tuple[np.ndarray, np.ndarray] | None]],
+                                              tuple[np.ndarray, np.ndarray | None] | None]],
                        ) -> list[K.SharedEntityFeatures]:
         """The shared-entity kernel on the sub-graph the queries need (exact for them), for
         each group ``(relations, the application's own entities)``, in one kernel call: each group's sub-graph gets its own range of user and
@@ -580,7 +595,7 @@ class RiskFeatures:
                 for k, gr in enumerate(graphs)]
 
     def _shared_graph(self, user: np.ndarray, t: np.ndarray, rels: tuple[str, ...],
-                      extra: tuple[np.ndarray, np.ndarray] | None) -> _SharedGraph:
+                      extra: tuple[np.ndarray, np.ndarray | None] | None) -> _SharedGraph:
         """One group's sub-graph for the shared-entity kernel, local ids.
 
         The sub-graph holds the queries' own edges and, of every entity they touch, its first
@@ -795,7 +810,9 @@ class RiskFeatures:
         add("device_new_to_platform", dev == NEW, "own")
         # user block (behaviour, velocity, contacts, shared entities)
         ucols, unames, ugroups = self.user_block(
-            user, t, extra_edges={"device": (dev, apps.device_key), "ip": (apps.ip, apps.ip_key)})
+            user, t, extra_edges={"device": (dev, apps.device_key), "ip": (apps.ip, apps.ip_key),
+                                  "phone": (apps._declared("phone"), None),
+                                  "address": (apps._declared("address"), None)})
         cols += ucols
         names += unames
         groups += ugroups
