@@ -48,7 +48,7 @@ from gnn.hetero_risk_gnn import (
     RiskOutput,
     TreeBatch,
 )
-from gnn.lending_graph import LendingGraph
+from gnn.lending_graph import GraphWrites, LendingGraph
 from gnn.model_registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
@@ -106,6 +106,7 @@ __all__ = [
     "FeatureNormaliser",
     "HeteroRiskEnsemble",
     "HeteroRiskGNN",
+    "GraphWrites",
     "LendingGraph",
     "ModelInfo",
     "ModelNotFoundError",

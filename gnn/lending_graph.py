@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -154,6 +154,20 @@ _FRAUD_APP_RELATIONS: Final = ("device_app", "ip_app")
 """Relations whose fraud-labelled children are counted as of a time (:meth:`labelled`)."""
 _COMPACT_GARBAGE: Final = 0.5
 """A relation is laid out again once its garbage exceeds this share of its edges."""
+
+
+class GraphWrites(NamedTuple):
+    """One accepted write as the arrays take it (:meth:`LendingGraph.apply`).
+
+    Args:
+        nodes (Sequence[tuple[str, Sequence[Row]]]): ``(label, rows)`` node upserts.
+        edges (Sequence[tuple[RelType, Sequence[Row]]]): ``(type, rows)`` relationship rows.
+        labels (Sequence[LabelWrite]): label writes.
+    """
+
+    nodes: Sequence[tuple[str, Sequence[Row]]]
+    edges: Sequence[tuple[RelType, Sequence[Row]]]
+    labels: Sequence[LabelWrite]
 
 
 def id_keys(ids: np.ndarray | Sequence[str]) -> np.ndarray:
@@ -534,6 +548,10 @@ class LendingGraph:
         if labels:
             self._write_labels(labels)
         self.writes_applied += 1
+
+    def apply_writes(self, writes: GraphWrites) -> None:
+        """:meth:`apply` of a :class:`GraphWrites`."""
+        self.apply(writes.nodes, writes.edges, writes.labels)
 
     def compact(self) -> None:
         """Lay out every adjacency again (no moved rows, no garbage)."""

@@ -179,6 +179,7 @@ def rescore_store(
     report.seconds["export"] = time.perf_counter() - t0
     say(f"exported {graph!r} in {report.seconds['export']:.1f}s")
     t0 = time.perf_counter()
+    pipeline.use_kernels(device)
     scores = score_graph(pipeline, graph, as_of=t, device=device)
     report.seconds["score"] = time.perf_counter() - t0
     say(f"scored in {report.seconds['score']:.1f}s on {device}")
@@ -231,14 +232,23 @@ def _write_embeddings(directory: Path, version: str, label: str, ids: list[str],
 
 def compare_devices(pipeline: ScoringPipeline, graph: LendingGraph, devices: tuple[str, str],
                     *, limit: int | None = None) -> Mapping[str, float]:
-    """Largest absolute difference between the scores on two devices (CPU vs CUDA check)."""
+    """Largest absolute difference between the scores on two devices (CPU vs CUDA check):
+    features by the kernels on each device (CuPy on CUDA), then the model there."""
     t = graph.as_of + 1
     out: dict[str, float] = {}
+
+    def on(device: str, label: NodeType, pos: np.ndarray, times: np.ndarray) -> Scores:
+        pipeline.use_kernels(device)
+        try:
+            return pipeline.score_nodes(graph, label, pos, times, device=device)
+        finally:
+            pipeline.use_kernels("cpu")
+
     for label in SCORED_TYPES:
         n = graph.num_nodes(label) if limit is None else min(limit, graph.num_nodes(label))
         pos, times = np.arange(n), np.full(n, t)
-        a = pipeline.score_nodes(graph, label, pos, times, device=devices[0])
-        b = pipeline.score_nodes(graph, label, pos, times, device=devices[1])
+        a = on(devices[0], label, pos, times)
+        b = on(devices[1], label, pos, times)
         out[f"{label}.fraud"] = float(np.abs(a.fraud - b.fraud).max(initial=0.0))
         out[f"{label}.pd"] = float(np.abs(a.pd - b.pd).max(initial=0.0))
         out[f"{label}.embedding"] = float(np.abs(a.embedding - b.embedding).max(initial=0.0))

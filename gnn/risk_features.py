@@ -21,9 +21,9 @@ application reads a few hundred rows and gives exactly what scoring all of them 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -139,6 +139,22 @@ def _local(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inv.astype(np.int64)
 
 
+def on_backend(backend: K.Backend, kernel: Callable[..., Any], *args: Any, **kwargs: Any
+               ) -> Any:
+    """Run ``kernel`` on ``backend``: NumPy arguments go to the device and the results come
+    back to the host (the only host<->device copies of the feature code)."""
+    if not backend.is_gpu:
+        return kernel(*args, **kwargs)
+
+    def there(a: Any) -> Any:
+        return backend.asarray(a) if isinstance(a, np.ndarray) else a
+
+    out = kernel(*(there(a) for a in args), **{k: there(v) for k, v in kwargs.items()})
+    if isinstance(out, tuple) and hasattr(out, "_fields"):
+        return type(out)(*(backend.asnumpy(x) for x in out))
+    return backend.asnumpy(out)
+
+
 def window_counts(
     event_entity: np.ndarray,
     event_ts: np.ndarray,
@@ -146,6 +162,7 @@ def window_counts(
     query_ts: np.ndarray,
     windows: Sequence[int],
     counted: np.ndarray | None = None,
+    backend: K.Backend = K.CPU,
 ) -> np.ndarray:
     """Counted events of each query's entity in ``(t - w, t)``, strictly before ``t``.
 
@@ -164,7 +181,7 @@ def window_counts(
     c = np.concatenate([np.zeros(q, dtype=bool),
                         np.ones(event_entity.shape[0], dtype=bool) if counted is None
                         else np.asarray(counted, dtype=bool)])
-    out = K.compute_velocity(local, ts, tuple(windows), counted=c)[:q]
+    out = on_backend(backend, K.compute_velocity, local, ts, tuple(windows), counted=c)[:q]
     out[query_entity < 0] = 0
     return np.asarray(out, dtype=np.int64)
 
@@ -320,15 +337,17 @@ class RiskFeatures:
     """
 
     def __init__(self, graph: LendingGraph, *, hub_degree: int = K.DEFAULT_HUB_DEGREE,
-                 location_k: int = 15, amount_k: int = 32) -> None:
+                 location_k: int = 15, amount_k: int = 32, kernels: K.Backend = K.CPU) -> None:
         self.graph = graph
         self.hub_degree = int(hub_degree)
         self.location_k = int(location_k)
         self.amount_k = int(amount_k)
+        self.kernels = kernels
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(hub_degree={self.hub_degree}, "
-                f"location_k={self.location_k}, amount_k={self.amount_k})")
+                f"location_k={self.location_k}, amount_k={self.amount_k}, "
+                f"kernels={self.kernels.name!r})")
 
     # -- node features of sampled trees ---------------------------------------------------------
     def node_features(self, trees: SampledTrees) -> dict[NodeType, np.ndarray]:
@@ -455,8 +474,8 @@ class RiskFeatures:
         idx = adj.child[j]
         uniq, local = _local(np.concatenate([pos, ev_ent]))
         q = pos.shape[0]
-        return K.merchant_signals(
-            local[q:], s["day"][idx], s["gmv"][idx], s["refunds"][idx], s["inventory"][idx],
+        return on_backend(  # type: ignore[no-any-return]
+            self.kernels, K.merchant_signals, local[q:], s["day"][idx], s["gmv"][idx], s["refunds"][idx], s["inventory"][idx],
             local[:q], t)
 
     # -- root features ----------------------------------------------------------------------------
@@ -520,18 +539,21 @@ class RiskFeatures:
         # velocity: applications, logins, new devices per user
         ua = g.relations["user_app"]
         ev_u, idx = _events_of(ua, user)
-        v = window_counts(ev_u, ua.time[idx], user, t, (HOUR, DAY, 7 * DAY))
+        v = window_counts(ev_u, ua.time[idx], user, t, (HOUR, DAY, 7 * DAY),
+                          backend=self.kernels)
         for j, w in enumerate(("1h", "24h", "7d")):
             add(f"user_apps_{w}", _log1p(v[:, j]), "own")
         lg = g.events["logins"]
         la = g.event_adjacency("logins")
         ev_u, j = _events_of(la, user)
         idx = la.child[j]
-        v = window_counts(ev_u, lg["ts"][idx], user, t, (DAY, 7 * DAY))
+        v = window_counts(ev_u, lg["ts"][idx], user, t, (DAY, 7 * DAY), backend=self.kernels)
         add("user_logins_24h", _log1p(v[:, 0]), "own")
         add("user_logins_7d", _log1p(v[:, 1]), "own")
-        new_dev = K.mark_first_seen(lg["user"][idx], lg["device"][idx], lg["ts"][idx])
-        v = window_counts(ev_u, lg["ts"][idx], user, t, (7 * DAY,), counted=new_dev)
+        new_dev = on_backend(self.kernels, K.mark_first_seen, lg["user"][idx],
+                             lg["device"][idx], lg["ts"][idx])
+        v = window_counts(ev_u, lg["ts"][idx], user, t, (7 * DAY,), counted=new_dev,
+                          backend=self.kernels)
         add("user_new_devices_7d", _log1p(v[:, 0]), "own")
         # contacts known to be in default / fraud (credit network, second-degree contact)
         uc = g.relations["user_contact"]
@@ -585,8 +607,8 @@ class RiskFeatures:
             u_off += gr.indptr.shape[0] - 1
             e_off += gr.n_ents
             edge_off += gr.indices.shape[0]
-        feats = K.shared_entity_features_at(
-            np.concatenate(indptr), np.concatenate(indices), e_off, np.concatenate(query),
+        feats = on_backend(
+            self.kernels, K.shared_entity_features_at, np.concatenate(indptr), np.concatenate(indices), e_off, np.concatenate(query),
             np.tile(t, len(graphs)), edge_time=np.concatenate(edge_time),
             fraud_visible_from=np.concatenate(fraud_from),
             default_visible_from=np.concatenate(default_from), hub_degree=self.hub_degree)
@@ -775,7 +797,8 @@ class RiskFeatures:
                                 g.attrs["Application"]["amount"][ua.child[ix_a]]])
         # NOTE: the history is keyed by query, not by user, so that two queries of one user
         # each see their own history (identical anyway: the same user's rows).
-        amo = K.amount_anomaly(h_q, h_ts, h_amt, np.arange(q), t, apps.amount, k=self.amount_k)
+        amo = on_backend(self.kernels, K.amount_anomaly, h_q, h_ts, h_amt, np.arange(q), t,
+                         apps.amount, k=self.amount_k)
         add("amount_ratio_log", np.log(np.clip(np.nan_to_num(amo.ratio_to_median, nan=1.0),
                                                1e-3, 1e3)), "own")
         add("amount_robust_z", np.clip(np.nan_to_num(amo.robust_z), -50, 50), "own")
@@ -787,7 +810,7 @@ class RiskFeatures:
         pu = np.maximum(user, 0)
         home_lat = np.where(ok_u, g.attrs["User"]["home_lat"][pu], np.nan)
         home_lon = np.where(ok_u, g.attrs["User"]["home_lon"][pu], np.nan)
-        loc = K.location_anomaly(ow_l, lg["ts"][ix_l], lg["lat"][ix_l],
+        loc = on_backend(self.kernels, K.location_anomaly, ow_l, lg["ts"][ix_l], lg["lat"][ix_l],
                                  lg["lon"][ix_l], np.arange(q), t, apps.lat, apps.lon,
                                  home_lat=home_lat, home_lon=home_lon, k=self.location_k)
         for name, d in (("usual", loc.dist_usual_km), ("home", loc.dist_home_km)):
@@ -842,7 +865,7 @@ class RiskFeatures:
                                               (apps.ip, "ip_app", "ip_user", "ip")):
             adj = g.relations[rel_app]
             ev_e, idx = _events_of(adj, ent)
-            v = window_counts(ev_e, adj.time[idx], ent, t, (DAY, 7 * DAY))
+            v = window_counts(ev_e, adj.time[idx], ent, t, (DAY, 7 * DAY), backend=self.kernels)
             add(f"{label}_apps_24h", _log1p(v[:, 0]), "graph")
             add(f"{label}_apps_7d", _log1p(v[:, 1]), "graph")
             add(f"{label}_apps_log", _log1p(adj.count_before(ent, t)), "graph")

@@ -196,6 +196,8 @@ def train_risk_model(
 
     # untrained pipeline shell: prepares seeds, later receives normalisers and weights
     pipe = ScoringPipeline(cfg, HeteroRiskGNN({t: 1 for t in NODE_TYPES}, {}), {}, {}, {}, {})
+    # NOTE: features of the whole training set at once: on a GPU the kernels run there.
+    pipe.use_kernels(tc.device)
     t0 = time.perf_counter()
     raw: dict[str, Prepared] = {}
     tg: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

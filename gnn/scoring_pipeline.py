@@ -18,6 +18,7 @@ from typing import Any, Final
 import numpy as np
 import torch
 
+import kernels as K
 from gnn.calibration import Calibrator
 from gnn.errors import ModelError
 from gnn.feature_normaliser import FeatureNormaliser
@@ -175,6 +176,7 @@ class ScoringPipeline:
         self.calibrators = dict(calibrators)
         self.root_feature_names = {k: list(v) for k, v in root_feature_names.items()}
         self.version = version
+        self.kernels: K.Backend = K.CPU
         self._bound: tuple[int, NeighbourSampler, RiskFeatures] | None = None
         self._stacked: tuple[tuple[tuple[int, int], ...], StackedEnsemble] | None = None
         self._params: tuple[torch.nn.Module, list[torch.nn.Parameter]] | None = None
@@ -184,6 +186,18 @@ class ScoringPipeline:
                 f"roots={sorted(self.root_norm)})")
 
     # -- graph-bound parts ------------------------------------------------------------------------
+    def use_kernels(self, device: torch.device | str) -> None:
+        """Compute features with the kernels on ``device``: CuPy on a CUDA device (batch
+        training and rescoring), NumPy on the CPU (online batches of a few applications, where
+        copies to a device would cost more than they save).
+
+        Raises:
+            kernels.BackendUnavailableError: a CUDA device is asked for and CuPy cannot use one.
+        """
+        cuda = torch.device(device).type == "cuda"
+        self.kernels = K.select_backend("cuda" if cuda else "cpu")
+        self._bound = None
+
     def bind(self, graph: LendingGraph) -> tuple[NeighbourSampler, RiskFeatures]:
         """The sampler and feature builder of ``graph`` (cached for the last graph)."""
         if self._bound is None or self._bound[0] != id(graph):
@@ -191,7 +205,7 @@ class ScoringPipeline:
             sampler = NeighbourSampler(graph, c.fanouts, seed=c.sampler_seed,
                                        hub_degree=c.hub_degree, hub_fanout=c.hub_fanout,
                                        pool_size=c.pool_size)
-            feats = RiskFeatures(graph, hub_degree=c.kernel_hub_degree)
+            feats = RiskFeatures(graph, hub_degree=c.kernel_hub_degree, kernels=self.kernels)
             self._bound = (id(graph), sampler, feats)
         return self._bound[1], self._bound[2]
 

@@ -10,6 +10,7 @@ copies between host and device happen only where the caller asks, through :class
 """
 
 from kernels._backend import (
+    CPU,
     HAS_CUPY,
     Backend,
     cuda_available,
@@ -53,6 +54,7 @@ from kernels.velocity import (
 )
 
 __all__ = [
+    "CPU",
     "DAY",
     "DEFAULT_HUB_DEGREE",
     "DEFAULT_WINDOWS",

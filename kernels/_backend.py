@@ -104,6 +104,10 @@ class Backend:
             return a.get()  # type: ignore[no-any-return]
         return np.asarray(a)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # NOTE: a module cannot be pickled or deep-copied; the name says which one it was.
+        return (_backend_named, (self.name,))
+
     def synchronize(self) -> None:
         """Wait for queued device work (a no-op on NumPy); needed before timing GPU code."""
         if self.is_gpu:
@@ -112,6 +116,14 @@ class Backend:
 
 
 CPU = Backend("numpy", np)
+
+
+def _backend_named(name: str) -> Backend:
+    if name == "numpy":
+        return CPU
+    if _cupy is None:
+        raise BackendUnavailableError("a CuPy backend was unpickled where CuPy is missing")
+    return Backend("cupy", _cupy)
 
 
 def select_backend(prefer: BackendName = "auto") -> Backend:

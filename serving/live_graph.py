@@ -1,16 +1,25 @@
-"""`LiveGraph`: the graph in memory for verdicts in milliseconds: a snapshot plus the writes
-this process accepted since.
+"""`LiveGraph`: the one live graph state of a serving process: the store's snapshot plus every
+write this process accepted since, for verdicts in milliseconds.
 
-The base is a :class:`graph.snapshot.GraphSnapshot` exported from the store (CSR per
-relationship, reverse CSR for the lookups by target). Every write the service accepts is
-applied on top (:meth:`LiveGraph.apply`, the same idempotent :data:`serving.writer.Op` lists the
-store receives) at once, before the store has it: the next verdict sees the last event even
-while the write waits behind in the spool, or while the store is down. Event relationships
-are keyed by event id and structural ones by their end points, so a write that is both in the
-snapshot and in the overlay counts once.
+Two views of one state, fed by one write path (:meth:`LiveGraph.apply`, the same idempotent
+:data:`serving.writer.Op` lists the store receives, at once, before the store has them):
 
-Several replicas each see their own writes at once and the others' at the next
-:meth:`refresh` (a new snapshot from the shared store; ``RISKGRAPH_LIVE_GRAPH_REFRESH_S``).
+* the **model's arrays** (:class:`gnn.LendingGraph`, built from the same snapshot), which the
+  scorer that decides holds and keeps current: every accepted write is passed on to it
+  (:meth:`connect`), so the features, the sampled neighbourhood, the reasons and the credit
+  limit's inputs of the next verdict see it — also while the write waits behind in the spool
+  or the store is down;
+* the **properties** investigators read (masked identifiers, cities, labels): the snapshot
+  with an overlay of the accepted writes. Event relationships are keyed by event id and
+  structural ones by their end points, so a write both in the snapshot and in the overlay
+  counts once.
+
+Several replicas (Neo4j) each see their own writes at once and the others' at the next
+:meth:`refresh` (a new snapshot from the shared store; ``RISKGRAPH_LIVE_GRAPH_REFRESH_S``),
+which then also rebuilds the model's arrays and hands them to the scorer with the writes
+accepted since the refresh began (:meth:`refresh`, ``rebase``): another replica's write is seen
+within one refresh interval plus the export. A store only this process writes (LadybugDB) has
+no other writer: its arrays are never rebuilt, the scorer keeps them current and compact.
 
 A refresh also empties the overlay of what the new base holds, so that the overlay stays the
 size of the writes of one refresh interval rather than of the process's life (about 14 Python
@@ -32,10 +41,10 @@ from typing import Any, Final, TypeVar
 
 import numpy as np
 
+from gnn import GraphWrites, LendingGraph
 from graph import SCHEMA, GraphEdge, GraphNode, GraphStore, LabelWrite, SharedAccount, Subgraph
 from graph.snapshot import GraphSnapshot, Relation
 from graph.typing import NodeType, RelType
-from serving.rules_scorer import MerchantEvidence
 from serving.writer import Op
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,34 @@ _REVERSED: Final = ("USES", "HAS_PHONE", "LIVES_AT", "ORDERED_AT", "OWNS", "CONT
 
 K = TypeVar("K")
 V = TypeVar("V")
+WriteSink = Callable[[GraphWrites], None]
+"""Where the model's copy of every accepted write goes (the scorer's graph state)."""
+Rebase = Callable[[LendingGraph, list[GraphWrites]], None]
+"""Takes new arrays and the writes accepted since they were exported (replayed over them)."""
+
+
+def graph_writes(ops: Sequence[Op]) -> GraphWrites:
+    """The graph writes of accepted operations, as the model's arrays take them (a verdict's
+    own record left out, its application's rows in)."""
+    nodes: list[tuple[str, list[dict[str, Any]]]] = []
+    edges: list[tuple[RelType, list[dict[str, Any]]]] = []
+    labels: list[LabelWrite] = []
+    for op in ops:
+        kind = op["op"]
+        if kind == "nodes":
+            nodes.append((op["label"], op["rows"]))
+        elif kind == "edges":
+            edges.append((op["rel"], op["rows"]))
+        elif kind == "verdict":
+            inner = graph_writes(op["then"])
+            nodes.extend(inner.nodes)
+            edges.extend(inner.edges)
+            labels.extend(inner.labels)
+        elif kind == "label":
+            lab = op["label"]
+            labels.append(LabelWrite(lab["label"], lab["id"], lab["kind"], lab["at"],
+                                     lab["source"]))
+    return GraphWrites(nodes, edges, labels)
 
 
 def _drop_unchanged(laid: Mapping[K, V], current: dict[K, V]) -> int:
@@ -70,9 +107,6 @@ class _Base:
     snapshot: GraphSnapshot
     reverse: Mapping[RelType, Relation]
     taken_at: float
-    order_times: np.ndarray
-    """float64 ``ts`` of ``reverse["ORDERED_AT"]``, a missing time as 0: the sorted key of each
-    merchant's orders (built once, so a verdict searches it rather than converting it)."""
 
 
 def _typed(value: Any, kind: str) -> Any:
@@ -136,6 +170,12 @@ class LiveGraph:
         self.applied = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sink: WriteSink | None = None
+        self._rebase: Rebase | None = None
+        self._rebase_on_refresh = False
+        self._recording: list[GraphWrites] | None = None
+        self._wake = threading.Event()
+        self._rebuild_requested = threading.Event()
 
     @classmethod
     def from_store(cls, store: GraphStore, **kwargs: Any) -> LiveGraph:
@@ -163,13 +203,47 @@ class LiveGraph:
         for rel in _REVERSED:
             relation = snapshot.relations[rel]
             reverse[rel] = relation.reverse(snapshot.num_nodes(relation.edge_type[2]))
-        # NOTE: a merchant's orders by time, so that the newest before a time are a slice.
-        reverse["ORDERED_AT"], order_times = _by_time(reverse["ORDERED_AT"])
-        return _Base(snapshot, reverse, time.time(), order_times)
+        return _Base(snapshot, reverse, time.time())
+
+    # -- the model's arrays ----------------------------------------------------------------------
+    def arrays(self) -> LendingGraph:
+        """The base snapshot as the model's arrays (seconds for a large graph): what the scorer
+        starts from before :meth:`connect`."""
+        t0 = time.perf_counter()
+        graph = LendingGraph.from_snapshot(self._base.snapshot)
+        log.info("model arrays built in %.1fs: %r", time.perf_counter() - t0, graph)
+        return graph
+
+    def connect(self, sink: WriteSink, rebase: Rebase, *, on_refresh: bool) -> None:
+        """Pass every write accepted from now on to ``sink`` (in acceptance order), and arrays
+        rebuilt from the store to ``rebase``.
+
+        Args:
+            sink (WriteSink): takes each accepted write.
+            rebase (Rebase): takes arrays rebuilt from the store and the writes accepted since
+                their export began (at every refresh with ``on_refresh``, else only when
+                asked: :meth:`request_rebuild`).
+            on_refresh (bool): rebuild the arrays at every refresh (a store other processes
+                write too).
+        """
+        with self._lock:
+            self._sink = sink
+            self._rebase = rebase
+            self._rebase_on_refresh = on_refresh
 
     # -- keeping it current ---------------------------------------------------------------------
     def apply(self, ops: Sequence[Op]) -> None:
-        """Lay accepted writes over the base (idempotent, as in the store)."""
+        """Lay accepted writes over the base (idempotent, as in the store) and pass them on to
+        the model's arrays."""
+        writes = graph_writes(ops)
+        with self._lock:
+            if self._recording is not None:
+                self._recording.append(writes)
+            if self._sink is not None:
+                self._sink(writes)
+            self._lay(ops)
+
+    def _lay(self, ops: Sequence[Op]) -> None:
         with self._lock:
             for op in ops:
                 kind = op["op"]
@@ -191,7 +265,7 @@ class LiveGraph:
                         self._out[out_key] = bucket
                         self._in[in_key] = self._in.get(in_key, frozenset()) | {row["src"]}
                 elif kind == "verdict":
-                    self.apply(op["then"])
+                    self._lay(op["then"])
                 elif kind == "label":
                     lab = op["label"]
                     write = LabelWrite(lab["label"], lab["id"], lab["kind"], lab["at"],
@@ -207,26 +281,48 @@ class LiveGraph:
         self._props[(label, node_id)] = {**self._props.get((label, node_id), {}), **props}
 
     def refresh(self, store: GraphStore, *, settle: Callable[[], bool] | None = None,
-                grace_s: float = TRIM_GRACE_S) -> None:
-        """Take a new base from the store, then drop from the overlay what it holds.
+                grace_s: float = TRIM_GRACE_S, rebuild: bool | None = None) -> None:
+        """Take a new base from the store, then drop from the overlay what it holds; with a
+        ``rebase`` connected (a store other processes write), also rebuild the model's arrays.
 
         Args:
             store (GraphStore): where the base comes from.
             settle (Callable[[], bool], optional): blocks until every write accepted so far
-                is in the store; ``False`` if it could not (the overlay is then kept whole).
-                (default: none: the overlay is kept, counted once either way)
+                is in the store; ``False`` if it could not (the overlay is then kept whole and
+                the arrays are not rebuilt). (default: none: the overlay is kept, counted once
+                either way; no rebuild)
             grace_s (float, optional): how long entries the new base holds stay in the
                 overlay after the swap, for readers still on the old base.
                 (default: :data:`TRIM_GRACE_S`)
+            rebuild (bool, optional): rebuild the model's arrays (or not) whatever
+                :meth:`connect` said. (default: as connected)
         """
         t0 = time.perf_counter()
         with self._lock:
             laid = (dict(self._props), dict(self._out), dict(self._in))
-        settled = settle is not None and settle()
-        base = self._make_base(GraphSnapshot.from_store(store))
+            wanted = self._rebase_on_refresh if rebuild is None else rebuild
+            rebase = self._rebase if wanted else None
+            if rebase is not None:
+                # NOTE: every write from here on reaches the new arrays too: the export may
+                # or may not hold it, and applying a write twice changes nothing.
+                self._recording = []
+        try:
+            settled = settle is not None and settle()
+            snapshot = GraphSnapshot.from_store(store)
+            base = self._make_base(snapshot)
+            arrays = (LendingGraph.from_snapshot(snapshot)
+                      if rebase is not None and settled else None)
+        except BaseException:
+            with self._lock:
+                self._recording = None
+            raise
         with self._lock:
             self._base = base
-        log.info("live graph refreshed in %.1fs: %s", time.perf_counter() - t0, self)
+            if arrays is not None and rebase is not None:
+                rebase(arrays, self._recording or [])
+            self._recording = None
+        log.info("live graph refreshed in %.1fs (model arrays %s): %s",
+                 time.perf_counter() - t0, "rebuilt" if arrays is not None else "kept", self)
         if settled and not self._stop.wait(grace_s):
             self._trim(*laid)
 
@@ -246,22 +342,38 @@ class LiveGraph:
         """Entries in the overlay (nodes' properties, edge buckets, reverse buckets)."""
         return len(self._props) + len(self._out) + len(self._in)
 
-    def start_refresh(self, store: GraphStore, interval_s: float, *,
+    def start_refresh(self, store: GraphStore, interval_s: float | None, *,
                       settle: Callable[[], bool] | None = None) -> None:
-        """Refresh from ``store`` every ``interval_s`` seconds in a background thread
-        (``settle`` as for :meth:`refresh`)."""
+        """Refresh from ``store`` every ``interval_s`` seconds (``None``: only when asked,
+        :meth:`request_rebuild`) in a background thread (``settle`` as for :meth:`refresh`)."""
         def run() -> None:
-            while not self._stop.wait(interval_s):
+            while True:
+                self._wake.wait(interval_s)
+                if self._stop.is_set():
+                    return
+                rebuild = self._rebuild_requested.is_set()
+                self._wake.clear()
+                self._rebuild_requested.clear()
                 try:
-                    self.refresh(store, settle=settle)
+                    self.refresh(store, settle=settle, rebuild=rebuild or None)
                 except Exception as e:  # noqa: BLE001 - keep serving from the current base
                     log.warning("live graph not refreshed: %s", e)
+                    if rebuild:
+                        # NOTE: the model has no state: try again soon.
+                        self._stop.wait(5.0)
+                        self.request_rebuild()
 
         self._thread = threading.Thread(target=run, name="live-graph-refresh", daemon=True)
         self._thread.start()
 
+    def request_rebuild(self) -> None:
+        """Have the refresh thread rebuild the model's arrays now (the scorer lost them)."""
+        self._rebuild_requested.set()
+        self._wake.set()
+
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
 
     # -- reads ----------------------------------------------------------------------------------
     def node(self, label: NodeType, node_id: str) -> GraphNode | None:
@@ -415,64 +527,6 @@ class LiveGraph:
                 rows.append(SharedAccount(label, entity, other, props.get("fraud_label"),
                                           props.get("default_label")))
         return rows
-
-    def merchant_evidence(self, merchant_id: str, before_ts: int
-                          ) -> MerchantEvidence | None:
-        """Orders (newest ``fanout`` before ``before_ts``), the last 60 days of sales and the
-        owners of a merchant, read column-wise from the snapshot plus the overlay."""
-        base = self._base
-        seed = self.node("Merchant", merchant_id)
-        if seed is None:
-            return None
-        snap = base.snapshot
-        orders: list[tuple[float, bool]] = []
-        pos = snap.nodes["Merchant"].position(merchant_id)
-        if pos is not None:
-            rev = base.reverse["ORDERED_AT"]
-            lo, hi = int(rev.indptr[pos]), int(rev.indptr[pos + 1])
-            # NOTE: each row is sorted by time (NaN as 0, :func:`_by_time`): the orders before
-            # ``before_ts`` are a prefix, the newest ``fanout`` of them its end.
-            end = lo + int(np.searchsorted(base.order_times[lo:hi], before_ts, side="left"))
-            keep = np.arange(end - 1, max(end - self.fanout, lo) - 1, -1)
-            returned = rev.columns["returned"][keep].astype(np.float64)
-            orders = list(zip(rev.columns["ts"][keep].astype(np.float64).tolist(),
-                              (np.nan_to_num(returned) > 0).tolist(), strict=True))
-        for buyer in self._in.get(("ORDERED_AT", merchant_id), ()):
-            for to, props in self._out.get(("ORDERED_AT", buyer), {}).values():
-                t = props.get("ts")
-                if to == merchant_id and (t is None or t < before_ts):
-                    orders.append((float(t or 0), props.get("returned") is True))
-        orders.sort(key=lambda o: -o[0])
-        sales: list[tuple[int, float]] = []
-        start = before_ts - 60 * 86_400
-        if pos is not None:
-            rel = snap.relations["REPORTED"]
-            reports = rel.indices[int(rel.indptr[pos]):int(rel.indptr[pos + 1])]
-            table = snap.nodes["SalesReport"].columns
-            if len(reports) and "day" in table and "gmv" in table:
-                day = table["day"][reports].astype(np.float64)
-                gmv = table["gmv"][reports].astype(np.float64)
-                ok = (day >= start) & (day < before_ts) & ~np.isnan(gmv)
-                sales = list(zip(day[ok].astype(np.int64).tolist(), gmv[ok].tolist(),
-                                 strict=True))
-        for _, (report, _props) in self._out.get(("REPORTED", merchant_id), {}).items():
-            props = self._props.get(("SalesReport", report), {})
-            d, g = props.get("day"), props.get("gmv")
-            if isinstance(d, int) and isinstance(g, float) and start <= d < before_ts:
-                sales = [x for x in sales if x[0] != d] + [(d, g)]
-        owners = self.sources_of("OWNS", merchant_id)
-        return MerchantEvidence(seed, [r for _, r in orders[: self.fanout]], sales, owners)
-
-
-def _by_time(rel: Relation) -> tuple[Relation, np.ndarray]:
-    """``rel`` with each row's entries sorted by ``ts`` (a missing time counts as 0, oldest)
-    and those float64 times in the new order; without times, ``rel`` unchanged and zeros."""
-    if "ts" not in rel.columns or rel.num_edges == 0:
-        return rel, np.zeros(rel.num_edges)
-    times = np.nan_to_num(rel.columns["ts"].astype(np.float64))
-    order = np.lexsort((times, rel.sources()))
-    return (Relation(rel.edge_type, rel.indptr, rel.indices[order],
-                     {k: v[order] for k, v in rel.columns.items()}), times[order])
 
 
 def _kinds(rel_type: RelType) -> dict[str, str]:

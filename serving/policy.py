@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from serving.scoring import PRODUCTS, Evidence, FeatureValue, Product, Signal
@@ -152,6 +153,34 @@ class PolicyOutcome:
     credit_limit: float
     thin_file: bool
     signals: tuple[Signal, ...]
+
+
+PRIOR_PD: dict[Product, float] = {
+    "bnpl": 0.04, "cash_loan": 0.05, "merchant_loan": 0.05, "sme_owner_loan": 0.06}
+"""Default rate of each product before anything is known of the applicant (degraded mode)."""
+
+
+def policy_inputs(names: Sequence[str], values: np.ndarray) -> dict[str, FeatureValue]:
+    """What the limit formula and the thin-file rule read, from the model's own root features
+    (:mod:`gnn.risk_features`, the one definition): tenure in days, orders, the monthly
+    spending (a third of the last 90 days' orders) and the merchant's last 30 days' GMV.
+
+    Args:
+        names (Sequence[str]): root feature names.
+        values (np.ndarray): their values for one application (``log1p`` counts and sums).
+    """
+    v = dict(zip(names, np.asarray(values, dtype=np.float64).tolist(), strict=True))
+
+    def undo(name: str) -> float:
+        return math.expm1(max(v.get(name, 0.0), 0.0))
+
+    known = v.get("user_unknown", 0.0) < 0.5
+    return {
+        "tenure_days": round(undo("tenure_log_d"), 2) if known else 0.0,
+        "order_count": int(round(undo("orders_log"))),
+        "monthly_spend": round(undo("spend_90d_log") / 3.0, 2),
+        "monthly_gmv": round(undo("merchant_gmv_30d_log"), 2),
+    }
 
 
 def is_thin_file(policy: Policy, features: Mapping[str, FeatureValue]) -> bool:

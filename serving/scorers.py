@@ -1,4 +1,5 @@
-"""Builds the configured :class:`serving.scoring.Scorer`; the only place that picks a model."""
+"""Builds the process's live graph and the scorer that decides; the only place that picks a
+model."""
 
 from __future__ import annotations
 
@@ -6,61 +7,60 @@ import logging
 
 from graph import GraphError, GraphStore
 from graph.snapshot import GraphSnapshot
+from serving.graph_scorer import ApplicationModel, GraphScorer
 from serving.live_graph import LiveGraph
-from serving.rules_scorer import RulesScorer
-from serving.scoring import Scorer
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def load_live_graph(settings: Settings, store: GraphStore) -> LiveGraph | None:
-    """The in-memory graph when ``SCORER_SOURCE`` is ``memory`` (an empty one, filled by the
-    first refresh, when the store cannot be read now)."""
-    if settings.SCORER_SOURCE != "memory":
-        return None
+def load_live_graph(settings: Settings, store: GraphStore) -> LiveGraph:
+    """The live graph from the store (an empty one, filled by the first refresh, when the
+    store cannot be read now)."""
+    del settings
     try:
         return LiveGraph.from_store(store)
     except GraphError as e:
-        log.warning("graph store unreadable at start (%s); in-memory graph starts empty", e)
+        log.warning("graph store unreadable at start (%s); the live graph starts empty", e)
         return LiveGraph(GraphSnapshot.from_tables({}, {}))
 
 
-def load_scorer(settings: Settings, live: LiveGraph | None = None,
-                store: GraphStore | None = None) -> Scorer:
-    """The scorer to serve with: the promoted GNN of the model registry
-    (``DATA_DIR/models``) when there is one, explained by the rules scorer's evidence; else the
-    transparent :class:`serving.rules_scorer.RulesScorer` alone.
+def load_model(settings: Settings) -> ApplicationModel:
+    """The promoted model of the registry (``DATA_DIR/models``), else the transparent rules
+    over the same features.
 
-    Args:
-        settings (Settings): where the registry is, which device to use.
-        live (LiveGraph, optional): the in-memory graph the rules scorer reads.
-            (default: ``None``: it reads the store)
-        store (GraphStore, optional): to build the GNN's graph state now rather than at the
-            first verdict. (default: ``None``)
+    Raises:
+        gnn.FeatureSetMismatchError: the promoted model was trained on another feature set.
     """
-    rules = RulesScorer(live)
-    registry_dir = settings.DATA_DIR / "models"
-    scorer: Scorer = rules
-    if registry_dir.exists():
-        # NOTE: imported here so that serving without a model never imports torch.
-        from gnn import ModelNotFoundError, ModelRegistry
-        from serving.gnn_scorer import GnnScorer
+    from gnn import ModelNotFoundError, ModelRegistry, RulesModel
 
+    registry_dir = settings.models_dir
+    if registry_dir.exists():
         try:
-            gnn = GnnScorer.from_registry(ModelRegistry(registry_dir), explainer=rules,
-                                          device=_torch_device(settings),
-                                          process=settings.GNN_PROCESS)
+            return ModelRegistry(registry_dir).load()
         except ModelNotFoundError:
             log.info("no promoted model in %s", registry_dir)
-        else:
-            if store is not None:
-                try:
-                    gnn.refresh(store)
-                except GraphError as e:
-                    log.warning("GNN graph state not built at start (%s)", e)
-            scorer = gnn
-    log.info("scorer: %r (%s)", scorer, scorer.model_version)
+    return RulesModel()
+
+
+def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore) -> GraphScorer:
+    """The scorer to serve with, holding the live graph's arrays and connected to it.
+
+    Args:
+        settings (Settings): where the registry is, which device, the model's process.
+        live (LiveGraph): the process's live graph (its arrays become the scorer's state).
+        store (GraphStore): whether other processes write it (then every refresh rebuilds
+            the arrays).
+    """
+    from serving.explanations import explain, signals_from_attributions
+
+    model = load_model(settings)
+    scorer = GraphScorer(model, device=_torch_device(settings), process=settings.GNN_PROCESS,
+                         explain=explain, reasons=signals_from_attributions,
+                         on_lost=live.request_rebuild)
+    scorer.set_graph(live.arrays())
+    live.connect(scorer.accept, scorer.set_graph, on_refresh=not store.exclusive_writer)
+    log.info("scorer: %r", scorer)
     return scorer
 
 

@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     NEO4J_MAX_RETRY_TIME_S: float = Field(15.0, ge=0)
     LADYBUG_PATH: Path | None = Field(None, description="Embedded database file; default "
                                       "DATA_DIR/graph.lbug.")
-    LADYBUG_BUFFER_POOL_MB: int = Field(0, ge=0, description="Page cache of the embedded "
-                                        "store in MiB; 0 lets LadybugDB take 80 % of RAM.")
+    LADYBUG_BUFFER_POOL_MB: int = Field(1024, ge=0, description="Page cache of the embedded "
+                                        "store in MiB; 0 lets LadybugDB take 80 % of RAM "
+                                        "(which the model's graph state then competes with).")
     LADYBUG_CHECKPOINT_MB: int = Field(0, ge=0, le=65_536, description="Write-ahead log "
                                        "size at which the embedded store checkpoints, in MiB; "
                                        "0 keeps LadybugDB's own (16 MiB).")
@@ -54,9 +55,10 @@ class Settings(BaseSettings):
     DEVICE: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where kernels and "
                                                    "models run; auto uses a GPU when usable.")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    GNN_PROCESS: bool = Field(True, description="Serve the GNN from a child process (CPU "
-                              "only), so that the model's work does not hold the API "
-                              "process's interpreter lock; false: a thread of the API process.")
+    GNN_PROCESS: bool = Field(True, description="Hold the model and the live graph state in "
+                              "a child process (CPU only), so that writes, features and the "
+                              "forward pass do not hold the API process's interpreter lock; "
+                              "false: a thread of the API process.")
 
     # -- the scoring API (serving.api) ----------------------------------------------------------
     API_HOST: str = Field("127.0.0.1", description="Interface `riskgraph serve` binds.")
@@ -76,13 +78,11 @@ class Settings(BaseSettings):
     DEGRADED_MAX_APPROVE_AMOUNT: float | None = Field(
         None, ge=0, description="Ceiling on approvals in degraded mode, on top of the policy's "
         "per-product cap (the lower wins); unset: the policy alone.")
-    SCORER_SOURCE: Literal["memory", "store"] = Field(
-        "memory", description="Where the rules scorer reads evidence: memory (a snapshot of the "
-        "store plus every write this replica accepted: milliseconds, works while the store is "
-        "down) or store (every verdict reads the store: exact across replicas, slower).")
-    LIVE_GRAPH_REFRESH_S: float = Field(300.0, ge=0, description="How often the in-memory "
-                                        "graph takes a new snapshot of the store (other "
-                                        "replicas' writes); 0: never.")
+    LIVE_GRAPH_REFRESH_S: float = Field(300.0, ge=0, description="How often the live graph "
+                                        "takes a new snapshot of the store: other replicas' "
+                                        "writes (Neo4j: the model's arrays are rebuilt too, so "
+                                        "they arrive within this plus the export time); 0: "
+                                        "never.")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
     RATE_LIMIT_PER_S: float = Field(200.0, gt=0, description="Requests per second per API key "
@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     @property
     def ladybug_path(self) -> Path:
         return self.LADYBUG_PATH or self.DATA_DIR / "graph.lbug"
+
+    @property
+    def models_dir(self) -> Path:
+        """The model registry (the one place it is named)."""
+        return self.DATA_DIR / "models"
 
     @property
     def spool_dir(self) -> Path:

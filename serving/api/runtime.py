@@ -62,9 +62,9 @@ class Runtime:
         if self.live_graph is not None:
             # NOTE: after an outage the store holds what other replicas wrote meanwhile.
             self.guard.on_up(self._refresh_live_graph)
-            if self.settings.LIVE_GRAPH_REFRESH_S > 0:
-                self.live_graph.start_refresh(self.store, self.settings.LIVE_GRAPH_REFRESH_S,
-                                              settle=self._writes_stored)
+            # NOTE: started also without a period: it rebuilds the model's state on request.
+            self.live_graph.start_refresh(self.store, self.settings.LIVE_GRAPH_REFRESH_S or None,
+                                          settle=self._writes_stored)
         self._keys_thread = threading.Thread(target=self._run_keys, name="key-refresh",
                                              daemon=True)
         self._keys_thread.start()

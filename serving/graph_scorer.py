@@ -1,0 +1,409 @@
+"""`GraphScorer`: the :class:`serving.scoring.Scorer` that decides: a model over the live graph.
+
+The model is a :class:`gnn.ScoringPipeline` (features -> time-respecting neighbour sample ->
+network -> calibration, the promoted GNN) or the transparent rules over the same features when
+no model is promoted. It reads the process's live graph state — the model's arrays
+(:class:`gnn.LendingGraph`) that :class:`serving.live_graph.LiveGraph` hands over at start and
+keeps current by passing on every accepted write (:meth:`GraphScorer.accept`). The writes
+accepted before a request are applied before its batch is scored, so its features and its
+sampled neighbourhood see them (read your writes in one process). Online and batch rescoring run
+the same pipeline over the same arrays: the same application at the same graph state gets the
+same score both ways.
+
+What a verdict shows comes from the computation that decided it: the scores, the named root
+features (the credit limit's inputs among them, :func:`serving.policy.policy_inputs`) and the
+attributions of both scores to those features and to the sampled relations, mapped to reason
+codes by :mod:`serving.explanations`.
+
+Where the model runs: with ``process=True`` (CPU only) in a child process forked from the
+arrays, which then holds the live state: each batch carries the writes accepted since the last
+one, applied there before scoring. The API process so spends no interpreter time on writes,
+features, sampling and the forward pass, and HTTP handling does not queue behind them. The
+child dies with the API process. A child that dies fails its batch (those verdicts are decided
+degraded) and asks for new arrays (``on_lost``); until they come, verdicts are degraded.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any, Final, Protocol
+
+import numpy as np
+
+from gnn import ApplicationQueries, GraphWrites, LendingGraph
+from graph import GraphStore
+from serving._child_process import die_with_parent
+from serving.policy import PRIOR_PD, policy_inputs
+from serving.scoring import ApplicationFacts, FeatureValue, ScoreResult, Signal
+
+log = logging.getLogger(__name__)
+
+BATCH_TIMEOUT_S: Final = 30.0
+"""A child process that has not answered a batch in this long is taken for hung (a batch of
+256 applications takes well under a second)."""
+COMPACT_EVERY: Final = 256
+"""Batches between two checks of the arrays' garbage (each check is a few microseconds)."""
+PRIOR_FRAUD: Final = 0.01
+"""Fraud probability of an application scored without any graph state (degraded)."""
+
+
+class ApplicationModel(Protocol):
+    """What the scorer runs: features and neighbourhood, then scores (the GNN pipeline or
+    the rules over the same features)."""
+
+    version: str
+
+    def prepare_applications(self, graph: LendingGraph, apps: ApplicationQueries) -> Any: ...
+
+    def predict(self, prepared: Any, *, device: str = "cpu") -> Any: ...
+
+
+Explain = Callable[[Any, Any, str], Any]
+"""``explain(model, prepared, device)``: per-row attributions of a scored batch."""
+Reasons = Callable[[ApplicationFacts, Sequence[str], np.ndarray, Any, int],
+                   tuple[Signal, ...]]
+"""``reasons(facts, root_names, root_values, attributions, row)``: the verdict's signals."""
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A batch's scores, root features and attributions, row ``i`` for application ``i``."""
+
+    root_names: list[str]
+    root_x: np.ndarray
+    fraud: np.ndarray
+    pd: np.ndarray
+    fraud_logit: np.ndarray
+    pd_logit: np.ndarray
+    attributions: Any
+    writes_applied: int
+
+
+def score_applications(model: ApplicationModel, graph: LendingGraph,
+                       applications: Sequence[ApplicationFacts], device: str,
+                       explain: Explain | None = None) -> Scored:
+    """Score applications against ``graph`` as it is now (what a batch of the scorer does).
+
+    Args:
+        model (ApplicationModel): the pipeline.
+        graph (LendingGraph): the graph state, which does not hold these applications yet.
+        applications (Sequence[ApplicationFacts]): the applications, identifiers hashed.
+        device (str): where the model runs.
+        explain (Explain, optional): attributions of the scores. (default: none)
+    """
+    q = ApplicationQueries.concat([ApplicationQueries.from_facts(
+        graph, application_id=a.application_id, user_id=a.user_id, product=a.product,
+        amount=a.amount, ts=a.ts, lat=a.lat, lon=a.lon, device_id=a.device_id, ip=a.ip,
+        merchant_id=a.merchant_id, phone_id=a.phone_id, address_id=a.address_id)
+        for a in applications])
+    prepared = model.prepare_applications(graph, q)
+    scores = model.predict(prepared, device=device)
+    attributions = None if explain is None else explain(model, prepared, device)
+    return Scored(list(prepared.root_names), prepared.root_x, scores.fraud, scores.pd,
+                  scores.fraud_logit, scores.pd_logit, attributions, graph.writes_applied)
+
+
+class GraphScorer:
+    """Scores applications with a model over the live graph state (see the module docstring).
+
+    Args:
+        model (ApplicationModel): the pipeline (usually ``ModelRegistry.load()``).
+        device (str, optional): where the model runs. (default: ``"cpu"``)
+        process (bool, optional): run the model and hold the state in a child process; only
+            on CPU, ignored on a GPU. (default: ``False``)
+        explain (Explain, optional): attributions of each batch's scores. (default: none)
+        reasons (Reasons, optional): a verdict's signals from its attributions.
+            (default: none: no model reasons)
+        on_lost (Callable[[], None], optional): called when the state is lost (the child
+            died), to have new arrays built. (default: none)
+    """
+
+    def __init__(self, model: ApplicationModel, *, device: str = "cpu", process: bool = False,
+                 explain: Explain | None = None, reasons: Reasons | None = None,
+                 on_lost: Callable[[], None] | None = None) -> None:
+        self.model = model
+        self.device = device
+        self.process = process and device == "cpu"
+        self.explain = explain
+        self.reasons = reasons
+        self.on_lost = on_lost
+        self._lock = threading.Lock()
+        self._batcher = _Batcher(self._score_batch)
+        self._graph: LendingGraph | None = None
+        self._worker: _Worker | None = None
+        self._pending: list[GraphWrites] = []
+        self._base = "none"
+
+    def __repr__(self) -> str:
+        return (f"GraphScorer(model={self.model.version!r}, graph={self._base!r}, "
+                f"device={self.device!r}, process={self.process})")
+
+    @property
+    def model_version(self) -> str:
+        return self.model.version
+
+    def ready(self) -> bool:
+        return self._graph is not None or self._worker is not None
+
+    # -- the state ----------------------------------------------------------------------------
+    def set_graph(self, graph: LendingGraph, writes: Sequence[GraphWrites] = ()) -> None:
+        """Score against ``graph`` from now on, after ``writes`` (accepted since ``graph``
+        was exported; applied before the next batch). The scorer owns ``graph`` from here:
+        it applies every accepted write to it."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        worker = _Worker(self.model, graph, self.device, self.explain) if self.process else None
+        with self._lock:
+            old = self._worker
+            self._graph = None if self.process else graph
+            self._worker = worker
+            self._pending = list(writes)
+            self._base = f"live:{stamp}"
+        if old is not None:
+            old.close()
+
+    def accept(self, writes: GraphWrites) -> None:
+        """An accepted write: applied to the state before the next batch is scored."""
+        with self._lock:
+            self._pending.append(writes)
+
+    def close(self) -> None:
+        """Stop the model's child process, if there is one."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+
+    # -- scoring ------------------------------------------------------------------------------
+    def score(self, application: ApplicationFacts, store: GraphStore | None) -> ScoreResult:
+        """Score one application against the live state (the store is not read).
+
+        Without a state yet (start-up, a lost child) the result is the prior, with no
+        graph: the service flags such verdicts degraded.
+
+        Raises:
+            RuntimeError: the batch failed (the child died or scoring raised).
+        """
+        del store  # NOTE: the live state is the source; the store is the durable copy
+        if not self.ready():
+            return self.prior(application)
+        job = self._batcher.submit(application)
+        scored, i = job.result()
+        names = scored.root_names
+        values = scored.root_x[i]
+        features: dict[str, FeatureValue] = {
+            n: round(float(v), 6) for n, v in zip(names, values.tolist(), strict=True)}
+        features.update(fraud_logit=float(scored.fraud_logit[i]),
+                        pd_logit=float(scored.pd_logit[i]))
+        features.update(policy_inputs(names, values))
+        signals: tuple[Signal, ...] = ()
+        if self.reasons is not None and scored.attributions is not None:
+            signals = self.reasons(application, names, values, scored.attributions, i)
+        return ScoreResult(
+            fraud_probability=float(scored.fraud[i]), pd=float(scored.pd[i]),
+            features=features, signals=signals, model_version=self.model.version,
+            graph_version=f"{job.base}+{scored.writes_applied}")
+
+    def prior(self, application: ApplicationFacts) -> ScoreResult:
+        """The scores of an application without any graph: base rates, no reasons."""
+        return ScoreResult(PRIOR_FRAUD, PRIOR_PD[application.product], {"degraded": True}, (),
+                           self.model.version, "none")
+
+    def _score_batch(self, jobs: list[_Job]) -> None:
+        """Apply the writes accepted so far, then score the waiting applications as one batch.
+
+        Trees do not depend on which other seeds share a batch (the sampler ranks candidates
+        by hashes of the seed's own keys), so each application gets the score it would get
+        alone.
+        """
+        with self._lock:
+            graph, worker, base = self._graph, self._worker, self._base
+            writes, self._pending = self._pending, []
+        applications = [job.application for job in jobs]
+        if worker is not None:
+            try:
+                scored = worker.score(writes, applications)
+            except _WorkerDied:
+                with self._lock:
+                    if self._worker is worker:
+                        self._worker = None
+                log.error("the model's process died; verdicts are degraded until the "
+                          "graph state is rebuilt")
+                if self.on_lost is not None:
+                    self.on_lost()
+                raise
+        else:
+            if graph is None:
+                raise RuntimeError("GraphScorer has no graph state")
+            apply_writes(graph, writes)
+            scored = score_applications(self.model, graph, applications, self.device,
+                                        self.explain)
+        for job in jobs:
+            job.base = base
+        for i, job in enumerate(jobs):
+            job.scored, job.row = scored, i
+
+
+def apply_writes(graph: LendingGraph, writes: Sequence[GraphWrites]) -> None:
+    """Apply accepted writes to the state, and lay it out again when it holds much garbage."""
+    for w in writes:
+        graph.apply_writes(w)
+    if writes and graph.writes_applied % COMPACT_EVERY < len(writes):
+        done = graph.maybe_compact()
+        if done:
+            log.info("graph state: %d adjacencies laid out again", done)
+
+
+class _WorkerDied(RuntimeError):
+    """The model's child process ended or stopped answering."""
+
+
+class _Worker:
+    """The model and the graph state in a forked child process: batches of writes and facts
+    in, :class:`Scored` out, over a pipe. Used from one thread at a time (the batcher's)."""
+
+    def __init__(self, model: ApplicationModel, graph: LendingGraph, device: str,
+                 explain: Explain | None) -> None:
+        ctx = mp.get_context("fork")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve_batches,
+                                    args=(child, model, graph, device, explain, os.getpid()),
+                                    name="gnn-scorer", daemon=True)
+        self._process.start()
+        child.close()
+        log.info("model process %d started", self._process.pid)
+
+    def score(self, writes: list[GraphWrites], applications: list[ApplicationFacts]) -> Scored:
+        """Scores of one batch, after ``writes``.
+
+        Raises:
+            _WorkerDied: the child is gone (the batch is lost).
+            RuntimeError: scoring failed in the child (its message).
+        """
+        try:
+            self._conn.send((writes, applications))
+            if not self._conn.poll(BATCH_TIMEOUT_S):
+                self._process.kill()
+                raise _WorkerDied(f"model process {self._process.pid} gave no answer in "
+                                  f"{BATCH_TIMEOUT_S:g} s; killed")
+            status, value = self._conn.recv()
+        except (EOFError, OSError) as e:
+            raise _WorkerDied(f"model process {self._process.pid} ended "
+                              f"(exit code {self._process.exitcode}): {e!r}") from None
+        if status != "ok":
+            raise RuntimeError(f"model process: {value}")
+        return value  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        try:
+            self._conn.send(None)
+        except OSError:
+            pass
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+
+def _serve_batches(conn: Connection, model: ApplicationModel, graph: LendingGraph, device: str,
+                   explain: Explain | None, parent_pid: int) -> None:
+    """The child process: apply writes and answer batches until the parent closes the pipe."""
+    import torch
+
+    die_with_parent(parent_pid)
+    # NOTE: the parent's OpenMP pool does not survive a fork; one thread also suits batches of
+    # a few applications. Ctrl-C is for the parent, which stops this process itself.
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        writes, applications = message
+        try:
+            apply_writes(graph, writes)
+            reply: tuple[str, object] = (
+                "ok", score_applications(model, graph, applications, device, explain))
+        except Exception as e:  # noqa: BLE001 - the parent raises it for the batch
+            log.exception("model process: batch failed")
+            reply = ("error", f"{type(e).__name__}: {e}")
+        conn.send(reply)
+
+
+@dataclass(eq=False)
+class _Job:
+    """One application waiting for its batch, then its scores."""
+
+    application: ApplicationFacts
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    scored: Scored | None = None
+    row: int = 0
+    base: str = "none"
+
+    def result(self) -> tuple[Scored, int]:
+        """Block until the batch is scored; its scores and this application's row in them.
+
+        Raises:
+            BaseException: the batch's error.
+        """
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.scored is not None
+        return self.scored, self.row
+
+
+class _Batcher:
+    """Requests that arrive while a batch is being scored form the next batch.
+
+    One scoring thread; no timer. At low load it takes each application as it arrives and
+    scores it alone; under load, everything that queued while a batch was scored becomes the
+    next batch, so the fixed cost of sampling and of a forward pass (most of a small batch's
+    cost) is paid per batch, not per request.
+    """
+
+    def __init__(self, score: Callable[[list[_Job]], None], max_batch: int = 256) -> None:
+        self._score = score
+        self._max_batch = max_batch
+        self._cond = threading.Condition()
+        self._waiting: list[_Job] = []
+        self._thread: threading.Thread | None = None
+
+    def submit(self, application: ApplicationFacts) -> _Job:
+        """Queue ``application`` for the next batch; :meth:`_Job.result` for its scores."""
+        job = _Job(application)
+        with self._cond:
+            self._waiting.append(job)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="gnn-batcher",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return job
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting:
+                    self._cond.wait()
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+            try:
+                self._score(batch)
+            except Exception as e:  # noqa: BLE001 - every waiter hears of it
+                for job in batch:
+                    job.error = e
+            finally:
+                for job in batch:
+                    job.done.set()
