@@ -537,7 +537,9 @@ def render_seeds_markdown(evaluation: MultiSeedEvaluation, *, command: str,
     bullets = [n for n in notes if not n.startswith("\n")]
     if bullets:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in bullets]
-    lines += [n.strip("\n") for n in notes if n.startswith("\n")]
+    for n in notes:
+        if n.startswith("\n"):
+            lines += ["", n.strip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -573,7 +575,7 @@ def plot_seeds(evaluation: MultiSeedEvaluation, img_dir: str | Path) -> list[Pat
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(f"AUPRC: mean over worlds, {round(s.confidence * 100)} % bootstrap interval, "
                   "| each world")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2)
     fig.tight_layout()
     auprc = img_dir / "seeds_fraud_auprc.png"
     fig.savefig(auprc, dpi=110)
