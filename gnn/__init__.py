@@ -17,7 +17,7 @@ from gnn.benchmark import (
 )
 from gnn.csr_adjacency import CSRAdjacency, Normalisation
 from gnn.edge_features import MAX_EDGE_TYPES, derive_edge_features
-from gnn.errors import GraphDataError, ModelError
+from gnn.errors import GraphDataError, ModelError, WorkDirMismatch
 from gnn.feature_scaling import standardise_features
 from gnn.graph_files import read_graph_files, read_table
 from gnn.metrics import metric_name, score_nodes
@@ -39,6 +39,7 @@ from gnn.trainer import TrainConfig, TrainResult, train_node_classifier
 from gnn.tree_classifier import TreeConfig, fit_tree_classifier
 
 # -- the heterogeneous risk model (lending graph, sampler, training, registry) --
+from gnn.bootstrap_metrics import probability_metrics, ranking_metrics
 from gnn.calibration import Calibrator
 from gnn.feature_normaliser import FeatureNormaliser
 from gnn.hetero_risk_gnn import (
@@ -50,12 +51,22 @@ from gnn.hetero_risk_gnn import (
 )
 from gnn.lending_graph import GraphWrites, LendingGraph
 from gnn.model_registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
+from gnn.multi_seed_evaluation import (
+    DEVELOPMENT_SEED,
+    MultiSeedEvaluation,
+    SeedRun,
+    check_seeds,
+    evaluate_seeds,
+    write_seeds_report,
+)
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
 from gnn.risk_features import ApplicationQueries, RiskFeatures
 from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
 from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
+from gnn.scored_test_set import ScoredTestSet
+from gnn.seed_aggregation import Estimate, SeedSummary, Standing, aggregate_seeds
 from gnn.stacked_ensemble import StackedEnsemble
 from gnn.temporal_adjacency import TemporalAdjacency
 from gnn.time_split import ApplicationTargets, TimeSplit, application_targets
@@ -99,9 +110,11 @@ __all__ = [
     "stratified_splits",
     "train_node_classifier",
     # the heterogeneous risk model
+    "DEVELOPMENT_SEED",
     "ApplicationQueries",
     "ApplicationTargets",
     "Calibrator",
+    "Estimate",
     "EvaluationReport",
     "FeatureNormaliser",
     "HeteroRiskEnsemble",
@@ -111,6 +124,7 @@ __all__ = [
     "ModelInfo",
     "ModelNotFoundError",
     "ModelRegistry",
+    "MultiSeedEvaluation",
     "NeighbourSampler",
     "PipelineConfig",
     "Prepared",
@@ -121,18 +135,29 @@ __all__ = [
     "RiskTrainConfig",
     "RiskTrainResult",
     "SampledTrees",
+    "ScoredTestSet",
     "Scores",
     "ScoringPipeline",
+    "SeedRun",
+    "SeedSummary",
     "Seeds",
+    "Standing",
     "StackedEnsemble",
     "TemporalAdjacency",
     "TimeSplit",
     "TrainedVersion",
     "TreeBatch",
+    "WorkDirMismatch",
+    "aggregate_seeds",
     "application_targets",
     "binary_metrics",
+    "check_seeds",
     "evaluate_registered",
+    "evaluate_seeds",
     "evaluate_world",
+    "probability_metrics",
+    "ranking_metrics",
     "train_risk_model",
     "train_world",
+    "write_seeds_report",
 ]

@@ -9,3 +9,7 @@ class ModelError(Exception):
 
 class GraphDataError(ModelError, ValueError):
     """Input graph data (files, arrays, splits) is malformed or inconsistent."""
+
+
+class WorkDirMismatch(ModelError, ValueError):
+    """A work directory holds a world or results made with other parameters than asked."""

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import precision_recall_curve
 
+from gnn.bootstrap_metrics import ranking_metrics, reliability_bins
 from gnn.calibration import Calibrator
 from gnn.lending_graph import NODE_TYPES, RELATIONS, LendingGraph
 from gnn.neighbour_sampler import RELATION_IDS
 from gnn.risk_features import NODE_FEATURES, ApplicationQueries
+from gnn.scored_test_set import ScoredTestSet
 from gnn.scoring_pipeline import Prepared, ScoringPipeline
 from gnn.time_split import TimeSplit, application_targets
 
@@ -54,10 +56,7 @@ def binary_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
     if pos == 0 or pos == y.shape[0]:
         return {**out, "auroc": float("nan"), "auprc": float("nan"), "recall_at_1pct_fpr":
                 float("nan")}
-    fpr, tpr, _ = roc_curve(y, score)
-    return {**out, "auroc": float(roc_auc_score(y, score)),
-            "auprc": float(average_precision_score(y, score)),
-            "recall_at_1pct_fpr": float(tpr[fpr <= 0.01].max(initial=0.0))}
+    return {**out, **{k: float(v[0]) for k, v in ranking_metrics(y, score).items()}}
 
 
 def neighbour_aggregates(prepared: Prepared, fanouts: Mapping[str, Sequence[int]]
@@ -134,6 +133,8 @@ class EvaluationReport:
         reliability (dict[str, list[dict[str, float]]]): ``"pd"`` / ``"fraud"`` -> bins.
         curves (dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]): subset -> model -> PR.
         info (dict[str, Any]): world, model version, split, counts, timings.
+        test (ScoredTestSet, optional): every test application's truth and scores, for
+            resampling and for aggregating worlds (:mod:`gnn.seed_aggregation`).
     """
 
     overall: dict[str, dict[str, float]]
@@ -143,17 +144,12 @@ class EvaluationReport:
     reliability: dict[str, list[dict[str, float]]]
     curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = field(repr=False)
     info: dict[str, Any]
+    test: ScoredTestSet | None = field(default=None, repr=False)
 
 
 def _reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
     """Equal-count bins: mean predicted and observed rate per bin."""
-    order = np.argsort(p, kind="stable")
-    out = []
-    for chunk in np.array_split(order, bins):
-        if chunk.size:
-            out.append({"predicted": float(p[chunk].mean()), "observed": float(y[chunk].mean()),
-                        "n": float(chunk.size)})
-    return out
+    return reliability_bins(y, p, bins)
 
 
 def evaluate_world(
@@ -201,6 +197,8 @@ def evaluate_world(
     t_default[pos] = truth["default"].to_numpy(bool)
     t_product = np.full(n_apps, "", dtype=object)
     t_product[pos] = truth["product"].to_numpy(object)
+    t_id = np.full(n_apps, "", dtype=object)
+    t_id[pos] = truth["application_id"].to_numpy(object)
 
     idx = {k: np.flatnonzero(getattr(targets, m)) for k, m in
            (("train", "train"), ("val", "val_choose"), ("test", "test"))}
@@ -299,8 +297,13 @@ def evaluate_world(
         "root_features": len(names), "no_graph_features": int(no_graph.shape[0]),
         "aggregate_features": int(agg["train"].shape[1]),
     }
+    scored = ScoredTestSet(
+        application_id=t_id[test], fraud=fraud, pattern=t_pattern[test],
+        product=t_product[test], funded=funded, default=t_default[test],
+        fraud_scores={m: scores[m] for m in MODELS},
+        pd_scores={m: pd_scores[m] for m in default})
     return EvaluationReport(overall, per_pattern, per_product, default, reliability, curves,
-                            info)
+                            info, scored)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

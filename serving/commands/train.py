@@ -1,4 +1,5 @@
-"""`riskgraph train|evaluate`: fit the GNN on a simulated world; judge it against baselines."""
+"""`riskgraph train|evaluate`: fit the GNN on a simulated world; judge it against baselines
+(on that world, or on several fresh worlds at once)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,29 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from gnn import (
+    DEVELOPMENT_SEED,
+    ModelError,
     ModelRegistry,
     PipelineConfig,
     RiskTrainConfig,
+    WorkDirMismatch,
+    check_seeds,
     evaluate_registered,
+    evaluate_seeds,
     train_world,
+    write_seeds_report,
 )
 from graph import Pseudonymiser
+from graph.simulator import WorldConfig
 from serving.settings import ConfigurationError, get_settings
 
 _DOC = Path("docs/EVALUATION.md")
 _IMG = Path("docs/img")
+_USERS = 100_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,19 +61,61 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="evaluate a registered model and the baselines on the "
-                       "test period; write docs/EVALUATION.md and docs/img/")
-    p.add_argument("--world", type=Path, required=True,
-                   help="the world the model was trained on")
-    p.add_argument("--version", default=None, help="model version (default: the promoted one)")
-    p.add_argument("--doc", type=Path, default=_DOC, help=f"report file (default {_DOC})")
-    p.add_argument("--img", type=Path, default=_IMG, help=f"plot directory (default {_IMG})")
+    p = sub.add_parser(
+        "evaluate", help="judge models against the baselines on test periods: one registered "
+        "model on its world (--world), or fresh worlds simulated, trained and evaluated "
+        "per seed and aggregated (--seeds)",
+        description="With --world: the registered model (default: the promoted one) and the "
+        "baselines on that world's test period. With --seeds: for each seed, simulate a world "
+        "(if absent), train on it with `riskgraph train`'s recipe, evaluate; then mean ± std "
+        "and bootstrap intervals over the worlds. The report goes beside the model (--world) "
+        "or into --work-dir (--seeds); docs/EVALUATION.md only with --write-docs or --doc.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--world", type=Path, help="the world the model was trained on")
+    which.add_argument("--seeds", type=_seeds,
+                       help="comma-separated world seeds, e.g. 11,12,13 (never the "
+                       f"development seed {DEVELOPMENT_SEED})")
+    p.add_argument("--version", default=None,
+                   help="with --world: model version (default: the promoted one)")
+    p.add_argument("--users", type=int, default=None,
+                   help=f"with --seeds: honest users per world (default {_USERS})")
+    p.add_argument("--fraud-rate", type=float, default=None,
+                   help="with --seeds: fraud share of applications, as `riskgraph simulate` "
+                   f"(default {WorldConfig().fraud_rate})")
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="with --seeds (required): worlds, models and results, one "
+                   "seed-<S>/ directory per seed; a seed already evaluated there is kept")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="with --seeds: bootstrap resamples per world (default 1000)")
+    p.add_argument("--bootstrap-seed", type=int, default=0,
+                   help="with --seeds: seed of the resampling (default 0)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                   help="with --seeds: where the models train (default: as `riskgraph train`)")
+    p.add_argument("--write-docs", action="store_true",
+                   help=f"write the report to {_DOC} and its plots to {_IMG}/ (run from the "
+                   "repository root)")
+    p.add_argument("--doc", type=Path, default=None,
+                   help="report file (default: EVALUATION.md beside the model with --world, "
+                   "in --work-dir with --seeds)")
+    p.add_argument("--img", type=Path, default=None,
+                   help="plot directory (default: img/ beside the report)")
     p.add_argument("--note", action="append", default=[],
                    help="a line for the report's notes (repeatable)")
     p.add_argument("--notes-file", type=Path, default=None,
                    help="Markdown appended verbatim after the generated sections")
     p.add_argument("--threads", type=int, default=1, help="LightGBM threads (default 1)")
     p.set_defaults(func=_evaluate)
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of integers: {text!r}"
+                                         ) from e
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seed given")
+    return seeds
 
 
 def _device(choice: str | None) -> str:
@@ -108,16 +160,110 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    command = "riskgraph " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def _report_paths(args: argparse.Namespace, default_dir: Path) -> tuple[Path, Path] | None:
+    """Where the report and its plots go; None (after saying why) if --write-docs cannot."""
+    if args.write_docs:
+        if args.doc is not None:
+            print("--write-docs and --doc name two report files: give one", file=sys.stderr)
+            return None
+        if not _DOC.parent.is_dir():
+            print(f"--write-docs writes {_DOC} of the repository, but there is no "
+                  f"{_DOC.parent}/ here: run from the repository root, or give --doc PATH",
+                  file=sys.stderr)
+            return None
+        return _DOC, args.img or _IMG
+    doc = args.doc or default_dir / "EVALUATION.md"
+    return doc, args.img or doc.parent / "img"
+
+
+def _notes(args: argparse.Namespace) -> list[str]:
     notes = list(args.note)
     if args.notes_file is not None:
         notes.append("\n" + args.notes_file.read_text())
-    report = evaluate_registered(args.world, _registry(), version=args.version, doc=args.doc,
-                                 img_dir=args.img, command=command, notes=notes,
+    return notes
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    command = "riskgraph " + " ".join(shlex.quote(a) for a in args.argv)
+    if args.seeds is not None:
+        return _evaluate_seeds(args, command)
+    for flag, value in (("--users", args.users), ("--fraud-rate", args.fraud_rate),
+                        ("--work-dir", args.work_dir), ("--device", args.device)):
+        if value is not None:
+            print(f"{flag} goes with --seeds, not --world", file=sys.stderr)
+            return 2
+    registry = _registry()
+    version = args.version or registry.promoted()
+    if version is None:
+        print(f"no promoted model in {registry.root}: run `riskgraph train --world "
+              f"{args.world} --promote` first, or give --version", file=sys.stderr)
+        return 2
+    paths = _report_paths(args, registry.root / version)
+    if paths is None:
+        return 2
+    doc, img = paths
+    report = evaluate_registered(args.world, registry, version=version, doc=doc,
+                                 img_dir=img, command=command, notes=_notes(args),
                                  pseudonymiser=_pseudonymiser(), threads=args.threads,
                                  log=lambda s: print(s, file=sys.stderr, flush=True))
     for m, o in report.overall.items():
         print(f"{m:16s} AUROC {o['auroc']:.4f}  AUPRC {o['auprc']:.4f}  "
               f"R@1%FPR {o['recall_at_1pct_fpr']:.4f}")
+    print(f"report: {doc}")
+    return 0
+
+
+def _world_config(args: argparse.Namespace) -> WorldConfig:
+    config = WorldConfig(users=args.users or _USERS)
+    if args.fraud_rate is not None:
+        config = replace(config, fraud_rate=args.fraud_rate)
+    return config
+
+
+def _evaluate_seeds(args: argparse.Namespace, command: str) -> int:
+    if args.version is not None:
+        print("--version goes with --world: --seeds trains a model per world", file=sys.stderr)
+        return 2
+    if args.work_dir is None:
+        print("--seeds needs --work-dir DIR (worlds, models and results go there)",
+              file=sys.stderr)
+        return 2
+    try:
+        check_seeds(args.seeds)
+    except ValueError as e:
+        print(f"refused: {e}", file=sys.stderr)
+        return 2
+    paths = _report_paths(args, args.work_dir)
+    if paths is None:
+        return 2
+    doc, img = paths
+    notes = _notes(args)
+    try:
+        evaluation = evaluate_seeds(
+            args.seeds, args.work_dir, world_config=_world_config(args),
+            train_config=RiskTrainConfig(device=_device(args.device)),
+            pipeline_config=PipelineConfig(sampler_seed=RiskTrainConfig().seed),
+            threads=args.threads, resamples=args.resamples,
+            bootstrap_seed=args.bootstrap_seed,
+            log=lambda s: print(s, file=sys.stderr, flush=True))
+    except WorkDirMismatch as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except ModelError as e:
+        print(f"stopped: {e} (the seeds done so far are kept in {args.work_dir})",
+              file=sys.stderr)
+        return 1
+    write_seeds_report(evaluation, doc, img, command=command, notes=notes)
+    s = evaluation.summary
+    names = evaluation.model_names
+    overall = s.row("fraud", "overall")
+    for m in s.models:
+        auprc = overall.metrics[m]["auprc"]
+        print(f"{names[m]:40s} fraud AUPRC {auprc.mean:.4f} ± {auprc.std:.4f} "
+              f"[{auprc.lo:.4f}, {auprc.hi:.4f}]")
+    standings = s.standings()
+    behind = [x for x in standings if not x.leads]
+    print(f"{names[s.deployed]} does not lead on {len(behind)} of {len(standings)} rows "
+          "checked (see the report)")
+    print(f"report: {doc}; numbers: {args.work_dir / 'summary.json'}")
     return 0
