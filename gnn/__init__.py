@@ -41,6 +41,13 @@ from gnn.tree_classifier import TreeConfig, fit_tree_classifier
 # -- the heterogeneous risk model (lending graph, sampler, training, registry) --
 from gnn.calibration import Calibrator
 from gnn.feature_normaliser import FeatureNormaliser
+from gnn.feature_set import (
+    FEATURE_SET_VERSION,
+    FeatureSet,
+    FeatureSetMismatchError,
+    check_feature_set,
+    current_feature_set,
+)
 from gnn.hetero_risk_gnn import (
     HeteroRiskEnsemble,
     HeteroRiskGNN,
@@ -52,7 +59,9 @@ from gnn.lending_graph import LendingGraph
 from gnn.model_registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
+from gnn.promotion_gate import PromotionDecision, judge_promotion
 from gnn.risk_features import ApplicationQueries, RiskFeatures
+from gnn.risk_rules import RULES_VERSION, RiskRules, RuleScores
 from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
 from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
@@ -99,11 +108,15 @@ __all__ = [
     "stratified_splits",
     "train_node_classifier",
     # the heterogeneous risk model
+    "FEATURE_SET_VERSION",
+    "RULES_VERSION",
     "ApplicationQueries",
     "ApplicationTargets",
     "Calibrator",
     "EvaluationReport",
     "FeatureNormaliser",
+    "FeatureSet",
+    "FeatureSetMismatchError",
     "HeteroRiskEnsemble",
     "HeteroRiskGNN",
     "LendingGraph",
@@ -113,12 +126,15 @@ __all__ = [
     "NeighbourSampler",
     "PipelineConfig",
     "Prepared",
+    "PromotionDecision",
     "RegistryError",
     "RelationalSageConv",
     "RiskFeatures",
     "RiskOutput",
+    "RiskRules",
     "RiskTrainConfig",
     "RiskTrainResult",
+    "RuleScores",
     "SampledTrees",
     "Scores",
     "ScoringPipeline",
@@ -130,8 +146,11 @@ __all__ = [
     "TreeBatch",
     "application_targets",
     "binary_metrics",
+    "check_feature_set",
+    "current_feature_set",
     "evaluate_registered",
     "evaluate_world",
+    "judge_promotion",
     "train_risk_model",
     "train_world",
 ]
