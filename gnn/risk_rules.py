@@ -104,13 +104,13 @@ class _Columns:
 
     def count(self, name: str) -> np.ndarray:
         """A ``log1p`` count column back as a count."""
-        return np.rint(np.expm1(np.maximum(self(name), 0.0)))
+        return np.asarray(np.rint(np.expm1(np.maximum(self(name), 0.0))), dtype=np.float64)
 
     def at_least_log1p(self, name: str, value: float) -> np.ndarray:
         return self(name) >= math.log1p(value) - _TOL
 
     def tenure_days(self) -> np.ndarray:
-        return np.expm1(np.maximum(self("tenure_log_d"), 0.0))
+        return np.asarray(np.expm1(np.maximum(self("tenure_log_d"), 0.0)), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _spike_ratio(c: _Columns) -> np.ndarray:
 def _ato_pattern(c: _Columns) -> np.ndarray:
     spike = _spike_ratio(c) >= SPIKE_RATIO * (1 - _TOL)
     old = c.tenure_days() >= ATO_MIN_TENURE_DAYS - _TOL
-    return _new_device(c) & _far(c)[2] & spike & old
+    return np.asarray(_new_device(c) & _far(c)[2] & spike & old, dtype=bool)
 
 
 def _shared_fraud(c: _Columns) -> np.ndarray:
