@@ -42,6 +42,13 @@ from gnn.tree_classifier import TreeConfig, fit_tree_classifier
 from gnn.bootstrap_metrics import probability_metrics, ranking_metrics
 from gnn.calibration import Calibrator
 from gnn.feature_normaliser import FeatureNormaliser
+from gnn.feature_set import (
+    FEATURE_SET_VERSION,
+    FeatureSet,
+    FeatureSetMismatchError,
+    check_feature_set,
+    current_feature_set,
+)
 from gnn.hetero_risk_gnn import (
     HeteroRiskEnsemble,
     HeteroRiskGNN,
@@ -61,7 +68,9 @@ from gnn.multi_seed_evaluation import (
 )
 from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
+from gnn.promotion_gate import PromotionDecision, judge_promotion
 from gnn.risk_features import ApplicationQueries, RiskFeatures
+from gnn.risk_rules import RULES_VERSION, RiskRules, RuleScores
 from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
 from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
@@ -111,12 +120,16 @@ __all__ = [
     "train_node_classifier",
     # the heterogeneous risk model
     "DEVELOPMENT_SEED",
+    "FEATURE_SET_VERSION",
+    "RULES_VERSION",
     "ApplicationQueries",
     "ApplicationTargets",
     "Calibrator",
     "Estimate",
     "EvaluationReport",
     "FeatureNormaliser",
+    "FeatureSet",
+    "FeatureSetMismatchError",
     "HeteroRiskEnsemble",
     "HeteroRiskGNN",
     "GraphWrites",
@@ -128,12 +141,15 @@ __all__ = [
     "NeighbourSampler",
     "PipelineConfig",
     "Prepared",
+    "PromotionDecision",
     "RegistryError",
     "RelationalSageConv",
     "RiskFeatures",
     "RiskOutput",
+    "RiskRules",
     "RiskTrainConfig",
     "RiskTrainResult",
+    "RuleScores",
     "SampledTrees",
     "ScoredTestSet",
     "Scores",
@@ -152,11 +168,14 @@ __all__ = [
     "application_targets",
     "binary_metrics",
     "check_seeds",
+    "check_feature_set",
+    "current_feature_set",
     "evaluate_registered",
     "evaluate_seeds",
     "evaluate_world",
     "probability_metrics",
     "ranking_metrics",
+    "judge_promotion",
     "train_risk_model",
     "train_world",
     "write_seeds_report",

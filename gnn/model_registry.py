@@ -6,11 +6,14 @@ Layout under the registry root (``DATA_DIR/models`` in the service)::
     <version>/pipeline.json    config, feature names, normalisation, calibration
     <version>/metrics.json     validation metrics, training history, timings
     <version>/manifest.json    version, creation time, sha256 of the training data and of
-                               the two files above, split, training config, source
+                               the three files above, the feature set, split, training
+                               config, source, the promotion gate's validation figures
     PROMOTED                   the promoted version (replaced atomically)
 
 A version directory is written under a temporary name and renamed when complete, so a reader
-never sees half a model; loading checks the file hashes against the manifest.
+never sees half a model; loading checks the file hashes against the manifest and the model's
+feature set against the one this code computes (:mod:`gnn.feature_set`): a model trained on
+other features is refused when it loads, never when it scores.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ from typing import Any, Final
 import torch
 
 from gnn.errors import ModelError
+from gnn.feature_set import (
+    FeatureSetMismatchError,
+    check_feature_set,
+    pipeline_feature_set,
+)
 from gnn.scoring_pipeline import ScoringPipeline
 
 PROMOTED_FILE: Final = "PROMOTED"
@@ -53,6 +61,8 @@ class ModelInfo:
         promoted (bool): whether it is the promoted one.
         data_sha256 (str): fingerprint of the training data.
         metrics (Mapping[str, Any]): its validation metrics.
+        refused (str, optional): why this code refuses to load it (its feature set), or
+            ``None`` when it loads. (default: ``None``)
     """
 
     version: str
@@ -60,6 +70,7 @@ class ModelInfo:
     promoted: bool
     data_sha256: str
     metrics: Mapping[str, Any]
+    refused: str | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -111,8 +122,13 @@ class ModelRegistry:
             data_sha256 (str): fingerprint of the training data
                 (:attr:`gnn.lending_graph.LendingGraph.fingerprint`).
             metrics (Mapping[str, Any], optional): validation metrics, history, timings.
-            extra (Mapping[str, Any], optional): more manifest fields (split, configs, source).
+            extra (Mapping[str, Any], optional): more manifest fields (split, configs, source,
+                the promotion gate's figures).
+
+        Raises:
+            FeatureSetMismatchError: if the pipeline's features are not this code's.
         """
+        feature_set = pipeline_feature_set(pipeline.root_feature_names)
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".saving-", dir=self.root))
         try:
@@ -130,6 +146,7 @@ class ModelRegistry:
                           ("weights.pt", "pipeline.json", "metrics.json")},
                 "model": repr(pipeline.model),
                 **dict(extra or {}),
+                "feature_set": feature_set.to_dict(),
             }
             _write_json(tmp / "manifest.json", manifest)
             final = self.root / version
@@ -148,8 +165,9 @@ class ModelRegistry:
 
         Raises:
             ModelNotFoundError: if it is not registered.
+            FeatureSetMismatchError: if this code would refuse to load it.
         """
-        self._dir(version)
+        self.check(version)
         tmp = self.root / f".{PROMOTED_FILE}.tmp"
         tmp.write_text(version + "\n")
         os.replace(tmp, self.root / PROMOTED_FILE)
@@ -175,8 +193,13 @@ class ModelRegistry:
         out = []
         for v in self.versions():
             m = self.show(v)
+            try:
+                check_feature_set(m["manifest"].get("feature_set"), model=v)
+                refused = None
+            except FeatureSetMismatchError as e:
+                refused = str(e)
             out.append(ModelInfo(v, m["manifest"]["created_at"], v == promoted,
-                                 m["manifest"]["data_sha256"], m["metrics"]))
+                                 m["manifest"]["data_sha256"], m["metrics"], refused))
         return out
 
     def show(self, version: str) -> dict[str, Any]:
@@ -190,17 +213,36 @@ class ModelRegistry:
                 "metrics": json.loads((d / "metrics.json").read_text()),
                 "promoted": version == self.promoted()}
 
-    def load(self, version: str | None = None) -> ScoringPipeline:
-        """Load a version, by default the promoted one, after checking its file hashes.
+    def check(self, version: str | None = None) -> str:
+        """Whether this code can load a version (default: the promoted one), without loading
+        it: the checks :meth:`load` makes before reading the weights.
+
+        Returns:
+            str: the version checked.
 
         Raises:
             ModelNotFoundError: if it (or a promoted one) does not exist.
-            RegistryError: if a file does not match its manifest hash.
+            FeatureSetMismatchError: if it was trained on another feature set, or on an
+                unversioned one (a model registered before feature sets were versioned).
         """
         if version is None:
             version = self.promoted()
             if version is None:
                 raise ModelNotFoundError(f"no model is promoted in {self.root}")
+        check_feature_set(self.manifest(version).get("feature_set"), model=version)
+        return version
+
+    def load(self, version: str | None = None) -> ScoringPipeline:
+        """Load a version, by default the promoted one, after checking its feature set and
+        its file hashes.
+
+        Raises:
+            ModelNotFoundError: if it (or a promoted one) does not exist.
+            FeatureSetMismatchError: if it was trained on another feature set (or an
+                unversioned one): the message says to retrain.
+            RegistryError: if a file does not match its manifest hash.
+        """
+        version = self.check(version)
         d = self._dir(version)
         manifest = json.loads((d / "manifest.json").read_text())
         for name, sha in manifest["files"].items():

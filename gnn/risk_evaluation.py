@@ -5,8 +5,9 @@ against the world's ground truth (``truth_applications``), which training never 
 baselines are trained on the same split with the same targets (labels visible before ``T2``)
 and early-stopped on the same validation period:
 
-* **rules** — the data card's rules (:func:`graph.simulator.datacard.evaluate_rules`); the score
-  is how many rules fire;
+* **rules** — the transparent points model (:class:`gnn.risk_rules.RiskRules`) on the same
+  application root features the GNN reads; the score is its fraud log-odds (its default
+  log-odds enter the default table);
 * **GBT, no graph** — LightGBM on the root features of groups ``own`` and ``lookup`` (the
   application, its applicant's own history, the device / IP / merchant it names);
 * **GBT + neighbours** — LightGBM on every root feature (shared-entity counts, labelled
@@ -35,6 +36,7 @@ from gnn.calibration import Calibrator
 from gnn.lending_graph import NODE_TYPES, RELATIONS, LendingGraph
 from gnn.neighbour_sampler import RELATION_IDS
 from gnn.risk_features import NODE_FEATURES, ApplicationQueries
+from gnn.risk_rules import RULES_VERSION, RiskRules
 from gnn.scored_test_set import ScoredTestSet
 from gnn.scoring_pipeline import Prepared, ScoringPipeline
 from gnn.time_split import TimeSplit, application_targets
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 MODELS: Final[tuple[str, ...]] = ("rules", "gbt_no_graph", "gbt_neighbours", "gnn")
 MODEL_NAMES: Final[dict[str, str]] = {
-    "rules": "(a) data-card rules", "gbt_no_graph": "(b) LightGBM, no graph",
+    "rules": "(a) rules (points model)", "gbt_no_graph": "(b) LightGBM, no graph",
     "gbt_neighbours": "(c) LightGBM + neighbour aggregates", "gnn": "HeteroRiskGNN",
 }
 
@@ -165,7 +167,7 @@ def evaluate_world(
     """Score the test period with the GNN and the three baselines.
 
     Args:
-        world_dir (str or Path): the world (for its ground truth and the data-card rules).
+        world_dir (str or Path): the world (for its ground truth).
         graph (LendingGraph): the same world as a graph (``LendingGraph.from_world``).
         pipeline (ScoringPipeline): the trained pipeline.
         split (TimeSplit): the split the pipeline was trained under (from its manifest).
@@ -174,8 +176,6 @@ def evaluate_world(
         log (Callable[[str], None], optional): progress lines. (default: module logger)
     """
     import pyarrow.parquet as pq
-
-    from graph.simulator.datacard import evaluate_rules
 
     say = log or logger.info
     started = time.perf_counter()
@@ -216,15 +216,8 @@ def evaluate_world(
     timings["gnn_score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    rules = evaluate_rules(world_dir)
-    apps_ids = pq.read_table(world_dir / "applications.parquet",
-                             columns=["application_id"])["application_id"].to_pylist()
-    rule_pos = graph.positions("Application", apps_ids)
-    n_fired = np.zeros(n_apps)
-    for r in rules:
-        if r.name != "any_rule":
-            n_fired[rule_pos] += r.flags.astype(float)
-    scores["rules"] = n_fired[idx["test"]]
+    rules = RiskRules(prep["test"].root_names).score(prep["test"].root_x)
+    scores["rules"], pd_scores["rules"] = rules.fraud_logit, rules.pd
     timings["rules"] = time.perf_counter() - t0
 
     names = prep["train"].root_names
@@ -278,7 +271,7 @@ def evaluate_world(
     funded = t_funded[test]
     dflt = t_default[test][funded]
     default = {}
-    for m in ("gbt_no_graph", "gbt_neighbours", "gnn"):
+    for m in MODELS:
         p = pd_scores[m][funded]
         default[m] = {**binary_metrics(dflt, p), "brier": float(np.mean((p - dflt) ** 2)),
                       "mean_predicted": float(p.mean()), "observed_rate": float(dflt.mean())}
@@ -345,8 +338,9 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
         "Baselines, trained on the same split and targets and early-stopped on the same "
         "validation period (never on test):",
         "",
-        "- **(a) data-card rules** — `graph.simulator.datacard.evaluate_rules`; score = number "
-        "of rules fired.",
+        f"- **(a) rules** — `gnn.RiskRules` ({RULES_VERSION}), the transparent points model "
+        "over the same application root features the GNN reads (expert weights, not fitted); "
+        "score = its fraud log-odds, default = its (uncalibrated) default probability.",
         f"- **(b) LightGBM, no graph** — {i['no_graph_features']} features of the application, "
         "its applicant's own history and the device / IP / merchant it names.",
         f"- **(c) LightGBM + neighbour aggregates** — all {i['root_features']} root features "

@@ -9,6 +9,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from gnn import FeatureSetMismatchError
+
 # One module per command group under serving/commands/, each with `register(subparsers)`.
 COMMAND_MODULES = (
     "serving.commands.store",
@@ -46,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except FeatureSetMismatchError as e:
+        # NOTE: a model trained on other features is an operator's problem with one remedy
+        # (retrain), not a crash: one line, no traceback.
+        print(f"riskgraph {args.command}: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     DEVICE: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where kernels and "
                                                    "models run; auto uses a GPU when usable.")
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    PROMOTION_MARGIN: float = Field(0.01, ge=0, le=1, description="Validation fraud AUPRC "
+                                    "a new model must gain over the rules and over the "
+                                    "promoted model before `riskgraph train --promote` (and "
+                                    "the demo) promote it.")
     GNN_PROCESS: bool = Field(True, description="Hold the model and the live graph state in "
                               "a child process (CPU only), so that writes, features and the "
                               "forward pass do not hold the API process's interpreter lock; "

@@ -23,13 +23,10 @@ from graph.simulator.config import (
 )
 from graph.simulator.datacard import (
     BaseRates,
-    Rule,
     base_rates,
-    evaluate_rules,
     render_markdown,
     render_parameters,
     render_schemas,
-    rule_table,
     write_into,
 )
 from graph.simulator.tables import RAW_TABLES, TABLES, TRUTH_TABLES
@@ -59,19 +56,16 @@ __all__ = [
     "MerchantCollusionConfig",
     "PackagingConfig",
     "PopulationConfig",
-    "Rule",
     "SalesInflationConfig",
     "SyntheticIdentityConfig",
     "World",
     "WorldConfig",
     "base_rates",
-    "evaluate_rules",
     "read_metadata",
     "read_table",
     "render_markdown",
     "render_parameters",
     "render_schemas",
-    "rule_table",
     "simulate_world",
     "write_into",
     "write_world",

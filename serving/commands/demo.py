@@ -1,8 +1,22 @@
 """`riskgraph demo`: the README's main job on the embedded store, from nothing to a verdict.
 
-Simulates a small world, loads it into LadybugDB, trains and promotes a model, creates a scoring
-key, starts the API on loopback and scores two example applications through real HTTP: an
-ordinary one from a known user, and a textbook account takeover of the same user.
+Simulates a small world, loads it into LadybugDB, trains a model and promotes it if it passes
+the promotion gate (it must beat the rules and the promoted model on validation), creates a
+scoring key, starts the API on loopback and scores two example applications through real HTTP:
+an ordinary one from a known user, and a textbook account takeover of the same user (a new
+device in a far city asking for a large cash loan).
+
+The demo's world is richer in fraud than the default one (:func:`demo_world_config`), so that a
+model trained in seconds on a few thousand users has enough fraud to learn from and to be
+judged on. Its clock is the world's: the examples are applied an hour after the world's last
+event, each after its session login (every application of the world follows one), so the model
+sees the applicant as the world left it.
+
+TODO(live graph, issue #13): the session logins are written to the store before the API starts,
+because the GNN reads the graph exported at start; once it reads every accepted write, post
+them through ``POST /v1/events`` just before each application, and add the live ring: a burst of
+new accounts applying from one new device, phone and address, one of them labelled fraud
+through ``POST /v1/labels``, then the next member, whose fraud probability must reach review.
 """
 
 from __future__ import annotations
@@ -14,6 +28,7 @@ import shlex
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,18 +38,37 @@ import pyarrow.parquet as pq
 import uvicorn
 
 from gnn import ModelRegistry, PipelineConfig, RiskTrainConfig, train_world
+from graph import GraphStore, Pseudonymiser
 from graph.loader import load_world
-from graph.simulator import WorldConfig, simulate_world, write_world
+from graph.simulator import (
+    AccountTakeoverConfig,
+    WorldConfig,
+    read_metadata,
+    simulate_world,
+    write_world,
+)
 from serving import keys
-from serving.commands.serve import build_app
+from serving.commands.serve import build_app, check_promoted_model
+from serving.graph_writes import event_ops
+from serving.schemas.events import LoginEventCreate
 from serving.settings import ConfigurationError, Settings, get_settings
 from serving.stores import build_store
+from serving.writer import apply_ops
+
+DEMO_FRAUD_RATE = 0.06
+"""Share of fraud applications in the demo's world (the default world has 1.5 %)."""
+DEMO_PATTERN_MIX = {
+    "fraud_ring": 0.15, "synthetic_identity": 0.10, "account_takeover": 0.40,
+    "merchant_collusion": 0.10, "sales_inflation": 0.02, "intermediary_packaging": 0.08,
+    "device_farm": 0.15,
+}
+"""The demo shows a takeover, so takeovers are 40 % of its fraud (12 % by default)."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="simulate, load, train, serve on the embedded store and "
                        "score an example application")
-    p.add_argument("--users", type=int, default=3000, help="users in the world (default 3000)")
+    p.add_argument("--users", type=int, default=8000, help="users in the world (default 8000)")
     p.add_argument("--days", type=int, default=180, help="days simulated (default 180; "
                    "shorter worlds leave too few matured loans to fit the default head)")
     p.add_argument("--seed", type=int, default=1, help="seed of the world and model (default 1)")
@@ -67,6 +101,22 @@ def _demo_settings(data_dir: Path, port: int) -> Settings:
     return base.model_copy(update=update)
 
 
+def demo_world_config(users: int, seed: int, days: int) -> WorldConfig:
+    """The demo's world: the default one with more fraud, more of it account takeover.
+
+    NOTE: the default world (1.5 % fraud) leaves a 3,000-user demo one fraud application to
+    validate on, and a model that learns nothing (validation AUPRC 0.005); its takeovers are
+    crews sharing a few devices, so a model learns "a device shared by several victims" rather
+    than "a new device in a far city", which is the demo's example. Here each takeover is a
+    lone attacker on a device of its own who applies within hours of logging in.
+    """
+    return WorldConfig(
+        users=users, seed=seed, days=days, fraud_rate=DEMO_FRAUD_RATE,
+        pattern_mix=dict(DEMO_PATTERN_MIX),
+        account_takeover=AccountTakeoverConfig(victims_min=1, victims_max=1,
+                                               crew_devices_max=1, dwell_prob=0.0))
+
+
 def _step(name: str, started: float) -> None:
     print(f"[demo] {name} ({time.perf_counter() - started:.1f}s)", file=sys.stderr, flush=True)
 
@@ -76,7 +126,7 @@ def _demo(args: argparse.Namespace) -> int:
     settings = _demo_settings(args.data_dir, args.port)
     world_dir = args.data_dir / "world"
     if not (world_dir / "world.json").exists():
-        world = simulate_world(WorldConfig(users=args.users, seed=args.seed, days=args.days))
+        world = simulate_world(demo_world_config(args.users, args.seed, args.days))
         write_world(world, world_dir)
     _step(f"world of {args.users} users in {world_dir}", t0)
 
@@ -90,9 +140,14 @@ def _demo(args: argparse.Namespace) -> int:
             world_dir, registry, pipeline_config=PipelineConfig(sampler_seed=args.seed),
             train_config=RiskTrainConfig(epochs=6, patience=2, user_seeds=2000, seed=args.seed,
                                          max_minutes=3.0),
-            pseudonymiser=pseudonymiser, promote=True,
+            pseudonymiser=pseudonymiser, promote=True, margin=settings.PROMOTION_MARGIN,
         )
-        _step(f"trained and promoted model {trained.version}", t0)
+        _step(f"trained model {trained.version}: "
+              + ("promoted" if trained.promoted else "kept the promoted model"), t0)
+        print(f"[demo] {trained.gate.reason}", file=sys.stderr, flush=True)
+        check_promoted_model(settings)
+        examples = _examples(world_dir)
+        _record_logins(store, pseudonymiser, examples)
         _, api_key = keys.create_key(store, "demo", "scoring")
         app = build_app(settings, store)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port,
@@ -103,8 +158,8 @@ def _demo(args: argparse.Namespace) -> int:
         _wait_ready(base, server)
         _step(f"API ready on {base}", t0)
         try:
-            for title, body in _examples(world_dir):
-                _show(base, api_key, title, body)
+            for ex in examples:
+                _show(base, api_key, ex)
             if not args.once:
                 print(f"\nServing on {base} (OpenAPI at {base}/docs); Ctrl-C to stop.")
                 while thread.is_alive():
@@ -130,8 +185,18 @@ def _wait_ready(base: str, server: uvicorn.Server, timeout_s: float = 60.0) -> N
     raise SystemExit(f"riskgraph demo: the API at {base} was not ready in {timeout_s:.0f}s")
 
 
-def _examples(world_dir: Path) -> list[tuple[str, dict[str, Any]]]:
-    """An ordinary application of a long-standing user, then the same user taken over."""
+@dataclass(frozen=True)
+class _Example:
+    """An example application with the session login that precedes it."""
+
+    title: str
+    login: dict[str, Any]
+    body: dict[str, Any]
+
+
+def _examples(world_dir: Path) -> list[_Example]:
+    """An ordinary application of a long-standing user, then the same user taken over, on the
+    world's clock (an hour after its last event)."""
     users = pq.read_table(world_dir / "users.parquet").to_pylist()
     logins = pq.read_table(world_dir / "logins.parquet",
                            columns=["user_id", "ts", "device_serial", "ip", "lat", "lon"])
@@ -145,33 +210,71 @@ def _examples(world_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     honest = [u for u in users if not truth[u["user_id"]]["fraud"]
               and len(by_user.get(u["user_id"], ())) >= 5]
     user = min(honest, key=lambda u: (u["created_at"], u["user_id"]))
-    last = max(by_user[user["user_id"]], key=lambda r: r["ts"])
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    # NOTE: ids carry the time so that a rerun scores anew instead of answering 409.
-    run = now.strftime("%Y%m%d%H%M%S")
+    uid = user["user_id"]
+    last = max(by_user[uid], key=lambda r: r["ts"])
+    end_ts = read_metadata(world_dir)["end_ts"]
+    assert isinstance(end_ts, int)
+    t = end_ts + 3600
+    # NOTE: application ids carry the wall-clock time so that a rerun scores anew instead of
+    # answering 409; login event ids do not, so that a rerun does not log in twice.
+    run = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    lat, lon, city = 20.0442, 110.1999, "Haikou"
+    if abs(last["lat"] - lat) < 5:
+        lat, lon, city = 45.8038, 126.5350, "Harbin"
+    far_ip = _mobile_ip_near(world_dir, lat, lon)
+    device = f"NEW-{uid}-DEVICE"
+
+    def login(name: str, ts: int, device_id: str, ip: str, lat: float,
+              lon: float) -> dict[str, Any]:
+        return {"type": "login", "event_id": f"demo-login-{uid}-{name}", "user_id": uid,
+                "ts": _iso(ts), "device_id": device_id, "ip": ip, "lat": lat, "lon": lon}
+
     ordinary = {
-        "application_id": f"demo-{run}-{user['user_id']}-1", "product": "bnpl", "amount": 299.0,
-        "currency": "CNY", "user_id": user["user_id"], "device_id": last["device_serial"],
+        "application_id": f"demo-{run}-{uid}-1", "product": "bnpl", "amount": 299.0,
+        "currency": "CNY", "user_id": uid, "device_id": last["device_serial"],
         "ip": last["ip"], "geo": {"lat": last["lat"], "lon": last["lon"]},
-        "merchant_id": merchant, "applied_at": now.isoformat(),
+        "merchant_id": merchant, "applied_at": _iso(t),
     }
-    far = {"lat": 20.0442, "lon": 110.1999, "city": "Haikou"}
-    if abs(last["lat"] - far["lat"]) < 5:
-        far = {"lat": 45.8038, "lon": 126.5350, "city": "Harbin"}
     takeover = {
-        **ordinary, "application_id": f"demo-{run}-{user['user_id']}-2", "product": "cash_loan",
-        "amount": 40000.0, "merchant_id": None, "device_id": f"NEW-{user['user_id']}-DEVICE", "ip": "203.0.113.77",
-        "geo": far,
+        **ordinary, "application_id": f"demo-{run}-{uid}-2", "product": "cash_loan",
+        "amount": 40000.0, "merchant_id": None, "device_id": device, "ip": far_ip,
+        "geo": {"lat": lat, "lon": lon, "city": city},
+        "applied_at": _iso(t + 1800),
     }
-    return [("an ordinary BNPL purchase", ordinary),
-            ("the same user: new device, far city, large cash loan", takeover)]
+    return [
+        _Example("an ordinary BNPL purchase",
+                 login("usual", t - 300, last["device_serial"], last["ip"], last["lat"],
+                       last["lon"]), ordinary),
+        _Example(f"the same user: new device, {city}, large cash loan",
+                 login("takeover", t + 1500, device, far_ip, lat, lon), takeover),
+    ]
 
 
-def _show(base: str, api_key: str, title: str, body: dict[str, Any]) -> None:
-    payload = json.dumps(body, ensure_ascii=False)
-    print(f"\n# {title}")
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat()
+
+
+def _mobile_ip_near(world_dir: Path, lat: float, lon: float) -> str:
+    """The world's mobile-network IP closest to a place (the attacker's carrier there)."""
+    ips = pq.read_table(world_dir / "ips.parquet", columns=["ip", "kind", "lat", "lon"])
+    rows = [r for r in ips.to_pylist() if r["kind"] == "mobile"]
+    best = min(rows, key=lambda r: ((r["lat"] - lat) ** 2 + (r["lon"] - lon) ** 2, r["ip"]))
+    return str(best["ip"])
+
+
+def _record_logins(store: GraphStore, pseudonymiser: Pseudonymiser,
+                   examples: list[_Example]) -> None:
+    """Write the examples' session logins with the writes ``POST /v1/events`` makes."""
+    events = [LoginEventCreate.model_validate(ex.login) for ex in examples]
+    apply_ops(store, event_ops(events, pseudonymiser))
+
+
+def _show(base: str, api_key: str, ex: _Example) -> None:
+    payload = json.dumps(ex.body, ensure_ascii=False)
+    print(f"\n# {ex.title}")
+    print(f"# after its session login: {json.dumps(ex.login, ensure_ascii=False)}")
     print(f"curl -s -X POST {base}/v1/score -H 'Content-Type: application/json' "
           f"-H 'X-API-Key: {api_key}' -d {shlex.quote(payload)}")
-    response = httpx.post(f"{base}/v1/score", json=body, headers={"X-API-Key": api_key},
+    response = httpx.post(f"{base}/v1/score", json=ex.body, headers={"X-API-Key": api_key},
                           timeout=30)
     print(json.dumps(response.json(), indent=2, ensure_ascii=False))

@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     v = verbs.add_parser("show", help="manifest and metrics of one model")
     v.add_argument("version", nargs="?", default=None, help="version (default: promoted)")
     v.set_defaults(func=_show)
-    v = verbs.add_parser("promote", help="make a model the one the service loads")
+    v = verbs.add_parser("promote", help="make a model the one the service loads (by hand: "
+                         "the promotion gate is `riskgraph train --promote`'s)")
     v.add_argument("version", help="version to promote")
     v.set_defaults(func=_promote)
 
@@ -32,7 +33,8 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"version": i.version, "created_at": i.created_at,
                            "promoted": i.promoted, "data_sha256": i.data_sha256,
-                           "val_auprc": i.metrics.get("val_Application.fraud_auprc")}
+                           "val_auprc": i.metrics.get("val_Application.fraud_auprc"),
+                           "refused": i.refused}
                           for i in infos], indent=2))
         return 0
     if not infos:
@@ -40,7 +42,8 @@ def _list(args: argparse.Namespace) -> int:
     for i in infos:
         ap = i.metrics.get("val_Application.fraud_auprc")
         print(f"{'*' if i.promoted else ' '} {i.version}  {i.created_at}  data "
-              f"{i.data_sha256[:12]}  val AUPRC {ap if ap is None else f'{ap:.4f}'}")
+              f"{i.data_sha256[:12]}  val AUPRC {ap if ap is None else f'{ap:.4f}'}"
+              + ("  REFUSED: trained on another feature set, retrain" if i.refused else ""))
     return 0
 
 
@@ -61,10 +64,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
+    reg = _registry()
     try:
-        _registry().promote(args.version)
+        reg.promote(args.version)
     except ModelNotFoundError as e:
         print(e)
         return 1
-    print(f"promoted {args.version}")
+    gate = reg.manifest(args.version).get("promotion_gate")
+    print(f"promoted {args.version}"
+          + (f" (at training, the gate said: {gate['reason']})" if gate else ""))
     return 0

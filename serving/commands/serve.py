@@ -37,6 +37,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.LOG_LEVEL)
+    check_promoted_model(settings)
     if settings.API_WORKERS > 1:
         if settings.backend != "neo4j":
             raise SystemExit("riskgraph serve: --workers > 1 needs Neo4j; the embedded "
@@ -53,6 +54,25 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def check_promoted_model(settings: Settings) -> None:
+    """Refuse to start on a promoted model this code cannot load, before anything starts.
+
+    Raises:
+        gnn.FeatureSetMismatchError: if the promoted model was trained on another feature set
+            (the CLI prints its one-line message and exits 1).
+    """
+    registry_dir = settings.DATA_DIR / "models"
+    if not registry_dir.exists():
+        return
+    # NOTE: imported here so that serving without a model never imports torch.
+    from gnn import ModelNotFoundError, ModelRegistry
+
+    try:
+        ModelRegistry(registry_dir).check()
+    except ModelNotFoundError:
+        return
 
 
 def build_app(settings: Settings, store: GraphStore) -> FastAPI:

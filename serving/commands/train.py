@@ -57,7 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "here unless CUDA is available)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: tree batches are small)")
-    p.add_argument("--promote", action="store_true", help="promote the new version")
+    p.add_argument("--promote", action="store_true",
+                   help="promote the new version if it passes the promotion gate: validation "
+                   "fraud AUPRC at least --margin above the rules' and the promoted model's "
+                   "(exit status 1 when the gate refuses; the model stays registered)")
+    p.add_argument("--margin", type=float, default=None,
+                   help="AUPRC the new model must gain (default RISKGRAPH_PROMOTION_MARGIN)")
+    p.add_argument("--force", action="store_true",
+                   help="with --promote: promote even when the gate refuses (logged)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_train)
 
@@ -145,19 +152,35 @@ def _train(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, user_seeds=args.user_seeds, seed=args.seed,
                          device=_device(args.device), threads=args.threads,
                          max_minutes=args.max_minutes, members=args.members)
+    if args.force and not args.promote:
+        raise SystemExit("riskgraph train: --force only makes sense with --promote")
+    margin = get_settings().PROMOTION_MARGIN if args.margin is None else args.margin
+    if not 0 <= margin <= 1:
+        raise SystemExit(f"riskgraph train: --margin must be in [0, 1], got {margin}")
     out = train_world(args.world, _registry(), train_fraction=args.train_fraction,
                       val_fraction=args.val_fraction,
                       pipeline_config=PipelineConfig(sampler_seed=args.seed), train_config=tc,
-                      pseudonymiser=_pseudonymiser(), promote=args.promote,
-                      log=lambda s: print(s, file=sys.stderr, flush=True))
+                      pseudonymiser=_pseudonymiser(), promote=args.promote, margin=margin,
+                      force=args.force, log=lambda s: print(s, file=sys.stderr, flush=True))
     r = out.result
-    summary = {"version": out.version, "promoted": args.promote, "best_epoch": r.best_epoch,
+    summary = {"version": out.version, "promoted": out.promoted, "forced": out.forced,
+               "best_epoch": r.best_epoch,
                "seconds": {**r.seconds, "load": out.load_seconds},
-               "validation": {k: v for k, v in r.metrics.items() if k.startswith("val_")}}
-    print(json.dumps(summary, indent=2) if args.json else
-          f"{out.version}: val AUPRC {r.metrics.get('val_Application.fraud_auprc', float('nan')):.4f}"
-          f", {r.seconds['total'] + out.load_seconds:.0f}s")
-    return 0
+               "validation": {k: v for k, v in r.metrics.items() if k.startswith("val_")},
+               "promotion_gate": out.gate.to_dict()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{out.version}: val AUPRC "
+              f"{r.metrics.get('val_Application.fraud_auprc', float('nan')):.4f}, "
+              f"{r.seconds['total'] + out.load_seconds:.0f}s"
+              + (", promoted" if out.promoted and not out.forced else
+                 ", promoted (forced past the gate)" if out.forced else ""))
+        if args.promote and not out.promoted:
+            print(out.gate.reason)
+        elif out.forced:
+            print(f"forced: {out.gate.reason}")
+    return 1 if args.promote and not out.promoted else 0
 
 
 def _report_paths(args: argparse.Namespace, default_dir: Path) -> tuple[Path, Path] | None:

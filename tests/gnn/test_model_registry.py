@@ -10,7 +10,16 @@ import pytest
 import torch
 from gnn_lending_world import lending_graph, trained
 
-from gnn import ApplicationQueries, ModelNotFoundError, ModelRegistry, RegistryError
+import gnn.feature_set as feature_set
+from gnn import (
+    ApplicationQueries,
+    FeatureSetMismatchError,
+    ModelNotFoundError,
+    ModelRegistry,
+    RegistryError,
+    current_feature_set,
+)
+from gnn.feature_set import current_feature_names
 
 
 def test_a_saved_model_reloads_and_scores_identically(tmp_path: Path) -> None:
@@ -64,3 +73,54 @@ def test_a_damaged_model_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(state))
     with pytest.raises(RegistryError, match="does not match"):
         reg.load(v)
+
+
+def test_every_saved_model_stores_the_current_feature_set(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path)
+    v = reg.save(trained().pipeline, data_sha256="0" * 64)
+    assert reg.manifest(v)["feature_set"] == current_feature_set().to_dict()
+    assert reg.check(v) == v and reg.list()[0].refused is None
+
+
+def _unversioned(reg: ModelRegistry, v: str) -> None:
+    """Make ``v`` look like a model registered before feature sets were versioned."""
+    path = reg.root / v / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["feature_set"]
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_model_without_a_feature_set_is_refused_when_it_loads(tmp_path: Path) -> None:
+    reg = ModelRegistry(tmp_path)
+    v = reg.save(trained().pipeline, data_sha256="0" * 64)
+    reg.promote(v)
+    _unversioned(reg, v)
+    for call in (lambda: reg.load(), lambda: reg.load(v), lambda: reg.check(),
+                 lambda: reg.promote(v)):
+        with pytest.raises(FeatureSetMismatchError, match="stores no feature-set version") as e:
+            call()
+        assert "\n" not in str(e.value) and "retrain" in str(e.value) and v in str(e.value)
+    assert "retrain" in (reg.list()[0].refused or "")
+
+
+def test_a_changed_feature_set_is_refused_at_load_not_at_score_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    g = lending_graph()
+    reg = ModelRegistry(tmp_path)
+    v = reg.save(trained().pipeline, data_sha256=g.fingerprint)
+    pipe = reg.load(v)
+    # a feature renamed in the code (the integer not bumped) ...
+    names = current_feature_names()["root"]
+    renamed = {**names, "Application": (*names["Application"][:-1], "ip_fraud_apps")}
+    monkeypatch.setattr(feature_set, "_current_root_names", lambda: renamed)
+    with pytest.raises(FeatureSetMismatchError, match="feature names changed"):
+        reg.load(v)
+    monkeypatch.undo()
+    # ... or a definition changed and the integer bumped
+    monkeypatch.setattr(feature_set, "FEATURE_SET_VERSION", feature_set.FEATURE_SET_VERSION + 1)
+    with pytest.raises(FeatureSetMismatchError, match="feature definitions changed"):
+        reg.load(v)
+    monkeypatch.undo()
+    apps = ApplicationQueries.from_graph(g, np.arange(10))
+    assert reg.load(v).score_applications(g, apps).fraud.shape == (10,)
+    assert pipe.version == v

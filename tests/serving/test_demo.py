@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from serving.policy import load_policy
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -35,6 +37,13 @@ def test_demo_scores_an_ordinary_application_and_flags_the_takeover(tmp_path: Pa
     ordinary, takeover = verdicts
     assert ordinary["decision"] in ("approve", "review")
     assert takeover["decision"] in ("review", "decline")
+    # the demo's own model passed the promotion gate, scores both, and sends the takeover to
+    # review by its fraud probability alone
+    assert "promotable: validation AUPRC" in proc.stderr, proc.stderr[-3000:]
+    assert takeover["model_version"].startswith("gnn-"), takeover["model_version"]
+    review = load_policy().product("cash_loan").review_fraud
+    assert takeover["fraud_probability"] >= review, takeover
+    assert ordinary["fraud_probability"] < takeover["fraud_probability"] / 5
     codes = {r["code"] for r in takeover["reasons"]}
     assert any("LOCATION" in c for c in codes), codes
     assert any("AMOUNT" in c for c in codes), codes
