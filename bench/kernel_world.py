@@ -1,10 +1,10 @@
 """The lending world as plain arrays, and the batch feature pass over it.
 
-Shared by the kernel benchmarks (``kernels_batch.py``, ``kernels_incremental.py``,
-``gpu_kernels.py``). By default the world is the simulator's (:func:`simulated_world`, the same
-code as ``riskgraph simulate``), or a world directory it wrote (:func:`load_world`); user, device,
-IP and merchant identifiers become dense indices, event tables are sorted by time like an export,
-and a user's fraud label becomes visible when its first ``User``/``fraud`` label event does.
+Shared by the kernel benchmarks (``kernels_batch.py``, ``gpu_kernels.py``). By default the
+world is the simulator's (:func:`simulated_world`, the same code as ``riskgraph simulate``), or
+a world directory it wrote (:func:`load_world`); user, device, IP and merchant identifiers
+become dense indices, event tables are sorted by time like an export, and a user's fraud label
+becomes visible when its first ``User``/``fraud`` label event does.
 :func:`make_world` is the older stand-alone generator (``--world synthetic``), kept for sizes
 the simulator does not make and for the earlier figures in docs/BENCHMARKS.md.
 """

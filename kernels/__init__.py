@@ -1,12 +1,25 @@
 """Feature kernels: pure array functions that turn behaviour and graph structure into risk
 signals, on NumPy (CPU) or CuPy (GPU) with the same results.
 
-Each kernel comes in two modes with one truth: a batch function over whole arrays (every entity
-or event, for training and rescoring) and an incremental state whose update touches only the
-entities an event touches (the online path). Inputs are plain arrays: CSR ``indptr``/``indices``,
-event columns (entity positions, int64 epoch seconds, float64 coordinates and amounts,
-label-visible-from times). The functions take NumPy or CuPy arrays and return the same kind;
-copies between host and device happen only where the caller asks, through :class:`Backend`.
+Each kernel is an *as-of* function: given the events (or edges) and the queries ``(entity,
+time)``, it answers every query from what lies before its time, whether the arrays hold one
+user's few hundred rows or the whole world's. That is the one definition of each signal. The
+two ways of using it are not two implementations:
+
+* batch (training, evaluation, rescoring): the kernels run over every application or user of a
+  graph state, on CuPy when a usable GPU is there;
+* online (one accepted write at a time): the live graph state, :class:`gnn.LendingGraph`, is
+  kept current by ``LendingGraph.apply``, and :class:`gnn.RiskFeatures` calls these same
+  kernels on the few rows one application touches (on NumPy).
+
+tests/gnn/test_live_lending_graph.py checks that a world written one write at a time gives the
+arrays, features and scores of the one-pass build; tests/kernels/ checks each kernel against a
+reference written the obvious way, on NumPy and, on a CUDA machine, on CuPy.
+
+Inputs are plain arrays: CSR ``indptr``/``indices``, event columns (entity positions, int64
+epoch seconds, float64 coordinates and amounts, label-visible-from times). The functions take
+NumPy or CuPy arrays and return the same kind; copies between host and device happen only where
+the caller asks, through :class:`Backend`.
 """
 
 from kernels._backend import (
@@ -17,19 +30,16 @@ from kernels._backend import (
     get_array_module,
     select_backend,
 )
-from kernels.amount import AmountAnomaly, AmountState, amount_anomaly
+from kernels.amount import AmountAnomaly, amount_anomaly
 from kernels.errors import (
     BackendUnavailableError,
-    EventOrderError,
     KernelError,
     KeyOverflowError,
     MixedBackendError,
 )
-from kernels.location import LocationAnomaly, LocationState, haversine_km, location_anomaly
-from kernels.merchant import MerchantSignals, MerchantState, merchant_signals
+from kernels.location import LocationAnomaly, haversine_km, location_anomaly
+from kernels.merchant import MerchantSignals, merchant_signals
 from kernels.segment import (
-    SegmentAccumulator,
-    SegmentStats,
     segment_count,
     segment_count_distinct,
     segment_ids,
@@ -40,18 +50,11 @@ from kernels.segment import (
 from kernels.shared_entities import (
     DEFAULT_HUB_DEGREE,
     SharedEntityFeatures,
-    SharedEntityState,
     shared_entity_features,
     shared_entity_features_at,
 )
 from kernels.typing import DAY, DEFAULT_WINDOWS, HOUR, NEVER, WEEK
-from kernels.velocity import (
-    FirstSeenState,
-    VelocityState,
-    compute_velocity,
-    mark_first_seen,
-    velocity_as_of,
-)
+from kernels.velocity import compute_velocity, mark_first_seen, velocity_as_of
 
 __all__ = [
     "CPU",
@@ -63,23 +66,14 @@ __all__ = [
     "NEVER",
     "WEEK",
     "AmountAnomaly",
-    "AmountState",
     "Backend",
     "BackendUnavailableError",
-    "EventOrderError",
-    "FirstSeenState",
     "KernelError",
     "KeyOverflowError",
     "LocationAnomaly",
-    "LocationState",
     "MerchantSignals",
-    "MerchantState",
     "MixedBackendError",
-    "SegmentAccumulator",
-    "SegmentStats",
     "SharedEntityFeatures",
-    "SharedEntityState",
-    "VelocityState",
     "amount_anomaly",
     "compute_velocity",
     "cuda_available",

@@ -13,15 +13,13 @@ and writes two numbers. Both paths compute ``0.5 * (a + b)`` of the same two mid
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
 from kernels._backend import launch_1d, lazy_raw_kernel
-from kernels.errors import EventOrderError, KeyOverflowError
+from kernels.errors import KeyOverflowError
 from kernels.typing import Array
 
 KMAX = 64
@@ -254,49 +252,3 @@ def _median_rows(
             mad[a:b] = 0.5 * (
                 np.take_along_axis(dev, lo_i, 1) + np.take_along_axis(dev, hi_i, 1)
             )[:, 0]
-
-
-class RecentValues:
-    """The last ``k`` values of one entity's stream strictly before a query time.
-
-    Values of the newest second are held apart until a later second arrives, so a query at that
-    same second still sees only the older ones (strictly-before semantics, ties included).
-    """
-
-    __slots__ = ("committed", "pending", "pending_ts", "k")
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-        self.committed: deque[Any] = deque(maxlen=k)
-        self.pending: list[Any] = []
-        self.pending_ts = -(2**63)
-
-    def add(self, ts: int, value: Any) -> None:
-        if ts > self.pending_ts:
-            self.committed.extend(self.pending)
-            self.pending = [value]
-            self.pending_ts = ts
-        elif ts == self.pending_ts:
-            self.pending.append(value)
-        else:
-            raise EventOrderError(f"event at {ts} arrived after one at {self.pending_ts}")
-
-    def before(self, t: int) -> list[Any]:
-        """The last ``k`` values with a timestamp ``< t`` in stream order."""
-        if t > self.pending_ts:
-            values = list(self.committed) + self.pending
-            return values[-self.k :]
-        if t == self.pending_ts:
-            return list(self.committed)
-        raise EventOrderError(f"query at {t} is older than the last event {self.pending_ts}")
-
-
-def median_mad(values: list[float]) -> tuple[float, float]:
-    """Median and MAD of ``values`` with the arithmetic of :func:`slice_median` (NaN if empty)."""
-    n = len(values)
-    if n == 0:
-        return float("nan"), float("nan")
-    s = sorted(values)
-    med = 0.5 * (s[(n - 1) // 2] + s[n // 2])
-    d = sorted(abs(x - med) for x in s)
-    return med, 0.5 * (d[(n - 1) // 2] + d[n // 2])

@@ -23,7 +23,7 @@ import numpy as np
 
 from kernels._backend import get_array_module
 from kernels._validate import as_1d, check_index, check_positive
-from kernels._window import KMAX, GroupedTimes, RecentValues, median_mad, slice_median
+from kernels._window import KMAX, GroupedTimes, slice_median
 from kernels.typing import Array
 
 MAD_TO_SIGMA = 1.4826
@@ -109,41 +109,3 @@ def amount_anomaly(
     assert mad is not None
     ratio, z = _scores(xp, qa, med, mad, float(min_scale))
     return AmountAnomaly(ratio, z, med, mad, end - start)
-
-
-class AmountState:
-    """Incremental :func:`amount_anomaly`: one order or application touches its user, O(k log k).
-
-    Args:
-        k (int, optional): how many latest amounts to compare with. (default: ``32``)
-        min_scale (float, optional): floor of the z-score's scale. (default: ``1.0``)
-    """
-
-    def __init__(self, k: int = 32, min_scale: float = 1.0) -> None:
-        check_positive("k", k)
-        if k > KMAX:
-            raise ValueError(f"k must be at most {KMAX}, got {k}")
-        if not min_scale > 0:
-            raise ValueError(f"min_scale must be positive, got {min_scale!r}")
-        self.k = k
-        self.min_scale = float(min_scale)
-        self._recent: dict[int, RecentValues] = {}
-
-    def add(self, user: int, ts: int, amount: float) -> None:
-        """Record an order or application amount (ignored if NaN)."""
-        if amount != amount:
-            return
-        rec = self._recent.get(user)
-        if rec is None:
-            rec = self._recent[user] = RecentValues(self.k)
-        rec.add(ts, float(amount))
-
-    def score(self, user: int, ts: int, amount: float) -> tuple[float, float, float, float, int]:
-        """``(ratio_to_median, robust_z, median, mad, n_history)`` of an amount at ``ts``."""
-        rec = self._recent.get(user)
-        past = rec.before(ts) if rec is not None else []
-        med, mad = median_mad(past)
-        nan = float("nan")
-        ratio = amount / med if past and med != 0 else nan
-        z = (amount - med) / max(MAD_TO_SIGMA * mad, self.min_scale) if past else nan
-        return ratio, z, med, mad, len(past)

@@ -19,9 +19,5 @@ class MixedBackendError(KernelError, ValueError):
     """Arrays of one call live on different backends (host NumPy and device CuPy)."""
 
 
-class EventOrderError(KernelError, ValueError):
-    """An incremental state received an event older than one it already applied."""
-
-
 class KeyOverflowError(KernelError, ValueError):
     """A composite sort key (entity, time) would not fit in int64."""

@@ -16,13 +16,13 @@ the default flags; CPU and GPU may differ in the last bits of sin/cos/asin (rtol
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from kernels._backend import get_array_module, lazy_elementwise_kernel
 from kernels._validate import as_1d, check_index, check_positive
-from kernels._window import KMAX, GroupedTimes, RecentValues, median_mad, slice_median
+from kernels._window import KMAX, GroupedTimes, slice_median
 from kernels.typing import Array
 
 EARTH_RADIUS_KM = 6371.0088
@@ -75,17 +75,6 @@ def haversine_km(lat1: Array, lon1: Array, lat2: Array, lon2: Array) -> Array:
         a = s1 * s1 + np.cos(p1) * np.cos(p2) * (s2 * s2)
         c = np.where(a > 1.0, 1.0, np.sqrt(a))
         return (2.0 * EARTH_RADIUS_KM) * np.arcsin(c)
-
-
-def _haversine_scalar(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = lat1 * _RAD, lat2 * _RAD
-    try:
-        s1 = math.sin(0.5 * (p2 - p1))
-        s2 = math.sin((0.5 * (lon2 - lon1)) * _RAD)
-        a = s1 * s1 + math.cos(p1) * math.cos(p2) * (s2 * s2)
-        return (2.0 * EARTH_RADIUS_KM) * math.asin(1.0 if a > 1.0 else math.sqrt(a))
-    except ValueError:  # math raises where NumPy returns NaN (inf, a < 0)
-        return float("nan")
 
 
 class LocationAnomaly(NamedTuple):
@@ -174,47 +163,3 @@ def location_anomaly(
     else:
         dist_home = xp.full(q, np.nan, dtype=np.float64)
     return LocationAnomaly(dist_usual, dist_home, end - start, med_lat, med_lon)
-
-
-class LocationState:
-    """Incremental :func:`location_anomaly`: a login touches only its user, O(k).
-
-    Args:
-        k (int, optional): how many latest logins make the usual location. (default: ``15``)
-    """
-
-    def __init__(self, k: int = 15) -> None:
-        check_positive("k", k)
-        if k > KMAX:
-            raise ValueError(f"k must be at most {KMAX}, got {k}")
-        self.k = k
-        self._recent: dict[int, RecentValues] = {}
-        self._home: dict[int, tuple[float, float]] = {}
-
-    def set_home(self, user: int, lat: float, lon: float) -> None:
-        self._home[user] = (float(lat), float(lon))
-
-    def add_login(self, user: int, ts: int, lat: float, lon: float) -> None:
-        """Record a login (ignored if a coordinate is NaN)."""
-        if lat != lat or lon != lon:
-            return
-        rec = self._recent.get(user)
-        if rec is None:
-            rec = self._recent[user] = RecentValues(self.k)
-        rec.add(ts, (float(lat), float(lon)))
-
-    def score(self, user: int, ts: int, lat: float, lon: float) -> tuple[float, float, int]:
-        """``(dist_usual_km, dist_home_km, n_history)`` of an event at ``ts`` (logins strictly
-        before ``ts``)."""
-        rec = self._recent.get(user)
-        past = rec.before(ts) if rec is not None else []
-        nan = float("nan")
-        if past:
-            mlat, _ = median_mad([p[0] for p in past])
-            mlon, _ = median_mad([p[1] for p in past])
-            usual = _haversine_scalar(lat, lon, mlat, mlon)
-        else:
-            usual = nan
-        home = self._home.get(user)
-        dist_home = _haversine_scalar(lat, lon, *home) if home is not None else nan
-        return usual, dist_home, len(past)

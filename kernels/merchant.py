@@ -23,7 +23,6 @@ GPU: none of its own: window bounds are binary searches, the sums run through
 
 from __future__ import annotations
 
-import bisect
 from typing import NamedTuple
 
 import numpy as np
@@ -141,56 +140,3 @@ def merchant_signals(
         _ratio(xp, spike_rate, base_rate),
         n_recent,
     )
-
-
-class MerchantState:
-    """Incremental :func:`merchant_signals`: a report touches only its merchant.
-
-    Args:
-        recent_days (int, optional): (default: ``30``)
-        spike_days (int, optional): (default: ``14``)
-        baseline_days (int, optional): (default: ``90``)
-    """
-
-    def __init__(self, recent_days: int = 30, spike_days: int = 14, baseline_days: int = 90):
-        _check_days(recent_days, spike_days, baseline_days)
-        self.recent_days, self.spike_days, self.baseline_days = (
-            recent_days, spike_days, baseline_days)
-        self._known: dict[int, list[int]] = {}
-        self._rows: dict[int, list[tuple[float, float, float]]] = {}
-
-    def add_report(self, merchant: int, day: int, gmv: float, refunds: float,
-                   inventory: float) -> None:
-        """Record one daily report (reports may arrive in any order)."""
-        known = self._known.setdefault(merchant, [])
-        rows = self._rows.setdefault(merchant, [])
-        i = bisect.bisect_right(known, day + DAY)
-        known.insert(i, day + DAY)
-        rows.insert(i, (float(gmv), float(refunds), float(inventory)))
-
-    def signals(self, merchant: int, t: int) -> tuple[float, float, float, float, float, float, int]:
-        """The :class:`MerchantSignals` fields of ``merchant`` at ``t``, as a tuple."""
-        known = self._known.get(merchant, [])
-        rows = self._rows.get(merchant, [])
-
-        def window(lo_days: int, hi_days: int) -> list[tuple[float, float, float]]:
-            lo = bisect.bisect_right(known, t - lo_days * DAY)
-            hi = bisect.bisect_right(known, t - hi_days * DAY)
-            return rows[lo:hi]
-
-        def div(a: float, b: float) -> float:
-            return a / b if b != 0 else float("nan")
-
-        recent = window(self.recent_days, 0)
-        gmv_recent = float(np.sum([x[0] for x in recent]))
-        gmv_prior = float(np.sum([x[0] for x in window(2 * self.recent_days, self.recent_days)]))
-        refunds = float(np.sum([x[1] for x in recent]))
-        inv_mean = div(float(np.sum([x[2] for x in recent])), len(recent))
-        spike = float(np.sum([x[0] for x in window(self.spike_days, 0)])) / self.spike_days
-        base = float(np.sum([x[0] for x in window(self.baseline_days, self.spike_days)])) / (
-            self.baseline_days - self.spike_days)
-        return (
-            gmv_recent, gmv_prior, div(gmv_recent, gmv_prior) - 1.0, div(refunds, gmv_recent),
-            div(gmv_recent, 0.0 if inv_mean != inv_mean else inv_mean), div(spike, base),
-            len(recent),
-        )

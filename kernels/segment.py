@@ -17,8 +17,6 @@ prefix-sum / sort chains that need no kernel of their own.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -187,48 +185,3 @@ def segment_count_distinct(indptr: Array, values: Array) -> Array:
     prefix = xp.zeros(v.shape[0] + 1, dtype=np.int64)
     xp.cumsum(new, out=prefix[1:])
     return prefix[ptr[1:]] - prefix[ptr[:-1]]
-
-
-@dataclass
-class SegmentStats:
-    """One segment's running statistics (what the batch functions give for that segment)."""
-
-    count: int = 0
-    sum: float = 0.0
-    max: float = float("-inf")
-    distinct: set[Hashable] = field(default_factory=set)
-
-    def mean(self, empty: float = 0.0) -> float:
-        return self.sum / self.count if self.count else empty
-
-    def maximum(self, empty: float = 0.0) -> float:
-        return self.max if self.count else empty
-
-
-class SegmentAccumulator:
-    """Incremental segment reductions: adding one value touches only its segment, O(1).
-
-    Equal to :func:`segment_sum`, :func:`segment_max`, :func:`segment_count`,
-    :func:`segment_mean` and :func:`segment_count_distinct` over the values added so far
-    (sums to rounding: NumPy sums pairwise, this sums left to right).
-    """
-
-    def __init__(self) -> None:
-        self._stats: dict[int, SegmentStats] = {}
-
-    def add(self, segment: int, value: float, code: Hashable | None = None) -> SegmentStats:
-        """Add ``value`` (and the distinct-count ``code``, if any) to ``segment``."""
-        st = self._stats.get(segment)
-        if st is None:
-            st = self._stats[segment] = SegmentStats()
-        st.count += 1
-        st.sum += float(value)
-        if value > st.max or value != value:  # once NaN, stays NaN (np.maximum)
-            st.max = float(value)
-        if code is not None:
-            st.distinct.add(code)
-        return st
-
-    def get(self, segment: int) -> SegmentStats:
-        """The statistics of ``segment`` (empty ones for a segment never seen)."""
-        return self._stats.get(segment) or SegmentStats()

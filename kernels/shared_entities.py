@@ -21,8 +21,7 @@ office address); hubs are capped, not expanded. Per query ``(user, t)``:
   a hub adds at most ``hub_degree`` however many thousands use it.
 
 Time is whatever ordered int64 the caller uses: epoch seconds for "as of t", or stream positions
-to reproduce the online path exactly when several events share a second
-(:class:`SharedEntityState` sees edges in stream order).
+where several events share a second and their order within it must count.
 
 Batch algorithm (``xp``-generic, no kernel of its own): degrees only grow, so an entity is a
 non-hub from its first edge until its ``hub_degree + 1``-th user joins (``hub_time``); every
@@ -298,72 +297,3 @@ def shared_entity_features(
         default_visible_from=default_visible_from,
         hub_degree=hub_degree,
     )
-
-
-class SharedEntityState:
-    """Incremental shared-entity features: a new edge touches one user and one entity, O(1);
-    a query walks the user's entities and, for non-hubs, their at most ``hub_degree`` users.
-
-    Edges must arrive in stream order; a query answers for the stream so far (as the batch
-    function with ``edge_time`` = stream positions answers at the query's position).
-
-    Args:
-        hub_degree (int, optional): entities with more distinct users are hubs.
-            (default: ``20``)
-    """
-
-    def __init__(self, hub_degree: int = DEFAULT_HUB_DEGREE) -> None:
-        self.hub_degree = check_positive("hub_degree", hub_degree)
-        self._members: dict[int, list[int]] = {}
-        self._degree: dict[int, int] = {}
-        self._entities: dict[int, dict[int, None]] = {}
-        self._fraud_from: dict[int, int] = {}
-        self._default_from: dict[int, int] = {}
-
-    def add_edge(self, user: int, entity: int) -> bool:
-        """Record that ``user`` uses ``entity``; ``False`` if the pair was already known."""
-        ents = self._entities.setdefault(user, {})
-        if entity in ents:
-            return False
-        ents[entity] = None
-        d = self._degree.get(entity, 0) + 1
-        self._degree[entity] = d
-        if d <= self.hub_degree:
-            self._members.setdefault(entity, []).append(user)
-        else:
-            self._members.pop(entity, None)  # a hub's members are never expanded again
-        return True
-
-    def set_label(
-        self, user: int, *, fraud_visible_from: int | None = None,
-        default_visible_from: int | None = None,
-    ) -> None:
-        """Record when a user's fraud and/or default label becomes visible."""
-        if fraud_visible_from is not None:
-            self._fraud_from[user] = int(fraud_visible_from)
-        if default_visible_from is not None:
-            self._default_from[user] = int(default_visible_from)
-
-    def query(self, user: int, label_cutoff: int) -> tuple[int, int, int, float, float, int, int, int, int]:
-        """The :class:`SharedEntityFeatures` fields of ``user`` now, as a tuple."""
-        H = self.hub_degree
-        others: set[int] = set()
-        n_ent = hubs = max_deg = capped = 0
-        for e in self._entities.get(user, ()):
-            d = self._degree[e]
-            n_ent += 1
-            max_deg = max(max_deg, d)
-            capped += min(d - 1, H)
-            if d > H:
-                hubs += 1
-            else:
-                others.update(self._members[e])
-        others.discard(user)
-        fraud = sum(1 for v in others if self._fraud_from.get(v, NEVER) < label_cutoff)
-        default = sum(1 for v in others if self._default_from.get(v, NEVER) < label_cutoff)
-        n = len(others)
-        nan = float("nan")
-        return (
-            n, fraud, default, fraud / n if n else nan, default / n if n else nan,
-            n_ent, hubs, max_deg, capped,
-        )

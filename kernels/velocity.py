@@ -7,7 +7,7 @@ with a timestamp in ``(t - w, t]`` that are at or before ``i`` in the stream:
 * an event exactly ``w`` seconds earlier is out, one ``w - 1`` seconds earlier is in;
 * the event itself counts (if it is ``counted``);
 * of several events in the same second, each sees those before it in input order and itself,
-  never one after it: the online path cannot know an event that has not arrived yet.
+  never one after it: a window ending at an event holds only what had arrived by then.
 
 :func:`velocity_as_of` asks the same question of every entity at one time ``t``: events in
 ``(t - w, t]``, all of them (the stream up to ``t`` is complete by then).
@@ -23,7 +23,6 @@ would do the same binary search.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +31,6 @@ import numpy as np
 from kernels._backend import get_array_module
 from kernels._validate import as_1d, check_index, check_positive, check_windows
 from kernels._window import GroupedTimes, lexsort2
-from kernels.errors import EventOrderError
 from kernels.typing import DEFAULT_WINDOWS, Array
 
 
@@ -165,63 +163,3 @@ def mark_first_seen(a: Array, b: Array, ts: Array) -> Array:
     first[1:] = pid[1:] != pid[:-1]
     out[order] = first
     return out
-
-
-class VelocityState:
-    """Incremental velocity: one event touches only its entity, amortised O(log events).
-
-    Feed events in stream order (non-decreasing timestamps). Keeps, per entity, the times of
-    counted events younger than the widest window.
-
-    Args:
-        windows (Sequence[int], optional): window widths in seconds.
-            (default: ``(3600, 86400, 604800)``)
-    """
-
-    def __init__(self, windows: Sequence[int] = DEFAULT_WINDOWS) -> None:
-        self.windows = check_windows(windows)
-        self._wmax = max(self.windows)
-        self._times: dict[int, list[int]] = {}
-        self._last = -(2**63)
-
-    def update(self, entity: int, ts: int, counted: bool = True) -> tuple[int, ...]:
-        """Apply one event and return its window counts (as :func:`compute_velocity`).
-
-        Raises:
-            EventOrderError: if ``ts`` is older than an event already applied.
-        """
-        if ts < self._last:
-            raise EventOrderError(f"event at {ts} arrived after one at {self._last}")
-        self._last = ts
-        times = self._times.setdefault(entity, [])
-        if counted:
-            times.append(ts)
-        if len(times) > 64 and times[0] <= ts - self._wmax:
-            del times[: bisect.bisect_right(times, ts - self._wmax)]
-        return self._count(times, ts)
-
-    def counts(self, entity: int, t: int) -> tuple[int, ...]:
-        """The window counts of ``entity`` at ``t`` (as :func:`velocity_as_of`; ``t`` must not
-        be older than the last event applied)."""
-        if t < self._last:
-            raise EventOrderError(f"query at {t} is older than the last event {self._last}")
-        return self._count(self._times.get(entity, []), t)
-
-    def _count(self, times: list[int], t: int) -> tuple[int, ...]:
-        hi = bisect.bisect_right(times, t)
-        return tuple(hi - bisect.bisect_right(times, t - w) for w in self.windows)
-
-
-class FirstSeenState:
-    """Incremental :func:`mark_first_seen`: a set of the pairs seen so far."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[int, int]] = set()
-
-    def update(self, a: int, b: int) -> bool:
-        """Record the pair; ``True`` if it had not been seen before."""
-        key = (a, b)
-        if key in self._seen:
-            return False
-        self._seen.add(key)
-        return True

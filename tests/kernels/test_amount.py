@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kernels import AmountState, amount_anomaly
+from kernels import amount_anomaly
 
 
 def ref_amount(hu, ht, ha, qu, qt, qa, k, min_scale):
@@ -64,22 +64,3 @@ def test_bad_arguments() -> None:
         amount_anomaly(i, i, z, i, i, z, k=0)
     with pytest.raises(ValueError, match="history_ts must have length 1"):
         amount_anomaly(i, np.zeros(2, np.int64), z, i, i, z)
-
-
-def test_state_equals_batch(rng) -> None:
-    n, users = 900, 20
-    user = rng.integers(0, users, n)
-    ts = np.sort(rng.integers(0, 400, n)) * 600
-    amount = np.round(rng.lognormal(5, 1, n), 2)
-    is_app = rng.random(n) < 0.3
-    batch = amount_anomaly(user, ts, amount, user[is_app], ts[is_app], amount[is_app], k=8)
-    state = AmountState(k=8)
-    j = 0
-    for i in range(n):
-        if is_app[i]:
-            got = state.score(int(user[i]), int(ts[i]), float(amount[i]))
-            want = [batch.ratio_to_median[j], batch.robust_z[j], batch.median[j],
-                    batch.mad[j], batch.n_history[j]]
-            np.testing.assert_allclose(got, want, rtol=1e-12)
-            j += 1
-        state.add(int(user[i]), int(ts[i]), float(amount[i]))

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from kernels import EventOrderError, LocationState, haversine_km, location_anomaly
+from kernels import haversine_km, location_anomaly
 
 
 def ref_haversine(lat1, lon1, lat2, lon2):
@@ -107,26 +107,3 @@ def test_bad_k_and_home() -> None:
         location_anomaly(i, i, z, z, i, i, z, z, home_lat=z)
     with pytest.raises(ValueError, match="query_user must be < 1"):
         location_anomaly(i, i, z, z, i + 1, i, z, z, home_lat=z, home_lon=z)
-
-
-def test_state_equals_batch(rng) -> None:
-    n, users, k = 800, 15, 5
-    user = rng.integers(0, users, n)
-    ts = np.sort(rng.integers(0, 300, n)) * 60
-    lat, lon = rng.uniform(20, 45, n), rng.uniform(100, 125, n)
-    is_login = rng.random(n) < 0.7
-    home_lat, home_lon = rng.uniform(20, 45, users), rng.uniform(100, 125, users)
-    batch = location_anomaly(user[is_login], ts[is_login], lat[is_login], lon[is_login],
-                             user, ts, lat, lon, home_lat=home_lat, home_lon=home_lon, k=k)
-    state = LocationState(k)
-    for u in range(users):
-        state.set_home(u, home_lat[u], home_lon[u])
-    for i in range(n):
-        got = state.score(int(user[i]), int(ts[i]), float(lat[i]), float(lon[i]))
-        want = (batch.dist_usual_km[i], batch.dist_home_km[i], batch.n_history[i])
-        np.testing.assert_allclose(got, want, rtol=1e-12)
-        if is_login[i]:
-            state.add_login(int(user[i]), int(ts[i]), float(lat[i]), float(lon[i]))
-    state.add_login(0, int(ts[-1]) + 60, 30.0, 110.0)
-    with pytest.raises(EventOrderError):
-        state.add_login(0, int(ts[-1]), 30.0, 110.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kernels import DAY, MerchantState, merchant_signals
+from kernels import DAY, merchant_signals
 
 T0 = 1_700_006_400 - 1_700_006_400 % DAY
 
@@ -81,17 +81,3 @@ def test_bad_windows() -> None:
         merchant_signals(i, i, z, z, z, i, i, spike_days=30, baseline_days=30)
     with pytest.raises(ValueError, match="recent_days must be a positive integer"):
         merchant_signals(i, i, z, z, z, i, i, recent_days=0)
-
-
-def test_state_equals_batch(rng) -> None:
-    df = make_reports(rng, n_merchants=5, days=150).sample(frac=1.0, random_state=3)
-    state = MerchantState()
-    for row in df.itertuples():
-        state.add_report(row.m, row.day, row.gmv, row.refunds, row.inventory)
-    qm = np.repeat(np.arange(6), 40)
-    qt = T0 + np.tile(np.arange(0, 160, 4), 6) * DAY
-    batch = merchant_signals(df.m.to_numpy(), df.day.to_numpy(), df.gmv.to_numpy(),
-                             df.refunds.to_numpy(), df.inventory.to_numpy(), qm, qt)
-    want = np.stack([np.asarray(f, dtype=np.float64) for f in batch], 1)
-    for i in range(len(qm)):
-        np.testing.assert_allclose(state.signals(int(qm[i]), int(qt[i])), want[i], rtol=1e-12)

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from kernels import (
-    SegmentAccumulator,
     segment_count,
     segment_count_distinct,
     segment_ids,
@@ -113,32 +112,6 @@ def test_bad_input_names_the_argument(indptr, values, match) -> None:
 def test_count_distinct_refuses_floats() -> None:
     with pytest.raises(ValueError, match="values must be integer codes"):
         segment_count_distinct(np.array([0, 1]), np.array([1.5]))
-
-
-def test_accumulator_equals_batch(rng) -> None:
-    seg = rng.integers(0, 30, size=500)
-    val = rng.exponential(80.0, size=500)
-    code = rng.integers(0, 6, size=500)
-    acc = SegmentAccumulator()
-    for s, v, c in zip(seg.tolist(), val.tolist(), code.tolist(), strict=True):
-        acc.add(s, v, c)
-    order = np.argsort(seg, kind="stable")
-    indptr = np.zeros(31, dtype=np.int64)
-    np.cumsum(np.bincount(seg, minlength=30), out=indptr[1:])
-    sums = segment_sum(indptr, val[order])
-    maxs = segment_max(indptr, val[order])
-    means = segment_mean(indptr, val[order])
-    distinct = segment_count_distinct(indptr, code[order])
-    counts = segment_count(indptr)
-    for s in range(31):
-        st = acc.get(s)
-        if s == 30:
-            assert st.count == 0 and st.mean() == 0.0 and st.maximum() == 0.0
-            continue
-        assert st.count == counts[s] and len(st.distinct) == distinct[s]
-        assert st.maximum() == maxs[s]
-        assert st.sum == pytest.approx(sums[s], rel=1e-12)
-        assert st.mean() == pytest.approx(means[s], rel=1e-12)
 
 
 def test_strided_input(backend) -> None:

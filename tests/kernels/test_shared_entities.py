@@ -5,7 +5,6 @@ import pytest
 
 from kernels import (
     NEVER,
-    SharedEntityState,
     shared_entity_features,
     shared_entity_features_at,
 )
@@ -133,32 +132,3 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="fraud_visible_from must have length 1"):
         shared_entity_features(np.array([0, 1]), np.array([0]), 1,
                                fraud_visible_from=np.array([1, 2]))
-
-
-def test_state_equals_batch(rng) -> None:
-    """Replay edges in stream order; after each, the touched user's features equal the batch
-    features at that stream position (edge_time = position)."""
-    n_users, n_ent, nnz, H = 30, 12, 300, 4
-    user = rng.integers(0, n_users, nnz)
-    entity = rng.integers(0, n_ent, nnz)
-    entity[rng.random(nnz) < 0.3] = 0  # a hub
-    label_ts = rng.integers(0, 400, n_users)
-    fraud_from = np.where(rng.random(n_users) < 0.4, label_ts, NEVER)
-    wall = np.arange(nnz) + 100  # wall-clock time of each edge event, for label cut-offs
-    indptr, idx, et = to_csr(n_users, user, entity, np.arange(nnz))
-    batch = shared_entity_features_at(
-        indptr, idx, n_ent, user, np.arange(nnz), edge_time=et, label_cutoff=wall,
-        fraud_visible_from=fraud_from, hub_degree=H,
-    )
-    state = SharedEntityState(H)
-    for u in range(n_users):
-        state.set_label(u, fraud_visible_from=int(fraud_from[u]))
-    want = as_array(batch)
-    for i in range(nnz):
-        state.add_edge(int(user[i]), int(entity[i]))
-        np.testing.assert_allclose(state.query(int(user[i]), int(wall[i])), want[i], rtol=1e-12)
-    final = as_array(shared_entity_features(indptr, idx, n_ent, as_of=nnz,
-                                            edge_time=et, hub_degree=H))
-    for u in range(n_users):
-        np.testing.assert_allclose(state.query(u, NEVER)[5:], final[u, 5:])
-        assert state.query(u, NEVER)[0] == final[u, 0]

@@ -7,9 +7,6 @@ from kernels import (
     DAY,
     HOUR,
     WEEK,
-    EventOrderError,
-    FirstSeenState,
-    VelocityState,
     compute_velocity,
     mark_first_seen,
     velocity_as_of,
@@ -67,17 +64,21 @@ def test_single_event_and_empty(backend) -> None:
     assert backend.asnumpy(none).shape == (0, 3)
 
 
-def test_as_of_matches_reference(backend, rng) -> None:
+@pytest.mark.parametrize("some_counted", [False, True])
+def test_as_of_matches_reference(backend, rng, some_counted) -> None:
     n = 300
     entity = rng.integers(0, 9, size=n)
     ts = 1_700_000_000 + rng.integers(0, 20, size=n) * 3600
     t = 1_700_000_000 + 10 * 3600
+    counted = rng.random(n) < 0.6 if some_counted else np.ones(n, dtype=bool)
     got = backend.asnumpy(
-        velocity_as_of(backend.asarray(entity), backend.asarray(ts), 12, t, WINDOWS)
+        velocity_as_of(backend.asarray(entity), backend.asarray(ts), 12, t, WINDOWS,
+                       counted=backend.asarray(counted) if some_counted else None)
     )
     for e in range(12):
         for j, w in enumerate(WINDOWS):
-            assert got[e, j] == int(((entity == e) & (ts > t - w) & (ts <= t)).sum())
+            want = int(((entity == e) & counted & (ts > t - w) & (ts <= t)).sum())
+            assert got[e, j] == want
 
 
 def test_first_seen(backend, rng) -> None:
@@ -93,31 +94,6 @@ def test_first_seen(backend, rng) -> None:
         want[i] = (a[i], b[i]) not in seen
         seen.add((int(a[i]), int(b[i])))
     np.testing.assert_array_equal(got, want)
-
-
-def test_state_equals_batch(rng) -> None:
-    n = 600
-    entity = rng.integers(0, 10, size=n)
-    device = rng.integers(0, 4, size=n)
-    ts = np.sort(1_700_000_000 + rng.integers(0, 200, size=n) * 900)
-    new_dev = mark_first_seen(entity, device, ts)
-    batch = compute_velocity(entity, ts, WINDOWS, counted=new_dev)
-    state, first = VelocityState(WINDOWS), FirstSeenState()
-    for i in range(n):
-        flag = first.update(int(entity[i]), int(device[i]))
-        assert flag == new_dev[i]
-        assert state.update(int(entity[i]), int(ts[i]), flag) == tuple(batch[i])
-    t = int(ts[-1]) + 1800
-    as_of = velocity_as_of(entity, ts, 10, t, WINDOWS, counted=new_dev)
-    for e in range(10):
-        assert state.counts(e, t) == tuple(as_of[e])
-
-
-def test_state_refuses_the_past() -> None:
-    state = VelocityState()
-    state.update(0, 100)
-    with pytest.raises(EventOrderError):
-        state.update(0, 99)
 
 
 @pytest.mark.parametrize("windows", [(), (0,), (-5,), (1.5,)])
