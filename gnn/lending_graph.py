@@ -19,7 +19,8 @@ build), because rows are ordered by ``(time, tie key)`` and every rule is order-
 * a structural pair (a user's device, phone, address, IP, merchant, contact) exists from its
   earliest dated evidence; a device pair known only from an undated ``USES`` edge (the API
   writes one with every application) counts from time 0 until something dates it;
-* an application's facts (user, device, IP, merchant) are edges at the application's time;
+* an application's facts (user, device, IP, merchant) are edges at the application's time, and
+  its device and IP count among the applicant's from then on;
 * a label write replaces the node's label of its family (fraud / cleared, or default) unless the
   node holds a newer one (as the stores do); labels in node properties are taken as they are;
 * an account's default shows as soon as any of its loans defaults;
@@ -807,6 +808,9 @@ class LendingGraph:
         dev = a["device"][app]
         ok = dev >= 0
         self._add_device_evidence(user[ok], dev[ok], ts[ok])
+        ip = a["ip"][app]
+        ok = ip >= 0
+        self._add_ip_evidence(user[ok], ip[ok], ts[ok])
         self._seen(app, ts, application=True)
         self._recompute_default(np.unique(user))
 
@@ -828,10 +832,11 @@ class LendingGraph:
         ctype = RELATIONS[fwd][1]
         self._rel[fwd].insert(app, ent, ts, self.keys(ctype)[ent])
         self._rel[rev].insert(ent, app, ts, self.keys("Application")[app])
-        if attr == "device":
+        if attr in ("device", "ip"):
             user = a["user"][app]
             ok = user >= 0
-            self._add_device_evidence(user[ok], ent[ok], ts[ok])
+            add = self._add_device_evidence if attr == "device" else self._add_ip_evidence
+            add(user[ok], ent[ok], ts[ok])
         if attr in ("device", "ip"):
             fraud = self._label["fraud"]["Application"][app]
             hit = fraud < NEVER
@@ -848,6 +853,11 @@ class LendingGraph:
                                                  zero_is_undated=True)
         self._rel["device_user"].insert_earliest(device, user, ts, ukeys[user],
                                                  zero_is_undated=True)
+
+    def _add_ip_evidence(self, user: np.ndarray, ip: np.ndarray, ts: np.ndarray) -> None:
+        """A user seen on an IP (a login, or an application made from it)."""
+        self._rel["user_ip"].insert_earliest(user, ip, ts, self.keys("IP")[ip])
+        self._rel["ip_user"].insert_earliest(ip, user, ts, self.keys("User")[user])
 
     def _add_structural(self, rel: str, src: np.ndarray, dst: np.ndarray,
                         since: np.ndarray) -> None:
@@ -898,9 +908,7 @@ class LendingGraph:
         rows = ev.append({"user": user, "ts": ts, "device": device, "ip": ip, "lat": lat,
                           "lon": lon}, key)
         ev.by_owner.insert(user, rows, ts, key)
-        ukeys, ikeys = self.keys("User"), self.keys("IP")
-        self._rel["user_ip"].insert_earliest(user, ip, ts, ikeys[ip])
-        self._rel["ip_user"].insert_earliest(ip, user, ts, ukeys[user])
+        self._add_ip_evidence(user, ip, ts)
         ok = device >= 0
         self._add_device_evidence(user[ok], device[ok], ts[ok])
         self._seen_users(user, ts)

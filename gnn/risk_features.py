@@ -401,7 +401,9 @@ class RiskFeatures:
             _log1p(self._count("user_phone", pos, t)),
             _log1p(g.event_adjacency("orders").count_before(pos, t)),
             _log1p(self._count("user_contact", pos, t)),
-            (~ok).astype(np.float64),
+            # NOTE: unknown as of t: no node, or one first seen at t or later (a brand-new
+            # account is unknown when it applies, whether or not the graph holds it yet).
+            (~ok | (created >= t)).astype(np.float64),
         ]
 
     def _node_device(self, pos: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
@@ -413,7 +415,7 @@ class RiskFeatures:
         return [*((os_ == i).astype(np.float64) for i in range(len(DEVICE_OS) + 1)),
                 _log1p(self._count("device_user", pos, t)),
                 _log1p(self._count("device_app", pos, t)), _log1p(age),
-                (~ok).astype(np.float64)]
+                (~ok | (first >= t)).astype(np.float64)]
 
     def _node_phone(self, pos: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
         return [_log1p(self._count("phone_user", pos, t)), (pos < 0).astype(np.float64)]
@@ -501,7 +503,7 @@ class RiskFeatures:
             groups.append(group)
 
         created = g.attrs["User"]["created_at"][p]
-        add("user_unknown", ~ok, "own")
+        add("user_unknown", ~ok | (created >= t), "own")
         add("tenure_log_d", np.where(ok, _log1p((t - created) / DAY), 0.0), "own")
         add("self_fraud_known", ok & (g.fraud_at["User"][p] < t), "own")
         add("self_default_known", ok & (g.default_at["User"][p] < t), "own")
@@ -830,7 +832,12 @@ class RiskFeatures:
         add("device_age_log_h", _log1p(age_h), "own")
         add("new_device_7d", ~seen | (age_h < 7 * 24), "own")
         add("new_device", ~seen, "own")
-        add("device_new_to_platform", dev == NEW, "own")
+        # NOTE: new to the platform as of t: unknown to the graph, or first seen at t or later
+        # (the same answer online, before the application is written, and in batch, after).
+        pdev = np.maximum(dev, 0)
+        earlier = (g.relations["device_user"].count_before(pdev, t)
+                   + g.relations["device_app"].count_before(pdev, t))
+        add("device_new_to_platform", (dev == NEW) | ((dev >= 0) & (earlier == 0)), "own")
         # user block (behaviour, velocity, contacts, shared entities)
         ucols, unames, ugroups = self.user_block(
             user, t, extra_edges={"device": (dev, apps.device_key), "ip": (apps.ip, apps.ip_key),

@@ -106,16 +106,21 @@ def application_ops(facts: ApplicationFacts, verdict_row: Mapping[str, Any],
         _edges("USES", [{"src": facts.user_id, "dst": facts.device_id,
                          "last_seen": facts.ts}]),
     ]
-    if facts.merchant_id is not None and facts.product == "bnpl":
+    if facts.merchant_id is not None:
+        # NOTE: the checkout merchant (BNPL) or the borrowing one, as the bulk loader writes it.
         then.append(_edges("APPLIED_AT", [{"src": facts.application_id,
                                            "dst": facts.merchant_id}]))
+    # NOTE: a declared phone or address is known from the application on, not from always: a
+    # ring member's must not reach the features of those who applied before it.
     if facts.address_id is not None and app.address is not None:
         then.append(_nodes("Address", [{"id": facts.address_id,
                                         "masked": mask("address", app.address)}]))
-        then.append(_edges("LIVES_AT", [{"src": facts.user_id, "dst": facts.address_id}]))
+        then.append(_edges("LIVES_AT", [{"src": facts.user_id, "dst": facts.address_id,
+                                         "since": facts.ts}]))
     if facts.phone_id is not None and app.phone is not None:
         then.append(_nodes("Phone", [{"id": facts.phone_id, "masked": mask("phone", app.phone)}]))
-        then.append(_edges("HAS_PHONE", [{"src": facts.user_id, "dst": facts.phone_id}]))
+        then.append(_edges("HAS_PHONE", [{"src": facts.user_id, "dst": facts.phone_id,
+                                          "since": facts.ts}]))
     SCHEMA.check_node_row("Verdict", verdict_row)
     return [{"op": "verdict", "row": dict(verdict_row), "then": then}]
 
