@@ -39,6 +39,7 @@ from gnn.trainer import TrainConfig, TrainResult, train_node_classifier
 from gnn.tree_classifier import TreeConfig, fit_tree_classifier
 
 # -- the heterogeneous risk model (lending graph, sampler, training, registry) --
+from gnn.attribution import Attributions, RootAttribution, attribute
 from gnn.calibration import Calibrator
 from gnn.feature_normaliser import FeatureNormaliser
 from gnn.hetero_risk_gnn import (
@@ -101,6 +102,7 @@ __all__ = [
     # the heterogeneous risk model
     "ApplicationQueries",
     "ApplicationTargets",
+    "Attributions",
     "Calibrator",
     "EvaluationReport",
     "FeatureNormaliser",
@@ -119,6 +121,7 @@ __all__ = [
     "RiskOutput",
     "RiskTrainConfig",
     "RiskTrainResult",
+    "RootAttribution",
     "SampledTrees",
     "Scores",
     "ScoringPipeline",
@@ -129,6 +132,7 @@ __all__ = [
     "TrainedVersion",
     "TreeBatch",
     "application_targets",
+    "attribute",
     "binary_metrics",
     "evaluate_registered",
     "evaluate_world",
