@@ -302,14 +302,13 @@ def _stacked(model: Callable[[TreeBatch], RiskOutput]) -> StackedEnsemble:
 class _Variants:
     """Every variant of a batch of trees as one rooted graph that shares unchanged parts.
 
-    Root rows: ``copies`` copies of every root with its whole tree (row ``c * R + i``), then
-    one row per ``(tree, group)`` pair whose tree has a node in the group, without that
-    group's nodes. A pair whose group hangs two hops down gets a copy of the child those
-    nodes hang from (``dirty``), which the pair's root row links to instead.
+    Root rows: every root with its whole tree (row ``i``), then one row per ``(tree, group)``
+    pair whose tree has a node in the group, without that group's nodes. A pair whose group
+    hangs two hops down gets a copy of the child those nodes hang from (``dirty``), which the
+    pair's root row links to instead.
 
     Args:
         trees (SampledTrees): the original trees.
-        copies (int): full-tree copies of each root.
         gtype, depth, parent, rel, tree, gtop (np.ndarray): per original node, in the global
             order (types in :data:`gnn.lending_graph.NODE_TYPES` order): its type index,
             depth, global parent (``-1`` for roots), relation id, tree, and the group it tops
@@ -320,7 +319,6 @@ class _Variants:
     """
 
     trees: SampledTrees
-    copies: int
     gtype: np.ndarray
     depth: np.ndarray
     parent: np.ndarray
@@ -334,8 +332,8 @@ class _Variants:
     dirty_node: np.ndarray
 
     @classmethod
-    def of(cls, trees: SampledTrees, groups: list[tuple[str, tuple[tuple[str, ...], ...]]],
-           copies: int = 1) -> _Variants:
+    def of(cls, trees: SampledTrees, groups: list[tuple[str, tuple[tuple[str, ...], ...]]]
+           ) -> _Variants:
         sizes = [trees.num_nodes(t) for t in NODE_TYPES]
         offsets = np.zeros(len(NODE_TYPES) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
@@ -373,19 +371,19 @@ class _Variants:
         deep = depth[tops] == 2
         dirty_keys = np.unique(top_pair[deep].astype(np.int64) * depth.shape[0]
                                + parent[tops[deep]])
-        return cls(trees, copies, gtype, depth, parent, rel, tree, gtop, offsets,
+        return cls(trees, gtype, depth, parent, rel, tree, gtop, offsets,
                    pair_keys // n_groups, pair_keys % n_groups,
                    dirty_keys // depth.shape[0], dirty_keys % depth.shape[0])
 
     def batch(self, norm: Prepared, num_layers: int) -> TreeBatch:
-        """The variants' :class:`TreeBatch` (root features: the originals', to be replaced)."""
+        """The variants' :class:`TreeBatch` (root features zero: the caller sets them)."""
         trees = self.trees
         r = trees.num_roots
         n = self.depth.shape[0]
         rt = _TYPE_INDEX[trees.root_type]
         roots = self.offsets[rt] + np.arange(r, dtype=np.int64)
         # items: root rows, the original non-root nodes, the copied children
-        root_src = np.concatenate([np.tile(roots, self.copies), roots[self.pair_tree]])
+        root_src = np.concatenate([roots, roots[self.pair_tree]])
         others = np.flatnonzero(self.depth > 0)
         src = np.concatenate([root_src, others, self.dirty_node])
         n_roots = root_src.shape[0]
@@ -400,7 +398,8 @@ class _Variants:
         new = np.full(n, -1, dtype=np.int64)
         new[others] = row[n_roots:n_roots + others.shape[0]]
         dirty_row = row[n_roots + others.shape[0]:]
-        pair_row = row[self.copies * r:n_roots]
+        root_row = row[:r]
+        pair_row = row[r:n_roots]
 
         child: list[np.ndarray] = []
         par: list[np.ndarray] = []
@@ -410,12 +409,11 @@ class _Variants:
         child.append(new[deep])
         par.append(new[self.parent[deep]])
         rel.append(self.rel[deep])
-        # the root's children, under every full copy of the root
+        # the roots' children
         d1 = np.flatnonzero(self.depth == 1)
-        root_row = row[:self.copies * r].reshape(self.copies, r)
-        child.append(np.tile(new[d1], self.copies))
-        par.append(root_row[:, self.tree[d1]].reshape(-1))
-        rel.append(np.tile(self.rel[d1], self.copies))
+        child.append(new[d1])
+        par.append(root_row[self.tree[d1]])
+        rel.append(self.rel[d1])
         # the root's children under each pair's root, less the group, copies where dirty
         by_tree = d1[np.argsort(self.tree[d1], kind="stable")]
         lo = np.searchsorted(self.tree[by_tree], self.pair_tree, side="left")

@@ -71,6 +71,7 @@ class _Values:
     raw: Mapping[str, float]
     facts: ApplicationFacts
     displays: Mapping[tuple[str, str], str]
+    places: Mapping[str, str]
 
     def get(self, name: str) -> float:
         v = self.raw.get(name, 0.0)
@@ -130,7 +131,8 @@ class _Family:
 
 
 def explain(root: RootAttribution, facts: ApplicationFacts, *, min_weight: float,
-            displays: Mapping[tuple[str, str], str] | None = None) -> Explanation:
+            displays: Mapping[tuple[str, str], str] | None = None,
+            places: Mapping[str, str] | None = None) -> Explanation:
     """The fraud and credit reasons of one scored application (module docstring).
 
     Args:
@@ -141,6 +143,9 @@ def explain(root: RootAttribution, facts: ApplicationFacts, *, min_weight: float
         displays (Mapping[tuple[str, str], str], optional): what an investigator reads for
             ``(label, id)`` entities (masked phone, address, merchant name); the hashed id,
             shortened, where absent. (default: none)
+        places (Mapping[str, str], optional): ``usual_city`` (where the applicant usually
+            logs in) and ``home_city``, which the location reasons name; the features know
+            distances, not cities. (default: both ``"unknown"``)
 
     Returns:
         Explanation: signals sorted by absolute weight, strongest first.
@@ -150,7 +155,7 @@ def explain(root: RootAttribution, facts: ApplicationFacts, *, min_weight: float
     """
     if not (math.isfinite(min_weight) and min_weight >= 0):
         raise ValueError(f"min_weight must be a non-negative number, got {min_weight!r}")
-    values = _Values(root.values, facts, displays or {})
+    values = _Values(root.values, facts, displays or {}, places or {})
     out: dict[str, list[Signal]] = {"fraud": [], "credit": []}
     for head, feats, rels in (("fraud", root.fraud, root.fraud_relations),
                               ("credit", root.pd, root.pd_relations)):
@@ -191,7 +196,10 @@ def _amount(v: _Values, w: float) -> Rendered:
 def _location(v: _Values, w: float) -> Rendered:
     usual = None if v.flag("dist_usual_missing") else v.amount("dist_usual_log_km")
     home = None if v.flag("dist_home_missing") else v.amount("dist_home_log_km")
-    params: dict[str, FeatureValue] = {"city": v.place, "km_usual": usual, "km_home": home}
+    params: dict[str, FeatureValue] = {
+        "city": v.place, "km_usual": usual, "km_home": home,
+        "usual_city": v.places.get("usual_city", "unknown"),
+        "home_city": v.places.get("home_city", "unknown")}
     if usual is None and home is None:
         return ("LOCATION_UNKNOWN", _ev(v.application, "login_history",
                                         v.count("login_history_log")), params)

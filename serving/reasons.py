@@ -54,17 +54,18 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "设备{display}此前从未在该账户使用（已知设备{known}台）",
     ),
     "ATO_FAR_LOCATION": (
-        "Applied from {city}, {km_usual:,.0f} km from the usual login area and "
-        "{km_home:,.0f} km from home",
-        "申请地点{city}距常用登录地{km_usual:,.0f}公里，距住址{km_home:,.0f}公里",
+        "Applied from {city}, {km_usual:,.0f} km from the usual login area ({usual_city}) "
+        "and {km_home:,.0f} km from home ({home_city})",
+        "申请地点{city}距常用登录地（{usual_city}）{km_usual:,.0f}公里，"
+        "距住址（{home_city}）{km_home:,.0f}公里",
     ),
     "ATO_FAR_FROM_USUAL": (
-        "Applied from {city}, {km_usual:,.0f} km from the usual login area",
-        "申请地点{city}距常用登录地{km_usual:,.0f}公里",
+        "Applied from {city}, {km_usual:,.0f} km from the usual login area ({usual_city})",
+        "申请地点{city}距常用登录地（{usual_city}）{km_usual:,.0f}公里",
     ),
     "ATO_FAR_FROM_HOME": (
-        "Applied from {city}, {km_home:,.0f} km from home",
-        "申请地点{city}距住址{km_home:,.0f}公里",
+        "Applied from {city}, {km_home:,.0f} km from home ({home_city})",
+        "申请地点{city}距住址（{home_city}）{km_home:,.0f}公里",
     ),
     "USUAL_LOCATION": (
         "Applied from {city}, {km:,.0f} km from the account's usual login area or home",

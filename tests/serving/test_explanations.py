@@ -60,9 +60,10 @@ MIN_WEIGHT = load_policy().reasons.min_weight
 
 
 def explain(root: RootAttribution, facts: ApplicationFacts, *, min_weight: float = MIN_WEIGHT,
-            displays: dict[tuple[str, str], str] | None = None) -> Explanation:
+            displays: dict[tuple[str, str], str] | None = None,
+            places: dict[str, str] | None = None) -> Explanation:
     """:func:`serving.explanations.explain` with the packaged policy's minimum weight."""
-    return _explain(root, facts, min_weight=min_weight, displays=displays)
+    return _explain(root, facts, min_weight=min_weight, displays=displays, places=places)
 
 
 def _root(fraud: dict[str, float], pd: dict[str, float] | None = None,
@@ -84,6 +85,12 @@ def test_a_family_folds_into_one_reason_with_its_summed_weight() -> None:
                        "user_apps_7d": 0.1}), FACTS)
     far = _one(e.fraud, "ATO_FAR_LOCATION")
     assert far.weight == pytest.approx(1.5)
+    assert render(far).message_en == ("Applied from Urumqi, 3,270 km from the usual login area "
+                                      "(unknown) and 3,268 km from home (unknown)")
+    named = explain(_root({"dist_usual_log_km": 0.9}), FACTS,
+                    places={"usual_city": "Shanghai", "home_city": "Suzhou"}).fraud[0]
+    assert render(named).message_en == ("Applied from Urumqi, 3,270 km from the usual login "
+                                        "area (Shanghai) and 3,268 km from home (Suzhou)")
     assert far.evidence.entity_type == "Application" and far.evidence.display == "Urumqi"
     assert far.evidence.value == pytest.approx(3270.0) and far.params["km_home"] == (
         pytest.approx(3268.0))
