@@ -40,6 +40,7 @@ from gnn.tree_classifier import TreeConfig, fit_tree_classifier
 
 # -- the heterogeneous risk model (lending graph, sampler, training, registry) --
 from gnn.bootstrap_metrics import probability_metrics, ranking_metrics
+from gnn.attribution import Attributions, RootAttribution, attribute
 from gnn.calibration import Calibrator
 from gnn.feature_normaliser import FeatureNormaliser
 from gnn.feature_set import (
@@ -124,6 +125,7 @@ __all__ = [
     "RULES_VERSION",
     "ApplicationQueries",
     "ApplicationTargets",
+    "Attributions",
     "Calibrator",
     "Estimate",
     "EvaluationReport",
@@ -150,6 +152,7 @@ __all__ = [
     "RiskTrainConfig",
     "RiskTrainResult",
     "RuleScores",
+    "RootAttribution",
     "SampledTrees",
     "ScoredTestSet",
     "Scores",
@@ -166,6 +169,7 @@ __all__ = [
     "WorkDirMismatch",
     "aggregate_seeds",
     "application_targets",
+    "attribute",
     "binary_metrics",
     "check_seeds",
     "check_feature_set",

@@ -102,15 +102,48 @@ class TreeBatch:
         Raises:
             GraphDataError: if a feature matrix does not match its node count.
         """
+        return cls.from_edges(trees.root_type, trees.num_roots, x, root_x, trees.depth,
+                              {name: trees.edges(name) for name in RELATIONS}, num_layers)
+
+    @classmethod
+    def from_edges(
+        cls,
+        root_type: NodeType,
+        num_roots: int,
+        x: Mapping[NodeType, np.ndarray],
+        root_x: np.ndarray,
+        depth: Mapping[NodeType, np.ndarray],
+        edges: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        num_layers: int,
+    ) -> TreeBatch:
+        """Assemble a batch from nodes given by depth and edges given per relation.
+
+        What :meth:`build` does for sampled trees, for any rooted graph whose edges point
+        from depth ``d + 1`` to depth ``d``: a node may have several parents, so variants of
+        a tree can share the parts they do not change (:func:`gnn.attribution.attribute`).
+
+        Args:
+            root_type (NodeType): type of the roots, the first ``num_roots`` rows of that type.
+            num_roots (int): number of roots.
+            x (Mapping[NodeType, np.ndarray]): node features per type, rows ordered by depth.
+            root_x (np.ndarray): root features ``[num_roots, F_root]``.
+            depth (Mapping[NodeType, np.ndarray]): int64 depth of each row, non-decreasing.
+            edges (Mapping[str, tuple[np.ndarray, np.ndarray]]): per relation, ``(child,
+                parent)`` row indices within the child and the parent type.
+            num_layers (int): message-passing layers.
+
+        Raises:
+            GraphDataError: if a feature matrix does not match its node count.
+        """
         for t in NODE_TYPES:
-            if x[t].shape[0] != trees.num_nodes(t):
+            if x[t].shape[0] != depth[t].shape[0]:
                 raise GraphDataError(f"{t} features have {x[t].shape[0]} rows for "
-                                     f"{trees.num_nodes(t)} nodes")
-        if root_x.shape[0] != trees.num_roots:
+                                     f"{depth[t].shape[0]} nodes")
+        if root_x.shape[0] != num_roots:
             raise GraphDataError(f"root features have {root_x.shape[0]} rows for "
-                                 f"{trees.num_roots} roots")
+                                 f"{num_roots} roots")
         # rows of each type with depth <= d, for d = 0 .. num_layers
-        upto = [{t: int(np.searchsorted(trees.depth[t], d, side="right")) for t in NODE_TYPES}
+        upto = [{t: int(np.searchsorted(depth[t], d, side="right")) for t in NODE_TYPES}
                 for d in range(num_layers + 1)]
         prefix = [upto[num_layers]] + [upto[num_layers - layer]
                                        for layer in range(1, num_layers + 1)]
@@ -121,16 +154,16 @@ class TreeBatch:
                 n_dst, rels = prefix[layer][t], incoming_relations(t)
                 if n_dst == 0 or not rels:
                     continue
-                edges = []
+                kept = []
                 for name in rels:
-                    child, parent = trees.edges(name)
+                    child, parent = edges[name]
                     keep = parent < n_dst
-                    edges.append((child[keep], parent[keep]))
+                    kept.append((child[keep], parent[keep]))
                 per_type[t] = stacked_mean_operator(
-                    edges, [prefix[layer - 1][RELATIONS[r][1]] for r in rels], n_dst)
+                    kept, [prefix[layer - 1][RELATIONS[r][1]] for r in rels], n_dst)
             adjs.append(per_type)
         return cls(
-            trees.root_type, trees.num_roots,
+            root_type, num_roots,
             {t: torch.from_numpy(np.ascontiguousarray(x[t], dtype=np.float32))
              for t in NODE_TYPES},
             torch.from_numpy(np.ascontiguousarray(root_x, dtype=np.float32)),

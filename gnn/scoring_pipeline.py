@@ -272,15 +272,9 @@ class ScoringPipeline:
         """
         norm = self.normalise(prepared)
         device = torch.device(device)
-        if not _placed_on(self.model, device):
-            # NOTE: only when it is elsewhere: ``to`` walks ~250 modules (~5 ms, a quarter of
-            # one online verdict) even when nothing moves.
-            self.model.to(device)
-        if self.model.training:
-            self.model.eval()
+        model = self.scoring_model(device)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         n = len(norm)
-        model = self._inference_model()
         with torch.inference_mode():
             for lo in range(0, n, batch_size):
                 # NOTE: one chunk (every online batch) is the whole of ``norm``, no copy
@@ -294,9 +288,32 @@ class ScoringPipeline:
         fl = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.float32)
         pl = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
         emb = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, dim), np.float32)
-        rt = prepared.root_type
-        return Scores(self._calibrate(f"{rt}.fraud", fl), self._calibrate(f"{rt}.pd", pl),
-                      fl, pl, emb)
+        return self.scores(prepared.root_type, fl, pl, emb)
+
+    def scores(self, root_type: NodeType, fraud_logit: np.ndarray, pd_logit: np.ndarray,
+               embedding: np.ndarray) -> Scores:
+        """:class:`Scores` of raw model outputs: the logits calibrated per root type and head."""
+        return Scores(self._calibrate(f"{root_type}.fraud", fraud_logit),
+                      self._calibrate(f"{root_type}.pd", pd_logit), fraud_logit, pd_logit,
+                      embedding)
+
+    def scoring_model(self, device: torch.device | str = "cpu"
+                      ) -> Callable[[TreeBatch], RiskOutput]:
+        """The model :meth:`predict` runs, on ``device`` and in eval mode (an ensemble's
+        members stacked into one): what explains a score must run exactly this
+        (:func:`gnn.attribution.attribute`).
+
+        Args:
+            device (torch.device or str, optional): where the model runs. (default: ``"cpu"``)
+        """
+        device = torch.device(device)
+        if not _placed_on(self.model, device):
+            # NOTE: only when it is elsewhere: ``to`` walks ~250 modules (~5 ms, a quarter of
+            # one online verdict) even when nothing moves.
+            self.model.to(device)
+        if self.model.training:
+            self.model.eval()
+        return self._inference_model()
 
     def _inference_model(self) -> Callable[[TreeBatch], RiskOutput]:
         """The model for :meth:`predict`: an ensemble's members stacked into one

@@ -116,6 +116,72 @@ class StackedEnsemble:
         return f"{type(self).__name__}(members={self.members}, hidden={self.hidden})"
 
     def __call__(self, batch: TreeBatch) -> RiskOutput:
+        return self._forward(batch, None)
+
+    def forward_with_context(self, batch: TreeBatch) -> tuple[RiskOutput, RootContext]:
+        """The forward pass, and what the roots' rows received from the rest of the batch.
+
+        A root's features reach only its own row (messages flow from children to parents), so
+        with this context :meth:`root_output` scores other root features on the same
+        neighbourhood at the cost of the root rows alone (Integrated Gradients,
+        :func:`gnn.attribution.attribute`).
+        """
+        context: list[Tensor | None] = []
+        out = self._forward(batch, context)
+        node_state = context.pop(0)
+        assert node_state is not None
+        return out, RootContext(batch.root_type, node_state, context)
+
+    def root_output(self, root_x: Tensor, context: RootContext, rows: Tensor) -> RiskOutput:
+        """Outputs of roots with features ``root_x`` on the neighbourhoods of ``context``
+        (row ``k`` on root ``rows[k]``'s): the same layers as a forward pass, on root rows only.
+
+        NOTE: a layer's neighbour means are fixed here, so their share of the layer's linear
+        map is computed once per root and only the root's own state goes through it per row
+        (an application's layer input is its state and four relations' means: a fifth of the
+        work per row).
+
+        Shapes:
+            - **input:** ``root_x`` ``[K, F_root]``, ``rows`` ``[K]`` into the context's roots
+            - **output:** :class:`~gnn.hetero_risk_gnn.RiskOutput` of ``K`` roots
+        """
+        rt, c = context.root_type, self.hidden
+        root = self._root_state(rt, root_x)
+        h = context.node_state[:, rows] + root
+        for layer in range(1, self.num_layers + 1):
+            means = context.means[layer - 1]
+            if means is None:
+                h = self._update(layer, rt, h, None)
+                continue
+            lin = self.conv[layer - 1][rt]
+            fixed = torch.baddbmm(lin.b, means, lin.wt[:, c:])
+            h = self._finish(layer, rt, h, torch.baddbmm(fixed[:, rows], h, lin.wt[:, :c]))
+        return self._heads(rt, h, root)
+
+    def _root_state(self, rt: NodeType, root_x: Tensor) -> Tensor:
+        return self.root_in2[rt](torch.relu(self.root_in1[rt](root_x)))
+
+    def _update(self, layer: int, t: NodeType, ego: Tensor, means: Tensor | None) -> Tensor:
+        """One layer's new state of ``t`` rows from their state and their neighbour means
+        (``None``: a type that receives no relation)."""
+        inputs = ego if means is None else torch.cat([ego, means], dim=-1)
+        return self._finish(layer, t, ego, self.conv[layer - 1][t](inputs))
+
+    def _finish(self, layer: int, t: NodeType, ego: Tensor, pre: Tensor) -> Tensor:
+        """The rest of a layer once its linear map gave ``pre``: activation, residual, norm."""
+        w, b = self.norm[layer - 1][t]
+        return torch.addcmul(b, F.layer_norm(ego + torch.relu(pre), (self.hidden,), None,
+                                             None, self.eps[(layer - 1, t)]), w)
+
+    def _heads(self, rt: NodeType, h_root: Tensor, root: Tensor) -> RiskOutput:
+        emb = self.embed[rt](torch.cat([h_root, root], dim=-1))
+        act = torch.relu(emb)
+        return RiskOutput(self.fraud_head[rt](act).squeeze(-1).mean(0),
+                          self.pd_head[rt](act).squeeze(-1).mean(0), emb[0])
+
+    def _forward(self, batch: TreeBatch, context: list[Tensor | None] | None) -> RiskOutput:
+        """The forward pass; with a ``context`` list, appends the roots' node state and, per
+        layer, their neighbour means (:meth:`forward_with_context`)."""
         rt = batch.root_type
         if rt not in self.root_in1:
             raise GraphDataError(f"the model scores {sorted(self.root_in1)}, not {rt!r}")
@@ -123,7 +189,9 @@ class StackedEnsemble:
         h: dict[NodeType, Tensor] = {}
         for t in NODE_TYPES:
             h[t] = torch.relu(self.node_in[t](batch.x[t][: batch.prefix[0][t]]))
-        root = self.root_in2[rt](torch.relu(self.root_in1[rt](batch.root_x)))
+        root = self._root_state(rt, batch.root_x)
+        if context is not None:
+            context.append(h[rt][:, :nr])
         h[rt] = torch.cat([h[rt][:, :nr] + root, h[rt][:, nr:]], dim=1)
         for layer in range(1, self.num_layers + 1):
             out: dict[NodeType, Tensor] = {}
@@ -136,10 +204,11 @@ class StackedEnsemble:
                 conv = self.first.convs[layer - 1][t]
                 rels = conv.relations
                 adj = batch.adjs[layer].get(t)
+                means: Tensor | None
                 if not rels:
-                    inputs = ego
+                    means = None
                 elif adj is None or adj.nnz == 0:
-                    inputs = torch.cat([ego, ego.new_zeros(m, n, len(rels) * c)], dim=-1)
+                    means = ego.new_zeros(m, n, len(rels) * c)
                 else:
                     x = torch.cat([h[RELATIONS[r][1]] for r in rels], dim=1)
                     wide = x.transpose(0, 1).reshape(x.shape[1], m * c)
@@ -147,13 +216,25 @@ class StackedEnsemble:
                     agg = conv.propagate(adj.matrix, x=wide, adj=adj)
                     means = agg.view(len(rels), n, m, c).permute(2, 1, 0, 3).reshape(
                         m, n, len(rels) * c)
-                    inputs = torch.cat([ego, means], dim=-1)
-                msg = torch.relu(self.conv[layer - 1][t](inputs))
-                w, b = self.norm[layer - 1][t]
-                out[t] = torch.addcmul(b, F.layer_norm(ego + msg, (c,), None, None,
-                                                       self.eps[(layer - 1, t)]), w)
+                if context is not None and t == rt:
+                    context.append(None if means is None else means[:, :nr])
+                out[t] = self._update(layer, t, ego, means)
             h = out
-        emb = self.embed[rt](torch.cat([h[rt][:, :nr], root], dim=-1))
-        act = torch.relu(emb)
-        return RiskOutput(self.fraud_head[rt](act).squeeze(-1).mean(0),
-                          self.pd_head[rt](act).squeeze(-1).mean(0), emb[0])
+        return self._heads(rt, h[rt][:, :nr], root)
+
+
+@dataclass(frozen=True)
+class RootContext:
+    """What the root rows of a batch received from the rest of it, per member
+    (:meth:`StackedEnsemble.forward_with_context`).
+
+    Args:
+        root_type (NodeType): the roots' type.
+        node_state (Tensor): ``[M, R, C]`` the roots' state from their node features.
+        means (list[Tensor or None]): per layer, ``[M, R, R_rel * C]`` the roots' neighbour
+            means (``None``: the root type receives no relation).
+    """
+
+    root_type: NodeType
+    node_state: Tensor
+    means: list[Tensor | None]

@@ -74,6 +74,7 @@ class ProductPolicy(_Strict):
     review_pd: Probability
     decline_pd: Probability
     degraded_max_approve_amount: float = Field(ge=0)
+    review_fraud_reason: float = Field(gt=0)
     limit: LimitPolicy
 
     @model_validator(mode="after")
@@ -87,6 +88,12 @@ class ProductPolicy(_Strict):
         return self
 
 
+class ReasonsPolicy(_Strict):
+    """Which of the model's attributions become reasons (serving/explanations.py)."""
+
+    min_weight: float = Field(ge=0)
+
+
 class Policy(_Strict):
     """The whole policy file."""
 
@@ -94,6 +101,7 @@ class Policy(_Strict):
     description: str = ""
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     thin_file: ThinFile
+    reasons: ReasonsPolicy
     grades: tuple[Grade, ...] = Field(min_length=1)
     products: dict[Product, ProductPolicy]
 
@@ -208,6 +216,20 @@ def recommended_limit(
     return math.floor(min(raw, cap) / lim.step) * lim.step
 
 
+def main_adverse_reason(fraud_reasons: Sequence[Signal], credit_reasons: Sequence[Signal]
+                        ) -> tuple[Literal["fraud", "credit"], Signal] | None:
+    """The strongest reason against an application (the largest positive weight) and which
+    score it raised; ``None`` when no reason raised one. A tie goes to fraud."""
+    heads: tuple[tuple[Literal["fraud", "credit"], Sequence[Signal]], ...] = (
+        ("fraud", fraud_reasons), ("credit", credit_reasons))
+    best: tuple[Literal["fraud", "credit"], Signal] | None = None
+    for kind, signals in heads:
+        for s in signals:
+            if s.weight > 0 and (best is None or s.weight > best[1].weight):
+                best = (kind, s)
+    return best
+
+
 def decide(
     policy: Policy,
     *,
@@ -219,6 +241,8 @@ def decide(
     features: Mapping[str, FeatureValue],
     degraded: bool,
     degraded_cap: float | None = None,
+    fraud_reasons: Sequence[Signal] = (),
+    credit_reasons: Sequence[Signal] = (),
 ) -> PolicyOutcome:
     """Apply the policy to one application's scores.
 
@@ -233,6 +257,12 @@ def decide(
         degraded (bool): decided without the graph.
         degraded_cap (float, optional): operator ceiling on degraded approvals on top of the
             policy's; the lower wins. (default: ``None``)
+        fraud_reasons (Sequence[Signal], optional): the model's fraud reasons
+            (:func:`serving.explanations.explain`); an approval whose strongest adverse reason
+            is one of them, with a weight of at least the product's ``review_fraud_reason``,
+            goes to review instead. (default: none)
+        credit_reasons (Sequence[Signal], optional): the model's credit reasons.
+            (default: none)
     """
     spec = policy.product(product)
     thin = is_thin_file(policy, features)
@@ -267,6 +297,11 @@ def decide(
         if amount > limit:
             decision = "review"
             add("AMOUNT_ABOVE_LIMIT", 5.0, "amount", amount, limit, amount=amount, limit=limit)
+        main = main_adverse_reason(fraud_reasons, credit_reasons)
+        if main is not None and main[0] == "fraud" and main[1].weight >= spec.review_fraud_reason:
+            decision = "review"
+            add("FRAUD_MAIN_REASON", 6.5, "main_reason_weight", main[1].weight,
+                spec.review_fraud_reason, reason=main[1].code)
     if degraded:
         cap = spec.degraded_max_approve_amount
         if degraded_cap is not None:

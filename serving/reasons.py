@@ -67,11 +67,34 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "Applied from {city}, {km_home:,.0f} km from home ({home_city})",
         "申请地点{city}距住址（{home_city}）{km_home:,.0f}公里",
     ),
+    "USUAL_LOCATION": (
+        "Applied from {city}, {km:,.0f} km from the account's usual login area or home",
+        "申请地点{city}距该账户常用登录地或住址{km:,.0f}公里",
+    ),
+    "LOCATION_UNKNOWN": (
+        "Applied from {city}; the account has no login history or home to compare it with",
+        "申请地点{city}；该账户无登录记录或住址可供比较",
+    ),
     "ATO_AMOUNT_SPIKE": (
         "Amount {amount:,.0f} {currency} is {ratio:.1f}x the user's median of {median:,.0f} "
         "over {history} past orders and applications",
         "申请金额{amount:,.0f} {currency}为该用户历史{history}笔订单及申请中位数"
         "{median:,.0f}的{ratio:.1f}倍",
+    ),
+    "AMOUNT_IN_LINE": (
+        "Amount {amount:,.0f} {currency} is {ratio:.1f}x the user's median of {median:,.0f} "
+        "over {history} past orders and applications",
+        "申请金额{amount:,.0f} {currency}为该用户历史{history}笔订单及申请中位数"
+        "{median:,.0f}的{ratio:.1f}倍",
+    ),
+    "AMOUNT_NO_HISTORY": (
+        "Amount {amount:,.0f} {currency}, with no earlier order or application to compare it "
+        "with",
+        "申请金额{amount:,.0f} {currency}，无历史订单或申请可供比较",
+    ),
+    "DEVICE_KNOWN": (
+        "Device {display} first used by this account {days:,.0f} days ago",
+        "设备{display}于{days:,.0f}天前首次在该账户使用",
     ),
     "ATO_PATTERN": (
         "Account of {tenure_days:,.0f} days on a new device, far from its usual places, asking "
@@ -82,6 +105,24 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "{count} applications by this user in the 24 h before this one",
         "该用户在本次申请前24小时内已申请{count}次",
     ),
+    "LOGIN_VELOCITY": (
+        "{logins_24h} logins in the 24 h before this application, {logins_7d} in 7 days",
+        "本次申请前24小时内登录{logins_24h}次，7天内登录{logins_7d}次",
+    ),
+    "DEVICE_APPLICATION_VELOCITY": (
+        "{apps_24h} applications from device {display} in the 24 h before this one, "
+        "{apps_7d} in 7 days",
+        "设备{display}在本次申请前24小时内有{apps_24h}笔申请，7天内{apps_7d}笔",
+    ),
+    "IP_APPLICATION_VELOCITY": (
+        "{apps_24h} applications from IP {display} in the 24 h before this one, "
+        "{apps_7d} in 7 days",
+        "IP {display}在本次申请前24小时内有{apps_24h}笔申请，7天内{apps_7d}笔",
+    ),
+    "ACCOUNT_FOOTPRINT": (
+        "The account has used {devices} devices, {phones} phone numbers and {ips} IP addresses",
+        "该账户使用过{devices}台设备、{phones}个手机号、{ips}个IP地址",
+    ),
     "THIN_FILE": (
         "Thin file: account {tenure_days:,.0f} days old with {orders} orders",
         "信息薄：账户注册{tenure_days:,.0f}天，订单{orders}笔",
@@ -90,25 +131,54 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "IP {display} is a {ip_kind} address",
         "IP {display}为{ip_kind}类型地址",
     ),
+    "IP_KIND": (
+        "IP {display} is a {ip_kind} address",
+        "IP {display}为{ip_kind}类型地址",
+    ),
     "EMULATOR_DEVICE": (
         "Device {display} reports an emulator",
         "设备{display}为模拟器",
+    ),
+    "DEVICE_OS": (
+        "Device {display} reports {os}",
+        "设备{display}系统为{os}",
     ),
     "MERCHANT_CONFIRMED_FRAUD": (
         "Merchant {display} is confirmed fraud",
         "商户{display}已被确认为欺诈",
     ),
     "MERCHANT_HIGH_REFUNDS": (
-        "Merchant {display} saw {returned} of {orders} sampled orders returned ({rate:.0%})",
-        "商户{display}抽样订单{orders}笔中退货{returned}笔（{rate:.0%}）",
+        "Merchant {display} saw {returned} of {orders} recent orders returned ({rate:.0%})",
+        "商户{display}近期订单{orders}笔中退货{returned}笔（{rate:.0%}）",
+    ),
+    "MERCHANT_RETURNS": (
+        "Merchant {display} saw {returned} of {orders} recent orders returned ({rate:.0%})",
+        "商户{display}近期订单{orders}笔中退货{returned}笔（{rate:.0%}）",
     ),
     "MERCHANT_SALES_SPIKE": (
-        "Merchant {display} sold {ratio:.1f}x its earlier daily average in the last 7 days",
-        "商户{display}近7天日均销售额为此前日均的{ratio:.1f}倍",
+        "Merchant {display} recently sold {ratio:.1f}x its earlier daily average",
+        "商户{display}近期日均销售额为此前日均的{ratio:.1f}倍",
+    ),
+    "MERCHANT_SALES": (
+        "Merchant {display} recently sold {ratio:.1f}x its earlier daily average",
+        "商户{display}近期日均销售额为此前日均的{ratio:.1f}倍",
+    ),
+    "MERCHANT_NO_SALES_DATA": (
+        "Merchant {display} has no recent sales reports",
+        "商户{display}近期无销售报告",
+    ),
+    "MERCHANT_PROFILE": (
+        "Merchant {display}: {size} size, {age_days:,.0f} days on the platform, {buyers} "
+        "buyers and {apps} applications",
+        "商户{display}：规模{size}，入驻{age_days:,.0f}天，买家{buyers}个，申请{apps}笔",
     ),
     "MERCHANT_NOT_OWNED": (
         "Merchant {display} is not owned by the applicant",
         "商户{display}不属于申请人",
+    ),
+    "MERCHANT_OWNED": (
+        "Merchant {display} is owned by the applicant",
+        "商户{display}为申请人所有",
     ),
     # -- credit -------------------------------------------------------------------------------
     "SELF_DEFAULT": (
@@ -123,6 +193,10 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "{defaulted} of {contacts} emergency contacts in default",
         "{contacts}个紧急联系人中{defaulted}个违约",
     ),
+    "CONTACT_FRAUD": (
+        "{fraud} of {contacts} emergency contacts confirmed fraud",
+        "{contacts}个紧急联系人中{fraud}个已确认欺诈",
+    ),
     "HIGH_RETURN_RATE": (
         "{returned} of {orders} orders returned ({rate:.0%})",
         "{orders}笔订单中退货{returned}笔（{rate:.0%}）",
@@ -130,6 +204,15 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
     "GOOD_REPAYMENT_HISTORY": (
         "{on_time} repayments on time, none late",
         "{on_time}笔还款均按时，无逾期",
+    ),
+    "NO_REPAYMENT_HISTORY": (
+        "No past repayments",
+        "无历史还款记录",
+    ),
+    "PURCHASE_HISTORY": (
+        "{orders} orders worth {value:,.0f} {currency} at {merchants} merchants, "
+        "{rate:.0%} returned",
+        "在{merchants}个商户下单{orders}笔，金额{value:,.0f} {currency}，退货率{rate:.0%}",
     ),
     "ESTABLISHED_CUSTOMER": (
         "Customer for {tenure_days:,.0f} days with {orders} orders",
@@ -168,6 +251,12 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
     "DEGRADED_MODE": (
         "Graph store unavailable or slow: decided without reading it, under the degraded cap",
         "图数据库不可用或超时：未读取图数据库即作出决策，适用降级上限",
+    ),
+    "FRAUD_MAIN_REASON": (
+        "The strongest reason against this application is a fraud signal ({reason}, weight "
+        "{value:.2f} at or above {threshold:.2f}): not approved without review",
+        "本申请最主要的不利原因为欺诈信号（{reason}，权重{value:.2f}达到{threshold:.2f}）："
+        "须人工审核",
     ),
     "DEGRADED_AMOUNT_CAP": (
         "Amount {amount:,.0f} above the {cap:,.0f} that may be approved in degraded mode",
