@@ -71,7 +71,7 @@ from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
 from gnn.promotion_gate import PromotionDecision, judge_promotion
 from gnn.risk_features import ApplicationQueries, RiskFeatures
-from gnn.risk_rules import RULES_VERSION, RiskRules, RuleScores
+from gnn.risk_rules import RULES_VERSION, RiskRules, RulesModel, RuleScores
 from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
 from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
@@ -149,6 +149,7 @@ __all__ = [
     "RiskFeatures",
     "RiskOutput",
     "RiskRules",
+    "RulesModel",
     "RiskTrainConfig",
     "RiskTrainResult",
     "RuleScores",

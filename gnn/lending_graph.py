@@ -195,6 +195,11 @@ def _grow(buf: np.ndarray, need: int, fill: Any) -> np.ndarray:
     return out
 
 
+def _used(n: int) -> int:
+    """Length of a per-node view: the nodes, or the one default slot of a type without any."""
+    return max(n, 1)
+
+
 def _last_per(pos: np.ndarray) -> np.ndarray:
     """Index of the last occurrence of each distinct value of ``pos`` (a later write wins)."""
     rev = pos[::-1]
@@ -209,8 +214,11 @@ class _Nodes:
         self.type = node_type
         self.ids: list[str] = []
         self.index: dict[str, int] = {}
-        self.keys = np.zeros(0, dtype=np.uint64)
-        self.attrs = {k: np.full(0, d, dtype=dt) for k, (dt, d) in _ATTRS[node_type].items()}
+        # NOTE: buffers hold at least one slot of defaults, and the views of an empty type
+        # show it (:func:`_used`): readers index with ``max(pos, 0)`` under a mask, which must
+        # not fail on a young store without, say, any merchant yet.
+        self.keys = np.zeros(1, dtype=np.uint64)
+        self.attrs = {k: np.full(1, d, dtype=dt) for k, (dt, d) in _ATTRS[node_type].items()}
         self._ids_array: np.ndarray | None = None
 
     @property
@@ -362,7 +370,7 @@ class LendingGraph:
         self._fraud_apps = {r: TemporalAdjacency.empty(0, 0) for r in _FRAUD_APP_RELATIONS}
         self._both_addresses = TemporalAdjacency.empty(0, 0)
         labelled = _LABELLED["fraud"] | _LABELLED["default"]
-        self._label = {f: {t: np.zeros(0, np.int64) for t in labelled}
+        self._label = {f: {t: np.full(1, NEVER, np.int64) for t in labelled}
                        for f in ("fraud", "cleared", "family", "default", "own_default")}
         self._as_of = 0
         self.writes_applied = 0
@@ -374,18 +382,19 @@ class LendingGraph:
         self.events: Mapping[str, Mapping[str, np.ndarray]] = _TypedView(  # type: ignore[assignment]
             lambda name: self._events[name].view(), tuple(_EVENT_COLUMNS))
         self.fraud_at: Mapping[NodeType, np.ndarray] = _TypedView(
-            lambda t: self._label["fraud"][t][: self._nodes[t].n], sorted(_LABELLED["fraud"]))
+            lambda t: self._label["fraud"][t][: _used(self._nodes[t].n)],
+            sorted(_LABELLED["fraud"]))
         self.default_at: Mapping[NodeType, np.ndarray] = _TypedView(
-            lambda t: self._label["default"][t][: self._nodes[t].n],
+            lambda t: self._label["default"][t][: _used(self._nodes[t].n)],
             sorted(_LABELLED["default"]))
 
     def _attr_view(self, t: NodeType) -> dict[str, np.ndarray]:
-        n = self._nodes[t].n
+        n = _used(self._nodes[t].n)
         return {k: v[:n] for k, v in self._nodes[t].attrs.items() if k not in _HIDDEN_ATTRS}
 
     @property
     def cleared_at(self) -> np.ndarray:
-        return self._label["cleared"]["Application"][: self._nodes["Application"].n]
+        return self._label["cleared"]["Application"][: _used(self._nodes["Application"].n)]
 
     # -- lookups ----------------------------------------------------------------------------------
     def num_nodes(self, node_type: NodeType) -> int:
@@ -405,7 +414,7 @@ class LendingGraph:
     def keys(self, node_type: NodeType) -> np.ndarray:
         """uint64 key of every node of ``node_type`` (:func:`id_keys` of its id)."""
         nodes = self._nodes[node_type]
-        return nodes.keys[: nodes.n]
+        return nodes.keys[: _used(nodes.n)]
 
     def event_adjacency(self, name: str) -> TemporalAdjacency:
         """Owner -> row of the ``name`` event table (``events[name]``), by event time."""

@@ -55,9 +55,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
+
+from gnn.attribution import RootAttribution
+from gnn.lending_graph import LendingGraph
+from gnn.risk_features import ApplicationQueries, RiskFeatures
+from gnn.scoring_pipeline import Scores
 
 RULES_VERSION: Final = "rules-2.0"
 """The version a verdict decided by the rules alone records as its model version."""
@@ -373,3 +378,102 @@ class RiskRules:
         pd_base = np.where(products.any(axis=1), products @ base, float(base.mean()))
         return RuleScores(FRAUD_BASE + fraud_points.sum(axis=1), pd_base + pd_points.sum(axis=1),
                           fraud_points, pd_points, self.fraud_rules, self.pd_rules)
+
+
+@dataclass(frozen=True)
+class RulesPrepared:
+    """Application root features for the rules (no neighbourhood: the rules read none)."""
+
+    root_names: list[str]
+    root_x: np.ndarray
+    root_groups: list[str]
+
+    def __len__(self) -> int:
+        return int(self.root_x.shape[0])
+
+
+@dataclass(frozen=True)
+class RulesAttributions:
+    """The rules' points as attributions of their log-odds, per root feature: each rule's
+    points are shared by the features it read that hold a value (all of them if none does),
+    so the rules' reasons are rendered by the same families as the model's."""
+
+    scores: Any
+    roots: list[RootAttribution]
+
+    def root(self, i: int) -> RootAttribution:
+        return self.roots[i]
+
+
+class RulesModel:
+    """:class:`RiskRules` as a scoring model: what the service runs while no model is
+    promoted, over the same features and the same live graph state as the GNN.
+
+    Args:
+        kernel_hub_degree (int, optional): hub cap of the shared-entity kernel (the GNN
+            pipeline's default). (default: ``20``)
+    """
+
+    version: str = RULES_VERSION
+
+    def __init__(self, *, kernel_hub_degree: int = 20) -> None:
+        self.kernel_hub_degree = kernel_hub_degree
+        self._bound: tuple[int, RiskFeatures] | None = None
+        self._rules: RiskRules | None = None
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.version!r})"
+
+    def prepare_applications(self, graph: LendingGraph, apps: ApplicationQueries
+                             ) -> RulesPrepared:
+        """The applications' root features as of their own times."""
+        if self._bound is None or self._bound[0] != id(graph):
+            self._bound = (id(graph), RiskFeatures(graph, hub_degree=self.kernel_hub_degree))
+        x, names, groups = self._bound[1].application_features(apps)
+        return RulesPrepared(names, x, groups)
+
+    def predict(self, prepared: RulesPrepared, *, device: str = "cpu") -> Scores:
+        """Fraud and default probabilities (log-odds through a logistic, not calibrated)."""
+        del device  # NOTE: a handful of array operations: the CPU
+        s = self._score(prepared)
+        return Scores(s.fraud, s.pd, s.fraud_logit.astype(np.float32),
+                      s.pd_logit.astype(np.float32), np.zeros((len(s), 0), np.float32))
+
+    def attribute(self, prepared: RulesPrepared, *, device: str = "cpu") -> RulesAttributions:
+        """Scores and each root's points by feature (:class:`RulesAttributions`)."""
+        s = self._score(prepared)
+        scores = self.predict(prepared, device=device)
+        names = prepared.root_names
+        roots = []
+        for i in range(len(prepared)):
+            values = dict(zip(names, prepared.root_x[i].astype(np.float64).tolist(),
+                              strict=True))
+            heads: dict[str, dict[str, float]] = {"fraud": {}, "pd": {}}
+            for head, points, codes in (("fraud", s.fraud_points, s.fraud_rules),
+                                        ("pd", s.pd_points, s.pd_rules)):
+                for j, code in enumerate(codes):
+                    p = float(points[i, j])
+                    if p == 0.0:
+                        continue
+                    carriers = _CARRIERS[(code, head)]
+                    held = [n for n in carriers if values[n] != 0.0] or list(carriers)
+                    for n in held:
+                        heads[head][n] = heads[head].get(n, 0.0) + p / len(held)
+            roots.append(RootAttribution(values, heads["fraud"], heads["pd"], {}, {},
+                                         float(s.fraud_logit[i]), float(s.pd_logit[i]),
+                                         float(FRAUD_BASE),
+                                         float(s.pd_logit[i] - s.pd_points[i].sum())))
+        return RulesAttributions(scores, roots)
+
+    def _score(self, prepared: RulesPrepared) -> RuleScores:
+        if self._rules is None or self._rules.feature_names != tuple(prepared.root_names):
+            self._rules = RiskRules(prepared.root_names)
+        return self._rules.score(prepared.root_x)
+
+
+_CARRIERS: Final[dict[tuple[str, str], tuple[str, ...]]] = {
+    (r.code, r.head): tuple(n for n in r.needs if not n.startswith("product_")) or r.needs
+    for r in RULES
+}
+"""Per rule, the features its points are attributed to (the product is context, not a
+reason: :data:`serving.explanations.IGNORED`)."""

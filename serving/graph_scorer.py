@@ -31,6 +31,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -38,7 +39,7 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 
-from gnn import ApplicationQueries, GraphWrites, LendingGraph
+from gnn import ApplicationQueries, GraphWrites, LendingGraph, RootAttribution
 from graph import GraphStore
 from serving._child_process import die_with_parent
 from serving.policy import PRIOR_PD, policy_inputs
@@ -67,10 +68,11 @@ class ApplicationModel(Protocol):
 
 
 Explain = Callable[[Any, Any, str], Any]
-"""``explain(model, prepared, device)``: per-row attributions of a scored batch."""
-Reasons = Callable[[ApplicationFacts, Sequence[str], np.ndarray, Any, int],
-                   tuple[Signal, ...]]
-"""``reasons(facts, root_names, root_values, attributions, row)``: the verdict's signals."""
+"""``explain(model, prepared, device)``: the batch's scores and per-root attributions (an
+object with ``scores`` and ``root(i)``, as :func:`gnn.attribute` returns)."""
+Reasons = Callable[[ApplicationFacts, RootAttribution],
+                   tuple[tuple[Signal, ...], tuple[Signal, ...]]]
+"""``reasons(facts, root)``: the verdict's fraud and credit signals from its attributions."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class Scored:
     pd: np.ndarray
     fraud_logit: np.ndarray
     pd_logit: np.ndarray
-    attributions: Any
+    roots: list[RootAttribution] | None
     writes_applied: int
 
 
@@ -105,10 +107,16 @@ def score_applications(model: ApplicationModel, graph: LendingGraph,
         merchant_id=a.merchant_id, phone_id=a.phone_id, address_id=a.address_id)
         for a in applications])
     prepared = model.prepare_applications(graph, q)
-    scores = model.predict(prepared, device=device)
-    attributions = None if explain is None else explain(model, prepared, device)
+    roots: list[RootAttribution] | None = None
+    if explain is None:
+        scores = model.predict(prepared, device=device)
+    else:
+        # NOTE: the attributions come with the scores of the same forward pass
+        explained = explain(model, prepared, device)
+        scores = explained.scores
+        roots = [explained.root(i) for i in range(len(q))]
     return Scored(list(prepared.root_names), prepared.root_x, scores.fraud, scores.pd,
-                  scores.fraud_logit, scores.pd_logit, attributions, graph.writes_applied)
+                  scores.fraud_logit, scores.pd_logit, roots, graph.writes_applied)
 
 
 class GraphScorer:
@@ -203,18 +211,20 @@ class GraphScorer:
         features.update(fraud_logit=float(scored.fraud_logit[i]),
                         pd_logit=float(scored.pd_logit[i]))
         features.update(policy_inputs(names, values))
-        signals: tuple[Signal, ...] = ()
-        if self.reasons is not None and scored.attributions is not None:
-            signals = self.reasons(application, names, values, scored.attributions, i)
+        fraud: tuple[Signal, ...] = ()
+        credit: tuple[Signal, ...] = ()
+        if self.reasons is not None and scored.roots is not None:
+            fraud, credit = self.reasons(application, scored.roots[i])
         return ScoreResult(
             fraud_probability=float(scored.fraud[i]), pd=float(scored.pd[i]),
-            features=features, signals=signals, model_version=self.model.version,
+            features=features, fraud_signals=fraud, credit_signals=credit,
+            model_version=self.model.version,
             graph_version=f"{job.base}+{scored.writes_applied}")
 
     def prior(self, application: ApplicationFacts) -> ScoreResult:
         """The scores of an application without any graph: base rates, no reasons."""
         return ScoreResult(PRIOR_FRAUD, PRIOR_PD[application.product], {"degraded": True}, (),
-                           self.model.version, "none")
+                           (), self.model.version, "none")
 
     def _score_batch(self, jobs: list[_Job]) -> None:
         """Apply the writes accepted so far, then score the waiting applications as one batch.
@@ -335,8 +345,8 @@ def _serve_batches(conn: Connection, model: ApplicationModel, graph: LendingGrap
             reply: tuple[str, object] = (
                 "ok", score_applications(model, graph, applications, device, explain))
         except Exception as e:  # noqa: BLE001 - the parent raises it for the batch
-            log.exception("model process: batch failed")
-            reply = ("error", f"{type(e).__name__}: {e}")
+            # NOTE: the traceback goes with the error: this process's log has no handler.
+            reply = ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
         conn.send(reply)
 
 

@@ -490,6 +490,34 @@ class LiveGraph:
         found.update(self._in.get((rel_type, dst), ()))
         return found
 
+    def display(self, label: NodeType, node_id: str | None) -> str | None:
+        """What an investigator reads for an entity (its masked form), if the graph has it."""
+        if node_id is None:
+            return None
+        node = self.node(label, node_id)
+        if node is None:
+            return None
+        value = node.properties.get("masked") or node.properties.get("name_masked")
+        return None if value is None else str(value)
+
+    def places(self, user_id: str) -> dict[str, str]:
+        """The cities a user's location reasons name: ``home_city`` (declared) and
+        ``usual_city`` (the most frequent city of its recent logins' IPs)."""
+        out: dict[str, str] = {}
+        user = self.node("User", user_id)
+        if user is not None and isinstance(user.properties.get("home_city"), str):
+            out["home_city"] = user.properties["home_city"]
+        logins = self.edges_from("LOGGED_IN_FROM", user_id)
+        counts: dict[str, int] = {}
+        for ip in (e.dst for e in logins):
+            node = self.node("IP", ip)
+            city = None if node is None else node.properties.get("city")
+            if isinstance(city, str):
+                counts[city] = counts.get(city, 0) + 1
+        if counts:
+            out["usual_city"] = max(sorted(counts), key=lambda c: counts[c])
+        return out
+
     # NOTE: reads take no lock: the base is immutable (a refresh swaps it whole) and the
     # overlay is copy-on-write, so a reader sees every write that finished before it read.
     def user_subgraph(self, user_id: str) -> Subgraph | None:

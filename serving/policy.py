@@ -275,22 +275,29 @@ def decide(
         signals.append(Signal(code, weight, Evidence(*app, metric, value, reference), params))
 
     decision: Decision = "approve"
+    # NOTE: a suspected fraud goes to a person whatever its credit risk: the probability of
+    # default describes whoever applies, perhaps an impostor, and a credit decline would close
+    # a case nobody looked at. Credit decides once the investigator clears it.
+    suspected = spec.review_fraud <= fraud_probability < spec.decline_fraud
     if fraud_probability >= spec.decline_fraud:
         decision = "decline"
         add("FRAUD_DECLINE", 10.0, "fraud_probability", fraud_probability, spec.decline_fraud)
+    elif suspected:
+        decision = "review"
+        add("FRAUD_REVIEW", 7.0, "fraud_probability", fraud_probability, spec.review_fraud)
     if pd >= spec.decline_pd:
-        decision = "decline"
-        add("PD_DECLINE", 9.0, "pd", pd, spec.decline_pd)
-    if decision != "decline" and limit < spec.limit.min_limit:
+        if suspected:
+            add("PD_REVIEW", 6.0, "pd", pd, spec.review_pd)
+        else:
+            decision = "decline"
+            add("PD_DECLINE", 9.0, "pd", pd, spec.decline_pd)
+    if decision == "approve" and limit < spec.limit.min_limit:
         # NOTE: in degraded mode the history behind the limit is missing, and missing data
         # is not evidence against the applicant: a person decides instead.
         decision = "review" if degraded else "decline"
         add("NO_CREDIT_OFFER", 8.0, "credit_limit", limit, spec.limit.min_limit,
             limit=limit, minimum=spec.limit.min_limit)
     if decision == "approve":
-        if fraud_probability >= spec.review_fraud:
-            decision = "review"
-            add("FRAUD_REVIEW", 7.0, "fraud_probability", fraud_probability, spec.review_fraud)
         if pd >= spec.review_pd:
             decision = "review"
             add("PD_REVIEW", 6.0, "pd", pd, spec.review_pd)

@@ -96,11 +96,6 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "Device {display} first used by this account {days:,.0f} days ago",
         "设备{display}于{days:,.0f}天前首次在该账户使用",
     ),
-    "ATO_PATTERN": (
-        "Account of {tenure_days:,.0f} days on a new device, far from its usual places, asking "
-        "for an unusual amount: the account-takeover pattern",
-        "注册{tenure_days:,.0f}天的老账户在新设备、异地申请异常金额：疑似账户盗用",
-    ),
     "APPLICATION_VELOCITY": (
         "{count} applications by this user in the 24 h before this one",
         "该用户在本次申请前24小时内已申请{count}次",
@@ -217,11 +212,6 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
     "ESTABLISHED_CUSTOMER": (
         "Customer for {tenure_days:,.0f} days with {orders} orders",
         "注册{tenure_days:,.0f}天，订单{orders}笔",
-    ),
-    "NO_ADVERSE_SIGNALS": (
-        "No confirmed fraud or default among {shared} accounts sharing a device, phone or "
-        "address, and no account-takeover signal",
-        "共用设备、手机号或地址的{shared}个账户中无确认欺诈或违约，且无账户盗用迹象",
     ),
     # -- the policy ---------------------------------------------------------------------------
     "FRAUD_DECLINE": (

@@ -4,11 +4,16 @@ model."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from gnn import RootAttribution
 from graph import GraphError, GraphStore
 from graph.snapshot import GraphSnapshot
+from serving.explanations import explain
 from serving.graph_scorer import ApplicationModel, GraphScorer
 from serving.live_graph import LiveGraph
+from serving.policy import load_policy
+from serving.scoring import ApplicationFacts, Signal
 from serving.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,12 +57,28 @@ def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore) -> Graph
         store (GraphStore): whether other processes write it (then every refresh rebuilds
             the arrays).
     """
-    from serving.explanations import explain, signals_from_attributions
+    from gnn import RulesModel, attribute
 
     model = load_model(settings)
+    min_weight = load_policy(settings.POLICY_FILE).reasons.min_weight
+
+    def explain_batch(m: Any, prepared: Any, device: str) -> Any:
+        if isinstance(m, RulesModel):
+            return m.attribute(prepared, device=device)
+        return attribute(m, prepared, device=device)
+
+    def reasons(facts: ApplicationFacts, root: RootAttribution
+                ) -> tuple[tuple[Signal, ...], tuple[Signal, ...]]:
+        displays = {(label, i): shown for label, i in (
+            ("Phone", facts.phone_id), ("Address", facts.address_id),
+            ("Merchant", facts.merchant_id)) if i is not None
+            and (shown := live.display(label, i)) is not None}
+        out = explain(root, facts, min_weight=min_weight, displays=displays,
+                      places=live.places(facts.user_id))
+        return out.fraud, out.credit
+
     scorer = GraphScorer(model, device=_torch_device(settings), process=settings.GNN_PROCESS,
-                         explain=explain, reasons=signals_from_attributions,
-                         on_lost=live.request_rebuild)
+                         explain=explain_batch, reasons=reasons, on_lost=live.request_rebuild)
     scorer.set_graph(live.arrays())
     live.connect(scorer.accept, scorer.set_graph, on_refresh=not store.exclusive_writer)
     log.info("scorer: %r", scorer)

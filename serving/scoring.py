@@ -108,7 +108,8 @@ class ScoreResult:
         pd (float): probability of default if funded.
         features (Mapping[str, FeatureValue]): the named features used (no embeddings), kept
             in the audit trail; the policy reads limit inputs such as ``monthly_spend`` here.
-        signals (tuple[Signal, ...]): the evidence behind the scores.
+        fraud_signals (tuple[Signal, ...]): what moved the fraud score, strongest first.
+        credit_signals (tuple[Signal, ...]): what moved the probability of default.
         model_version (str): the model that produced the scores.
         graph_version (str): the state of the graph that was read.
     """
@@ -116,9 +117,15 @@ class ScoreResult:
     fraud_probability: float
     pd: float
     features: Mapping[str, FeatureValue]
-    signals: tuple[Signal, ...]
+    fraud_signals: tuple[Signal, ...]
+    credit_signals: tuple[Signal, ...]
     model_version: str
     graph_version: str
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        """Fraud and credit signals together."""
+        return self.fraud_signals + self.credit_signals
 
 
 @runtime_checkable
@@ -132,6 +139,11 @@ class Scorer(Protocol):
 
     def ready(self) -> bool:
         """Whether the model is loaded and can score."""
+        ...
+
+    def prior(self, application: ApplicationFacts) -> ScoreResult:
+        """The scores of an application without any graph (base rates; its features say
+        ``degraded``): what the service decides with when scoring failed."""
         ...
 
     def score(self, application: ApplicationFacts, store: GraphStore | None) -> ScoreResult:

@@ -129,19 +129,19 @@ class ScoringService:
                 return stored
             t_model = time.perf_counter()
             stage.labels("lookup").observe(t_model - t_lookup)
-            degraded = False
+            # NOTE: the scorer reads the live graph, not the store: a slow store does not slow
+            # a verdict. One made while the store is down is flagged degraded all the same
+            # (other replicas' writes since are unseen; this one waits in the spool), as is
+            # one made without any graph state (the scorer's prior).
+            degraded = not self.guard.up
             try:
-                result = self.guard.read(lambda s: self.scorer.score(facts, s))
-            except StoreDown as e:
-                log.warning("scoring %s degraded: %s", app.application_id, e)
-                degraded = True
                 result = self.scorer.score(facts, None)
             except Exception:
                 log.exception("scorer failed on %s; deciding in degraded mode",
                               app.application_id)
                 self.metrics.scorer_errors.inc()
-                degraded = True
-                result = self.scorer.score(facts, None)
+                result = self.scorer.prior(facts)
+            degraded = degraded or result.features.get("degraded") is True
             verdict, features = self._verdict(app, result, degraded, t0)
             verdict_json = verdict.model_dump_json()
             row = {
@@ -250,7 +250,8 @@ class ScoringService:
             self.policy, application_id=app.application_id, product=app.product,
             amount=float(app.amount), fraud_probability=result.fraud_probability,
             pd=result.pd, features=result.features, degraded=degraded,
-            degraded_cap=self.degraded_cap)
+            degraded_cap=self.degraded_cap, fraud_reasons=result.fraud_signals,
+            credit_reasons=result.credit_signals)
         signals: list[Signal] = list(outcome.signals)
         if degraded:
             signals.append(Signal("DEGRADED_MODE", 0.0, Evidence(

@@ -2,21 +2,22 @@
 
 Simulates a small world, loads it into LadybugDB, trains a model and promotes it if it passes
 the promotion gate (it must beat the rules and the promoted model on validation), creates a
-scoring key, starts the API on loopback and scores two example applications through real HTTP:
-an ordinary one from a known user, and a textbook account takeover of the same user (a new
-device in a far city asking for a large cash loan).
+scoring and an investigator key, starts the API on loopback and, through real HTTP:
+
+1. scores an ordinary application of a known user, then a textbook account takeover of the
+   same user (a new device in a far city asking for a large cash loan), each after its session
+   login (``POST /v1/events``);
+2. plays a live ring: brand-new accounts apply one after another from one new device, phone,
+   address and IP; after the third an investigator confirms the first as fraud
+   (``POST /v1/labels``); the model sees each accepted write at once, so the ring's
+   probabilities rise as it grows and jump with the label. Two isolated new accounts apply too,
+   for comparison.
 
 The demo's world is richer in fraud than the default one (:func:`demo_world_config`), so that a
 model trained in seconds on a few thousand users has enough fraud to learn from and to be
 judged on. Its clock is the world's: the examples are applied an hour after the world's last
 event, each after its session login (every application of the world follows one), so the model
 sees the applicant as the world left it.
-
-TODO(live graph, issue #13): the session logins are written to the store before the API starts,
-because the GNN reads the graph exported at start; once it reads every accepted write, post
-them through ``POST /v1/events`` just before each application, and add the live ring: a burst of
-new accounts applying from one new device, phone and address, one of them labelled fraud
-through ``POST /v1/labels``, then the next member, whose fraud probability must reach review.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import pyarrow.parquet as pq
 import uvicorn
 
 from gnn import ModelRegistry, PipelineConfig, RiskTrainConfig, train_world
-from graph import GraphStore, Pseudonymiser
 from graph.loader import load_world
 from graph.simulator import (
     AccountTakeoverConfig,
@@ -49,11 +49,8 @@ from graph.simulator import (
 )
 from serving import keys
 from serving.commands.serve import build_app, check_promoted_model
-from serving.graph_writes import event_ops
-from serving.schemas.events import LoginEventCreate
 from serving.settings import ConfigurationError, Settings, get_settings
 from serving.stores import build_store
-from serving.writer import apply_ops
 
 DEMO_FRAUD_RATE = 0.06
 """Share of fraud applications in the demo's world (the default world has 1.5 %)."""
@@ -147,8 +144,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"[demo] {trained.gate.reason}", file=sys.stderr, flush=True)
         check_promoted_model(settings)
         examples = _examples(world_dir)
-        _record_logins(store, pseudonymiser, examples)
         _, api_key = keys.create_key(store, "demo", "scoring")
+        _, investigator_key = keys.create_key(store, "demo-investigator", "investigator")
         app = build_app(settings, store)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=args.port,
                                                log_config=None, access_log=False))
@@ -159,7 +156,9 @@ def _demo(args: argparse.Namespace) -> int:
         _step(f"API ready on {base}", t0)
         try:
             for ex in examples:
+                _post(base, api_key, "/v1/events", {"events": [ex.login]})
                 _show(base, api_key, ex)
+            _ring(base, api_key, investigator_key, ring_steps(world_dir))
             if not args.once:
                 print(f"\nServing on {base} (OpenAPI at {base}/docs); Ctrl-C to stop.")
                 while thread.is_alive():
@@ -262,13 +261,6 @@ def _mobile_ip_near(world_dir: Path, lat: float, lon: float) -> str:
     return str(best["ip"])
 
 
-def _record_logins(store: GraphStore, pseudonymiser: Pseudonymiser,
-                   examples: list[_Example]) -> None:
-    """Write the examples' session logins with the writes ``POST /v1/events`` makes."""
-    events = [LoginEventCreate.model_validate(ex.login) for ex in examples]
-    apply_ops(store, event_ops(events, pseudonymiser))
-
-
 def _show(base: str, api_key: str, ex: _Example) -> None:
     payload = json.dumps(ex.body, ensure_ascii=False)
     print(f"\n# {ex.title}")
@@ -278,3 +270,80 @@ def _show(base: str, api_key: str, ex: _Example) -> None:
     response = httpx.post(f"{base}/v1/score", json=ex.body, headers={"X-API-Key": api_key},
                           timeout=30)
     print(json.dumps(response.json(), indent=2, ensure_ascii=False))
+
+
+def _post(base: str, key: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = httpx.post(f"{base}{path}", json=body, headers={"X-API-Key": key}, timeout=30)
+    if r.status_code >= 300:
+        raise SystemExit(f"riskgraph demo: {path} answered {r.status_code}: {r.text[:300]}")
+    return r.json()  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class RingStep:
+    """One step of the live ring: a login then an application, or a label."""
+
+    kind: str
+    who: str
+    body: dict[str, Any]
+    login: dict[str, Any] | None = None
+
+
+def ring_steps(world_dir: Path, *, members: int = 6, label_after: int = 3) -> list[RingStep]:
+    """The live ring of the demo (module docstring), on the world's clock: two isolated new
+    accounts, then ``members`` new accounts on one new device, phone, address and IP applying
+    two minutes apart, the first confirmed fraud after the ``label_after``-th has applied.
+
+    Ids carry the wall-clock time, so that a rerun plays a new ring.
+    """
+    end_ts = read_metadata(world_dir)["end_ts"]
+    assert isinstance(end_ts, int)
+    t = end_ts + 7200
+    run = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    lat, lon, city = 23.1291, 113.2644, "Guangzhou"
+    ring_ip = _mobile_ip_near(world_dir, lat, lon)
+    steps: list[RingStep] = []
+
+    def apply(who: str, user: str, i: int, device: str, phone: str, address: str, ip: str,
+              ts: int) -> None:
+        login = {"type": "login", "event_id": f"demo-{run}-{user}-login", "user_id": user,
+                 "ts": _iso(ts - 120), "device_id": device, "ip": ip, "lat": lat, "lon": lon}
+        body = {"application_id": f"demo-{run}-{user}-app", "product": "cash_loan",
+                "amount": 3000.0 + 100 * i, "currency": "CNY", "user_id": user,
+                "device_id": device, "ip": ip, "geo": {"lat": lat, "lon": lon, "city": city},
+                "phone": phone, "address": address, "applied_at": _iso(ts)}
+        steps.append(RingStep("apply", who, body, login))
+
+    for i in range(2):
+        user = f"demo-{run}-alone-{i}"
+        apply(f"isolated new account {i + 1}", user, i, f"ALONE-{run}-{i}",
+              f"+86 137 {run[-8:-4]} {1000 + i}", f"广州市天河区独立路{run[-6:]}号{i}室",
+              ring_ip, t + 60 * i)
+    device, phone = f"RING-{run}-DEVICE", f"+86 139 {run[-8:-4]} {run[-4:]}"
+    address = f"广州市天河区环路{run[-6:]}号"
+    first = f"demo-{run}-ring-0"
+    for i in range(members):
+        ts = t + 600 + 120 * i
+        if i == label_after:
+            steps.append(RingStep("label", "investigator confirms ring member 1", {"labels": [{
+                "event_id": f"demo-{run}-ring-label", "entity_type": "User",
+                "entity_id": first, "kind": "fraud", "at": _iso(ts - 30),
+                "source": "investigator:demo"}]}))
+        apply(f"ring member {i + 1}", f"demo-{run}-ring-{i}", i, device, phone, address,
+              ring_ip, ts)
+    return steps
+
+
+def _ring(base: str, api_key: str, investigator_key: str, steps: list[RingStep]) -> None:
+    print("\n# a live ring: brand-new accounts on one new device, phone and address")
+    print(f"{'who':<38} {'fraud p':>8}  {'decision':<8} main reason")
+    for step in steps:
+        if step.kind == "label":
+            _post(base, investigator_key, "/v1/labels", step.body)
+            print(f"-- {step.who} (POST /v1/labels)")
+            continue
+        assert step.login is not None
+        _post(base, api_key, "/v1/events", {"events": [step.login]})
+        v = _post(base, api_key, "/v1/score", step.body)
+        reason = v["reasons"][0]["code"] if v["reasons"] else "-"
+        print(f"{step.who:<38} {v['fraud_probability']:>8.4f}  {v['decision']:<8} {reason}")

@@ -12,8 +12,7 @@ from serving_world import LiveServer, World, make_settings
 
 from graph import GraphStore
 from serving.api import create_app
-from serving.live_graph import LiveGraph
-from serving.rules_scorer import RulesScorer
+from serving.scorers import load_live_graph, load_scorer
 from serving.settings import Settings
 
 
@@ -35,18 +34,13 @@ def uid() -> Callable[[str], str]:
     return lambda name: f"t{token}-{name}"
 
 
-@pytest.fixture(params=["memory", "store"])
-def scorer_source(request: pytest.FixtureRequest) -> str:
-    """Where the rules scorer reads: the in-memory graph (the default) or the store."""
-    return str(request.param)
-
-
 @pytest.fixture
-def live(graph_store: GraphStore, settings: Settings, scorer_source: str
-         ) -> Iterator[LiveServer]:
-    """The API on loopback over the store, scoring from memory or from the store."""
-    graph = LiveGraph.from_store(graph_store) if scorer_source == "memory" else None
-    app = create_app(settings, graph_store, RulesScorer(graph), live_graph=graph)
+def live(graph_store: GraphStore, settings: Settings) -> Iterator[LiveServer]:
+    """The API on loopback over the store, deciding with the configured scorer (the rules
+    over the live graph: the test's data dir has no promoted model)."""
+    graph = load_live_graph(settings, graph_store)
+    app = create_app(settings, graph_store, load_scorer(settings, graph, graph_store),
+                     live_graph=graph)
     server = LiveServer(app).start()
     yield server
     server.stop()

@@ -161,7 +161,7 @@ def test_audit_trail_explains_the_verdict(world: World, live: LiveServer) -> Non
     assert len(audit["request_hash"]) == 64
     assert audit["request"]["device_id"].startswith("dv_")
     assert "a-phone" not in str(audit)
-    assert {"tenure_days", "shared_accounts", "monthly_spend"} <= set(audit["features"])
+    assert {"tenure_days", "device_shared_accounts", "monthly_spend"} <= set(audit["features"])
     assert audit["verdict"]["policy_version"] and audit["verdict"]["model_version"]
     assert audit["stored_in"] == "graph"
     assert missing.status_code == 404

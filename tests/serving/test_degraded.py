@@ -24,8 +24,7 @@ from serving_world import (
 
 from graph import GraphStore
 from serving.api import create_app
-from serving.live_graph import LiveGraph
-from serving.rules_scorer import RulesScorer
+from serving.scorers import load_live_graph, load_scorer
 from serving.settings import Settings
 from serving.stores import build_store
 
@@ -37,9 +36,10 @@ def flaky(graph_store: GraphStore) -> FlakyStore:
     return FlakyStore(graph_store)
 
 
-def _serve(settings: Settings, store: GraphStore, source: str = "store") -> LiveServer:
-    graph = LiveGraph.from_store(store) if source == "memory" else None
-    return LiveServer(create_app(settings, store, RulesScorer(graph), live_graph=graph)).start()
+def _serve(settings: Settings, store: GraphStore) -> LiveServer:
+    graph = load_live_graph(settings, store)
+    return LiveServer(create_app(settings, store, load_scorer(settings, graph, store),
+                                 live_graph=graph)).start()
 
 
 def _metric(text: str, name: str) -> float:
@@ -55,11 +55,10 @@ def _logins(user: str, uid: Callable[[str], str], n: int, tag: str) -> list[dict
              "ip": "10.5.0.1", "lat": 31.2, "lon": 121.4} for i in range(n)]
 
 
-@pytest.mark.parametrize("source", ["memory", "store"])
 def test_store_down_degrades_spools_and_replays_exactly_once(
         settings: Settings, flaky: FlakyStore, graph_store: GraphStore,
-        uid: Callable[[str], str], source: str) -> None:
-    live = _serve(settings, flaky, source)
+        uid: Callable[[str], str]) -> None:
+    live = _serve(settings, flaky)
     try:
         user = uid("u-deg")
         small = application(uid("app-small"), user, amount=500.0, device="deg-phone",
@@ -84,9 +83,8 @@ def test_store_down_degrades_spools_and_replays_exactly_once(
         assert v_small.status_code == 200 and elapsed < 2.0
         vs = v_small.json()
         assert vs["degraded"] is True
-        # from memory the verdict still reads the graph as this replica knows it
-        assert vs["graph_version"].startswith("memory:") if source == "memory" \
-            else vs["graph_version"] == "none"
+        # the verdict still reads the live graph as this replica knows it
+        assert vs["graph_version"].startswith("live:")
         assert "DEGRADED_MODE" in [r["code"] for r in vs["reasons"]]
         assert vs["decision"] == "approve" and vs["credit"]["recommended_limit"] <= 2000
         assert v_large["degraded"] is True and v_large["decision"] != "approve"
@@ -120,7 +118,7 @@ def test_store_down_degrades_spools_and_replays_exactly_once(
         assert node is not None and node.properties["degraded"] is True
 
 
-def test_slow_store_is_degraded_within_the_timeout(
+def test_a_slow_store_does_not_slow_a_verdict(
         tmp_path: Path, uid: Callable[[str], str]) -> None:
     settings = make_settings(tmp_path / "data", STORE_TIMEOUT_S=0.1,
                              STORE_WRITE_TIMEOUT_S=0.1, DEGRADED_MAX_APPROVE_AMOUNT=300.0)
@@ -137,11 +135,10 @@ def test_slow_store_is_degraded_within_the_timeout(
             r = c.post("/v1/score", json=body)
             elapsed = time.perf_counter() - t0
         v = r.json()
-        assert r.status_code == 200 and v["degraded"] is True
+        # the live graph decides; the store's look-up and claim wait at most their timeouts
+        assert r.status_code == 200 and v["degraded"] is False
+        assert v["graph_version"].startswith("live:")
         assert elapsed < 0.45  # read timeout + write timeout, not the store's 0.5 s per call
-        # the operator's ceiling (300) is below the policy's bnpl cap (2000): review
-        assert v["decision"] == "review"
-        assert v["credit"]["recommended_limit"] <= 300
         flaky.delay_s = 0.0
         with live.client() as c:
             wait_until(lambda: c.get("/readyz").json()["spool_depth"] == 0, 60)
@@ -195,7 +192,7 @@ def test_embedded_store_look_ups_of_new_applications_skip_the_store(
     store.apply_schema()
     first = application(uid("app-old"), uid("u-old"), amount=300.0, device="p", place=SHANGHAI)
     flaky = _OnlyWriter(store)
-    live = _serve(settings, flaky, "memory")
+    live = _serve(settings, flaky)
     try:
         with live.client() as c:
             answered = c.post("/v1/score", json=first).json()
@@ -205,7 +202,7 @@ def test_embedded_store_look_ups_of_new_applications_skip_the_store(
     assert store.get_node("Verdict", first["application_id"]) is not None
 
     flaky = _OnlyWriter(store)
-    live = _serve(settings, flaky, "memory")
+    live = _serve(settings, flaky)
     try:
         flaky.calls.clear()
         new = application(uid("app-new"), uid("u-new"), amount=300.0, device="q",

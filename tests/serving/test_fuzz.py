@@ -12,8 +12,7 @@ from schemathesis import checks
 from serving_world import ADMIN_KEY, LiveServer, make_settings
 
 from serving.api import create_app, openapi_document
-from serving.live_graph import LiveGraph
-from serving.rules_scorer import RulesScorer
+from serving.scorers import load_live_graph, load_scorer
 from serving.stores import build_store
 
 pytestmark = pytest.mark.timeout(600)
@@ -28,8 +27,8 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     settings = make_settings(tmp_path_factory.mktemp("fuzz") / "data")
     store = build_store(settings)
     store.apply_schema()
-    graph = LiveGraph.from_store(store)
-    server = LiveServer(create_app(settings, store, RulesScorer(graph),
+    graph = load_live_graph(settings, store)
+    server = LiveServer(create_app(settings, store, load_scorer(settings, graph, store),
                                    live_graph=graph)).start()
     yield server
     server.stop()
