@@ -34,7 +34,7 @@ import numpy as np
 from gnn.errors import ModelError
 from graph.typing import NodeType
 
-FEATURE_SET_VERSION: Final = 1
+FEATURE_SET_VERSION: Final = 2
 """Bump by hand when a feature's definition changes without its name changing (see module)."""
 
 ROOT_TYPES: Final[tuple[NodeType, ...]] = ("Application", "User", "Merchant")

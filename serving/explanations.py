@@ -225,8 +225,12 @@ def _device_novelty(v: _Values, w: float) -> Rendered:
         return ("ATO_NEW_DEVICE", _ev(device, "known_devices", known),
                 {"known": known, "new_devices_7d": v.count("user_new_devices_7d")})
     hours = v.amount("device_age_log_h")
-    return ("DEVICE_KNOWN", _ev(device, "device_age_hours", hours),
-            {"days": hours / 24.0, "new_devices_7d": v.count("user_new_devices_7d")})
+    params: dict[str, FeatureValue] = {"days": hours / 24.0, "hours": hours,
+                                       "new_devices_7d": v.count("user_new_devices_7d")}
+    if v.flag("new_device_7d") and w > 0:
+        # NOTE: first seen days or minutes ago (a takeover logs in before it applies)
+        return "ATO_RECENT_DEVICE", _ev(device, "device_age_hours", hours), params
+    return "DEVICE_KNOWN", _ev(device, "device_age_hours", hours), params
 
 
 def _footprint(v: _Values, w: float) -> Rendered:

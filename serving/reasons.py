@@ -92,6 +92,10 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "with",
         "申请金额{amount:,.0f} {currency}，无历史订单或申请可供比较",
     ),
+    "ATO_RECENT_DEVICE": (
+        "Device {display} first used by this account only {hours:,.1f} hours ago",
+        "设备{display}仅于{hours:,.1f}小时前首次在该账户使用",
+    ),
     "DEVICE_KNOWN": (
         "Device {display} first used by this account {days:,.0f} days ago",
         "设备{display}于{days:,.0f}天前首次在该账户使用",
