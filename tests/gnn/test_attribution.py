@@ -27,6 +27,9 @@ from gnn.neighbour_sampler import RELATION_IDS
 
 LOCATION = ("dist_usual_log_km", "dist_usual_missing", "dist_home_log_km", "dist_home_missing")
 AMOUNT = ("log_amount", "amount_ratio_log", "amount_robust_z", "amount_history_log")
+NEW_DEVICE = ("device_age_log_h", "new_device_7d", "new_device", "device_new_to_platform",
+              "device_entities", "devices_log")
+"""The takeover's third fact: the new device (the applicant's devices, the new one among them)."""
 
 
 def _all_applications(g: LendingGraph) -> ApplicationQueries:
@@ -184,7 +187,8 @@ def test_a_planted_account_takeover_is_explained_by_place_and_amount() -> None:
     assert (a.fraud_logit[planted] > a.fraud_logit[control] + 1.0).mean() >= 0.9
     names = np.array(a.feature_names)
     top = names[np.argmax(a.fraud_features[planted], axis=1)]
-    assert set(top) <= set(LOCATION + AMOUNT), top
+    assert set(top) <= set(LOCATION + AMOUNT + NEW_DEVICE), top
+    assert np.isin(top, LOCATION + AMOUNT).mean() >= 0.75, top
     place_and_amount = [a.feature_names.index(n) for n in LOCATION + AMOUNT]
     share = a.fraud_features[:, place_and_amount].sum(1)
     assert (share[planted] > share[control] + 1.0).all()
