@@ -258,6 +258,7 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("created_at", "INT64"),
             _p("revoked_at", "INT64", "set when the key is revoked"),
             _p("rate_limit_per_s", "DOUBLE", "requests per second allowed; null: the default"),
+            _p("created_by", "STRING", "key id of the API caller that created it; null: CLI"),
         ),
         record=True,
     ),
