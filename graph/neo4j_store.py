@@ -285,6 +285,12 @@ class Neo4jStore(GraphStore):
             return None
         return GraphNode(label, node_id, _schema_props(spec.columns[1:], records[0]["props"]))
 
+    def _get_nodes(self, label: NodeType, node_ids: list[str]) -> dict[str, GraphNode]:
+        spec = self.schema.node(label)
+        records = self._execute(queries.get_nodes(spec), {"ids": node_ids}, RoutingControl.READ)
+        return {r["id"]: GraphNode(label, r["id"], _schema_props(spec.columns[1:], r["props"]))
+                for r in records}
+
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph:
         schema = self.schema
         return self._transaction(

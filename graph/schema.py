@@ -276,6 +276,15 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
         indexes=("target_id",),
         record=True,
     ),
+    NodeSpec(
+        "EventRecord",
+        (
+            _p("type", "STRING", "login, order, repayment or merchant_sales"),
+            _p("body_hash", "STRING", "SHA-256 of the canonical event, identifiers hashed"),
+            _p("received_at", "INT64", "when the API accepted it, epoch seconds"),
+        ),
+        record=True,
+    ),
 )
 
 RELS: Final[tuple[RelSpec, ...]] = (

@@ -270,6 +270,11 @@ class GraphStore(abc.ABC):
         self.schema.node(label)
         return self._get_node(label, node_id)
 
+    def get_nodes(self, label: NodeType, node_ids: Sequence[str]) -> dict[str, GraphNode]:
+        """The nodes of ``node_ids`` that exist, by id (one read where the backend can)."""
+        self.schema.node(label)
+        return self._get_nodes(label, list(dict.fromkeys(node_ids))) if node_ids else {}
+
     def neighbourhood(
         self, label: NodeType, node_id: str, *, hops: int = 2, fanout: int = 50
     ) -> Subgraph:
@@ -351,6 +356,11 @@ class GraphStore(abc.ABC):
 
     @abc.abstractmethod
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None: ...
+
+    def _get_nodes(self, label: NodeType, node_ids: list[str]) -> dict[str, GraphNode]:
+        # NOTE: one read per id; backends override with one query.
+        found = (self._get_node(label, node_id) for node_id in node_ids)
+        return {node.id: node for node in found if node is not None}
 
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
         # NOTE: read-then-write is atomic only with a single writer (LadybugDB's one write

@@ -31,8 +31,10 @@ Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event_id: EntityId = Field(description="Unique id of the event; resending it is a no-op.",
-                               examples=["ev-login-000001"])
+    event_id: EntityId = Field(
+        description="Unique id of the event, across every kind; resending it with the same "
+        "body is reported in `duplicates`, with another body in `conflicts` (the first "
+        "stands).", examples=["ev-login-000001"])
 
 
 class LoginEventCreate(_Event):
@@ -136,5 +138,14 @@ class EventBatchPublic(BaseModel):
     accepted: int = Field(description="Events accepted: durably queued (fsynced) and written "
                           "to the graph store in order, within milliseconds while it is up.",
                           examples=[250])
+    duplicates: list[str] = Field(description="Event ids already accepted with the same body "
+                                  "(ignored).", examples=[["ev-login-000001"]])
+    conflicts: list[str] = Field(description="Event ids already accepted with a different "
+                                 "body (ignored; the first one stands).", examples=[[]])
+    checked: bool = Field(description="True when the ids were checked against the events "
+                          "the store holds; false when it could not be read in time: a "
+                          "conflict with an event it holds is then refused when the batch "
+                          "is written, and logged and counted, not answered here.",
+                          examples=[True])
     spooled: bool = Field(description="True when the store is unavailable: the batch waits in "
                           "the local spool until it is back.", examples=[False])

@@ -281,6 +281,19 @@ def test_get_node_returns_none_for_an_unknown_id(store: GraphStore) -> None:
     assert store.get_node("User", "nobody") is None
 
 
+def test_get_nodes_returns_those_that_exist_by_id(store: GraphStore) -> None:
+    store.upsert_nodes("EventRecord", [{"id": "e1", "type": "login", "body_hash": "h1"},
+                                       {"id": "e2", "type": "order", "body_hash": "h2"}])
+    found = store.get_nodes("EventRecord", ["e2", "missing", "e1", "e2"])
+    assert {k: (v.label, v.id, dict(v.properties)) for k, v in found.items()} == {
+        "e1": ("EventRecord", "e1", {"type": "login", "body_hash": "h1"}),
+        "e2": ("EventRecord", "e2", {"type": "order", "body_hash": "h2"}),
+    }
+    assert store.get_nodes("EventRecord", []) == {}
+    with pytest.raises(SchemaError):
+        store.get_nodes("Nope", ["e1"])
+
+
 def test_node_ids_are_every_id_of_the_label(store: GraphStore) -> None:
     assert store.node_ids("Verdict") == []
     store.upsert_nodes("User", [{"id": f"ids-u{i}"} for i in range(5)])
