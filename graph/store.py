@@ -224,6 +224,25 @@ class GraphStore(abc.ABC):
             raise ValueError("rows must name distinct ids")
         return self._create_nodes(label, rows) if rows else []
 
+    def claim_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode]:
+        """Create each node unless one with its ``id`` exists, and return the node each id
+        holds then: the row's own where this call created it, the earlier writer's where it
+        did not (first writer wins, across processes).
+
+        Unlike :meth:`create_nodes` it does not say who created a node, which lets a backend
+        claim every row in one statement; a caller that needs to know compares a property
+        (an idempotency key's body hash).
+
+        Raises:
+            SchemaError: on an unknown label, property or a mistyped value; nothing is written.
+            ValueError: if two rows name the same id.
+        """
+        for row in rows:
+            self.schema.check_node_row(label, row)
+        if len({row["id"] for row in rows}) != len(rows):
+            raise ValueError("rows must name distinct ids")
+        return self._claim_nodes(label, rows) if rows else []
+
     def write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
                     edges: Sequence[tuple[RelType, Rows]]) -> int:
         """Upsert several labels and relationship types together: the nodes, then the
@@ -375,6 +394,12 @@ class GraphStore(abc.ABC):
     def _create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
         # NOTE: one transaction per row; backends override to claim many in one commit.
         return [self._create_node(label, row) for row in rows]
+
+    def _claim_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode]:
+        found = self._create_nodes(label, rows)
+        return [node if node is not None else GraphNode(
+            label, row["id"], {k: v for k, v in row.items() if k != "id" and v is not None})
+            for row, node in zip(rows, found, strict=True)]
 
     def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
                      edges: Sequence[tuple[RelType, Rows]]) -> None:

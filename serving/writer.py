@@ -107,7 +107,7 @@ def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
 
 
 def claim_events(store: GraphStore, ops: Sequence[Op]) -> tuple[set[str], list[str]]:
-    """Claim the ids of ``event`` ops in one :meth:`graph.GraphStore.create_nodes` (first
+    """Claim the ids of ``event`` ops in one :meth:`graph.GraphStore.claim_nodes` (first
     writer wins per id, across replicas).
 
     Returns:
@@ -123,10 +123,10 @@ def claim_events(store: GraphStore, ops: Sequence[Op]) -> tuple[set[str], list[s
         first = claims.setdefault(row["id"], row)
         if first["body_hash"] != row["body_hash"]:
             conflicts.append(row["id"])
-    found = store.create_nodes("EventRecord", list(claims.values())) if claims else []
+    held = store.claim_nodes("EventRecord", list(claims.values())) if claims else []
     won: set[str] = set()
-    for (event_id, row), node in zip(claims.items(), found, strict=True):
-        if node is None or node.properties.get("body_hash") == row["body_hash"]:
+    for (event_id, row), node in zip(claims.items(), held, strict=True):
+        if node.properties.get("body_hash") == row["body_hash"]:
             won.add(event_id)
         else:
             conflicts.append(event_id)
@@ -496,7 +496,8 @@ class DurableWriter:
 
     def _replay_merged(self, group: list[SpoolEntry]) -> bool:
         """Replay consecutive entries as one group commit: every verdict claim in one
-        :meth:`graph.GraphStore.create_nodes`, every event claim in another, then every upsert
+        :meth:`graph.GraphStore.create_nodes`, every event claim in one
+        :meth:`graph.GraphStore.claim_nodes`, then every upsert
         (rows of the verdict and event claims won) merged into one write per label and
         relationship type. Events refused as conflicts are surfaced
         (:meth:`_conflicts_found`)."""
