@@ -13,7 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from serving_world import ADMIN_KEY, NOW, SHANGHAI, LiveServer, application, iso, make_settings
+from serving_world import (
+    ADMIN_KEY,
+    NOW,
+    SHANGHAI,
+    FlakyStore,
+    LiveServer,
+    application,
+    iso,
+    make_settings,
+)
 
 from serving.api import create_app
 from serving.rules_scorer import RulesScorer
@@ -259,3 +268,29 @@ def test_keys_per_caller_are_capped(tmp_path: Path) -> None:
     finally:
         live.stop()
         store.close()
+
+
+class _BuggyStore(FlakyStore):
+    """A store whose shared-accounts read fails as a bug would (not as an outage)."""
+
+    def _shared_accounts(self, user_id: str, via: Any, limit: int) -> Any:
+        raise RuntimeError("a bug")
+
+
+def test_an_unhandled_error_is_a_500_naming_its_request_id(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    store = build_store(settings)
+    store.apply_schema()
+    store.upsert_nodes("User", [{"id": "u1"}])
+    live = LiveServer(create_app(settings, _BuggyStore(store), RulesScorer())).start()
+    try:
+        with live.client() as c:
+            r = c.get("/v1/users/u1/shared-accounts", headers={"X-Request-ID": "req-bug-1"})
+            after = c.get("/healthz")
+    finally:
+        live.stop()
+        store.close()
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal error", "request_id": "req-bug-1"}
+    assert r.headers["x-request-id"] == "req-bug-1"
+    assert after.status_code == 200
