@@ -100,6 +100,16 @@ def create_node(spec: NodeSpec) -> LiteralString:
     )
 
 
+def claim_nodes(spec: NodeSpec) -> LiteralString:
+    """Per ``row`` of ``$rows``, create node ``row.id`` with ``row.props`` unless it exists;
+    return the properties it holds then (this row's, or those of the earlier writer: under
+    the uniqueness constraint concurrent MERGEs on one id serialise)."""
+    return _literal(
+        f"UNWIND $rows AS row MERGE (n:{_label(spec)} {{`id`: row.id}}) "
+        "ON CREATE SET n += row.props RETURN row.id AS id, properties(n) AS props"
+    )
+
+
 def upsert_edges(spec: RelSpec) -> LiteralString:
     """MERGE both ends on ``id`` (bare if new), then the relationship, then its properties.
 

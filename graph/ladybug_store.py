@@ -346,6 +346,11 @@ class LadybugStore(GraphStore):
         found = self._read(lambda conn: self._nodes(conn, spec, [node_id])).get(node_id)
         return None if found is None else GraphNode(label, node_id, found)
 
+    def _get_nodes(self, label: NodeType, node_ids: list[str]) -> dict[str, GraphNode]:
+        spec = self.schema.node(label)
+        found = self._read(lambda conn: self._nodes(conn, spec, node_ids))
+        return {node_id: GraphNode(label, node_id, props) for node_id, props in found.items()}
+
     def _nodes(self, conn: ladybug.Connection, spec: NodeSpec, ids: list[str]
                ) -> dict[str, dict[str, Any]]:
         """Properties of the nodes ``ids`` that exist, their documents included."""

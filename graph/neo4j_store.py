@@ -260,6 +260,16 @@ class Neo4jStore(GraphStore):
         return [None if created else GraphNode(label, row["id"], _schema_props(
             spec.columns[1:], props)) for row, (props, created) in zip(rows, found, strict=True)]
 
+    def _claim_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode]:
+        spec = self.schema.node(label)
+        # NOTE: in id order, so that two claims of overlapping ids take their locks in one
+        # order and cannot deadlock.
+        params = sorted(node_rows(spec, rows), key=lambda p: str(p["id"]))
+        records = self._execute(queries.claim_nodes(spec), {"rows": params},
+                                RoutingControl.WRITE)
+        held = {r["id"]: _schema_props(spec.columns[1:], r["props"]) for r in records}
+        return [GraphNode(label, row["id"], held[row["id"]]) for row in rows]
+
     def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
                      edges: Sequence[tuple[RelType, Rows]]) -> None:
         statements: list[tuple[LiteralString, list[dict[str, Any]]]] = []
@@ -284,6 +294,12 @@ class Neo4jStore(GraphStore):
         if not records:
             return None
         return GraphNode(label, node_id, _schema_props(spec.columns[1:], records[0]["props"]))
+
+    def _get_nodes(self, label: NodeType, node_ids: list[str]) -> dict[str, GraphNode]:
+        spec = self.schema.node(label)
+        records = self._execute(queries.get_nodes(spec), {"ids": node_ids}, RoutingControl.READ)
+        return {r["id"]: GraphNode(label, r["id"], _schema_props(spec.columns[1:], r["props"]))
+                for r in records}
 
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph:
         schema = self.schema

@@ -258,6 +258,7 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("created_at", "INT64"),
             _p("revoked_at", "INT64", "set when the key is revoked"),
             _p("rate_limit_per_s", "DOUBLE", "requests per second allowed; null: the default"),
+            _p("created_by", "STRING", "key id of the API caller that created it; null: CLI"),
         ),
         record=True,
     ),
@@ -273,6 +274,15 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("received_at", "INT64"),
         ),
         indexes=("target_id",),
+        record=True,
+    ),
+    NodeSpec(
+        "EventRecord",
+        (
+            _p("type", "STRING", "login, order, repayment or merchant_sales"),
+            _p("body_hash", "STRING", "SHA-256 of the canonical event, identifiers hashed"),
+            _p("received_at", "INT64", "when the API accepted it, epoch seconds"),
+        ),
         record=True,
     ),
 )

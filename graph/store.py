@@ -224,6 +224,25 @@ class GraphStore(abc.ABC):
             raise ValueError("rows must name distinct ids")
         return self._create_nodes(label, rows) if rows else []
 
+    def claim_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode]:
+        """Create each node unless one with its ``id`` exists, and return the node each id
+        holds then: the row's own where this call created it, the earlier writer's where it
+        did not (first writer wins, across processes).
+
+        Unlike :meth:`create_nodes` it does not say who created a node, which lets a backend
+        claim every row in one statement; a caller that needs to know compares a property
+        (an idempotency key's body hash).
+
+        Raises:
+            SchemaError: on an unknown label, property or a mistyped value; nothing is written.
+            ValueError: if two rows name the same id.
+        """
+        for row in rows:
+            self.schema.check_node_row(label, row)
+        if len({row["id"] for row in rows}) != len(rows):
+            raise ValueError("rows must name distinct ids")
+        return self._claim_nodes(label, rows) if rows else []
+
     def write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
                     edges: Sequence[tuple[RelType, Rows]]) -> int:
         """Upsert several labels and relationship types together: the nodes, then the
@@ -269,6 +288,11 @@ class GraphStore(abc.ABC):
         """Return one node with its properties, or ``None``."""
         self.schema.node(label)
         return self._get_node(label, node_id)
+
+    def get_nodes(self, label: NodeType, node_ids: Sequence[str]) -> dict[str, GraphNode]:
+        """The nodes of ``node_ids`` that exist, by id (one read where the backend can)."""
+        self.schema.node(label)
+        return self._get_nodes(label, list(dict.fromkeys(node_ids))) if node_ids else {}
 
     def neighbourhood(
         self, label: NodeType, node_id: str, *, hops: int = 2, fanout: int = 50
@@ -352,6 +376,11 @@ class GraphStore(abc.ABC):
     @abc.abstractmethod
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None: ...
 
+    def _get_nodes(self, label: NodeType, node_ids: list[str]) -> dict[str, GraphNode]:
+        # NOTE: one read per id; backends override with one query.
+        found = (self._get_node(label, node_id) for node_id in node_ids)
+        return {node.id: node for node in found if node is not None}
+
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
         # NOTE: read-then-write is atomic only with a single writer (LadybugDB's one write
         # path); a backend with concurrent writers (Neo4j) overrides this with one
@@ -365,6 +394,12 @@ class GraphStore(abc.ABC):
     def _create_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode | None]:
         # NOTE: one transaction per row; backends override to claim many in one commit.
         return [self._create_node(label, row) for row in rows]
+
+    def _claim_nodes(self, label: NodeType, rows: Rows) -> list[GraphNode]:
+        found = self._create_nodes(label, rows)
+        return [node if node is not None else GraphNode(
+            label, row["id"], {k: v for k, v in row.items() if k != "id" and v is not None})
+            for row, node in zip(rows, found, strict=True)]
 
     def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
                      edges: Sequence[tuple[RelType, Rows]]) -> None:

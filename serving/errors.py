@@ -39,3 +39,7 @@ class NotFoundError(ServingError, LookupError):
 
 class UnavailableError(ServingError):
     """The store is needed and is down or slow (no degraded answer exists for this call)."""
+
+
+class LimitExceededError(ServingError):
+    """A caller already holds as many of something as it may (API keys it created)."""

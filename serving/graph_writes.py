@@ -24,7 +24,7 @@ from serving.schemas.events import (
 )
 from serving.schemas.labels import LabelCreate
 from serving.scoring import ApplicationFacts
-from serving.writer import Op, merge_ops
+from serving.writer import Op
 
 AnyEvent = LoginEventCreate | OrderEventCreate | RepaymentEventCreate | MerchantSalesEventCreate
 
@@ -125,39 +125,55 @@ def application_ops(facts: ApplicationFacts, verdict_row: Mapping[str, Any],
     return [{"op": "verdict", "row": dict(verdict_row), "then": then}]
 
 
-def event_ops(events: Sequence[AnyEvent], pseudonymiser: Pseudonymiser) -> list[Op]:
-    """The writes of a batch of behaviour events, grouped by kind in batch order."""
+def event_ops(events: Sequence[AnyEvent], pseudonymiser: Pseudonymiser,
+              received_at: int) -> list[Op]:
+    """One ``event`` op per behaviour event, in batch order: the ``EventRecord`` that claims
+    its event id (with the hash of its body), then the writes it causes.
+
+    The body hash is taken over those writes (identifiers already keyed-hashed, times as
+    epoch seconds), so one event sent twice with its time written in two offsets is the same
+    event, and nothing in the hash needs the identifiers in clear.
+    """
     ops: list[Op] = []
     for ev in events:
-        if isinstance(ev, LoginEventCreate):
-            device = pseudonymiser.hash("device", ev.device_id)
-            ops.append(_nodes("Device", [{"id": device,
-                                          "masked": mask("device", ev.device_id)}]))
-            ops.append(_edges("LOGGED_IN_FROM", [{
+        then = _event_writes(ev, pseudonymiser)
+        row = {"id": ev.event_id, "type": ev.type, "received_at": received_at,
+               "body_hash": sha256_hex(canonical_json({"type": ev.type, "writes": then}))}
+        SCHEMA.check_node_row("EventRecord", row)
+        ops.append({"op": "event", "row": row, "then": then})
+    return ops
+
+
+def _event_writes(ev: AnyEvent, pseudonymiser: Pseudonymiser) -> list[Op]:
+    if isinstance(ev, LoginEventCreate):
+        device = pseudonymiser.hash("device", ev.device_id)
+        return [
+            _nodes("Device", [{"id": device, "masked": mask("device", ev.device_id)}]),
+            _edges("LOGGED_IN_FROM", [{
                 "src": ev.user_id, "dst": ev.ip, "event_id": ev.event_id, "ts": epoch(ev.ts),
-                "lat": float(ev.lat), "lon": float(ev.lon), "device_id": device}]))
-            ops.append(_edges("USES", [{"src": ev.user_id, "dst": device,
-                                        "last_seen": epoch(ev.ts)}]))
-        elif isinstance(ev, OrderEventCreate):
-            ops.append(_edges("ORDERED_AT", [{
-                "src": ev.user_id, "dst": ev.merchant_id, "event_id": ev.event_id,
-                "ts": epoch(ev.ts), "amount": float(ev.amount), "category": ev.category,
-                "bnpl": ev.bnpl, "returned": ev.returned}]))
-        elif isinstance(ev, RepaymentEventCreate):
-            ops.append(_edges("REPAID", [{
-                "src": ev.user_id, "dst": ev.application_id, "event_id": ev.event_id,
-                "ts": epoch(ev.ts), "due_ts": epoch(ev.due_at), "amount": float(ev.amount),
-                "status": ev.status}]))
-        else:
-            day = int(datetime(ev.day.year, ev.day.month, ev.day.day, tzinfo=UTC).timestamp())
-            # NOTE: one report per merchant and day, named as the bulk loader names it, so a
-            # corrected report replaces the first and a resent one changes nothing.
-            report = sales_report_id(ev.merchant_id, day)
-            ops.append(_nodes("SalesReport", [{
-                "id": report, "day": day, "gmv": float(ev.gmv), "orders": ev.orders,
-                "refunds": float(ev.refunds), "inventory": float(ev.inventory)}]))
-            ops.append(_edges("REPORTED", [{"src": ev.merchant_id, "dst": report}]))
-    return merge_ops(ops)
+                "lat": float(ev.lat), "lon": float(ev.lon), "device_id": device}]),
+            _edges("USES", [{"src": ev.user_id, "dst": device, "last_seen": epoch(ev.ts)}]),
+        ]
+    if isinstance(ev, OrderEventCreate):
+        return [_edges("ORDERED_AT", [{
+            "src": ev.user_id, "dst": ev.merchant_id, "event_id": ev.event_id,
+            "ts": epoch(ev.ts), "amount": float(ev.amount), "category": ev.category,
+            "bnpl": ev.bnpl, "returned": ev.returned}])]
+    if isinstance(ev, RepaymentEventCreate):
+        return [_edges("REPAID", [{
+            "src": ev.user_id, "dst": ev.application_id, "event_id": ev.event_id,
+            "ts": epoch(ev.ts), "due_ts": epoch(ev.due_at), "amount": float(ev.amount),
+            "status": ev.status}])]
+    day = int(datetime(ev.day.year, ev.day.month, ev.day.day, tzinfo=UTC).timestamp())
+    # NOTE: one report per merchant and day, named as the bulk loader names it, so a
+    # corrected report (another event id) replaces the first.
+    report = sales_report_id(ev.merchant_id, day)
+    return [
+        _nodes("SalesReport", [{
+            "id": report, "day": day, "gmv": float(ev.gmv), "orders": ev.orders,
+            "refunds": float(ev.refunds), "inventory": float(ev.inventory)}]),
+        _edges("REPORTED", [{"src": ev.merchant_id, "dst": report}]),
+    ]
 
 
 def label_ops(labels: Sequence[LabelCreate], received_at: int) -> list[Op]:

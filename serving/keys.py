@@ -22,12 +22,17 @@ from typing import Final, Literal
 
 from graph import GraphStore
 from graph.store import rows_to_pylist
+from serving.errors import LimitExceededError
 
 log = logging.getLogger(__name__)
 
 Role = Literal["scoring", "investigator", "admin"]
 ROLES: Final[tuple[Role, ...]] = ("scoring", "investigator", "admin")
 KEY_PREFIX: Final = "rgk_"
+MIN_RATE_LIMIT_PER_S: Final = 0.01
+"""The lowest rate a key may have: one request every 100 s. Below it a key is a revoked key
+in disguise, and the wait it is told (``Retry-After``) grows without bound."""
+MAX_RATE_LIMIT_PER_S: Final = 100_000.0
 
 
 def hash_key(key: str) -> str:
@@ -56,6 +61,7 @@ class ApiKeyRecord:
     created_at: int
     revoked_at: int | None = None
     rate_limit_per_s: float | None = None
+    created_by: str | None = None
 
     @property
     def active(self) -> bool:
@@ -68,6 +74,8 @@ class ApiKeyRecord:
             row["revoked_at"] = self.revoked_at
         if self.rate_limit_per_s is not None:
             row["rate_limit_per_s"] = float(self.rate_limit_per_s)
+        if self.created_by is not None:
+            row["created_by"] = self.created_by
         return row
 
 
@@ -88,23 +96,50 @@ def generate_key() -> tuple[str, str]:
 
 
 def create_key(store: GraphStore, name: str, role: Role, *,
-               rate_limit_per_s: float | None = None) -> tuple[ApiKeyRecord, str]:
+               rate_limit_per_s: float | None = None,
+               created_by: str | None = None) -> tuple[ApiKeyRecord, str]:
     """Create a key, store its hash, return the record and the key (shown once).
 
+    Args:
+        store (GraphStore): where the key's record goes.
+        name (str): who holds the key.
+        role (Role): what it may call.
+        rate_limit_per_s (float, optional): its own rate; ``None``: the server's.
+            (default: ``None``)
+        created_by (str, optional): key id of the API caller creating it (the CLI's operator
+            has none). (default: ``None``)
+
     Raises:
-        ValueError: on an unknown role, an empty name or a non-positive rate.
+        ValueError: on an unknown role, an empty name or a rate outside
+            :data:`MIN_RATE_LIMIT_PER_S`..:data:`MAX_RATE_LIMIT_PER_S`.
     """
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if not name or len(name) > 64:
         raise ValueError(f"name must be 1 to 64 characters, got {name!r}")
-    if rate_limit_per_s is not None and rate_limit_per_s <= 0:
-        raise ValueError(f"rate_limit_per_s must be positive, got {rate_limit_per_s}")
+    if rate_limit_per_s is not None and not (
+            MIN_RATE_LIMIT_PER_S <= rate_limit_per_s <= MAX_RATE_LIMIT_PER_S):
+        raise ValueError(f"rate_limit_per_s must be {MIN_RATE_LIMIT_PER_S} to "
+                         f"{MAX_RATE_LIMIT_PER_S:.0f}, got {rate_limit_per_s}")
     key_id, key = generate_key()
     record = ApiKeyRecord(key_id, name, role, hash_key(key), int(time.time()),
-                          rate_limit_per_s=rate_limit_per_s)
+                          rate_limit_per_s=rate_limit_per_s, created_by=created_by)
     store.upsert_nodes("ApiKey", [record.row()])
     return record, key
+
+
+def check_creator_cap(records: Iterable[ApiKeyRecord], created_by: str,
+                      max_per_creator: int) -> None:
+    """Refuse one more key to a caller that already created ``max_per_creator`` active ones.
+
+    Raises:
+        LimitExceededError: ``created_by`` holds ``max_per_creator`` active keys it created.
+    """
+    held = sum(1 for r in records if r.active and r.created_by == created_by)
+    if held >= max_per_creator:
+        raise LimitExceededError(
+            f"key {created_by} already created {held} active keys, the most one caller may "
+            f"hold ({max_per_creator}); revoke one first")
 
 
 def revoke_key(store: GraphStore, key_id: str) -> bool:
@@ -128,12 +163,21 @@ def _record(row: dict[str, object]) -> ApiKeyRecord | None:
     rate = row.get("rate_limit_per_s")
     revoked = row.get("revoked_at")
     created = row.get("created_at")
+    creator = row.get("created_by")
     return ApiKeyRecord(
         key_id=str(row["id"]), name=str(row.get("name") or ""), role=role,
         key_hash=str(row["key_hash"]), created_at=created if isinstance(created, int) else 0,
         revoked_at=revoked if isinstance(revoked, int) else None,
-        rate_limit_per_s=float(rate) if isinstance(rate, int | float) else None,
+        rate_limit_per_s=_rate(rate), created_by=creator if isinstance(creator, str) else None,
     )
+
+
+def _rate(value: object) -> float | None:
+    # NOTE: a key stored before the floor existed may carry a rate below it; it is read at
+    # the floor so that its wait stays bounded.
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        return None
+    return min(max(float(value), MIN_RATE_LIMIT_PER_S), MAX_RATE_LIMIT_PER_S)
 
 
 class KeyRing:
@@ -154,6 +198,10 @@ class KeyRing:
         self._stored: dict[str, ApiKeyRecord] = {}
         self._lock = threading.Lock()
         self.loaded_at: float | None = None
+        # NOTE: held while a key is counted against its creator's cap and created, so that
+        # two concurrent requests of one caller cannot both pass it on this replica; replicas
+        # do not coordinate (a caller racing N of them can exceed the cap by N - 1).
+        self.creating = threading.Lock()
 
     def __repr__(self) -> str:
         return f"KeyRing(static={len(self._static)}, stored={len(self._stored)})"

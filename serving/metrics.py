@@ -47,6 +47,11 @@ class ServingMetrics:
         self.events = Counter(
             "riskgraph_events_accepted_total", "Events and labels accepted.", ["kind"],
             registry=r)
+        self.event_conflicts = Counter(
+            "riskgraph_event_conflicts_total", "Events and labels refused because their id "
+            "was already stored with another body; found when accepted (answered in "
+            "`conflicts`) or when a spooled write reached the store (logged).",
+            ["kind", "found"], registry=r)
         self.rate_limited = Counter(
             "riskgraph_rate_limited_total", "Requests refused by the rate limit.", registry=r)
         self.scorer_errors = Counter(

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
                                             "`riskgraph keys create`.")
     KEYS_REFRESH_S: float = Field(30.0, gt=0, description="How often API keys are reloaded "
                                   "from the store (revocations take effect within this).")
+    MAX_KEYS_PER_CALLER: int = Field(100, ge=1, le=100_000, description="Most active API "
+                                     "keys one caller (an admin key) may have created through "
+                                     "POST /v1/keys; more is a 409 until one is revoked.")
     MAX_EVENTS_PER_BATCH: int = Field(1000, ge=1, le=100_000, description="Largest batch "
                                       "accepted by POST /v1/events and /v1/labels.")
     DOCS_ENABLED: bool = Field(True, description="Serve /docs and /openapi.json (no data, no "

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 Op = dict[str, Any]
 """One operation: ``{"op": "nodes", "label", "rows"}``, ``{"op": "edges", "rel", "rows"}``,
-``{"op": "verdict", "row", "then": [ops]}`` or ``{"op": "label", "event", "label"}``."""
+``{"op": "verdict", "row", "then": [ops]}``, ``{"op": "event", "row", "then": [ops]}`` or
+``{"op": "label", "event", "label"}``."""
 
 MAX_ATTEMPTS: Final = 5
 REPLAY_BATCH: Final = 500
@@ -57,12 +58,20 @@ def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
     ``Verdict`` record unless one exists; its ``then`` ops (the application and its edges) run
     when the record is new or holds the same request hash, and are skipped when another request
     already claimed the id. A ``label`` op writes the label unless its event id was seen, and
-    never lets an older label overwrite a newer one.
+    never lets an older label overwrite a newer one. A run of ``event`` ops claims its event
+    ids together (:func:`claim_events`) and writes the events it won; the ids another body
+    holds are reported in ``conflicting_events``.
     """
     result = ApplyResult()
     plain: list[Op] = []
+    events: list[Op] = []
 
     def flush() -> None:
+        if events:
+            won, lost = claim_events(store, events)
+            result.conflicting_events.extend(lost)
+            plain.extend(merge_ops(event_writes(events, won)))
+            events.clear()
         if plain:
             store.write_batch([(op["label"], op["rows"]) for op in plain if op["op"] == "nodes"],
                               [(op["rel"], op["rows"]) for op in plain if op["op"] == "edges"])
@@ -70,7 +79,14 @@ def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
 
     for op in ops:
         kind = op["op"]
+        if kind == "event":
+            if plain:
+                flush()
+            events.append(op)
+            continue
         if kind in ("nodes", "edges"):
+            if events:
+                flush()
             plain.append(op)
             continue
         flush()
@@ -88,6 +104,45 @@ def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
             raise ValueError(f"unknown write op {kind!r}")
     flush()
     return result
+
+
+def claim_events(store: GraphStore, ops: Sequence[Op]) -> tuple[set[str], list[str]]:
+    """Claim the ids of ``event`` ops in one :meth:`graph.GraphStore.claim_nodes` (first
+    writer wins per id, across replicas).
+
+    Returns:
+        tuple[set[str], list[str]]: the ids whose claim the op's body holds (new, or claimed
+        before by the same body: a replay after a crash between the claim and the writes),
+        whose writes are due; and the ids another body holds, or that ``ops`` carry twice
+        with two bodies (the first stands).
+    """
+    claims: dict[str, dict[str, Any]] = {}
+    conflicts: list[str] = []
+    for op in ops:
+        row = op["row"]
+        first = claims.setdefault(row["id"], row)
+        if first["body_hash"] != row["body_hash"]:
+            conflicts.append(row["id"])
+    held = store.claim_nodes("EventRecord", list(claims.values())) if claims else []
+    won: set[str] = set()
+    for (event_id, row), node in zip(claims.items(), held, strict=True):
+        if node.properties.get("body_hash") == row["body_hash"]:
+            won.add(event_id)
+        else:
+            conflicts.append(event_id)
+    return won, conflicts
+
+
+def event_writes(ops: Sequence[Op], won: set[str]) -> list[Op]:
+    """The writes of the ``event`` ops whose id is in ``won``, each id once, in op order."""
+    writes: list[Op] = []
+    done: set[str] = set()
+    for op in ops:
+        event_id = op["row"]["id"]
+        if event_id in won and event_id not in done:
+            done.add(event_id)
+            writes.extend(op["then"])
+    return writes
 
 
 class ClaimBatcher:
@@ -211,17 +266,23 @@ class DurableWriter:
             set aside after :data:`MAX_ATTEMPTS` rejections. (default: ``None``)
         observers (Sequence[Callable[[Sequence[Op]], None]], optional): told every write
             accepted, as soon as it is (the in-memory graph). (default: ``()``)
+        on_conflict (Callable[[str, str], None], optional): told ``(kind, event id)`` of each
+            event or label that a spooled write carried and the store refused when it was
+            written, because the id was already stored with another body (the first
+            stands). (default: ``None``)
     """
 
     def __init__(self, guard: StoreGuard, spool: Spool, *, linger_s: float = 0.5,
                  on_dead_letter: Callable[[SpoolEntry, str], None] | None = None,
-                 observers: Sequence[Callable[[Sequence[Op]], None]] = ()) -> None:
+                 observers: Sequence[Callable[[Sequence[Op]], None]] = (),
+                 on_conflict: Callable[[str, str], None] | None = None) -> None:
         self.guard = guard
         self.spool = spool
         self.linger_s = linger_s
         self.observers = list(observers)
         self._claims = ClaimBatcher(guard)
         self._on_dead_letter = on_dead_letter
+        self._on_conflict = on_conflict
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drained = threading.Condition()
@@ -305,11 +366,24 @@ class DurableWriter:
         return None
 
     def _notify(self, ops: Sequence[Op]) -> None:
+        if any(op["op"] == "event" for op in ops):
+            ops = [w for op in ops for w in (op["then"] if op["op"] == "event" else (op,))]
         for observer in self.observers:
             try:
                 observer(ops)
             except Exception:
                 log.exception("write observer failed")
+
+    def _conflicts_found(self, kind: str, ids: Sequence[str]) -> None:
+        """Surface what a spooled write carried that the store refused as a conflict."""
+        for event_id in ids:
+            log.warning("%s %s refused when written: its id is stored with another body; "
+                        "the first stands", kind, event_id, extra={"event_id": event_id})
+            if self._on_conflict is not None:
+                try:
+                    self._on_conflict(kind, event_id)
+                except Exception:
+                    log.exception("conflict listener failed")
 
     def claim(self, kind: str, op: Op, key: str | None = None) -> ApplyResult | None:
         """Claim a ``verdict`` op's record in the store now and queue its ``then`` rows behind
@@ -422,14 +496,21 @@ class DurableWriter:
 
     def _replay_merged(self, group: list[SpoolEntry]) -> bool:
         """Replay consecutive entries as one group commit: every verdict claim in one
-        :meth:`graph.GraphStore.create_nodes`, then every upsert (events, rows of the claims
-        won) merged into one write per label and relationship type."""
+        :meth:`graph.GraphStore.create_nodes`, every event claim in one
+        :meth:`graph.GraphStore.claim_nodes`, then every upsert
+        (rows of the verdict and event claims won) merged into one write per label and
+        relationship type. Events refused as conflicts are surfaced
+        (:meth:`_conflicts_found`)."""
         claims: dict[str, dict[str, Any]] = {}
         rows_of: dict[str, list[Op]] = {}
         plain: list[Op] = []
+        events: list[Op] = []
         for entry in group:
             for op in entry.payload["ops"]:
-                if op["op"] == "verdict":
+                if op["op"] == "event":
+                    events.append(op)
+                    plain.append({"op": "event_claimed", "event": op})
+                elif op["op"] == "verdict":
                     row = op["row"]
                     if row["id"] in claims:
                         if claims[row["id"]]["request_hash"] != row["request_hash"]:
@@ -442,7 +523,7 @@ class DurableWriter:
                 else:
                     plain.append(op)
 
-        def commit(store: GraphStore) -> None:
+        def commit(store: GraphStore) -> list[str]:
             won: set[str] = set()
             if claims:
                 found = store.create_nodes("Verdict", list(claims.values()))
@@ -452,20 +533,29 @@ class DurableWriter:
                     else:
                         log.error("spooled verdict for %s conflicts with a verdict already "
                                   "stored; kept the stored one", app_id)
+            events_won, conflicts = claim_events(store, events) if events else (set(), [])
             ops: list[Op] = []
             for op in plain:
                 if op["op"] == "claimed":
                     if op["id"] in won:
                         ops.extend(rows_of[op["id"]])
+                elif op["op"] == "event_claimed":
+                    # NOTE: in acceptance order among the other upserts, so that the later of
+                    # two updates of one edge (USES.last_seen) still wins.
+                    ops.extend(event_writes([op["event"]], events_won))
+                    events_won.discard(op["event"]["row"]["id"])
                 else:
                     ops.append(op)
             apply_ops(store, merge_ops(ops))
+            return conflicts
 
         try:
-            self.guard.write(commit, timeout_s=max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s))
+            conflicts = self.guard.write(
+                commit, timeout_s=max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s))
         except (StoreDown, GraphError):
             return False  # one at a time then, which isolates a rejected entry
         self.spool.ack_many([entry.seq for entry in group])
+        self._conflicts_found("event", conflicts)
         return True
 
     def _replay_one(self, entry: SpoolEntry) -> bool:
@@ -490,6 +580,8 @@ class DurableWriter:
                 log.error("spooled verdict for %s conflicts with a verdict already stored; "
                           "kept the stored one", app_id)
         self.spool.ack(entry.seq)
+        self._conflicts_found("label" if entry.kind == "labels" else "event",
+                              result.conflicting_events)
         return True
 
     def _run(self) -> None:

@@ -83,9 +83,11 @@ def create_app(
                        write_timeout_s=settings.STORE_WRITE_TIMEOUT_S,
                        probe_interval_s=settings.STORE_PROBE_INTERVAL_S,
                        threads=settings.STORE_THREADS)
-    writer = DurableWriter(guard, spool,
-                           on_dead_letter=lambda entry, error: metrics.dead_letters.inc(),
-                           observers=[live_graph.apply] if live_graph is not None else [])
+    writer = DurableWriter(
+        guard, spool, on_dead_letter=lambda entry, error: metrics.dead_letters.inc(),
+        observers=[live_graph.apply] if live_graph is not None else [],
+        on_conflict=lambda kind, event_id: metrics.event_conflicts.labels(
+            kind=kind, found="written").inc())
     metrics.bind(spool_depth=lambda: spool.depth, store_up=lambda: float(guard.up))
     runtime = Runtime(
         settings=settings, store=store, scorer=scorer, policy=policy, metrics=metrics,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,6 +18,7 @@ from graph import GraphError
 from serving.errors import (
     IdempotencyConflictError,
     InvalidFieldError,
+    LimitExceededError,
     NotFoundError,
     UnavailableError,
 )
@@ -33,8 +36,35 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def encodable(value: Any) -> Any:
+    """``value`` with what strict JSON in UTF-8 cannot carry written out: a non-finite number
+    (NaN, ±Infinity, an overflow such as ``1e309``) as its name, a lone surrogate as its
+    ``\\udXXX`` escape, bytes as text.
+
+    NOTE: a 422 echoes the input it refuses; echoed as is, these made the answer itself fail
+    to encode (a 500 in place of the 422).
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return value if value.isascii() else value.encode(
+            "utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encodable(v) for v in value]
+    return value
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422,
+                            content={"detail": encodable(jsonable_encoder(exc.errors()))})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -50,14 +80,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidFieldError)
     async def _invalid(request: Request, exc: InvalidFieldError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": [jsonable_encoder({
+        return JSONResponse(status_code=422, content={"detail": [encodable(jsonable_encoder({
             "loc": list(exc.field), "msg": exc.message, "type": "value_error",
-            "input": exc.value})]})
+            "input": exc.value}))]})
 
     @app.exception_handler(IdempotencyConflictError)
     async def _conflict(request: Request, exc: IdempotencyConflictError) -> JSONResponse:
         return JSONResponse(status_code=409, content={
             "detail": str(exc), "loc": ["body", "application_id"]})
+
+    @app.exception_handler(LimitExceededError)
+    async def _limit(request: Request, exc: LimitExceededError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(NotFoundError)
     async def _not_found(request: Request, exc: NotFoundError) -> JSONResponse:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.logs import request_id_var
 from serving.metrics import ServingMetrics
 
+log = logging.getLogger(__name__)
 access_log = logging.getLogger("serving.access")
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
@@ -54,10 +55,19 @@ class RequestContextMiddleware:
 
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
-            await _send_json(send, 413, {"detail": f"request body larger than "
-                                         f"{self.max_body_bytes} bytes"}, rid)
+            await self._too_large(send, rid)
             self._finish(scope, 413, start, token)
             return
+        if length is None and b"transfer-encoding" in headers:
+            # NOTE: a chunked body announces no length: read it here, up to the limit, so that
+            # one too large is a 413 before any parsing (read inside the app, the limit's
+            # exception surfaced as FastAPI's 400 "error parsing the body").
+            body = await _read_body(receive, self.max_body_bytes)
+            if body is None:
+                await self._too_large(send, rid)
+                self._finish(scope, 413, start, token)
+                return
+            receive = _replay(body, receive)
 
         received = 0
 
@@ -85,10 +95,23 @@ class RequestContextMiddleware:
         except BodyTooLarge:
             if not started:
                 status = 413
-                await _send_json(send, 413, {"detail": f"request body larger than "
-                                             f"{self.max_body_bytes} bytes"}, rid)
+                await self._too_large(send, rid)
+        except Exception:
+            # NOTE: answered here rather than by Starlette's outermost handler, which runs
+            # after this middleware has let go of the request id and re-raises to the server,
+            # which then drops the connection: a client saw a reset, the operator a 500 with
+            # no request id to find in the log.
+            log.exception("unhandled error")
+            if not started:
+                status = 500
+                await _send_json(send, 500, {"detail": "internal error", "request_id": rid},
+                                 rid)
         finally:
             self._finish(scope, status, start, token)
+
+    async def _too_large(self, send: Send, rid: str) -> None:
+        await _send_json(send, 413, {"detail": f"request body larger than "
+                                     f"{self.max_body_bytes} bytes"}, rid)
 
     def _finish(self, scope: Scope, status: int, start: float, token: object) -> None:
         elapsed = time.perf_counter() - start
@@ -103,6 +126,39 @@ class RequestContextMiddleware:
             "route": path, "status": status, "ms": round(elapsed * 1000, 3),
             "key_id": getattr(principal, "key_id", None)})
         request_id_var.reset(token)  # type: ignore[arg-type]
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or ``None`` as soon as it is longer than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away; the app sees an empty body
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app ``body`` in one message, then the server's messages
+    (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 async def _send_json(send: Send, status: int, body: dict[str, object], rid: str) -> None:

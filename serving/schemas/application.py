@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from serving.schemas.common import Amount, EntityId, Latitude, Longitude, check_time
+from serving.schemas.common import Amount, EntityId, Latitude, Longitude, PastTime
 from serving.scoring import Product
 
 
@@ -59,7 +52,7 @@ class ApplicationBase(BaseModel):
     merchant_id: EntityId | None = Field(
         None, description="Checkout merchant (required for bnpl) or the borrowing merchant "
         "(required for merchant_loan).", examples=["m00042"])
-    applied_at: AwareDatetime = Field(
+    applied_at: PastTime = Field(
         description="When the applicant submitted, ISO 8601 with offset; not before 2000, "
         "not more than 5 minutes in the future.", examples=["2025-11-29T08:15:00+08:00"])
 
@@ -68,5 +61,3 @@ class ApplicationCreate(ApplicationBase):
     """A loan application to score. Unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
-
-    _check_applied_at = field_validator("applied_at")(check_time)

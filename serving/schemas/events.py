@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from serving.schemas.common import Amount, EntityId, Latitude, Longitude, Money, check_time
+from serving.schemas.common import (
+    Amount,
+    DueTime,
+    EntityId,
+    Latitude,
+    Longitude,
+    Money,
+    PastDay,
+    PastTime,
+)
 
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 
@@ -15,8 +31,10 @@ Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event_id: EntityId = Field(description="Unique id of the event; resending it is a no-op.",
-                               examples=["ev-login-000001"])
+    event_id: EntityId = Field(
+        description="Unique id of the event, across every kind; resending it with the same "
+        "body is reported in `duplicates`, with another body in `conflicts` (the first "
+        "stands).", examples=["ev-login-000001"])
 
 
 class LoginEventCreate(_Event):
@@ -24,8 +42,8 @@ class LoginEventCreate(_Event):
 
     type: Literal["login"] = Field(description="Event kind.", examples=["login"])
     user_id: EntityId = Field(description="Platform user id.", examples=["u000123"])
-    ts: AwareDatetime = Field(description="When, ISO 8601 with offset.",
-                              examples=["2025-11-29T08:00:00+08:00"])
+    ts: PastTime = Field(description="When, ISO 8601 with offset; not in the future.",
+                         examples=["2025-11-29T08:00:00+08:00"])
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
         description="Device serial; keyed-hashed before storage.",
         examples=["a1b2c3d4-e5f6-4711-8899-aabbccddeeff"])
@@ -34,8 +52,6 @@ class LoginEventCreate(_Event):
     lat: Latitude = Field(description="Latitude of the login.", examples=[31.23])
     lon: Longitude = Field(description="Longitude of the login.", examples=[121.47])
 
-    _ts = field_validator("ts")(check_time)
-
 
 class OrderEventCreate(_Event):
     """An order at a merchant."""
@@ -43,16 +59,14 @@ class OrderEventCreate(_Event):
     type: Literal["order"] = Field(description="Event kind.", examples=["order"])
     user_id: EntityId = Field(description="Buyer.", examples=["u000123"])
     merchant_id: EntityId = Field(description="Merchant.", examples=["m00042"])
-    ts: AwareDatetime = Field(description="When, ISO 8601 with offset.",
-                              examples=["2025-11-29T08:05:00+08:00"])
+    ts: PastTime = Field(description="When, ISO 8601 with offset; not in the future.",
+                         examples=["2025-11-29T08:05:00+08:00"])
     amount: Amount = Field(description="Order value.", examples=[299.0])
     category: Category = Field(description="Product category.", examples=["electronics"])
     bnpl: bool = Field(False, strict=True, description="Paid with BNPL credit.",
                        examples=[True])
     returned: bool = Field(False, strict=True, description="Returned or refunded.",
                            examples=[False])
-
-    _ts = field_validator("ts")(check_time)
 
 
 class RepaymentEventCreate(_Event):
@@ -62,15 +76,28 @@ class RepaymentEventCreate(_Event):
     user_id: EntityId = Field(description="Borrower.", examples=["u000123"])
     application_id: EntityId = Field(description="The funded application.",
                                      examples=["app-20251001-000042"])
-    ts: AwareDatetime = Field(description="When it was paid or recorded missed.",
-                              examples=["2025-11-29T09:00:00+08:00"])
-    due_at: AwareDatetime = Field(description="When it was due.",
-                                  examples=["2025-11-28T23:59:59+08:00"])
+    ts: PastTime = Field(description="When it was paid or recorded missed; not in the "
+                         "future.", examples=["2025-11-29T09:00:00+08:00"])
+    due_at: DueTime = Field(description="When it falls or fell due; in the future for an "
+                            "early repayment (at most 5 years ahead).",
+                            examples=["2025-11-28T23:59:59+08:00"])
     amount: Money = Field(description="Amount repaid (0 when missed).", examples=[400.0])
-    status: Literal["on_time", "late", "missed"] = Field(description="Outcome.",
-                                                         examples=["on_time"])
+    status: Literal["on_time", "late", "missed"] = Field(
+        description="Outcome: on_time (paid by the ledger's due date, early included), late "
+        "or missed (both recorded after due_at).", examples=["on_time"])
 
-    _ts = field_validator("ts", "due_at")(check_time)
+    @field_validator("status")
+    @classmethod
+    def _status_after_due(cls, value: str, info: ValidationInfo) -> str:
+        # NOTE: a payment is late, or an instalment missed, only once it was due; an
+        # on-time payment may come before the due date (early repayment) or within the
+        # ledger's grace period after it, which the ledger knows and we do not.
+        ts, due = info.data.get("ts"), info.data.get("due_at")
+        if (value != "on_time" and isinstance(ts, datetime) and isinstance(due, datetime)
+                and ts <= due):
+            raise ValueError(f"a {value} repayment is recorded after due_at, so ts must be "
+                             "later than due_at")
+        return value
 
 
 class MerchantSalesEventCreate(_Event):
@@ -79,7 +106,8 @@ class MerchantSalesEventCreate(_Event):
     type: Literal["merchant_sales"] = Field(description="Event kind.",
                                             examples=["merchant_sales"])
     merchant_id: EntityId = Field(description="Merchant.", examples=["m00042"])
-    day: date = Field(description="The day reported (UTC).", examples=["2025-11-28"])
+    day: PastDay = Field(description="The day reported (UTC), ISO 8601; not after today.",
+                         examples=["2025-11-28"])
     gmv: Money = Field(description="Gross merchandise value sold that day.",
                        examples=[18250.0])
     orders: int = Field(strict=True, ge=0, le=10_000_000, description="Orders that day.",
@@ -87,13 +115,6 @@ class MerchantSalesEventCreate(_Event):
     refunds: Money = Field(description="Value refunded that day.", examples=[820.0])
     inventory: Money = Field(description="Inventory value at the end of the day.",
                              examples=[120000.0])
-
-    @field_validator("day")
-    @classmethod
-    def _day_in_range(cls, value: date) -> date:
-        if value < date(2000, 1, 1) or value > date.today().replace(year=date.today().year + 1):
-            raise ValueError("must be a day between 2000-01-01 and a year from now")
-        return value
 
 
 Event = Annotated[
@@ -117,5 +138,14 @@ class EventBatchPublic(BaseModel):
     accepted: int = Field(description="Events accepted: durably queued (fsynced) and written "
                           "to the graph store in order, within milliseconds while it is up.",
                           examples=[250])
+    duplicates: list[str] = Field(description="Event ids already accepted with the same body "
+                                  "(ignored).", examples=[["ev-login-000001"]])
+    conflicts: list[str] = Field(description="Event ids already accepted with a different "
+                                 "body (ignored; the first one stands).", examples=[[]])
+    checked: bool = Field(description="True when the ids were checked against the events "
+                          "the store holds; false when it could not be read in time: a "
+                          "conflict with an event it holds is then refused when the batch "
+                          "is written, and logged and counted, not answered here.",
+                          examples=[True])
     spooled: bool = Field(description="True when the store is unavailable: the batch waits in "
                           "the local spool until it is back.", examples=[False])

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from serving.keys import MAX_RATE_LIMIT_PER_S, MIN_RATE_LIMIT_PER_S
+
 Role = Literal["scoring", "investigator", "admin"]
 
 
@@ -17,9 +19,10 @@ class ApiKeyBase(BaseModel):
                        "verdicts, neighbourhoods; admin: everything and keys.",
                        examples=["scoring"])
     rate_limit_per_s: float | None = Field(
-        None, gt=0, le=100_000, allow_inf_nan=False,
-        description="Requests per second for this key; null: the server default.",
-        examples=[500.0])
+        None, ge=MIN_RATE_LIMIT_PER_S, le=MAX_RATE_LIMIT_PER_S, allow_inf_nan=False,
+        description=f"Requests per second for this key, {MIN_RATE_LIMIT_PER_S} (one request "
+        f"every {1 / MIN_RATE_LIMIT_PER_S:.0f} s) to {MAX_RATE_LIMIT_PER_S:,.0f}; null: the "
+        "server default.", examples=[500.0])
 
 
 class ApiKeyCreate(ApiKeyBase):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from serving.schemas.common import EntityId, check_time
+from serving.schemas.common import EntityId, PastTime
 
 
 class LabelBase(BaseModel):
@@ -19,7 +19,7 @@ class LabelBase(BaseModel):
     entity_id: EntityId = Field(description="Id of the entity.", examples=["u000123"])
     kind: Literal["fraud", "cleared", "default"] = Field(
         description="fraud (confirmed), cleared (not fraud) or default.", examples=["fraud"])
-    at: AwareDatetime = Field(description="When the outcome became known.",
+    at: PastTime = Field(description="When the outcome became known.",
                               examples=["2025-11-29T10:00:00+08:00"])
     source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,64}$")] = Field(
         description="Who or what decided.", examples=["investigator:alice"])
@@ -27,8 +27,6 @@ class LabelBase(BaseModel):
 
 class LabelCreate(LabelBase):
     model_config = ConfigDict(extra="forbid")
-
-    _at = field_validator("at")(check_time)
 
 
 class LabelBatchCreate(BaseModel):

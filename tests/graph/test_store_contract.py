@@ -276,9 +276,62 @@ def test_create_node_from_many_threads_creates_once(store: GraphStore) -> None:
     assert store.counts()["Verdict"] == 1
 
 
+def test_claim_nodes_returns_what_each_id_holds_first_writer_winning(store: GraphStore) -> None:
+    first = store.claim_nodes("EventRecord", [{"id": "e1", "body_hash": "a"},
+                                              {"id": "e2", "body_hash": "b", "type": "login"}])
+    assert [(n.id, dict(n.properties)) for n in first] == [
+        ("e1", {"body_hash": "a"}), ("e2", {"body_hash": "b", "type": "login"})]
+    again = store.claim_nodes("EventRecord", [{"id": "e3", "body_hash": "c"},
+                                              {"id": "e1", "body_hash": "other"}])
+    assert [(n.id, n.properties["body_hash"]) for n in again] == [("e3", "c"), ("e1", "a")]
+    node = store.get_node("EventRecord", "e1")
+    assert node is not None and node.properties["body_hash"] == "a"
+    with pytest.raises(ValueError, match="distinct"):
+        store.claim_nodes("EventRecord", [{"id": "e4"}, {"id": "e4"}])
+    assert store.claim_nodes("EventRecord", []) == []
+
+
+def test_claim_nodes_from_many_threads_agree_on_one_winner(store: GraphStore) -> None:
+    held: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait()
+            # overlapping ids in opposite orders: the claims must neither deadlock nor split
+            rows = [{"id": f"e{k}", "body_hash": f"h{i}"} for k in range(5)]
+            nodes = store.claim_nodes("EventRecord", rows if i % 2 else rows[::-1])
+            held.extend(f"{n.id}={n.properties['body_hash']}" for n in nodes)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(held) == 40 and len(set(held)) == 5
+    assert store.counts()["EventRecord"] == 5
+
+
 # -- reads -------------------------------------------------------------------------------------
 def test_get_node_returns_none_for_an_unknown_id(store: GraphStore) -> None:
     assert store.get_node("User", "nobody") is None
+
+
+def test_get_nodes_returns_those_that_exist_by_id(store: GraphStore) -> None:
+    store.upsert_nodes("EventRecord", [{"id": "e1", "type": "login", "body_hash": "h1"},
+                                       {"id": "e2", "type": "order", "body_hash": "h2"}])
+    found = store.get_nodes("EventRecord", ["e2", "missing", "e1", "e2"])
+    assert {k: (v.label, v.id, dict(v.properties)) for k, v in found.items()} == {
+        "e1": ("EventRecord", "e1", {"type": "login", "body_hash": "h1"}),
+        "e2": ("EventRecord", "e2", {"type": "order", "body_hash": "h2"}),
+    }
+    assert store.get_nodes("EventRecord", []) == {}
+    with pytest.raises(SchemaError):
+        store.get_nodes("Nope", ["e1"])
 
 
 def test_node_ids_are_every_id_of_the_label(store: GraphStore) -> None:

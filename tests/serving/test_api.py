@@ -5,7 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -212,6 +212,57 @@ def test_events_and_labels_are_idempotent_by_event_id(
     assert node is not None
     assert node.properties["fraud_label"] == "fraud"  # the older "cleared" did not win
     assert node.properties["fraud_label_source"] == "investigator:bo"
+
+
+def test_event_id_resent_with_another_body_is_a_conflict(
+        world: World, live: LiveServer, graph_store: GraphStore) -> None:
+    user = world.user("ev-conflict", days_old=100, home=SHANGHAI)
+    merchant = world.uid("shop")
+    login = {"type": "login", "event_id": world.uid("c-login"), "user_id": user,
+             "ts": iso(NOW - timedelta(hours=5)), "device_id": "c-phone", "ip": "10.3.0.1",
+             "lat": 31.2, "lon": 121.4}
+    order = {"type": "order", "event_id": world.uid("c-order"), "user_id": user,
+             "merchant_id": merchant, "ts": iso(NOW - timedelta(hours=4)), "amount": 99.5,
+             "category": "books", "bnpl": True, "returned": False}
+    world.events([login, order])
+    same_instant = (NOW - timedelta(hours=5)).astimezone(timezone(timedelta(hours=8)))
+    with live.client() as c:
+        def post(*events: dict[str, Any]) -> dict[str, Any]:
+            r = c.post("/v1/events", json={"events": list(events)})
+            assert r.status_code == 202, r.text
+            return dict(r.json())
+
+        # the same event, its time written in another offset: a duplicate
+        repeat = post({**login, "ts": same_instant.isoformat()}, order)
+        # another endpoint (a second edge before), another amount (overwritten before)
+        moved = post({**login, "ip": "10.3.0.99"}, {**order, "amount": 5000.0})
+        # a new id twice in one batch, and a new id resent before it is written behind
+        fresh = world.uid("c-fresh")
+        twice = post({**login, "event_id": fresh}, {**login, "event_id": fresh,
+                                                      "ip": "10.3.0.98"})
+        late = world.uid("c-late")
+        first = post({**order, "event_id": late})
+        second = post({**order, "event_id": late, "merchant_id": world.uid("other-shop")})
+    live.drain()
+    assert repeat == {"accepted": 0, "duplicates": [login["event_id"], order["event_id"]],
+                      "conflicts": [], "checked": True, "spooled": False}
+    assert moved["accepted"] == 0 and moved["duplicates"] == []
+    assert moved["conflicts"] == [login["event_id"], order["event_id"]]
+    assert twice["accepted"] == 1 and twice["conflicts"] == [fresh]
+    assert first["accepted"] == 1
+    assert second["accepted"] == 0 and second["conflicts"] == [late]
+    edges = [e for e in graph_store.neighbourhood("User", user, hops=1, fanout=500).edges
+             if e.type in ("LOGGED_IN_FROM", "ORDERED_AT")]
+    by_id = Counter(str(e.properties["event_id"]) for e in edges)
+    assert by_id == {login["event_id"]: 1, order["event_id"]: 1, fresh: 1, late: 1}
+    stored = {str(e.properties["event_id"]): e for e in edges}
+    assert stored[login["event_id"]].dst == "10.3.0.1" and stored[fresh].dst == "10.3.0.1"
+    assert stored[order["event_id"]].properties["amount"] == 99.5
+    assert stored[late].dst == merchant
+    with live.client() as c:
+        metrics = c.get("/metrics").text
+    assert ('riskgraph_event_conflicts_total{found="accepted",kind="event"} 4.0'
+            in metrics)
 
 
 def test_investigator_endpoints(world: World, live: LiveServer) -> None:

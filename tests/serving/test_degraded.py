@@ -67,7 +67,8 @@ def test_store_down_degrades_spools_and_replays_exactly_once(
                             place=SHANGHAI)
         with live.client() as c:
             before = c.post("/v1/events", json={"events": _logins(user, uid, 3, "pre")})
-            assert before.json() == {"accepted": 3, "spooled": False}
+            assert before.json() == {"accepted": 3, "duplicates": [], "conflicts": [],
+                                     "checked": True, "spooled": False}
             live.drain()
             flaky.down = True
             t0 = time.perf_counter()
@@ -92,7 +93,8 @@ def test_store_down_degrades_spools_and_replays_exactly_once(
             r["code"] for r in v_large["reasons"]}
         assert again.json() == vs and again.headers["idempotent-replayed"] == "true"
         assert conflict.status_code == 409
-        assert events.status_code == 202 and events.json() == {"accepted": 5, "spooled": True}
+        assert events.status_code == 202 and events.json() == {
+            "accepted": 5, "duplicates": [], "conflicts": [], "checked": False, "spooled": True}
         assert audit.status_code == 200 and audit.json()["stored_in"] == "spool"
         assert ready.status_code == 503 and ready.json()["store"] == "down"
         assert _metric(metrics, "riskgraph_degraded_verdicts_total") == 2
@@ -116,6 +118,49 @@ def test_store_down_degrades_spools_and_replays_exactly_once(
     for app in (small, large):
         node = graph_store.get_node("Verdict", app["application_id"])
         assert node is not None and node.properties["degraded"] is True
+
+
+def test_conflict_found_only_when_a_spooled_write_is_stored_is_refused_and_counted(
+        tmp_path: Path, graph_store: GraphStore, uid: Callable[[str], str]) -> None:
+    """Replica A stores an event and a label; replica B, cut off from the store, accepts the
+    same ids with other bodies (it cannot check them: ``checked`` false). When B's spool
+    reaches the store, those writes are refused (the first bodies stand), counted and logged;
+    B's other writes are stored once."""
+    backend = graph_store.backend
+    a = _serve(make_settings(tmp_path / "a", backend), graph_store)
+    cut_off = FlakyStore(graph_store)
+    b = _serve(make_settings(tmp_path / "b", backend), cut_off)
+    user = uid("u-race")
+    login, fresh = _logins(user, uid, 2, "race")
+    label = {"event_id": uid("race-label"), "entity_type": "User", "entity_id": user,
+             "kind": "fraud", "at": iso(NOW - timedelta(hours=1)), "source": "investigator:a"}
+    try:
+        with a.client() as c:
+            assert c.post("/v1/events", json={"events": [login]}).json()["accepted"] == 1
+            assert c.post("/v1/labels", json={"labels": [label]}).json()["accepted"] == 1
+            a.drain()
+        cut_off.down = True
+        with b.client() as c:
+            events = c.post("/v1/events", json={"events": [{**login, "ip": "10.5.0.66"},
+                                                           fresh]}).json()
+            labels = c.post("/v1/labels", json={"labels": [{**label, "kind": "cleared"}]})
+            cut_off.down = False
+            wait_until(lambda: c.get("/readyz").json()["spool_depth"] == 0, 60)
+            metrics = c.get("/metrics").text
+    finally:
+        b.stop()
+        a.stop()
+    assert events == {"accepted": 2, "duplicates": [], "conflicts": [], "checked": False,
+                      "spooled": True}
+    assert labels.json()["spooled"] is True
+    logins = [e for e in graph_store.neighbourhood("User", user, hops=1, fanout=100).edges
+              if e.type == "LOGGED_IN_FROM"]
+    assert sorted((str(e.properties["event_id"]), e.dst) for e in logins) == sorted(
+        [(login["event_id"], "10.5.0.1"), (fresh["event_id"], "10.5.0.1")])
+    node = graph_store.get_node("User", user)
+    assert node is not None and node.properties["fraud_label"] == "fraud"
+    assert 'riskgraph_event_conflicts_total{found="written",kind="event"} 1.0' in metrics
+    assert 'riskgraph_event_conflicts_total{found="written",kind="label"} 1.0' in metrics
 
 
 def test_a_slow_store_does_not_slow_a_verdict(

@@ -3,7 +3,11 @@ API answers 4xx for bad input and never 5xx, and its answers match the schema.""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import hypothesis
 import pytest
@@ -49,6 +53,21 @@ def test_no_input_makes_a_server_error(case: schemathesis.Case,
     case.call_and_validate(base_url=fuzz_server.base_url, headers={"X-API-Key": ADMIN_KEY},
                            excluded_checks=[checks.positive_data_acceptance,
                                             checks.negative_data_rejection])
+
+
+@pytest.mark.slow
+def test_a_key_of_each_role_gets_no_server_error(tmp_path: Path) -> None:
+    """bench/fuzz_api.py, smaller: `riskgraph serve` in its own process, every operation
+    fuzzed with a scoring, an investigator and an admin key, schema-valid and -violating
+    cases; no 5xx, every answer as the schema says (the full run sends 10,000 cases)."""
+    out = tmp_path / "fuzz.json"
+    run = subprocess.run([sys.executable, "bench/fuzz_api.py", "--cases", "1000", "--workers",
+                          "1", "--json", str(out)], capture_output=True, text=True,
+                         timeout=550, cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    summary = json.loads(out.read_text())
+    assert summary["handled"] >= 1000 and summary["server_errors"] == 0
+    assert {"200", "201", "202", "403", "404", "422"} <= set(summary["statuses"])
 
 
 def test_every_field_is_documented() -> None:

@@ -26,7 +26,9 @@ def post_events(batch: EventBatchCreate, runtime: RuntimeDep, _: Scoring) -> Eve
         raise InvalidFieldError(("body", "events"), f"at most {limit} events per batch",
                                 len(batch.events))
     outcome = runtime.ingest.add_events(batch.events)
-    return EventBatchPublic(accepted=outcome.accepted, spooled=outcome.spooled)
+    return EventBatchPublic(accepted=outcome.accepted, duplicates=outcome.duplicates,
+                            conflicts=outcome.conflicts, checked=outcome.checked,
+                            spooled=outcome.spooled)
 
 
 @router.post("/labels", response_model=LabelBatchPublic, status_code=status.HTTP_202_ACCEPTED,

@@ -26,12 +26,19 @@ def _public(r: keys.ApiKeyRecord) -> ApiKeyPublic:
 
 
 @router.post("", response_model=ApiKeyCreatedPublic, status_code=status.HTTP_201_CREATED,
-             responses=_RESPONSES)
-def create_key(body: ApiKeyCreate, runtime: RuntimeDep, _: Admin) -> ApiKeyCreatedPublic:
+             responses={**_RESPONSES, 409: {
+                 "description": "The caller already created as many active keys as it may "
+                 "(RISKGRAPH_MAX_KEYS_PER_CALLER); revoke one first."}})
+def create_key(body: ApiKeyCreate, runtime: RuntimeDep,
+               caller: Admin) -> ApiKeyCreatedPublic:
     """Create a key; the secret is in this answer only (role admin)."""
     try:
-        record, secret = runtime.guard.write(lambda s: keys.create_key(
-            s, body.name, body.role, rate_limit_per_s=body.rate_limit_per_s))
+        with runtime.keyring.creating:
+            records = runtime.guard.write(keys.list_keys)
+            keys.check_creator_cap(records, caller.key_id, runtime.settings.MAX_KEYS_PER_CALLER)
+            record, secret = runtime.guard.write(lambda s: keys.create_key(
+                s, body.name, body.role, rate_limit_per_s=body.rate_limit_per_s,
+                created_by=caller.key_id))
     except StoreDown as e:
         raise UnavailableError(f"graph store unavailable: {e}") from e
     runtime.keyring.put(record)
