@@ -25,7 +25,7 @@ from serving_world import (
 )
 
 from serving.api import create_app
-from serving.rules_scorer import RulesScorer
+from serving.scorers import load_live_graph, load_scorer
 from serving.stores import build_store
 
 pytestmark = pytest.mark.timeout(300)
@@ -34,12 +34,18 @@ HOLE = "<hole>"
 """Stands for the raw JSON token put in place of a field's value."""
 
 
+def _app(settings: Any, store: Any) -> Any:
+    """The app as `riskgraph serve` builds it: the live graph and the scorer over it."""
+    graph = load_live_graph(settings, store)
+    return create_app(settings, store, load_scorer(settings, graph, store), live_graph=graph)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     settings = make_settings(tmp_path_factory.mktemp("input") / "data")
     store = build_store(settings)
     store.apply_schema()
-    live = LiveServer(create_app(settings, store, RulesScorer())).start()
+    live = LiveServer(_app(settings, store)).start()
     yield live
     live.stop()
     store.close()
@@ -249,7 +255,7 @@ def test_keys_per_caller_are_capped(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data", MAX_KEYS_PER_CALLER=2)
     store = build_store(settings)
     store.apply_schema()
-    live = LiveServer(create_app(settings, store, RulesScorer())).start()
+    live = LiveServer(_app(settings, store)).start()
     try:
         with live.client() as admin:
             made = [admin.post("/v1/keys", json={"name": f"cap-{i}", "role": "admin"})
@@ -282,7 +288,7 @@ def test_an_unhandled_error_is_a_500_naming_its_request_id(tmp_path: Path) -> No
     store = build_store(settings)
     store.apply_schema()
     store.upsert_nodes("User", [{"id": "u1"}])
-    live = LiveServer(create_app(settings, _BuggyStore(store), RulesScorer())).start()
+    live = LiveServer(_app(settings, _BuggyStore(store))).start()
     try:
         with live.client() as c:
             r = c.get("/v1/users/u1/shared-accounts", headers={"X-Request-ID": "req-bug-1"})

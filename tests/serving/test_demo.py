@@ -47,5 +47,13 @@ def test_demo_scores_an_ordinary_application_and_flags_the_takeover(tmp_path: Pa
     codes = {r["code"] for r in takeover["reasons"]}
     assert any("LOCATION" in c for c in codes), codes
     assert any("AMOUNT" in c for c in codes), codes
+    # the live ring: each member sees the ones before it, and the label on the first
+    ring = {m.group(1): float(m.group(2)) for m in re.finditer(
+        r"^(isolated new account \d|ring member \d)\s+([0-9.]+)\s", proc.stdout, re.M)}
+    assert len(ring) == 8, proc.stdout[-3000:]
+    assert ring["ring member 1"] < ring["ring member 2"] < ring["ring member 3"]
+    assert ring["ring member 3"] > max(ring["isolated new account 1"],
+                                       ring["isolated new account 2"])
+    assert ring["ring member 4"] > ring["ring member 3"] and ring["ring member 4"] >= review
     assert (tmp_path / "demo" / "pseudonym.key").stat().st_mode & 0o077 == 0
     assert "curl -s -X POST" in proc.stdout
