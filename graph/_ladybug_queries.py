@@ -70,16 +70,23 @@ def add_columns(table: str, spec: NodeSpec | RelSpec) -> list[LiteralString]:
     ]
 
 
-def _set_clause(var: str, names: tuple[str, ...], cols: tuple[str, ...]) -> str:
+def _set_clause(var: str, names: tuple[str, ...], cols: tuple[str, ...],
+                earliest: tuple[str, ...] = ()) -> str:
     # NOTE: a null cell means "not given": coalesce keeps the stored value, as Neo4j's
-    # ``SET n += props`` does when the key is absent.
+    # ``SET n += props`` does when the key is absent; an ``earliest`` property only moves
+    # earlier.
     if not names:
         return ""
-    sets = ", ".join(
-        f"{var}.{_q(name, cols)} = coalesce({_q(name, cols)}, {var}.{_q(name, cols)})"
-        for name in names
-    )
-    return f" SET {sets}"
+    return " SET " + ", ".join(
+        _earliest(var, _q(name, cols), _q(name, cols)) if name in earliest
+        else f"{var}.{_q(name, cols)} = coalesce({_q(name, cols)}, {var}.{_q(name, cols)})"
+        for name in names)
+
+
+def _earliest(var: str, prop: str, value: str) -> str:
+    """``SET`` item keeping the earlier of the stored and the given (non-null) value."""
+    return (f"{var}.{prop} = CASE WHEN {value} IS NOT NULL AND ({var}.{prop} IS NULL OR "
+            f"{value} < {var}.{prop}) THEN {value} ELSE {var}.{prop} END")
 
 
 def upsert_nodes(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
@@ -108,13 +115,15 @@ def upsert_edges(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
         f"LOAD FROM $rows "
         f"MERGE (s:{_q(spec.src, (spec.src,))} {{`id`: `src`}}) "
         f"MERGE (t:{_q(spec.dst, (spec.dst,))} {{`id`: `dst`}}) "
-        f"MERGE (s)-[r:{rel}{key}]->(t){_set_clause('r', names, cols)}"
+        f"MERGE (s)-[r:{rel}{key}]->(t){_set_clause('r', names, cols, spec.earliest)}"
     )
 
 
-def _params(var: str, names: tuple[str, ...], cols: tuple[str, ...]) -> str:
+def _params(var: str, names: tuple[str, ...], cols: tuple[str, ...],
+            earliest: tuple[str, ...] = ()) -> str:
     # NOTE: a parameter is named after its column (``_q`` checked it is an identifier).
-    return ", ".join(f"{var}.{_q(n, cols)} = ${n}" for n in names)
+    return ", ".join(_earliest(var, _q(n, cols), f"${n}") if n in earliest
+                     else f"{var}.{_q(n, cols)} = ${n}" for n in names)
 
 
 def create_node_row(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
@@ -148,7 +157,7 @@ def _edge_row_parts(spec: RelSpec, names: tuple[str, ...]) -> tuple[str, str, st
     key = "" if spec.key is None else f" {{{_q(spec.key, cols)}: ${spec.key}}}"
     return (_q(spec.src, (spec.src,)), _q(spec.dst, (spec.dst,)),
             f"{_q(spec.type, (spec.type,))}{key}",
-            _params("r", tuple(n for n in names if n != spec.key), cols))
+            _params("r", tuple(n for n in names if n != spec.key), cols, spec.earliest))
 
 
 def update_edge_row(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:

@@ -70,13 +70,20 @@ def rel_key_index(spec: RelSpec) -> LiteralString:
     )
 
 
-def _keep_unless_given(var: str, names: tuple[str, ...], cols: tuple[str, ...]) -> str:
+def _keep_unless_given(var: str, names: tuple[str, ...], cols: tuple[str, ...],
+                       earliest: tuple[str, ...] = ()) -> str:
     # NOTE: one SET per property, not ``SET n += row.props``: a map of unknown keys might write
     # what the MERGE matches on, so the planner puts an Eager before it (every row of the batch
     # held in memory, the pipeline broken); named properties do not. A property a row does not
-    # give keeps its stored value, as with ``+=``.
-    sets = ", ".join(f"{var}.{p} = coalesce(row.props.{p}, {var}.{p})"
-                     for p in (_q(n, cols) for n in names))
+    # give keeps its stored value, as with ``+=``; an ``earliest`` one only moves earlier.
+    def one(name: str) -> str:
+        p = _q(name, cols)
+        if name in earliest:
+            return (f"{var}.{p} = CASE WHEN row.props.{p} IS NOT NULL AND ({var}.{p} IS NULL "
+                    f"OR row.props.{p} < {var}.{p}) THEN row.props.{p} ELSE {var}.{p} END")
+        return f"{var}.{p} = coalesce(row.props.{p}, {var}.{p})"
+
+    sets = ", ".join(one(n) for n in names)
     return f" SET {sets}" if sets else ""
 
 
@@ -123,7 +130,8 @@ def upsert_edges(spec: RelSpec) -> LiteralString:
         "UNWIND $rows AS row "
         f"MERGE (s:{_q(spec.src, (spec.src,))} {{`id`: row.src}}) "
         f"MERGE (t:{_q(spec.dst, (spec.dst,))} {{`id`: row.dst}}) "
-        f"MERGE (s)-[r:{rel}{key}]->(t)" + _keep_unless_given("r", names, spec.columns)
+        f"MERGE (s)-[r:{rel}{key}]->(t)"
+        + _keep_unless_given("r", names, spec.columns, spec.earliest)
     )
 
 

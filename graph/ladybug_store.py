@@ -458,8 +458,10 @@ class _Reader:
 
 
 # -- row building (pure, unit-tested without a database) -------------------------------------
-def merge_rows(rows: Rows, key: Callable[[Row], Any]) -> list[dict[str, Any]]:
-    """Fold rows with the same key into one, later non-null values winning, first-seen order.
+def merge_rows(rows: Rows, key: Callable[[Row], Any],
+               earliest: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Fold rows with the same key into one, later non-null values winning (the smallest for
+    ``earliest`` properties: :attr:`graph.schema.Property.earliest`), first-seen order.
 
     LadybugDB reads a node's old values once per statement, so two rows for one key in the same
     batch would undo each other's ``coalesce``; Neo4j applies them in turn. Folding first gives
@@ -468,7 +470,11 @@ def merge_rows(rows: Rows, key: Callable[[Row], Any]) -> list[dict[str, Any]]:
     merged: dict[Any, dict[str, Any]] = {}
     for row in rows:
         target = merged.setdefault(key(row), {})
-        target.update((k, v) for k, v in row.items() if v is not None or k not in target)
+        for k, v in row.items():
+            if k in earliest and v is not None and target.get(k) is not None:
+                target[k] = min(target[k], v)
+            elif v is not None or k not in target:
+                target[k] = v
     return list(merged.values())
 
 
@@ -486,10 +492,10 @@ def edge_batch(spec: RelSpec, rows: Rows) -> pa.Table:
     Columns: ``src``, ``dst``, then the properties that some row sets (the key always).
     """
     if spec.key is None:
-        merged = merge_rows(rows, lambda r: (r["src"], r["dst"]))
+        merged = merge_rows(rows, lambda r: (r["src"], r["dst"]), spec.earliest)
     else:
         key = spec.key
-        merged = merge_rows(rows, lambda r: (r["src"], r["dst"], r[key]))
+        merged = merge_rows(rows, lambda r: (r["src"], r["dst"], r[key]), spec.earliest)
     return _to_arrow(merged, edge_arrow_schema(spec), 2, spec.type)
 
 

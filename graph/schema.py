@@ -40,12 +40,16 @@ class Property:
         description (str): what it means, for the docs.
         document (bool, optional): a large text (an audit record's JSON) that a store may keep
             beside its tables; read and written like any other property. (default: ``False``)
+        earliest (bool, optional): a time a write may only move earlier (since when a pair
+            is known): a later value written again keeps the stored one, so the store dates
+            a pair as the live graph does. (default: ``False``)
     """
 
     name: str
     type: PropertyType
     description: str = ""
     document: bool = False
+    earliest: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,11 @@ class RelSpec:
     def columns(self) -> tuple[str, ...]:
         return ("src", "dst", *(p.name for p in self.properties))
 
+    @property
+    def earliest(self) -> tuple[str, ...]:
+        """The names of its :attr:`Property.earliest` properties."""
+        return tuple(p.name for p in self.properties if p.earliest)
+
     def property(self, name: str) -> Property:
         for p in self.properties:
             if p.name == name:
@@ -121,8 +130,8 @@ class RelSpec:
 
 
 def _p(name: str, type_: PropertyType, description: str = "", *,
-       document: bool = False) -> Property:
-    return Property(name, type_, description, document)
+       document: bool = False, earliest: bool = False) -> Property:
+    return Property(name, type_, description, document, earliest)
 
 
 # Label properties shared by the entities that investigators confirm or clear.
@@ -288,10 +297,11 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
 )
 
 RELS: Final[tuple[RelSpec, ...]] = (
-    RelSpec("USES", "User", "Device", (_p("first_seen", "INT64"), _p("last_seen", "INT64"))),
-    RelSpec("HAS_PHONE", "User", "Phone", (_p("since", "INT64"),)),
-    RelSpec("LIVES_AT", "User", "Address", (_p("since", "INT64"),)),
-    RelSpec("WORKS_AT", "User", "Address", (_p("since", "INT64"),),
+    RelSpec("USES", "User", "Device", (_p("first_seen", "INT64", earliest=True),
+                                       _p("last_seen", "INT64"))),
+    RelSpec("HAS_PHONE", "User", "Phone", (_p("since", "INT64", earliest=True),)),
+    RelSpec("LIVES_AT", "User", "Address", (_p("since", "INT64", earliest=True),)),
+    RelSpec("WORKS_AT", "User", "Address", (_p("since", "INT64", earliest=True),),
             description="declared work address or company"),
     RelSpec(
         "LOGGED_IN_FROM",
@@ -337,9 +347,9 @@ RELS: Final[tuple[RelSpec, ...]] = (
         ),
         key="event_id",
     ),
-    RelSpec("CONTACT", "User", "User", (_p("since", "INT64"),),
+    RelSpec("CONTACT", "User", "User", (_p("since", "INT64", earliest=True),),
             description="emergency contact"),
-    RelSpec("OWNS", "User", "Merchant", (_p("since", "INT64"),)),
+    RelSpec("OWNS", "User", "Merchant", (_p("since", "INT64", earliest=True),)),
     RelSpec("REPORTED", "Merchant", "SalesReport", description="a merchant's daily sales"),
 )
 

@@ -78,7 +78,8 @@ def graph_writes(ops: Sequence[Op]) -> GraphWrites:
             nodes.append((op["label"], op["rows"]))
         elif kind == "edges":
             edges.append((op["rel"], op["rows"]))
-        elif kind == "verdict":
+        elif kind in ("verdict", "event"):
+            # NOTE: the record that claims the id is the service's; its writes are the graph's
             inner = graph_writes(op["then"])
             nodes.extend(inner.nodes)
             edges.extend(inner.edges)
@@ -264,7 +265,7 @@ class LiveGraph:
                         bucket[key] = (row["dst"], {**(old[1] if old else {}), **props})
                         self._out[out_key] = bucket
                         self._in[in_key] = self._in.get(in_key, frozenset()) | {row["src"]}
-                elif kind == "verdict":
+                elif kind in ("verdict", "event"):
                     self._lay(op["then"])
                 elif kind == "label":
                     lab = op["label"]

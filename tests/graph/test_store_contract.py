@@ -601,3 +601,19 @@ def test_concurrent_writers_and_readers_lose_nothing(store: GraphStore) -> None:
     assert _nonzero(store.counts()) == {
         "User": n, "Device": 10, "IP": 1, "USES": n, "LOGGED_IN_FROM": n,
     }
+
+
+def test_a_pairs_since_only_moves_earlier(store: GraphStore) -> None:
+    # NOTE: an application re-declares a phone the account has had for a year; the edge must
+    # keep its first date, as the live graph does (online == batch rescoring of the export).
+    store.upsert_edges("HAS_PHONE", [{"src": "u1", "dst": "ph1", "since": 100}])
+    store.upsert_edges("HAS_PHONE", [{"src": "u1", "dst": "ph1", "since": 200}])
+    store.write_batch([], [("HAS_PHONE", [{"src": "u2", "dst": "ph1", "since": 300},
+                                          {"src": "u2", "dst": "ph1", "since": 250},
+                                          {"src": "u1", "dst": "ph1", "since": 90}])])
+    store.upsert_edges("USES", [{"src": "u1", "dst": "d1", "first_seen": 40, "last_seen": 40}])
+    store.upsert_edges("USES", [{"src": "u1", "dst": "d1", "first_seen": 70, "last_seen": 70}])
+    since = {(r["src"], r["dst"]): r["since"] for r in store.export_edges("HAS_PHONE").to_pylist()}
+    assert since == {("u1", "ph1"): 90, ("u2", "ph1"): 250}
+    (uses,) = store.export_edges("USES").to_pylist()
+    assert (uses["first_seen"], uses["last_seen"]) == (40, 70)
