@@ -205,7 +205,7 @@ class ScoringService:
             return _audit(spooled, "spool")
         if not self.writer.may_have_verdict(application_id):
             return None
-        node = self.guard.read(lambda s: s.get_node("Verdict", application_id))
+        node = self.guard.investigate(lambda s: s.get_node("Verdict", application_id))
         return None if node is None else _audit(node.properties, "graph")
 
     # -- helpers ------------------------------------------------------------------------------

@@ -82,7 +82,9 @@ def create_app(
     guard = StoreGuard(store, read_timeout_s=settings.STORE_TIMEOUT_S,
                        write_timeout_s=settings.STORE_WRITE_TIMEOUT_S,
                        probe_interval_s=settings.STORE_PROBE_INTERVAL_S,
-                       threads=settings.STORE_THREADS)
+                       threads=settings.STORE_THREADS,
+                       investigation_timeout_s=settings.INVESTIGATOR_TIMEOUT_S,
+                       investigation_threads=settings.INVESTIGATOR_THREADS)
     writer = DurableWriter(guard, spool,
                            on_dead_letter=lambda entry, error: metrics.dead_letters.inc(),
                            observers=[live_graph.apply] if live_graph is not None else [])
