@@ -36,6 +36,7 @@ import numpy as np
 from gnn import ApplicationQueries, LendingGraph, ModelRegistry, ScoringPipeline
 from graph import GraphStore
 from graph.snapshot import GraphSnapshot
+from serving._child_process import die_with_parent
 from serving.scoring import ApplicationFacts, FeatureValue, Scorer, ScoreResult
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,8 @@ class _Worker:
 
 def _serve_batches(conn: Connection, pipeline: ScoringPipeline, graph: LendingGraph,
                    device: str) -> None:
-    """The child process: answer batches until the parent closes the pipe."""
+    """The child process: answer batches until the parent closes the pipe or ends."""
+    die_with_parent()
     import torch
 
     # NOTE: the parent's OpenMP pool does not survive a fork; one thread also suits batches of
