@@ -91,6 +91,9 @@ class Settings(BaseSettings):
                                         "replicas' writes); 0: never.")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
+    ANSWERS_KEEP_S: float = Field(86_400.0, gt=0, description="How long a replica keeps, in "
+                                  "its spool file, each verdict it answered, so that a resent "
+                                  "application gets it (or 409) while the store is down.")
     RATE_LIMIT_PER_S: float = Field(200.0, gt=0, description="Requests per second per API key "
                                     "(per replica) unless the key sets its own.")
     RATE_LIMIT_BURST: int = Field(400, ge=1, description="Requests a key may send at once "

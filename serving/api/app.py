@@ -87,7 +87,10 @@ def create_app(
                        investigation_threads=settings.INVESTIGATOR_THREADS)
     writer = DurableWriter(guard, spool,
                            on_dead_letter=lambda entry, error: metrics.dead_letters.inc(),
-                           observers=[live_graph.apply] if live_graph is not None else [])
+                           observers=[live_graph.apply] if live_graph is not None else [],
+                           on_conflict=lambda c: metrics.verdict_conflicts.labels(
+                               kind=c.kind).inc(),
+                           answers_keep_s=settings.ANSWERS_KEEP_S)
     metrics.bind(spool_depth=lambda: spool.depth, store_up=lambda: float(guard.up))
     runtime = Runtime(
         settings=settings, store=store, scorer=scorer, policy=policy, metrics=metrics,
