@@ -259,6 +259,26 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
         record=True,
     ),
     NodeSpec(
+        "VerdictConflict",
+        (
+            _p("application_id", "STRING", "the application two verdicts were answered for"),
+            _p("kind", "STRING", "request: answered for another request body; verdict: the "
+               "same request answered with another verdict"),
+            _p("request_hash", "STRING", "request hash of the verdict answered, which lost"),
+            _p("stored_request_hash", "STRING", "request hash of the stored Verdict"),
+            _p("decision", "STRING", "the decision answered"),
+            _p("degraded", "BOOL"),
+            _p("decided_at", "INT64", "when the verdict answered was made, epoch seconds"),
+            _p("found_at", "INT64", "when replay found the conflict, epoch seconds"),
+            _p("replica", "STRING", "host and spool file of the replica that answered"),
+            _p("verdict_json", "STRING", "the verdict answered, exactly as returned",
+               document=True),
+            _p("request_json", "STRING", "its canonical request, identifiers hashed",
+               document=True),
+        ),
+        record=True,
+    ),
+    NodeSpec(
         "ApiKey",
         (
             _p("name", "STRING", "who holds the key"),

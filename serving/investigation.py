@@ -1,4 +1,5 @@
-"""What investigators read: neighbourhoods and shared accounts, straight from the store."""
+"""What investigators read: neighbourhoods and shared accounts, straight from the store, under
+the investigators' own read budget (:meth:`serving.store_guard.StoreGuard.investigate`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def user_neighbourhood(guard: StoreGuard, user_id: str, *, hops: int, fanout: in
 
     Raises:
         NotFoundError: no such user.
-        UnavailableError: the store is down or slow.
+        UnavailableError: the store is down or slower than the investigators' budget.
     """
     def read(store: GraphStore) -> Subgraph | None:
         if store.get_node("User", user_id) is None:
@@ -35,7 +36,7 @@ def user_neighbourhood(guard: StoreGuard, user_id: str, *, hops: int, fanout: in
             return None
 
     try:
-        sub = guard.read(read)
+        sub = guard.investigate(read)
     except StoreDown as e:
         raise UnavailableError(f"graph store unavailable: {e}") from e
     if sub is None:
@@ -49,7 +50,7 @@ def shared_accounts(guard: StoreGuard, user_id: str, *, via: Sequence[NodeType],
 
     Raises:
         NotFoundError: no such user.
-        UnavailableError: the store is down or slow.
+        UnavailableError: the store is down or slower than the investigators' budget.
     """
     def read(store: GraphStore) -> list[SharedAccount] | None:
         if store.get_node("User", user_id) is None:
@@ -57,7 +58,7 @@ def shared_accounts(guard: StoreGuard, user_id: str, *, via: Sequence[NodeType],
         return store.shared_accounts(user_id, via=via, limit=limit)
 
     try:
-        accounts = guard.read(read)
+        accounts = guard.investigate(read)
     except StoreDown as e:
         raise UnavailableError(f"graph store unavailable: {e}") from e
     if accounts is None:

@@ -44,6 +44,14 @@ class ServingMetrics:
         self.conflicts = Counter(
             "riskgraph_idempotency_conflicts_total", "Same application id, different body.",
             registry=r)
+        self.unverified = Counter(
+            "riskgraph_unverified_verdicts_total", "Verdicts decided while neither the store "
+            "nor this host's recorded answers could say whether the id was decided before.",
+            registry=r)
+        self.verdict_conflicts = Counter(
+            "riskgraph_verdict_conflicts_total", "Verdicts answered here that lost at replay "
+            "to another verdict of the id already stored (VerdictConflict records).",
+            ["kind"], registry=r)
         self.events = Counter(
             "riskgraph_events_accepted_total", "Events and labels accepted.", ["kind"],
             registry=r)

@@ -1,12 +1,14 @@
 """`ScoringService`: one application in, one verdict out; what ``POST /v1/score`` calls.
 
-The steps, in order: hash identifiers and the canonical request; look for a stored verdict
-under the application id (in the local spool, then in the store) and answer with it, or refuse
-a different body (409); score under the store's read timeout, or without the store in degraded
-mode; apply the policy; render reasons; claim the ``Verdict`` record in the store (the spool
-while the store is down) and queue the application's rows behind it
-(:meth:`serving.writer.DurableWriter.claim`). A claim lost to another replica answers with that
-replica's verdict.
+The steps, in order: hash identifiers and the canonical request; look for a verdict of the
+application id (waiting in the local spool, then in the store, then among the answers this
+host's replicas recorded) and answer with it, or refuse a different body (409); score under
+the store's read timeout, or without the store in degraded mode; apply the policy; render
+reasons; claim the ``Verdict`` record in the store (the spool while the store is down) and
+queue the application's rows behind it (:meth:`serving.writer.DurableWriter.claim`). A claim
+lost to another replica answers with that replica's verdict. Every verdict answered is
+recorded in the replica's spool file, so that while the store cannot be read a resent id still
+gets its verdict or 409 (docs/API.md, "Idempotency while the store is down").
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from graph import GraphError, GraphNode, Pseudonymiser
+from graph import GraphError, GraphNode, GraphStore, Pseudonymiser
 from serving.errors import IdempotencyConflictError, InvalidFieldError
 from serving.graph_writes import (
     application_ops,
@@ -39,9 +41,11 @@ from serving.schemas.verdict import (
     EvidencePublic,
     ReasonPublic,
     VerdictAuditPublic,
+    VerdictConflictPublic,
     VerdictPublic,
 )
 from serving.scoring import ApplicationFacts, Evidence, ScoreResult, Scorer, Signal
+from serving.spool import Answer
 from serving.store_guard import StoreDown, StoreGuard
 from serving.writer import DurableWriter
 
@@ -58,7 +62,7 @@ class ScoreOutcome:
 
     verdict_json: str
     replayed: bool
-    stored_in: Literal["graph", "spool"]
+    stored_in: Literal["graph", "spool", "answers"]
 
     @property
     def verdict(self) -> VerdictPublic:
@@ -195,18 +199,41 @@ class ScoringService:
 
     # -- the audit trail ----------------------------------------------------------------------
     def audit(self, application_id: str) -> VerdictAuditPublic | None:
-        """The stored verdict of an application with its hash, request and features.
+        """The stored verdict of an application with its hash, request, features and the
+        answers that lost to it (``VerdictConflict`` records).
 
         Raises:
             StoreDown: the store is unavailable and the verdict is not in the local spool.
         """
         spooled = self._spooled_row(application_id)
         if spooled is not None:
-            return _audit(spooled, "spool")
+            return _audit(spooled, "spool", [])
         if not self.writer.may_have_verdict(application_id):
             return None
-        node = self.guard.read(lambda s: s.get_node("Verdict", application_id))
-        return None if node is None else _audit(node.properties, "graph")
+        prefix = f"{application_id}/"
+
+        def read(store: GraphStore) -> tuple[GraphNode | None, list[GraphNode]]:
+            node = store.get_node("Verdict", application_id)
+            if node is None:
+                return None, []
+            # NOTE: conflicts are rare (answers given in an outage that lost at replay): a
+            # scan of their ids costs less than an index no other query needs.
+            ids = [i for i in store.node_ids("VerdictConflict") if i.startswith(prefix)]
+            found = (store.get_node("VerdictConflict", i) for i in ids)
+            return node, [c for c in found if c is not None]
+
+        node, conflicts = self.guard.investigate(read)
+        return None if node is None else _audit(node.properties, "graph", conflicts)
+
+    def conflicts(self, limit: int) -> list[VerdictConflictPublic]:
+        """The ``VerdictConflict`` records, the most recently found first.
+
+        Raises:
+            StoreDown: the store is unavailable or slow.
+        """
+        table = self.guard.investigate(lambda s: s.export_nodes("VerdictConflict"))
+        rows = sorted(table.to_pylist(), key=lambda r: (-int(r["found_at"] or 0), r["id"]))
+        return [_conflict(r) for r in rows[:limit]]
 
     # -- helpers ------------------------------------------------------------------------------
     def _spooled_row(self, application_id: str) -> Mapping[str, Any] | None:
@@ -216,27 +243,48 @@ class ScoringService:
         return next((op["row"] for op in ops if op["op"] == "verdict"), None)
 
     def _stored(self, application_id: str, request_hash: str) -> ScoreOutcome | None:
+        """The verdict already given for ``application_id``, looked for in order where it
+        can be: waiting in this replica's spool; in the store; recorded by a replica of this
+        host (answered, not stored yet; or, with the store unreadable, any answer).
+
+        Raises:
+            IdempotencyConflictError: it was given for another request.
+        """
         row = self._spooled_row(application_id)
-        where: Literal["graph", "spool"] = "spool"
-        if row is None:
-            if not self.writer.may_have_verdict(application_id):
-                return None
-            try:
-                node: GraphNode | None = self.guard.read(
-                    lambda s: s.get_node("Verdict", application_id))
-            except (StoreDown, GraphError) as e:
-                # NOTE: cannot look; another replica may have decided this id. The first
-                # verdict to reach the store is kept when the spool is replayed.
-                log.warning("verdict look-up for %s failed (%s); deciding anew",
-                            application_id, e)
-                return None
-            if node is None:
-                return None
-            row, where = node.properties, "graph"
-        return self._answer_existing(application_id, request_hash, row, where)
+        if row is not None:
+            return self._answer_existing(application_id, request_hash, row, "spool")
+        if not self.writer.may_have_verdict(application_id):
+            return None
+        try:
+            node: GraphNode | None = self.guard.read(
+                lambda s: s.get_node("Verdict", application_id))
+        except (StoreDown, GraphError) as e:
+            answered = self.writer.answered(application_id)
+            if answered is not None:
+                return self._answer_recorded(answered, request_hash)
+            # NOTE: neither this host nor the store can say whether another replica decided
+            # this id; it is decided anew, and at replay a verdict already stored stands and
+            # this one is kept as a VerdictConflict (docs/API.md).
+            log.warning("verdict look-up for %s failed (%s) and no replica of this host "
+                        "answered it; deciding anew", application_id, e)
+            self.metrics.unverified.inc()
+            return None
+        if node is None:
+            answered = self.writer.answered(application_id)
+            return None if answered is None else self._answer_recorded(answered, request_hash)
+        outcome = self._answer_existing(application_id, request_hash, node.properties, "graph")
+        # NOTE: recorded so that this replica answers it again while the store is down.
+        self.writer.record_answer(Answer(application_id, request_hash, outcome.verdict_json))
+        return outcome
+
+    def _answer_recorded(self, answered: Answer, request_hash: str) -> ScoreOutcome:
+        return self._answer_existing(
+            answered.application_id, request_hash,
+            {"request_hash": answered.request_hash, "verdict_json": answered.verdict_json},
+            "answers")
 
     def _answer_existing(self, application_id: str, request_hash: str,
-                         row: Mapping[str, Any], where: Literal["graph", "spool"]
+                         row: Mapping[str, Any], where: Literal["graph", "spool", "answers"]
                          ) -> ScoreOutcome:
         if row.get("request_hash") != request_hash:
             self.metrics.conflicts.inc()
@@ -288,12 +336,25 @@ class ScoringService:
         return verdict, features
 
 
-def _audit(row: Mapping[str, Any], where: Literal["graph", "spool"]) -> VerdictAuditPublic:
+def _audit(row: Mapping[str, Any], where: Literal["graph", "spool"],
+           conflicts: list[GraphNode]) -> VerdictAuditPublic:
     return VerdictAuditPublic(
         verdict=VerdictPublic.model_validate_json(str(row["verdict_json"])),
         request_hash=str(row["request_hash"]),
         request=json.loads(str(row.get("request_json") or "{}")),
         features=json.loads(str(row.get("features_json") or "{}")),
         stored_in=where,
+        conflicts=sorted((_conflict(c.properties) for c in conflicts),
+                         key=lambda c: (c.found_at, c.replica)),
     )
+
+
+def _conflict(row: Mapping[str, Any]) -> VerdictConflictPublic:
+    return VerdictConflictPublic(
+        application_id=str(row["application_id"]), kind=row["kind"],
+        verdict=VerdictPublic.model_validate_json(str(row["verdict_json"])),
+        request_hash=str(row["request_hash"]),
+        stored_request_hash=str(row["stored_request_hash"]),
+        replica=str(row["replica"]),
+        found_at=datetime.fromtimestamp(int(row["found_at"]), UTC))
 

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
                                           "store is pinged to see whether it is back.")
     STORE_THREADS: int = Field(32, ge=1, le=512, description="Threads that run store calls "
                                "under a timeout.")
+    INVESTIGATOR_TIMEOUT_S: float = Field(10.0, gt=0, le=600, description="Budget of an "
+                                          "investigator's read (neighbourhood, shared "
+                                          "accounts, audit record); slower is 503.")
+    INVESTIGATOR_THREADS: int = Field(4, ge=1, le=64, description="Threads of their own for "
+                                      "investigators' reads, so that large ones never hold "
+                                      "the threads verdicts read with.")
     DEGRADED_MAX_APPROVE_AMOUNT: float | None = Field(
         None, ge=0, description="Ceiling on approvals in degraded mode, on top of the policy's "
         "per-product cap (the lower wins); unset: the policy alone.")
@@ -89,6 +95,9 @@ class Settings(BaseSettings):
                                         "never.")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
+    ANSWERS_KEEP_S: float = Field(86_400.0, gt=0, description="How long a replica keeps, in "
+                                  "its spool file, each verdict it answered, so that a resent "
+                                  "application gets it (or 409) while the store is down.")
     RATE_LIMIT_PER_S: float = Field(200.0, gt=0, description="Requests per second per API key "
                                     "(per replica) unless the key sets its own.")
     RATE_LIMIT_BURST: int = Field(400, ge=1, description="Requests a key may send at once "

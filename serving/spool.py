@@ -10,6 +10,12 @@ cost, about 3 ms per fsynced commit on this machine, is paid only while the stor
 One spool file belongs to one process at a time: :func:`claim_spool` takes the first file of
 the spool directory whose lock it can hold, so two replicas on one host never drain the same
 queue, and a restarted replica picks up (and replays) what a dead one left behind.
+
+The same file keeps the replica's answers (:class:`Answer`): every verdict it answered, by
+application id, written in the transaction that queues the verdict's rows, so that a resent
+application gets the same verdict (or 409) while the store cannot be asked, also after a
+restart. :class:`SiblingAnswers` reads the answers of the other spool files of the directory
+(the other replicas of the host).
 """
 
 from __future__ import annotations
@@ -20,13 +26,16 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 MAX_SPOOL_FILES: Final = 64
+SIBLING_RESCAN_S: Final = 5.0
+"""How often :class:`SiblingAnswers` looks for spool files that appeared."""
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -38,6 +47,13 @@ CREATE TABLE IF NOT EXISTS entries (
     attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS entries_key ON entries (kind, key);
+CREATE TABLE IF NOT EXISTS answers (
+    application_id TEXT PRIMARY KEY,
+    request_hash TEXT NOT NULL,
+    verdict BLOB NOT NULL,
+    answered_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_at ON answers (answered_at);
 CREATE TABLE IF NOT EXISTS dead (
     seq INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -54,14 +70,26 @@ class SpoolError(RuntimeError):
     """The spool cannot be opened or written; nothing can be accepted durably."""
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A verdict a replica answered: what a resend of the application id must get again (the
+    same request) or be refused for (another request)."""
+
+    application_id: str
+    request_hash: str
+    verdict_json: str
+
+
 @dataclass
 class _Append:
-    """One append waiting for its group commit."""
+    """One append (a queued entry, an answer, or both) waiting for its group commit."""
 
     kind: str
     key: str | None
     text: str
     payload: dict[str, Any]
+    answer: Answer | None = None
+    queued: bool = True
     seq: int = 0
     error: SpoolError | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -93,11 +121,16 @@ class Spool:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            # NOTE: answers are read on a connection of their own: in WAL mode a reader never
+            # waits for the writer's fsync.
+            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._reader.execute("PRAGMA query_only=1")
         except (OSError, sqlite3.Error) as e:
             raise SpoolError(f"spool {path} cannot be opened: {e}") from e
         # NOTE: one connection shared by threads; SQLite serialises writers anyway, and the
         # lock keeps a transaction's statements together.
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
         # Appends waiting for the next group commit, and whether a thread is committing.
         self._pending: list[_Append] = []
         self._pending_lock = threading.Lock()
@@ -154,17 +187,51 @@ class Spool:
             row = self._db.execute("SELECT min(seq) FROM entries").fetchone()
         return None if row[0] is None else int(row[0])
 
-    def append(self, kind: str, payload: Mapping[str, Any], key: str | None = None) -> int:
+    def append(self, kind: str, payload: Mapping[str, Any], key: str | None = None, *,
+               answer: Answer | None = None) -> int:
         """Durably queue one write; returns its sequence number once fsynced.
 
         Appends that arrive while another is being committed share the next transaction
         (group commit: one fsync for all of them), in the order they arrived.
 
+        Args:
+            kind (str): what the write is (``score``, ``events`` ...).
+            payload (Mapping[str, Any]): the write, as JSON.
+            key (str, optional): what :meth:`find` looks it up by. (default: ``None``)
+            answer (Answer, optional): the verdict this write answers with, recorded in the
+                same transaction (:meth:`answer`). (default: ``None``)
+
         Raises:
             SpoolError: the write failed; nothing of this append is kept.
         """
         item = _Append(kind, key, json.dumps(payload, separators=(",", ":"), sort_keys=True),
-                       dict(payload))
+                       dict(payload), answer)
+        return self._submit(item)
+
+    def record_answer(self, answer: Answer) -> None:
+        """Durably record a verdict answered that queues no write (one read from the store).
+
+        Raises:
+            SpoolError: the write failed.
+        """
+        self._submit(_Append("", None, "", {}, answer, queued=False))
+
+    def answer(self, application_id: str) -> Answer | None:
+        """The verdict this spool's replica answered for ``application_id``, if it did
+        (within the answers kept: :meth:`prune_answers`)."""
+        with self._read_lock:
+            row = self._reader.execute(_ANSWER_QUERY, (application_id,)).fetchone()
+        return None if row is None else _answer(application_id, row)
+
+    def prune_answers(self, answered_before: float, limit: int = 5000) -> int:
+        """Forget up to ``limit`` answers last recorded before ``answered_before`` (epoch
+        seconds); returns how many went."""
+        with self._tx() as db:
+            return int(db.execute(
+                "DELETE FROM answers WHERE rowid IN (SELECT rowid FROM answers "
+                "WHERE answered_at < ? LIMIT ?)", (answered_before, limit)).rowcount)
+
+    def _submit(self, item: _Append) -> int:
         with self._pending_lock:
             self._pending.append(item)
             lead = not self._committing
@@ -186,15 +253,20 @@ class Spool:
                     return
             try:
                 with self._tx() as db:
-                    for item in batch:
+                    now = time.time()
+                    queued = [item for item in batch if item.queued]
+                    for item in queued:
                         cur = db.execute(
                             "INSERT INTO entries (kind, key, payload, created_at) "
-                            "VALUES (?, ?, ?, ?)", (item.kind, item.key, item.text, time.time()))
+                            "VALUES (?, ?, ?, ?)", (item.kind, item.key, item.text, now))
                         item.seq = int(cur.lastrowid or 0)
-                    self._depth += len(batch)
-                    self._last_seq = batch[-1].seq  # NOTE: AUTOINCREMENT: only grows
+                    _write_answers(db, [a for a in (item.answer for item in batch)
+                                        if a is not None], now)
+                    self._depth += len(queued)
+                    if queued:
+                        self._last_seq = queued[-1].seq  # NOTE: AUTOINCREMENT: only grows
                 for item in batch:
-                    if item.key is not None:
+                    if item.queued and item.key is not None:
                         self._keyed[(item.kind, item.key)] = (item.seq, item.payload)
                         self._seq_keys[item.seq] = (item.kind, item.key)
             except Exception as e:  # noqa: BLE001 - every waiter must hear of it
@@ -232,12 +304,20 @@ class Spool:
         """Forget an entry the store now holds."""
         self.ack_many([seq])
 
-    def ack_many(self, seqs: list[int]) -> None:
-        """Forget several entries in one transaction."""
+    def ack_many(self, seqs: list[int], answers: Sequence[Answer] = ()) -> None:
+        """Forget several entries in one transaction.
+
+        Args:
+            seqs (list[int]): the entries the store now holds.
+            answers (Sequence[Answer], optional): answers to record instead of those made
+                (the verdicts the store kept where this replica's lost), in the same
+                transaction. (default: ``()``)
+        """
         with self._tx() as db:
             for seq in seqs:
                 if db.execute("DELETE FROM entries WHERE seq = ?", (seq,)).rowcount:
                     self._depth -= 1
+            _write_answers(db, answers, time.time())
         for seq in seqs:
             self._forget(seq)
 
@@ -266,6 +346,80 @@ class Spool:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._read_lock:
+            self._reader.close()
+
+
+_ANSWER_QUERY: Final = "SELECT request_hash, verdict FROM answers WHERE application_id = ?"
+
+
+def _write_answers(db: sqlite3.Connection, answers: Sequence[Answer], now: float) -> None:
+    db.executemany(
+        "INSERT INTO answers (application_id, request_hash, verdict, answered_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (application_id) DO UPDATE SET "
+        "request_hash = excluded.request_hash, verdict = excluded.verdict, "
+        "answered_at = excluded.answered_at",
+        [(a.application_id, a.request_hash, zlib.compress(a.verdict_json.encode()), now)
+         for a in answers])
+
+
+def _answer(application_id: str, row: tuple[Any, ...]) -> Answer:
+    return Answer(application_id, str(row[0]), zlib.decompress(row[1]).decode())
+
+
+class SiblingAnswers:
+    """The answers recorded in the other spool files of a directory: what the other replicas
+    of this host answered (read-only; a file without answers, or not readable yet, is
+    skipped).
+
+    Args:
+        directory (Path): the spool directory.
+        own (Path): this replica's spool file, left out.
+    """
+
+    def __init__(self, directory: Path, own: Path) -> None:
+        self.directory = directory
+        self.own = own
+        self._lock = threading.Lock()
+        self._conns: dict[Path, sqlite3.Connection] = {}
+        self._scanned = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"SiblingAnswers(directory={str(self.directory)!r}, files={len(self._conns)})"
+
+    def answer(self, application_id: str) -> Answer | None:
+        """The first answer for ``application_id`` found in a sibling file, if any."""
+        with self._lock:
+            self._rescan()
+            for conn in self._conns.values():
+                try:
+                    row = conn.execute(_ANSWER_QUERY, (application_id,)).fetchone()
+                except sqlite3.Error:
+                    continue  # a file still being created, or of a version without answers
+                if row is not None:
+                    return _answer(application_id, row)
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns.values():
+                conn.close()
+            self._conns.clear()
+
+    def _rescan(self) -> None:
+        now = time.monotonic()
+        if now - self._scanned < SIBLING_RESCAN_S:
+            return
+        self._scanned = now
+        for path in sorted(self.directory.glob("spool-*.sqlite")):
+            if path == self.own or path in self._conns:
+                continue
+            try:
+                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                       check_same_thread=False)
+            except sqlite3.Error:
+                continue
+            self._conns[path] = conn
 
 
 class ClaimedSpool(Spool):

@@ -38,6 +38,10 @@ class StoreGuard:
             unavailability error always does; a slow read only degrades its own verdict, so
             a loaded store keeps taking writes and replicas keep sharing idempotency).
             (default: ``3``)
+        investigation_timeout_s (float, optional): budget of an investigator's read
+            (:meth:`investigate`). (default: ``10.0``)
+        investigation_threads (int, optional): threads of their own for investigators'
+            reads. (default: ``4``)
     """
 
     def __init__(
@@ -49,15 +53,22 @@ class StoreGuard:
         probe_interval_s: float,
         threads: int,
         trip_after: int = 3,
+        investigation_timeout_s: float = 10.0,
+        investigation_threads: int = 4,
     ) -> None:
-        if min(read_timeout_s, write_timeout_s, probe_interval_s) <= 0:
+        if min(read_timeout_s, write_timeout_s, probe_interval_s, investigation_timeout_s) <= 0:
             raise ValueError("timeouts and the probe interval must be positive")
         self.store = store
         self.read_timeout_s = read_timeout_s
         self.write_timeout_s = write_timeout_s
         self.probe_interval_s = probe_interval_s
         self.trip_after = trip_after
+        self.investigation_timeout_s = investigation_timeout_s
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="store")
+        # NOTE: an investigator's neighbourhood is hundreds of nodes and seconds of reading;
+        # on the scoring pool a few of them would hold the threads verdicts read with.
+        self._investigation_pool = ThreadPoolExecutor(
+            investigation_threads, thread_name_prefix="store-investigation")
         self._up = True
         self._timeouts = 0
         self._state = threading.Lock()
@@ -91,6 +102,7 @@ class StoreGuard:
         if self._probe is not None:
             self._probe.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._investigation_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- calls ------------------------------------------------------------------------------
     def read(self, fn: Callable[[GraphStore], T], *, timeout_s: float | None = None) -> T:
@@ -104,6 +116,20 @@ class StoreGuard:
             StoreDown: the store is marked down, unavailable, or slower than the timeout.
         """
         return self._call(fn, timeout_s or self.read_timeout_s, write=False)
+
+    def investigate(self, fn: Callable[[GraphStore], T]) -> T:
+        """Run an investigator's read under its own budget and on its own threads.
+
+        A verdict's reads must fit in milliseconds or the verdict is degraded; an
+        investigator's neighbourhood is a larger read that someone waits seconds for, and
+        degrading it would only mean refusing it.
+
+        Raises:
+            StoreDown: the store is marked down, unavailable, or slower than
+                ``investigation_timeout_s``.
+        """
+        return self._call(fn, self.investigation_timeout_s, write=False,
+                          pool=self._investigation_pool)
 
     def write(self, fn: Callable[[GraphStore], T], *, timeout_s: float | None = None) -> T:
         """Run a write; any failure but a schema or store rejection counts as the store down.
@@ -134,10 +160,11 @@ class StoreGuard:
             log.warning("graph store marked down: %s", reason)
         self._wake.set()
 
-    def _call(self, fn: Callable[[GraphStore], T], timeout: float, *, write: bool) -> T:
+    def _call(self, fn: Callable[[GraphStore], T], timeout: float, *, write: bool,
+              pool: ThreadPoolExecutor | None = None) -> T:
         if not self._up:
             raise StoreDown("graph store is down")
-        fut: Future[T] = self._pool.submit(fn, self.store)
+        fut: Future[T] = (pool or self._pool).submit(fn, self.store)
         try:
             result = fut.result(timeout)
         except FutureTimeout:

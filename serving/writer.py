@@ -8,22 +8,31 @@ does not matter and whose answer the caller needs (a verdict claim, a label) go 
 directly and to the spool only while the store is down or slow. Operations are idempotent (nodes by id, events by event id, verdicts and label events
 created only if absent), so a write replayed after a crash or a timeout that did commit is
 still stored once.
+
+Every verdict the service answers is recorded in the spool file with the write it causes
+(:class:`serving.spool.Answer`), so that a resend finds it while the store cannot be read. A
+spooled verdict that finds another verdict of its application id in the store at replay lost
+(the first verdict to reach the store stands): the answer given is kept in the store as a
+``VerdictConflict`` record, the listener hears of it (a metric), and the replica's record of
+what it answered becomes the stored verdict.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import queue
+import socket
 import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from graph import GraphError, GraphNode, GraphStore, LabelWrite
-from serving.spool import Spool, SpoolEntry
+from serving.spool import Answer, SiblingAnswers, Spool, SpoolEntry
 from serving.store_guard import StoreDown, StoreGuard
 
 log = logging.getLogger(__name__)
@@ -39,6 +48,8 @@ MERGEABLE: Final = frozenset({"events", "application", "score"})
 """Spool kinds replayed together in one group commit: plain upserts, and verdict claims
 (settled together with :meth:`graph.GraphStore.create_nodes` before the upserts)."""
 REPLAY_TIMEOUT_S: Final = 60.0
+PRUNE_EVERY_S: Final = 60.0
+"""How often the replay thread forgets answers older than the writer's ``answers_keep_s``."""
 
 
 @dataclass
@@ -48,6 +59,60 @@ class ApplyResult:
     existing_verdicts: dict[str, GraphNode] = field(default_factory=dict)
     duplicate_events: list[str] = field(default_factory=list)
     conflicting_events: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class VerdictConflict:
+    """A verdict answered for an application id that lost to the verdict the store holds.
+
+    Args:
+        kind (Literal["request", "verdict"]): ``request``: answered for another request body
+            (its caller should have had 409); ``verdict``: the same request answered with
+            another verdict.
+        answered (Mapping[str, Any]): the ``Verdict`` row answered, which lost.
+        stored (Mapping[str, Any]): the properties of the stored ``Verdict``, which stands.
+    """
+
+    kind: Literal["request", "verdict"]
+    answered: Mapping[str, Any]
+    stored: Mapping[str, Any]
+
+    @property
+    def application_id(self) -> str:
+        return str(self.answered["id"])
+
+    @property
+    def record_id(self) -> str:
+        """The ``VerdictConflict`` record's id: the same answer found twice (a replay retried
+        after a crash) is one record."""
+        digest = hashlib.sha256(str(self.answered["verdict_json"]).encode()).hexdigest()
+        return f"{self.application_id}/{digest[:16]}"
+
+    def record(self, replica: str, found_at: int) -> dict[str, Any]:
+        """The ``VerdictConflict`` record (graph/schema.py)."""
+        a = self.answered
+        return {"id": self.record_id, "application_id": self.application_id, "kind": self.kind,
+                "request_hash": a["request_hash"],
+                "stored_request_hash": self.stored.get("request_hash"),
+                "decision": a["decision"], "degraded": a["degraded"],
+                "decided_at": a["decided_at"], "found_at": found_at, "replica": replica,
+                "verdict_json": a["verdict_json"], "request_json": a.get("request_json")}
+
+    def stored_answer(self) -> Answer:
+        """What the replica that answered ``answered`` answers from now on."""
+        return Answer(self.application_id, str(self.stored.get("request_hash")),
+                      str(self.stored.get("verdict_json")))
+
+
+def find_conflict(answered: Mapping[str, Any], stored: Mapping[str, Any]
+                  ) -> VerdictConflict | None:
+    """The conflict between a ``Verdict`` row answered and the one stored; ``None`` when they
+    are one verdict (a claim replayed after it had committed)."""
+    if stored.get("request_hash") != answered["request_hash"]:
+        return VerdictConflict("request", answered, stored)
+    if stored.get("verdict_json") != answered["verdict_json"]:
+        return VerdictConflict("verdict", answered, stored)
+    return None
 
 
 def apply_ops(store: GraphStore, ops: Sequence[Op]) -> ApplyResult:
@@ -266,23 +331,36 @@ class DurableWriter:
             set aside after :data:`MAX_ATTEMPTS` rejections. (default: ``None``)
         observers (Sequence[Callable[[Sequence[Op]], None]], optional): told every write
             accepted, as soon as it is (the in-memory graph). (default: ``()``)
-        on_conflict (Callable[[str, str], None], optional): told ``(kind, event id)`` of each
-            event or label that a spooled write carried and the store refused when it was
-            written, because the id was already stored with another body (the first
+        on_event_conflict (Callable[[str, str], None], optional): told ``(kind, event id)``
+            of each event or label that a spooled write carried and the store refused when it
+            was written, because the id was already stored with another body (the first
             stands). (default: ``None``)
+        on_verdict_conflict (Callable[[VerdictConflict], None], optional): told each verdict
+            answered here that lost to a stored one at replay. (default: ``None``)
+        answers_keep_s (float, optional): how long the answers recorded in the spool file
+            are kept. (default: ``86400``)
+        replica (str, optional): names this replica in ``VerdictConflict`` records.
+            (default: host name and spool file)
     """
 
     def __init__(self, guard: StoreGuard, spool: Spool, *, linger_s: float = 0.5,
                  on_dead_letter: Callable[[SpoolEntry, str], None] | None = None,
                  observers: Sequence[Callable[[Sequence[Op]], None]] = (),
-                 on_conflict: Callable[[str, str], None] | None = None) -> None:
+                 on_event_conflict: Callable[[str, str], None] | None = None,
+                 on_verdict_conflict: Callable[[VerdictConflict], None] | None = None,
+                 answers_keep_s: float = 86_400.0, replica: str | None = None) -> None:
         self.guard = guard
         self.spool = spool
         self.linger_s = linger_s
         self.observers = list(observers)
+        self.answers_keep_s = answers_keep_s
+        self.replica = replica or f"{socket.gethostname()}:{spool.path.name}"
+        self._siblings = SiblingAnswers(spool.path.parent, spool.path)
         self._claims = ClaimBatcher(guard)
         self._on_dead_letter = on_dead_letter
-        self._on_conflict = on_conflict
+        self._on_event_conflict = on_event_conflict
+        self._on_verdict_conflict = on_verdict_conflict
+        self._pruned = time.monotonic()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._drained = threading.Condition()
@@ -313,6 +391,21 @@ class DurableWriter:
             self._thread.start()
             self._wake.set()
 
+    def answered(self, application_id: str) -> Answer | None:
+        """The verdict this replica, or another of this host (a sibling spool file), answered
+        for ``application_id``, as recorded; ``None`` if none did (within the answers kept)."""
+        return self.spool.answer(application_id) or self._siblings.answer(application_id)
+
+    def record_answer(self, answer: Answer) -> None:
+        """Record a verdict answered that was read from the store (module docstring), unless
+        this replica's record holds it already.
+
+        Raises:
+            SpoolError: the spool cannot be written.
+        """
+        if self.spool.answer(answer.application_id) != answer:
+            self.spool.record_answer(answer)
+
     def may_have_verdict(self, application_id: str) -> bool:
         """Whether the store may hold a verdict for ``application_id``: ``False`` only when
         this process settles the claims itself and none was made for the id."""
@@ -338,6 +431,7 @@ class DurableWriter:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         self._claims.close()
+        self._siblings.close()
 
     def write(self, kind: str, ops: Sequence[Op], key: str | None = None
               ) -> ApplyResult | None:
@@ -379,59 +473,76 @@ class DurableWriter:
         for event_id in ids:
             log.warning("%s %s refused when written: its id is stored with another body; "
                         "the first stands", kind, event_id, extra={"event_id": event_id})
-            if self._on_conflict is not None:
+            if self._on_event_conflict is not None:
                 try:
-                    self._on_conflict(kind, event_id)
+                    self._on_event_conflict(kind, event_id)
                 except Exception:
                     log.exception("conflict listener failed")
 
     def claim(self, kind: str, op: Op, key: str | None = None) -> ApplyResult | None:
         """Claim a ``verdict`` op's record in the store now and queue its ``then`` rows behind
-        it; or, with the store unavailable, spool the whole op (replayed claim first).
+        it; or, with the store unavailable, spool the whole op (replayed claim first). The
+        verdict answered (this one, or the one that claimed the id first for the same
+        request) is recorded with the spool append.
 
         Returns:
             ApplyResult | None: the claim's result (``existing_verdicts`` holds the record
             another request made first), or ``None`` when the op was spooled.
         """
         assert op["op"] == "verdict"
+        row = op["row"]
+        answer = Answer(row["id"], row["request_hash"], row["verdict_json"])
         if self.guard.store.exclusive_writer:
             # NOTE: a store only this process can write has no other claimant: the claim is
             # settled here (the caller holds the id's lock and looked in the spool and in the
             # decided ids or the store) and written behind with the rows, in one group commit
             # per linger.
-            self.spool.append(kind, {"ops": [op]}, key)
+            self.spool.append(kind, {"ops": [op]}, key, answer=answer)
             if self._decided is not None:
-                self._decided.add(op["row"]["id"])
+                self._decided.add(row["id"])
             self._wake.set()
             self._notify(op["then"])
             return None
         if self.guard.up:
             try:
-                existing = self._claims.claim(op["row"])
+                existing = self._claims.claim(row)
             except StoreDown as e:
                 log.warning("claim %s spooled: %s", key, e)
             else:
                 result = ApplyResult()
-                if existing is not None:
-                    result.existing_verdicts[op["row"]["id"]] = existing
-                if existing is None or (existing.properties.get("request_hash")
-                                        == op["row"]["request_hash"]):
+                if existing is None:
+                    self.enqueue("application", op["then"], key, answer=answer)
+                    return result
+                result.existing_verdicts[row["id"]] = existing
+                stored = existing.properties
+                if stored.get("request_hash") == row["request_hash"]:
                     # NOTE: also when the same request claimed it before: a crash between a
-                    # claim and its rows must not leave the application out (rows are MERGEs).
-                    self.enqueue("application", op["then"], key)
+                    # claim and its rows must not leave the application out (rows are
+                    # MERGEs); they carry the stored verdict's decision, which is answered.
+                    self.enqueue("application", _with_decision(op["then"], stored),
+                                 key, answer=Answer(row["id"], row["request_hash"],
+                                                    str(stored.get("verdict_json"))))
                 return result
-        self.spool.append(kind, {"ops": [op]}, key)
+        self.spool.append(kind, {"ops": [op]}, key, answer=answer)
         self._wake.set()
         self._notify(op["then"])
         return None
 
-    def enqueue(self, kind: str, ops: Sequence[Op], key: str | None = None) -> None:
+    def enqueue(self, kind: str, ops: Sequence[Op], key: str | None = None, *,
+                answer: Answer | None = None) -> None:
         """Accept ordered ``ops`` durably; the replay thread writes them behind, in order.
+
+        Args:
+            kind (str): what the write is.
+            ops (Sequence[Op]): the operations.
+            key (str, optional): what :meth:`find_spooled` looks it up by. (default: ``None``)
+            answer (Answer, optional): the verdict answered, recorded with the append.
+                (default: ``None``)
 
         Raises:
             SpoolError: the spool cannot be written.
         """
-        self.spool.append(kind, {"ops": list(ops)}, key)
+        self.spool.append(kind, {"ops": list(ops)}, key, answer=answer)
         self._wake.set()
         self._notify(ops)
 
@@ -495,13 +606,33 @@ class DurableWriter:
         return done
 
     def _replay_merged(self, group: list[SpoolEntry]) -> bool:
-        """Replay consecutive entries as one group commit: every verdict claim in one
-        :meth:`graph.GraphStore.create_nodes`, every event claim in one
-        :meth:`graph.GraphStore.claim_nodes`, then every upsert
-        (rows of the verdict and event claims won) merged into one write per label and
-        relationship type. Events refused as conflicts are surfaced
-        (:meth:`_conflicts_found`)."""
+        """Replay consecutive entries as one group commit (:meth:`_commit`); verdicts that
+        lost and events refused as conflicts are surfaced (:meth:`_settle`,
+        :meth:`_conflicts_found`)."""
+        try:
+            verdicts, events = self.guard.write(lambda s: self._commit(s, group),
+                                                timeout_s=max(REPLAY_TIMEOUT_S,
+                                                              self.guard.write_timeout_s))
+        except (StoreDown, GraphError):
+            return False  # one at a time then, which isolates a rejected entry
+        self._settle(group, verdicts)
+        self._conflicts_found("event", events)
+        return True
+
+    def _commit(self, store: GraphStore, group: list[SpoolEntry]
+                ) -> tuple[list[VerdictConflict], list[str]]:
+        """Every verdict claim of ``group`` in one :meth:`graph.GraphStore.create_nodes`, each
+        one that lost recorded as a ``VerdictConflict``; every event claim in one
+        :meth:`graph.GraphStore.claim_nodes`; then every upsert (the rows of the claims that
+        stand for their request, the writes of the events that won) merged into one write per
+        label and type.
+
+        Returns:
+            tuple[list[VerdictConflict], list[str]]: the verdict claims that lost, and the ids
+            of the events refused as conflicts.
+        """
         claims: dict[str, dict[str, Any]] = {}
+        later: list[dict[str, Any]] = []
         rows_of: dict[str, list[Op]] = {}
         plain: list[Op] = []
         events: list[Op] = []
@@ -510,59 +641,69 @@ class DurableWriter:
                 if op["op"] == "event":
                     events.append(op)
                     plain.append({"op": "event_claimed", "event": op})
-                elif op["op"] == "verdict":
-                    row = op["row"]
-                    if row["id"] in claims:
-                        if claims[row["id"]]["request_hash"] != row["request_hash"]:
-                            log.error("two spooled verdicts for %s differ; the first stands",
-                                      row["id"])
-                        continue
-                    claims[row["id"]] = row
-                    rows_of[row["id"]] = op["then"]
-                    plain.append({"op": "claimed", "id": row["id"]})
-                else:
+                elif op["op"] != "verdict":
                     plain.append(op)
-
-        def commit(store: GraphStore) -> list[str]:
-            won: set[str] = set()
-            if claims:
-                found = store.create_nodes("Verdict", list(claims.values()))
-                for (app_id, row), node in zip(claims.items(), found, strict=True):
-                    if node is None or node.properties.get("request_hash") == row["request_hash"]:
-                        won.add(app_id)
-                    else:
-                        log.error("spooled verdict for %s conflicts with a verdict already "
-                                  "stored; kept the stored one", app_id)
-            events_won, conflicts = claim_events(store, events) if events else (set(), [])
-            ops: list[Op] = []
-            for op in plain:
-                if op["op"] == "claimed":
-                    if op["id"] in won:
-                        ops.extend(rows_of[op["id"]])
-                elif op["op"] == "event_claimed":
-                    # NOTE: in acceptance order among the other upserts, so that the later of
-                    # two updates of one edge (USES.last_seen) still wins.
-                    ops.extend(event_writes([op["event"]], events_won))
-                    events_won.discard(op["event"]["row"]["id"])
+                elif op["row"]["id"] in claims:
+                    # NOTE: two answers of one id in one spool file (one left by a dead
+                    # process): the first is claimed, the second is settled against it.
+                    later.append(op["row"])
                 else:
-                    ops.append(op)
-            apply_ops(store, merge_ops(ops))
-            return conflicts
+                    claims[op["row"]["id"]] = op["row"]
+                    rows_of[op["row"]["id"]] = op["then"]
+                    plain.append({"op": "claimed", "id": op["row"]["id"]})
+        stored: dict[str, Mapping[str, Any]] = {}
+        if claims:
+            found = store.create_nodes("Verdict", list(claims.values()))
+            for (app_id, row), node in zip(claims.items(), found, strict=True):
+                stored[app_id] = row if node is None else node.properties
+        conflicts = [c for c in (find_conflict(row, stored[row["id"]])
+                                 for row in [*claims.values(), *later]) if c is not None]
+        if conflicts:
+            found_at = int(time.time())
+            store.create_nodes("VerdictConflict", list({
+                c.record_id: c.record(self.replica, found_at) for c in conflicts}.values()))
+        events_won, event_conflicts = claim_events(store, events) if events else (set(), [])
+        ops: list[Op] = []
+        for op in plain:
+            if op["op"] == "claimed":
+                if stored[op["id"]].get("request_hash") == claims[op["id"]]["request_hash"]:
+                    ops.extend(_with_decision(rows_of[op["id"]], stored[op["id"]]))
+            elif op["op"] == "event_claimed":
+                # NOTE: in acceptance order among the other upserts, so that the later of two
+                # updates of one edge (USES.last_seen) still wins.
+                ops.extend(event_writes([op["event"]], events_won))
+                events_won.discard(op["event"]["row"]["id"])
+            else:
+                ops.append(op)
+        apply_ops(store, merge_ops(ops))
+        return conflicts, event_conflicts
 
-        try:
-            conflicts = self.guard.write(
-                commit, timeout_s=max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s))
-        except (StoreDown, GraphError):
-            return False  # one at a time then, which isolates a rejected entry
-        self.spool.ack_many([entry.seq for entry in group])
-        self._conflicts_found("event", conflicts)
-        return True
+    def _settle(self, group: list[SpoolEntry], conflicts: list[VerdictConflict]) -> None:
+        """Acknowledge replayed entries; where a verdict answered here lost, record the stored
+        one as this replica's answer (same transaction) and tell the listener."""
+        self.spool.ack_many([entry.seq for entry in group],
+                            [c.stored_answer() for c in conflicts])
+        for c in conflicts:
+            log.warning("verdict answered for %s lost to the stored one (%s conflict); kept "
+                        "as VerdictConflict %s", c.application_id, c.kind, c.record_id)
+            if self._on_verdict_conflict is not None:
+                try:
+                    self._on_verdict_conflict(c)
+                except Exception:
+                    log.exception("conflict listener failed")
 
     def _replay_one(self, entry: SpoolEntry) -> bool:
         ops: list[Op] = entry.payload["ops"]
+        conflicts: list[VerdictConflict] = []
+        refused: list[str] = []
+        timeout_s = max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s)
         try:
-            result = self.guard.write(lambda s: apply_ops(s, ops),
-                                      timeout_s=max(REPLAY_TIMEOUT_S, self.guard.write_timeout_s))
+            if entry.kind in MERGEABLE:
+                conflicts, refused = self.guard.write(lambda s: self._commit(s, [entry]),
+                                                      timeout_s=timeout_s)
+            else:
+                refused = self.guard.write(lambda s: apply_ops(s, ops),
+                                           timeout_s=timeout_s).conflicting_events
         except StoreDown:
             return False
         except GraphError as e:
@@ -575,19 +716,15 @@ class DurableWriter:
                     self._on_dead_letter(entry, str(e))
                 return True
             return False
-        for app_id, node in result.existing_verdicts.items():
-            if _hash_of(ops, app_id) != node.properties.get("request_hash"):
-                log.error("spooled verdict for %s conflicts with a verdict already stored; "
-                          "kept the stored one", app_id)
-        self.spool.ack(entry.seq)
-        self._conflicts_found("label" if entry.kind == "labels" else "event",
-                              result.conflicting_events)
+        self._settle([entry], conflicts)
+        self._conflicts_found("label" if entry.kind == "labels" else "event", refused)
         return True
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()
+            self._prune_answers()
             if self.spool.depth == 0:
                 continue
             # NOTE: let concurrent writes gather so that one group commit carries them all.
@@ -599,6 +736,28 @@ class DurableWriter:
                 self._stop.wait(1.0)
             if self.spool.depth and self.guard.up:
                 self._wake.set()
+
+
+    def _prune_answers(self) -> None:
+        if time.monotonic() - self._pruned < PRUNE_EVERY_S:
+            return
+        self._pruned = time.monotonic()
+        before = time.time() - self.answers_keep_s
+        try:
+            # NOTE: a chunk per transaction, so that appends are not held up behind one long
+            # delete; until none is left (a minute of answers may be more than a chunk).
+            while self.spool.prune_answers(before) and not self._stop.is_set():
+                pass
+        except Exception:
+            log.exception("answers not pruned")
+
+
+def _with_decision(ops: Sequence[Op], stored: Mapping[str, Any]) -> list[Op]:
+    """An application's rows with the stored verdict's decision on its ``Application`` node
+    (the rows of a request answered with another verdict of it, which lost)."""
+    decision = stored.get("decision")
+    return [{**op, "rows": [{**r, "decision": decision} for r in op["rows"]]}
+            if op["op"] == "nodes" and op["label"] == "Application" else op for op in ops]
 
 
 def merge_ops(ops: list[Op]) -> list[Op]:
@@ -624,10 +783,3 @@ def _groups(entries: list[SpoolEntry]) -> list[list[SpoolEntry]]:
         else:
             groups.append([entry])
     return groups
-
-
-def _hash_of(ops: Sequence[Mapping[str, Any]], app_id: str) -> str | None:
-    for op in ops:
-        if op["op"] == "verdict" and op["row"]["id"] == app_id:
-            return str(op["row"]["request_hash"])
-    return None

@@ -82,12 +82,16 @@ def create_app(
     guard = StoreGuard(store, read_timeout_s=settings.STORE_TIMEOUT_S,
                        write_timeout_s=settings.STORE_WRITE_TIMEOUT_S,
                        probe_interval_s=settings.STORE_PROBE_INTERVAL_S,
-                       threads=settings.STORE_THREADS)
+                       threads=settings.STORE_THREADS,
+                       investigation_timeout_s=settings.INVESTIGATOR_TIMEOUT_S,
+                       investigation_threads=settings.INVESTIGATOR_THREADS)
     writer = DurableWriter(
         guard, spool, on_dead_letter=lambda entry, error: metrics.dead_letters.inc(),
         observers=[live_graph.apply] if live_graph is not None else [],
-        on_conflict=lambda kind, event_id: metrics.event_conflicts.labels(
-            kind=kind, found="written").inc())
+        on_event_conflict=lambda kind, event_id: metrics.event_conflicts.labels(
+            kind=kind, found="written").inc(),
+        on_verdict_conflict=lambda c: metrics.verdict_conflicts.labels(kind=c.kind).inc(),
+        answers_keep_s=settings.ANSWERS_KEEP_S)
     metrics.bind(spool_depth=lambda: spool.depth, store_up=lambda: float(guard.up))
     runtime = Runtime(
         settings=settings, store=store, scorer=scorer, policy=policy, metrics=metrics,

@@ -75,6 +75,28 @@ class VerdictPublic(BaseModel):
                                  examples=["2025-11-29T00:15:00.123000Z"])
 
 
+class VerdictConflictPublic(BaseModel):
+    """A verdict answered for an application id that lost to the stored one: replicas that
+    could not read the store decided the id without each other (docs/API.md)."""
+
+    application_id: str = Field(description="The application.",
+                                examples=["app-20251129-000123"])
+    kind: Literal["request", "verdict"] = Field(
+        description="request: answered for another request body (its caller should have "
+        "had 409); verdict: the same request answered with another verdict.",
+        examples=["verdict"])
+    verdict: VerdictPublic = Field(description="The verdict answered, exactly as its caller "
+                                   "received it.")
+    request_hash: str = Field(description="SHA-256 of the canonical request answered.",
+                              examples=["9f2c…"])
+    stored_request_hash: str = Field(description="SHA-256 of the request of the stored "
+                                     "verdict, which stands.", examples=["9f2c…"])
+    replica: str = Field(description="Host and spool file of the replica that answered it.",
+                         examples=["api-2:spool-0.sqlite"])
+    found_at: datetime = Field(description="When the replay found it (UTC).",
+                               examples=["2025-11-29T00:20:00Z"])
+
+
 class VerdictAuditPublic(BaseModel):
     """A stored verdict with what explains it later."""
 
@@ -87,3 +109,6 @@ class VerdictAuditPublic(BaseModel):
     stored_in: Literal["graph", "spool"] = Field(
         description="graph: in the shared store; spool: accepted here while the store was "
         "down, waiting for replay.", examples=["graph"])
+    conflicts: list[VerdictConflictPublic] = Field(
+        default_factory=list, description="Other verdicts answered for this application id "
+        "while the store was down, which lost to this one at replay; oldest first.")

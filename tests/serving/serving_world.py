@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ ADMIN_KEY = "rgk_admintest_" + "A" * 43
 # NOTE: the server scripts/neo4j.sh runs (NEO4J_BOLT_PORT, NEO4J_PASSWORD), the same one the
 # `neo4j` fixture clears and reads: the replicas must write where the test looks.
 NEO4J_URI = neo4j_uri()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_settings(data_dir: Path, backend: str = "ladybug", **overrides: Any) -> Settings:
@@ -235,6 +238,59 @@ class FlakyStore(GraphStore):
     def _export_edges(self, rel_type: str) -> Any:
         self._gate("export_edges")
         return self.inner.export_edges(rel_type)
+
+
+class ServeProcess:
+    """`python -m serving.cli serve` on a free port, logs to a file."""
+
+    def __init__(self, data_dir: Path, log: Path, start_timeout_s: float = 120.0,
+                 **env: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        full = {**os.environ, "RISKGRAPH_NEO4J_URI": NEO4J_URI,
+                "RISKGRAPH_NEO4J_PASSWORD": neo4j_auth()[1],
+                "RISKGRAPH_PSEUDONYM_SECRET": SECRET, "RISKGRAPH_ADMIN_API_KEY": ADMIN_KEY,
+                "RISKGRAPH_DATA_DIR": str(data_dir), "RISKGRAPH_NEO4J_MAX_RETRY_TIME_S": "1",
+                "RISKGRAPH_NEO4J_CONNECTION_TIMEOUT_S": "1",
+                "RISKGRAPH_RATE_LIMIT_PER_S": "100000", "RISKGRAPH_RATE_LIMIT_BURST": "100000",
+                **env}
+        self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "serving.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT, env=full, stdout=self._out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def client(self, key: str = ADMIN_KEY) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=30)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._out.close()
+
+
+def neo4j_script(action: str) -> None:
+    """``scripts/neo4j.sh start|stop`` on the test server (``NEO4J_BOLT_PORT`` /
+    ``NEO4J_HOME_DIR`` of the environment)."""
+    subprocess.run(["bash", str(ROOT / "scripts" / "neo4j.sh"), action], check=True,
+                   cwd=ROOT, timeout=300)
 
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 60.0,

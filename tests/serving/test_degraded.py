@@ -163,6 +163,56 @@ def test_conflict_found_only_when_a_spooled_write_is_stored_is_refused_and_count
     assert 'riskgraph_event_conflicts_total{found="written",kind="label"} 1.0' in metrics
 
 
+def test_a_verdict_another_replica_stored_during_an_outage_stands_and_ours_is_surfaced(
+        tmp_path: Path, settings: Settings, flaky: FlakyStore, graph_store: GraphStore,
+        uid: Callable[[str], str]) -> None:
+    """Replica ``here`` cannot read the store; replica ``there`` (another host: its own spool
+    directory) can, and decides the same ids first."""
+    here = _serve(settings, flaky)
+    there = _serve(make_settings(tmp_path / "there", graph_store.backend), graph_store)
+    user = uid("u-else")
+    same, other = (application(uid(name), user, amount=amount, device="else-phone",
+                               place=SHANGHAI)
+                   for name, amount in (("app-same", 400.0), ("app-other", 410.0)))
+    try:
+        flaky.down = True
+        with here.client() as ch, there.client() as ct:
+            theirs = ct.post("/v1/score", json=same).json()
+            theirs_other = ct.post("/v1/score", json={**other, "amount": 411.0}).json()
+            there.drain()
+            mine = ch.post("/v1/score", json=same)
+            mine_other = ch.post("/v1/score", json=other)
+            assert mine.status_code == mine_other.status_code == 200
+            assert mine.json() != theirs
+        flaky.down = False
+        with here.client() as c:
+            wait_until(lambda: c.get("/readyz").json()["spool_depth"] == 0, 60)
+            audit_same = c.get(f"/v1/verdicts/{same['application_id']}").json()
+            audit_other = c.get(f"/v1/verdicts/{other['application_id']}").json()
+            listed = c.get("/v1/verdict-conflicts").json()
+            metrics = c.get("/metrics").text
+            again = c.post("/v1/score", json=same)
+            refused = c.post("/v1/score", json=other)
+    finally:
+        here.stop()
+        there.stop()
+    assert audit_same["verdict"] == theirs
+    assert [(x["kind"], x["verdict"]) for x in audit_same["conflicts"]] == [
+        ("verdict", mine.json())]
+    assert audit_other["verdict"] == theirs_other
+    assert [(x["kind"], x["verdict"], x["request_hash"] != x["stored_request_hash"])
+            for x in audit_other["conflicts"]] == [("request", mine_other.json(), True)]
+    assert sorted((x["application_id"], x["kind"]) for x in listed) == sorted(
+        [(same["application_id"], "verdict"), (other["application_id"], "request")])
+    assert _metric(metrics, 'riskgraph_verdict_conflicts_total{kind="verdict"}') == 1
+    assert _metric(metrics, 'riskgraph_verdict_conflicts_total{kind="request"}') == 1
+    # from now on the stored verdicts are answered here too
+    assert again.json() == theirs and again.headers["idempotent-replayed"] == "true"
+    assert refused.status_code == 409
+    app = graph_store.get_node("Application", same["application_id"])
+    assert app is not None and app.properties["decision"] == theirs["decision"]
+
+
 def test_a_slow_store_does_not_slow_a_verdict(
         tmp_path: Path, uid: Callable[[str], str]) -> None:
     settings = make_settings(tmp_path / "data", STORE_TIMEOUT_S=0.1,

@@ -5,9 +5,6 @@ accepted event or verdict and stores each exactly once."""
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,78 +16,24 @@ from typing import Any
 import httpx
 import pytest
 from serving_world import (
-    ADMIN_KEY,
-    NEO4J_URI,
     NOW,
-    SECRET,
     SHANGHAI,
+    ServeProcess,
     application,
     iso,
+    neo4j_script,
     wait_until,
 )
 
 from graph import GraphStore
-from tests.utils.neo4j import neo4j_auth
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow, pytest.mark.timeout(600)]
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class ServeProcess:
-    """`python -m serving.cli serve` on a free port, logs to a file."""
-
-    def __init__(self, data_dir: Path, log: Path, **env: str) -> None:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        full = {**os.environ, "RISKGRAPH_NEO4J_URI": NEO4J_URI,
-                "RISKGRAPH_NEO4J_PASSWORD": neo4j_auth()[1],
-                "RISKGRAPH_PSEUDONYM_SECRET": SECRET, "RISKGRAPH_ADMIN_API_KEY": ADMIN_KEY,
-                "RISKGRAPH_DATA_DIR": str(data_dir), "RISKGRAPH_NEO4J_MAX_RETRY_TIME_S": "1",
-                "RISKGRAPH_NEO4J_CONNECTION_TIMEOUT_S": "1",
-                "RISKGRAPH_RATE_LIMIT_PER_S": "100000", "RISKGRAPH_RATE_LIMIT_BURST": "100000",
-                **env}
-        self._out = open(log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "serving.cli", "serve", "--port", str(self.port)],
-            cwd=ROOT, env=full, stdout=self._out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-
-    def client(self, key: str = ADMIN_KEY) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-API-Key": key}, timeout=30)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._out.close()
 
 
 @pytest.fixture
 def neo4j(neo4j_store: GraphStore) -> GraphStore:
     """The real Neo4j, emptied, schema applied (tests/conftest.py)."""
     return neo4j_store
-
-
-def _neo4j_script(action: str) -> None:
-    subprocess.run(["bash", str(ROOT / "scripts" / "neo4j.sh"), action], check=True,
-                   cwd=ROOT, timeout=300)
 
 
 def test_two_replicas_share_verdicts_audit_and_keys(
@@ -189,9 +132,9 @@ def test_neo4j_stopped_mid_run_loses_nothing(
     try:
         worker.start()
         time.sleep(2)
-        _neo4j_script("stop")
+        neo4j_script("stop")
         time.sleep(4)
-        _neo4j_script("start")
+        neo4j_script("start")
         restarted = True
         time.sleep(3)
         stop.set()
@@ -201,7 +144,7 @@ def test_neo4j_stopped_mid_run_loses_nothing(
     finally:
         stop.set()
         if not restarted:
-            _neo4j_script("start")
+            neo4j_script("start")
         server.stop()
     log = (tmp_path / "serve.log").read_text()
     assert set(statuses) <= {200, 202}, (statuses, log[-3000:])

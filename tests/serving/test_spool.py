@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from serving_world import FlakyStore, make_settings, wait_until
 
 from graph import GraphStore, SchemaError
-from serving.spool import Spool, SpoolError, claim_spool
+from serving.spool import Answer, SiblingAnswers, Spool, SpoolError, claim_spool
 from serving.store_guard import StoreDown, StoreGuard
 from serving.stores import build_store
 from serving.writer import DurableWriter, apply_ops
@@ -31,6 +32,43 @@ def test_append_peek_ack_find_and_survive_reopen(tmp_path: Path) -> None:
     reopened.dead_letter(entry, "boom")
     assert reopened.depth == 3 and reopened.dead_count() == 1
     reopened.close()
+
+
+def test_answers_are_kept_with_their_writes_survive_reopen_and_go_when_old(
+        tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite")
+    a = Answer("app-1", "h1", '{"decision":"approve"}')
+    spool.append("application", {"ops": []}, "app-1", answer=a)
+    spool.record_answer(Answer("app-2", "h2", '{"decision":"review"}'))
+    assert spool.depth == 1  # an answer alone queues nothing
+    assert spool.answer("app-1") == a and spool.answer("app-3") is None
+    # what the store kept instead, recorded with the acknowledgement
+    stored = Answer("app-1", "h9", '{"decision":"decline"}')
+    spool.ack_many([e.seq for e in spool.peek()], [stored])
+    assert spool.depth == 0 and spool.answer("app-1") == stored
+    spool.close()
+    reopened = Spool(tmp_path / "s.sqlite")
+    assert reopened.answer("app-1") == stored
+    assert reopened.answer("app-2") == Answer("app-2", "h2", '{"decision":"review"}')
+    assert reopened.prune_answers(time.time() - 3600) == 0
+    assert reopened.prune_answers(time.time() + 1, limit=1) == 1
+    assert reopened.prune_answers(time.time() + 1) == 1
+    assert reopened.answer("app-1") is None and reopened.answer("app-2") is None
+    reopened.close()
+
+
+def test_replicas_of_one_host_read_each_others_answers(tmp_path: Path) -> None:
+    first, second = claim_spool(tmp_path), claim_spool(tmp_path)
+    siblings = SiblingAnswers(tmp_path, second.path)
+    try:
+        assert siblings.answer("app-1") is None
+        first.append("score", {"ops": []}, "app-1", answer=Answer("app-1", "h", "{}"))
+        assert siblings.answer("app-1") == Answer("app-1", "h", "{}")
+        assert SiblingAnswers(tmp_path, first.path).answer("app-1") is None  # its own
+    finally:
+        siblings.close()
+        first.close()
+        second.close()
 
 
 def test_one_process_per_spool_file(tmp_path: Path) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from serving.api.deps import Investigator, RuntimeDep, Scoring
 from serving.api.errors import ERROR_RESPONSES
 from serving.errors import NotFoundError, UnavailableError
 from serving.schemas.application import ApplicationCreate
 from serving.schemas.common import ID_PATTERN
-from serving.schemas.verdict import VerdictAuditPublic, VerdictPublic
+from serving.schemas.verdict import VerdictAuditPublic, VerdictConflictPublic, VerdictPublic
 from serving.store_guard import StoreDown
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -46,3 +46,17 @@ def get_verdict(
     if audit is None:
         raise NotFoundError(f"no verdict for application {application_id!r}")
     return audit
+
+
+@router.get("/verdict-conflicts", response_model=list[VerdictConflictPublic], responses={
+    **ERROR_RESPONSES, 503: {"description": "Store unavailable."}})
+def list_verdict_conflicts(
+    runtime: RuntimeDep, _: Investigator,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Most records returned.")] = 100,
+) -> list[VerdictConflictPublic]:
+    """Verdicts answered during an outage that lost to a stored one, newest first
+    (investigator)."""
+    try:
+        return runtime.scoring.conflicts(limit)
+    except StoreDown as e:
+        raise UnavailableError(f"graph store unavailable: {e}") from e
