@@ -17,7 +17,7 @@ from graph import GraphStore, Pseudonymiser
 from graph.loader import load_world
 from graph.simulator import WorldConfig, simulate_world, write_world
 from serving.api import create_app
-from serving.rules_scorer import RulesScorer
+from serving.scorers import load_live_graph, load_scorer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -54,7 +54,9 @@ def test_a_large_neighbourhood_on_a_healthy_store_is_answered(
     # NOTE: the scoring path's default read budget (0.25 s), which a two-hop neighbourhood of
     # this size exceeds on this machine (0.25-0.45 s each, both stores; three hops 1-2 s).
     settings = make_settings(tmp_path / "data", graph_store.backend, STORE_TIMEOUT_S=0.25)
-    live = LiveServer(create_app(settings, graph_store, RulesScorer())).start()
+    graph = load_live_graph(settings, graph_store)
+    live = LiveServer(create_app(settings, graph_store, load_scorer(settings, graph, graph_store),
+                                 live_graph=graph)).start()
     try:
         statuses: list[tuple[str, int, int, float]] = []
         with live.client() as c:

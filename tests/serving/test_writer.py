@@ -96,7 +96,7 @@ def test_a_spooled_verdict_that_finds_another_stored_loses_and_is_kept(
         assert app is not None and app.properties["decision"] == "approve"
 
         # a replay retried after a crash before its acknowledgement: one record per answer
-        again = writer._commit(store, entries)
+        again, _ = writer._commit(store, entries)
         assert sorted(c.record_id for c in again) == sorted(c.record_id for c in heard)
         assert len(store.node_ids("VerdictConflict")) == 2
     finally:
