@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from graph.loader import clear_checkpoints, load_world
+from graph.loader import LoadLimitError, clear_checkpoints, load_world
 from graph.simulator import (
     CreditConfig,
     LabelConfig,
@@ -109,6 +109,13 @@ def _load(args: argparse.Namespace) -> int:
             print("interrupted: finished chunks are recorded; run the same command again to "
                   "resume", file=sys.stderr)
             raise
+        except LoadLimitError as e:
+            timeout = (f"raise RISKGRAPH_NEO4J_QUERY_TIMEOUT_S (now "
+                       f"{settings.NEO4J_QUERY_TIMEOUT_S:g}) or " if settings.NEO4J_URI else "")
+            print(f"riskgraph load: {e}; {timeout}lower RISKGRAPH_WRITE_BATCH_SIZE (now "
+                  f"{settings.WRITE_BATCH_SIZE}), then run the same command again to resume "
+                  "(finished chunks are kept)", file=sys.stderr)
+            return 2
         counts = store.counts()
     print(json.dumps({
         "as_of": report.as_of, "seconds": round(report.seconds, 1),
