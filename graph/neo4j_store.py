@@ -206,7 +206,8 @@ class Neo4jStore(GraphStore):
                                      default_access_mode=neo4j.READ_ACCESS) as session:
                 session.run(queries.PING).consume()
         except (Neo4jError, DriverError) as e:
-            raise StoreUnavailableError(f"Neo4j does not answer: {e}") from e
+            # NOTE: refused credentials stay a StoreError: not an outage to wait out.
+            raise _translate(e, "Neo4j does not answer") from e
 
     def _close(self) -> None:
         if self._owns_driver:
