@@ -384,7 +384,8 @@ def _write_halving(write: Callable[[Sequence[Any]], object], rows: Sequence[Any]
     try:
         write(rows)
     except TransactionLimitError as e:
-        cause = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        cause = first if len(first) <= 160 else first[:159] + "…"
         if halvings == 0 or len(rows) < 2:
             raise _LimitReached(len(rows), cause) from e
         half = len(rows) // 2
