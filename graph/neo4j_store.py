@@ -169,12 +169,15 @@ class Neo4jStore(GraphStore):
         """Run ``work`` in one managed transaction (retried as a whole on transient errors)."""
         unit = neo4j.unit_of_work(timeout=self.query_timeout)(work)
         try:
-            # NOTE: schema-driven queries name every property of a label, set or not; the
-            # server's "property does not exist" notices about them are noise.
+            # NOTE: schema-driven queries name every property of a label, set or not, and
+            # apply_schema creates each index "IF NOT EXISTS": the server's "property does not
+            # exist" and "index already exists" notices are noise (one log line per index on
+            # every `riskgraph load`).
             with self.driver.session(
                 database=self.database,
                 notifications_disabled_classifications=[
-                    NotificationDisabledClassification.UNRECOGNIZED
+                    NotificationDisabledClassification.UNRECOGNIZED,
+                    NotificationDisabledClassification.SCHEMA,
                 ],
             ) as session:
                 if routing == RoutingControl.READ:
