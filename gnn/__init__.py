@@ -19,7 +19,7 @@ from gnn.csr_adjacency import CSRAdjacency, Normalisation
 from gnn.edge_features import MAX_EDGE_TYPES, derive_edge_features
 from gnn.errors import GraphDataError, ModelError, WorkDirMismatch
 from gnn.feature_scaling import standardise_features
-from gnn.graph_files import read_graph_files, read_table
+from gnn.graph_files import read_graph_files, read_node_ids, read_table, write_predictions
 from gnn.metrics import metric_name, score_nodes
 from gnn.neighbour_aggregates import aggregate_neighbour_features
 from gnn.node_graph import NodeGraph
@@ -113,12 +113,14 @@ __all__ = [
     "metric_name",
     "predict_probabilities",
     "read_graph_files",
+    "read_node_ids",
     "read_table",
     "run_benchmark",
     "score_nodes",
     "standardise_features",
     "stratified_splits",
     "train_node_classifier",
+    "write_predictions",
     # the heterogeneous risk model
     "DEVELOPMENT_SEED",
     "FEATURE_SET_VERSION",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from sklearn.metrics import average_precision_score
 from torch import Tensor
 
 from gnn.metrics import metric_name, score_nodes
@@ -84,7 +85,9 @@ class BenchmarkConfig:
 class SplitResult:
     """One split: the ensemble's validation and test metric (NaN when not scored), each seed's
     best epoch, wall seconds and CPU seconds (of the process that ran it: a figure that a busy
-    shared machine inflates far less than wall time)."""
+    shared machine inflates far less than wall time). Binary tasks also get the area under the
+    precision-recall curve (average precision), which says more than ROC-AUC when positives
+    are rare."""
 
     split: int
     val: float
@@ -97,6 +100,8 @@ class SplitResult:
     trees_val: float = float("nan")
     trees_test: float = float("nan")
     blend_weight: float = float("nan")
+    val_auprc: float = float("nan")
+    test_auprc: float = float("nan")
 
 
 @dataclass
@@ -111,6 +116,8 @@ class BenchmarkResult:
     workers: int = 1
     machine: str = field(default_factory=lambda: f"{platform.node()} {platform.machine()}, "
                          f"{os.cpu_count()} CPUs, torch {torch.__version__}")
+    predictions: dict[int, np.ndarray] = field(default_factory=dict)
+    """Split -> class probabilities ``[N, C]`` of every node, when asked for."""
 
     @property
     def parallelism(self) -> str:
@@ -137,6 +144,14 @@ class BenchmarkResult:
     def val_mean(self) -> float:
         return float(np.mean([s.val for s in self.splits]))
 
+    @property
+    def test_auprc_mean(self) -> float:
+        return float(np.mean([s.test_auprc for s in self.splits]))
+
+    @property
+    def test_auprc_std(self) -> float:
+        return float(np.std([s.test_auprc for s in self.splits]))
+
 
 def predict_probabilities(model: SepGNN, graph: NodeGraph, device: torch.device) -> Tensor:
     """Class probabilities ``[N, C]`` (``C = 2`` for a one-logit binary model), on the CPU."""
@@ -155,6 +170,7 @@ def run_benchmark(
     on_split: Callable[[SplitResult], None] | None = None,
     score_test: bool = True,
     workers: int = 1,
+    keep_predictions: bool = False,
 ) -> BenchmarkResult:
     """Train and evaluate on each split of ``graph``.
 
@@ -173,6 +189,8 @@ def run_benchmark(
             torch thread. On a shared machine, single-threaded processes do not stall on a
             descheduled OpenMP thread, so two of them beat one process with two threads.
             (default: ``1``, in this process with its thread setting)
+        keep_predictions (bool, optional): keep each split's class probabilities of every
+            node in :attr:`BenchmarkResult.predictions`. (default: ``False``)
 
     Returns:
         BenchmarkResult: per-split validation and test metrics, in split order.
@@ -191,12 +209,19 @@ def run_benchmark(
         raise ValueError("the tree blend is for binary labels only")
     start = time.perf_counter()
     results: list[SplitResult] = []
+    predictions: dict[int, np.ndarray] = {}
+
+    def done(result: SplitResult, probs: np.ndarray) -> None:
+        results.append(result)
+        if keep_predictions:
+            predictions[result.split] = probs
+        if on_split is not None:
+            on_split(result)
+
     if workers == 1:
         g = graph.to(device)
         for i in splits:
-            results.append(_run_split(g, config, device, i, score_test))
-            if on_split is not None:
-                on_split(results[-1])
+            done(*_run_split(g, config, device, i, score_test))
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(workers, len(splits)), mp_context=ctx,
@@ -205,12 +230,11 @@ def run_benchmark(
             futures = [pool.submit(_run_split, graph, config, device, i, score_test)
                        for i in splits]
             for future in as_completed(futures):
-                results.append(future.result())
-                if on_split is not None:
-                    on_split(results[-1])
+                done(*future.result())
         results.sort(key=lambda r: splits.index(r.split))
     return BenchmarkResult(metric_name(max(graph.num_classes, 2)), results, config,
-                           time.perf_counter() - start, str(device), workers)
+                           time.perf_counter() - start, str(device), workers,
+                           predictions=predictions)
 
 
 def _init_worker(log_level: int) -> None:
@@ -226,8 +250,9 @@ def _init_worker(log_level: int) -> None:
 
 def _run_split(
     graph: NodeGraph, config: BenchmarkConfig, device: torch.device, i: int, score_test: bool
-) -> SplitResult:
-    """One split: a model per seed, probabilities averaged, metrics on val (and test)."""
+) -> tuple[SplitResult, np.ndarray]:
+    """One split: a model per seed, probabilities averaged, metrics on val (and test); with
+    the class probabilities ``[N, C]`` of every node (the blend's, with trees)."""
     split_start, cpu_start = time.perf_counter(), time.process_time()
     num_classes = max(graph.num_classes, 2)
     train_mask, val_mask, _ = graph.split(i)
@@ -251,6 +276,11 @@ def _run_split(
     def score(s: Tensor, idx: Tensor | None) -> float:
         return float("nan") if idx is None else score_nodes(s[idx], y[idx], num_classes)
 
+    def auprc(s: Tensor, idx: Tensor | None) -> float:
+        if idx is None or num_classes > 2 or len(np.unique(y[idx].numpy())) < 2:
+            return float("nan")
+        return float(average_precision_score(y[idx].numpy(), s[idx].reshape(-1).numpy()))
+
     extra: dict[str, float] = {}
     if config.trees is not None:
         features, _ = aggregate_neighbour_features(graph)
@@ -264,6 +294,7 @@ def _run_split(
                  "trees_val": score(tree_scores, val_idx),
                  "trees_test": score(tree_scores, test_idx), "blend_weight": weight}
         scores = torch.from_numpy(blended).view(-1, 1)
+        probs = torch.cat([1 - scores, scores], dim=1)
     return SplitResult(
         split=i,
         val=score(scores, val_idx),
@@ -271,8 +302,10 @@ def _run_split(
         best_epochs=tuple(epochs),
         seconds=time.perf_counter() - split_start,
         cpu_seconds=time.process_time() - cpu_start,
+        val_auprc=auprc(scores, val_idx),
+        test_auprc=auprc(scores, test_idx),
         **extra,
-    )
+    ), probs.numpy()
 
 
 @dataclass(frozen=True)
@@ -288,18 +321,21 @@ class PublishedResult:
 def format_benchmark_table(
     result: BenchmarkResult, published: Sequence[PublishedResult] = ()
 ) -> str:
-    """Markdown tables: per split, then our mean ± std next to the published figures."""
+    """Markdown tables: per split, then our mean ± std next to the published figures (a binary
+    task also shows AUPRC, the average precision, beside ROC-AUC)."""
     metric = result.metric.replace("_", "-").upper() if result.metric == "roc_auc" else "accuracy"
     blend = result.config.trees is not None
+    binary = result.metric == "roc_auc"
+    head = [f"val {metric}", f"test {metric}"] + (["val AUPRC", "test AUPRC"] if binary else [])
     if blend:
-        lines = [f"| split | val {metric} | test {metric} | GNN val | GNN test | trees val | "
-                 f"trees test | GNN weight | best epoch(s) | wall s | CPU s |",
-                 "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
-    else:
-        lines = [f"| split | val {metric} | test {metric} | best epoch(s) | wall s | CPU s |",
-                 "|---:|---:|---:|---|---:|---:|"]
+        head += ["GNN val", "GNN test", "trees val", "trees test", "GNN weight"]
+    head += ["best epoch(s)", "wall s", "CPU s"]
+    lines = ["| split | " + " | ".join(head) + " |",
+             "|---:|" + "".join("---|" if h == "best epoch(s)" else "---:|" for h in head)]
     for s in result.splits:
         parts = [str(s.split), f"{100 * s.val:.2f}", _pct(s.test)]
+        if binary:
+            parts += [_pct(s.val_auprc), _pct(s.test_auprc)]
         if blend:
             parts += [_pct(s.gnn_val), _pct(s.gnn_test), _pct(s.trees_val), _pct(s.trees_test),
                       f"{s.blend_weight:.2f}"]
@@ -318,8 +354,10 @@ def format_benchmark_table(
         lines.append(f"| trees on neighbour aggregates alone | {_pct(float(np.mean(trees)))} ± "
                      f"{_pct(float(np.std(trees)))} | same run |")
         ours = f"{ours} + trees, rank blend chosen on val"
+    auprc = (f", test AUPRC {_pct(result.test_auprc_mean)} ± {_pct(result.test_auprc_std)}"
+             if binary else "")
     lines.append(f"| **{ours}** | **{_pct(result.test_mean)} ± {_pct(result.test_std)}** "
-                 f"| {len(result.splits)} splits, val {100 * result.val_mean:.2f}, "
+                 f"| {len(result.splits)} splits, val {100 * result.val_mean:.2f}{auprc}, "
                  f"{result.seconds / 60:.1f} min on {result.device} |")
     return "\n".join(lines)
 

@@ -6,7 +6,9 @@ pandas; the suffix decides (``.parquet``/``.pq``, ``.csv``, ``.csv.gz``).
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -20,26 +22,84 @@ from gnn.node_graph import NodeGraph
 from gnn.splits import stratified_splits
 
 DeriveFeatures = Literal["auto", "always", "never"]
+EdgeWeightUse = Literal["auto", "mean", "features"]
+
+log = logging.getLogger(__name__)
 
 NODE_ID, NODE_LABEL = "id", "label"
 EDGE_SOURCE, EDGE_TARGET, EDGE_WEIGHT, EDGE_TIME, EDGE_TYPE = (
     "source", "target", "weight", "time", "type")
 _SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "test": 2}
 _MASK_COLUMN = re.compile(r"^(train|val|test)(?:_(\d+))?$")
+_SPLIT_COLUMN = re.compile(r"^split(?:_(\d+))?$")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A Parquet or CSV file as a DataFrame, chosen by suffix."""
+def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A Parquet or CSV file as a DataFrame, chosen by suffix (only ``columns`` if given)."""
     path = Path(path)
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path)
+            return pd.read_parquet(path, columns=columns)
         if name.endswith((".csv", ".csv.gz")):
-            return pd.read_csv(path)
+            return pd.read_csv(path, usecols=columns)
     except (OSError, ValueError) as e:
         raise GraphDataError(f"cannot read {path}: {e}") from e
     raise GraphDataError(f"unknown file type {path.name!r}: use .parquet, .pq, .csv or .csv.gz")
+
+
+def read_node_ids(nodes: str | Path | pd.DataFrame) -> list[str]:
+    """The node ids of a nodes table, as text, in the order :func:`read_graph_files` numbers
+    the nodes."""
+    node_df = nodes if isinstance(nodes, pd.DataFrame) else read_table(nodes, [NODE_ID])
+    return [str(v) for v in node_df[NODE_ID]]
+
+
+def write_predictions(path: str | Path, ids: list[str], graph: NodeGraph,
+                      predictions: Mapping[int, np.ndarray]) -> int:
+    """Write the test nodes' predicted probabilities of each split to a CSV or Parquet file.
+
+    Columns: ``id``, ``split``, ``label`` (the given label), then ``score`` (the probability of
+    the larger class, the one ROC-AUC ranks) for a binary task, or ``prob_<class>`` per class.
+
+    Args:
+        path (str or Path): ``.csv``, ``.csv.gz``, ``.parquet`` or ``.pq``.
+        ids (list[str]): node ids in graph order (:func:`read_node_ids`).
+        graph (NodeGraph): the graph the predictions were made on (test masks, labels).
+        predictions (Mapping[int, numpy.ndarray]): split -> probabilities ``[N, C]``.
+
+    Returns:
+        int: rows written.
+
+    Raises:
+        GraphDataError: on an unknown suffix or ids that do not match the graph.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if not name.endswith((".csv", ".csv.gz", ".parquet", ".pq")):
+        raise GraphDataError(f"unknown file type {path.name!r}: use .parquet, .pq, .csv or "
+                             ".csv.gz")
+    if len(ids) != graph.num_nodes:
+        raise GraphDataError(f"{len(ids)} ids for a graph of {graph.num_nodes} nodes")
+    y = graph.y.cpu().numpy()
+    classes = list(graph.class_names) or [str(c) for c in range(max(graph.num_classes, 2))]
+    frames = []
+    for split, probs in sorted(predictions.items()):
+        test = graph.split(split)[2].cpu().numpy() & (y >= 0)
+        frame = pd.DataFrame({"id": np.asarray(ids, dtype=object)[test], "split": split,
+                              "label": np.asarray(classes, dtype=object)[y[test]]})
+        if probs.shape[1] == 2:
+            frame["score"] = probs[test, 1]
+        else:
+            for c, cls in enumerate(classes):
+                frame[f"prob_{cls}"] = probs[test, c]
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if name.endswith((".csv", ".csv.gz")):
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    return len(table)
 
 
 def read_graph_files(
@@ -51,7 +111,7 @@ def read_graph_files(
     train_fraction: float = 0.5,
     val_fraction: float = 0.25,
     split_seed: int = 0,
-    use_edge_weight: bool = True,
+    use_edge_weight: bool | EdgeWeightUse = "auto",
 ) -> NodeGraph:
     """Read, validate and assemble a :class:`NodeGraph` with standardised features.
 
@@ -70,21 +130,31 @@ def read_graph_files(
         train_fraction (float, optional): see :func:`stratified_splits`. (default: ``0.5``)
         val_fraction (float, optional): see :func:`stratified_splits`. (default: ``0.25``)
         split_seed (int, optional): seed of those splits. (default: ``0``)
-        use_edge_weight (bool, optional): weight the neighbour mean by ``weight`` when present.
-            (default: ``True``)
+        use_edge_weight (bool or str, optional): what a ``weight`` column is for:
+            ``"mean"`` (or ``True``) weights the neighbour mean by it and refuses negative
+            weights; ``"features"`` (or ``False``) uses it only in the derived features;
+            ``"auto"`` weights the mean when every weight is non-negative and otherwise uses
+            the weights as features only (signed weights such as ratings), saying so in a
+            warning. (default: ``"auto"``)
 
     Returns:
         NodeGraph: features standardised, labels ``0 .. C-1`` (``-1`` unlabelled), masks.
 
     Raises:
         GraphDataError: on a missing column, duplicate id, unknown edge endpoint, non-numeric
-            feature, or a split mask that is not boolean.
+            feature, a split mask that is not boolean, or negative weights with
+            ``use_edge_weight="mean"`` (checked before any feature is computed).
     """
-    node_df = nodes if isinstance(nodes, pd.DataFrame) else read_table(nodes)
-    edge_df = edges if isinstance(edges, pd.DataFrame) else read_table(edges)
     if derive_features not in ("auto", "always", "never"):
         raise ValueError(f"derive_features must be 'auto', 'always' or 'never', "
                          f"got {derive_features!r}")
+    weight_use: str = ("mean" if use_edge_weight is True else
+                       "features" if use_edge_weight is False else use_edge_weight)
+    if weight_use not in ("auto", "mean", "features"):
+        raise ValueError(f"use_edge_weight must be 'auto', 'mean', 'features' or a bool, "
+                         f"got {use_edge_weight!r}")
+    node_df = nodes if isinstance(nodes, pd.DataFrame) else read_table(nodes)
+    edge_df = edges if isinstance(edges, pd.DataFrame) else read_table(edges)
     for col in (NODE_ID, NODE_LABEL):
         if col not in node_df.columns:
             raise GraphDataError(f"nodes table has no {col!r} column "
@@ -105,8 +175,16 @@ def read_graph_files(
     dst = _positions(index, edge_df[EDGE_TARGET], EDGE_TARGET)
 
     y, class_names = _encode_labels(node_df[NODE_LABEL])
-    split_cols = [c for c in node_df.columns if c == "split" or _MASK_COLUMN.match(str(c))]
+    split_cols = [c for c in node_df.columns
+                  if _SPLIT_COLUMN.match(str(c)) or _MASK_COLUMN.match(str(c))]
     feature_cols = [c for c in node_df.columns if c not in (NODE_ID, NODE_LABEL, *split_cols)]
+    weight = _edge_column(edge_df, EDGE_WEIGHT)
+    signed = weight is not None and bool(np.any(weight < 0))
+    if signed and weight_use == "mean":
+        raise GraphDataError(
+            f"edge weights must be non-negative to weight the neighbour mean (min "
+            f"{float(np.min(weight)):g}); use them as features only: --edge-weight features "
+            f"on the command line, use_edge_weight='features' in Python")
 
     feats: list[np.ndarray] = []
     names: list[str] = []
@@ -120,10 +198,18 @@ def read_graph_files(
         feats.append(values.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
         names.append(str(col))
 
-    weight = _edge_column(edge_df, EDGE_WEIGHT)
     time = _edge_time(edge_df)
     etype = edge_df[EDGE_TYPE].astype(str).to_numpy() if EDGE_TYPE in edge_df.columns else None
-    if derive_features == "always" or (derive_features == "auto" and not feats):
+    derive = derive_features == "always" or (derive_features == "auto" and not feats)
+    if signed and weight_use == "auto":
+        assert weight is not None
+        log.warning(
+            "edge weights range from %g to %g: signed weights do not weight the neighbour mean; "
+            "%s", float(np.min(weight)), float(np.max(weight)),
+            "they enter the derived edge features only" if derive else
+            "they are not used, since no edge features are derived (--derive-features always "
+            "/ derive_features='always' derives them)")
+    if derive:
         derived, derived_names = derive_edge_features(src, dst, n, directed=directed,
                                                       weight=weight, time=time, edge_type=etype)
         feats.append(derived)
@@ -138,10 +224,7 @@ def read_graph_files(
     else:
         train, val, test = stratified_splits(y, num_splits, train_fraction, val_fraction,
                                              split_seed)
-    propagation_weight = weight if use_edge_weight else None
-    if propagation_weight is not None and np.any(propagation_weight < 0):
-        raise GraphDataError("edge weights must be non-negative to weight the neighbour mean; "
-                             "pass use_edge_weight=False to use them only as features")
+    propagation_weight = None if signed or weight_use == "features" else weight
     return NodeGraph.from_edges(
         x, y, src, dst, directed=directed, weight=propagation_weight,
         train_masks=train, val_masks=val, test_masks=test,
@@ -209,17 +292,12 @@ def _read_splits(
     node_df: pd.DataFrame, split_cols: list[str], y: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     labelled = y >= 0
-    if "split" in split_cols:
-        if len(split_cols) > 1:
-            raise GraphDataError("use either a 'split' column or train/val/test columns, not both")
-        values = node_df["split"].astype("string").str.strip().str.lower()
-        unknown = set(values.dropna().unique()) - set(_SPLIT_NAMES)
-        if unknown:
-            raise GraphDataError(f"unknown split values {sorted(unknown)}; use train, val, test")
-        masks = np.stack([(values == k).fillna(False).to_numpy(dtype=bool)
-                          for k in ("train", "val", "test")])
-        masks[1] |= values.isin(["valid", "validation"]).fillna(False).to_numpy(dtype=bool)
-        return tuple(m[None, :] & labelled for m in masks)  # type: ignore[return-value]
+    text_cols = [c for c in split_cols if _SPLIT_COLUMN.match(str(c))]
+    if text_cols:
+        if len(text_cols) < len(split_cols):
+            raise GraphDataError("use split text columns (split or split_k) or train/val/test "
+                                 "mask columns, not both")
+        return _text_splits(node_df, text_cols, labelled)
     by_index: dict[str, dict[int, np.ndarray]] = {"train": {}, "val": {}, "test": {}}
     for col in split_cols:
         match = _MASK_COLUMN.match(str(col))
@@ -239,3 +317,27 @@ def _read_splits(
     if np.any((train & val) | (train & test) | (val & test)):
         raise GraphDataError("a node is in more than one of train, val and test in one split")
     return train, val, test
+
+
+def _text_splits(
+    node_df: pd.DataFrame, columns: list[str], labelled: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One split per text column (``split``, or ``split_0`` ... ``split_{S-1}``), each naming
+    ``train``, ``val`` (``valid``, ``validation``) or ``test`` per node; null: in none."""
+    suffixes = [_SPLIT_COLUMN.match(str(c)).group(1) for c in columns]  # type: ignore[union-attr]
+    ks = sorted(-1 if k is None else int(k) for k in suffixes)
+    if ks != [-1] and ks != list(range(len(ks))):
+        raise GraphDataError("split text columns must be one 'split' column, or split_k for "
+                             "k = 0, 1, ..., S-1")
+    ordered = ["split"] if ks == [-1] else [f"split_{k}" for k in ks]
+    masks: list[np.ndarray] = []
+    for col in ordered:
+        values = node_df[col].astype("string").str.strip().str.lower()
+        unknown = set(values.dropna().unique()) - set(_SPLIT_NAMES)
+        if unknown:
+            raise GraphDataError(f"unknown values {sorted(unknown)} in split column {col!r}; "
+                                 "use train, val, test")
+        part = values.map(_SPLIT_NAMES).astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+        masks.append(np.stack([(part == j) & labelled for j in range(3)]))
+    stacked = np.stack(masks)  # [S, 3, N]
+    return stacked[:, 0], stacked[:, 1], stacked[:, 2]

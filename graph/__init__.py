@@ -1,6 +1,12 @@
 """The relationship graph: schema, stores, snapshot, simulator."""
 
-from graph.errors import GraphError, SchemaError, StoreError, StoreUnavailableError
+from graph.errors import (
+    GraphError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+    TransactionLimitError,
+)
 from graph.privacy import Pseudonymiser, mask, normalise
 from graph.schema import SCHEMA, NodeSpec, Property, RelSpec, Schema
 from graph.store import (
@@ -31,6 +37,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "Subgraph",
+    "TransactionLimitError",
     "mask",
     "normalise",
 ]

@@ -15,5 +15,10 @@ class StoreUnavailableError(GraphError):
     """The store cannot be reached (server down, timeout, file locked by another process)."""
 
 
+class TransactionLimitError(StoreUnavailableError):
+    """A transaction ran past the store's time or memory limit (or waited that long for a lock)
+    and was rolled back; the same work in smaller transactions may pass."""
+
+
 class StoreError(GraphError):
     """The store answered with an error that retrying will not fix."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
 import zlib
@@ -29,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from graph.errors import GraphError
+from graph.errors import GraphError, TransactionLimitError
 from graph.ingest import (
     PLAN,
     IngestStep,
@@ -50,6 +51,7 @@ __all__ = [
     "APPEND_KINDS",
     "DEFAULT_CHUNK_ROWS",
     "LoadError",
+    "LoadLimitError",
     "LoadReport",
     "append_events",
     "checkpoint_path",
@@ -59,6 +61,12 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS: Final = 50_000
 CHECKPOINT_PREFIX: Final = ".load-"
+MAX_HALVINGS: Final = 3
+"""How many times a write that hit the store's transaction limit is split in two and retried
+before the load stops: a transaction of an eighth of the batch that still does not pass means
+a limit too tight for this store, not an unlucky batch."""
+
+log = logging.getLogger(__name__)
 
 APPEND_KINDS: Final[dict[str, str]] = {
     "user": "users",
@@ -81,6 +89,24 @@ APPEND_KINDS: Final[dict[str, str]] = {
 
 class LoadError(GraphError):
     """A world directory cannot be loaded (missing table, unreadable checkpoint)."""
+
+
+class LoadLimitError(LoadError):
+    """A chunk's writes ran past the store's transaction limit (time, memory or lock wait) even
+    in transactions of an eighth of the batch size; finished chunks stay recorded.
+
+    Args:
+        chunk (str): the chunk, ``<target>:<index>``.
+        rows (int): rows in the smallest transaction tried.
+        cause (str): the store's error, first line.
+    """
+
+    def __init__(self, chunk: str, rows: int, cause: str) -> None:
+        super().__init__(f"chunk {chunk}: a transaction of {rows} rows still ran past the "
+                         f"store's limit after {MAX_HALVINGS} halvings ({cause})")
+        self.chunk = chunk
+        self.rows = rows
+        self.cause = cause
 
 
 @dataclass
@@ -205,6 +231,9 @@ def load_world(
     Raises:
         ValueError: on a non-positive ``chunk_rows``.
         LoadError: if the directory holds no world or a table is missing.
+        LoadLimitError: a chunk's writes ran past the store's transaction limit even in
+            smaller transactions (each write that hits it is split in two and retried, up to
+            :data:`MAX_HALVINGS` times); finished chunks stay recorded.
         KeyboardInterrupt: passed on after the chunk in flight; finished chunks stay recorded.
     """
     if chunk_rows <= 0:
@@ -256,7 +285,10 @@ def load_world(
             if rows is None:
                 report.chunks_skipped += 1
             else:
-                _write_chunk(store, job.step, rows, pool, workers)
+                try:
+                    _write_chunk(store, job.step, rows, pool, workers)
+                except _LimitReached as e:
+                    raise LoadLimitError(job.key, e.rows, e.cause) from e.__cause__
                 report.written[job.target] = report.written.get(job.target, 0) + len(rows)
                 ckpt.mark(job.key)
                 report.chunks_done += 1
@@ -312,20 +344,55 @@ def _prefetched(items: Iterator[T], fn: Callable[[T], R],
 
 def _write_chunk(store: GraphStore, step: IngestStep | None, rows: list[Any],
                  pool: ThreadPoolExecutor | None, workers: int) -> None:
-    if step is None:
-        _in_parallel(pool, workers, rows, "id", store.write_labels)
-    elif step.kind == "node":
-        _in_parallel(pool, workers, rows, "id", partial(_write, store, step))
+    raw: Callable[[Sequence[Any]], object] = (
+        store.write_labels if step is None else partial(_write, store, step))
+    write = partial(_write_in_batches, raw, store.batch_size)
+    if step is None or step.kind == "node":
+        _in_parallel(pool, workers, rows, "id", write)
     elif SCHEMA.rel(step.target).dst == "Application":
         # NOTE: an application has one applicant, so splitting by the user keeps both ends of
         # every relationship in one stream: no lock is shared. Split by the application, a
         # user with two loans is locked by both writers, and Neo4j found deadlocks (REPAID
         # took 16x longer with two writers than with one).
-        _in_parallel(pool, workers, rows, "src", partial(_write, store, step), "dst")
+        _in_parallel(pool, workers, rows, "src", write, "dst")
     else:
         # NOTE: relationships are split by target (a hub stays in one stream) and ordered by
         # source, so that concurrent writers lock shared sources in one order.
-        _in_parallel(pool, workers, rows, "dst", partial(_write, store, step), "src")
+        _in_parallel(pool, workers, rows, "dst", write, "src")
+
+
+class _LimitReached(Exception):
+    """A write still hit the transaction limit at the smallest size tried."""
+
+    def __init__(self, rows: int, cause: str) -> None:
+        super().__init__(f"{rows} rows: {cause}")
+        self.rows = rows
+        self.cause = cause
+
+
+def _write_in_batches(write: Callable[[Sequence[Any]], object], batch_size: int,
+                      rows: Sequence[Any]) -> None:
+    """``write`` one store transaction's worth of ``rows`` at a time; a transaction that hits
+    the store's limit is rolled back whole, so it is split in two and retried (the writes are
+    upserts), at most :data:`MAX_HALVINGS` times."""
+    for start in range(0, len(rows), batch_size):
+        _write_halving(write, rows[start:start + batch_size], MAX_HALVINGS)
+
+
+def _write_halving(write: Callable[[Sequence[Any]], object], rows: Sequence[Any],
+                   halvings: int) -> None:
+    try:
+        write(rows)
+    except TransactionLimitError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        cause = first if len(first) <= 160 else first[:159] + "…"
+        if halvings == 0 or len(rows) < 2:
+            raise _LimitReached(len(rows), cause) from e
+        half = len(rows) // 2
+        log.warning("a write of %d rows ran past the store's transaction limit; retrying as "
+                    "two of %d and %d (%s)", len(rows), half, len(rows) - half, cause)
+        _write_halving(write, rows[:half], halvings - 1)
+        _write_halving(write, rows[half:], halvings - 1)
 
 
 def _in_parallel(pool: ThreadPoolExecutor | None, workers: int, items: Sequence[Any],

@@ -30,7 +30,7 @@ from neo4j.exceptions import (
 )
 
 from graph import _neo4j_queries as queries
-from graph.errors import GraphError, StoreError, StoreUnavailableError
+from graph.errors import GraphError, StoreError, StoreUnavailableError, TransactionLimitError
 from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
 from graph.store import (
     SHARED_VIA,
@@ -49,6 +49,10 @@ T = TypeVar("T")
 
 _BOLT_SCHEMES: Final = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 _UNAVAILABLE: Final = (ServiceUnavailable, SessionExpired, ConnectionPoolError, TransientError)
+_LIMIT_CODES: Final = ("TransactionTimedOut", "MemoryPoolOutOfMemoryError",
+                       "LockAcquisitionTimeout", "LockClientStopped")
+"""Server errors of a transaction that ran past a time, memory or lock-wait limit
+(``LockClientStopped``: timed out while waiting for a lock)."""
 
 
 class Neo4jStore(GraphStore):
@@ -165,12 +169,15 @@ class Neo4jStore(GraphStore):
         """Run ``work`` in one managed transaction (retried as a whole on transient errors)."""
         unit = neo4j.unit_of_work(timeout=self.query_timeout)(work)
         try:
-            # NOTE: schema-driven queries name every property of a label, set or not; the
-            # server's "property does not exist" notices about them are noise.
+            # NOTE: schema-driven queries name every property of a label, set or not, and
+            # apply_schema creates each index "IF NOT EXISTS": the server's "property does not
+            # exist" and "index already exists" notices are noise (one log line per index on
+            # every `riskgraph load`).
             with self.driver.session(
                 database=self.database,
                 notifications_disabled_classifications=[
-                    NotificationDisabledClassification.UNRECOGNIZED
+                    NotificationDisabledClassification.UNRECOGNIZED,
+                    NotificationDisabledClassification.SCHEMA,
                 ],
             ) as session:
                 if routing == RoutingControl.READ:
@@ -194,10 +201,16 @@ class Neo4jStore(GraphStore):
         self._execute(queries.AWAIT_INDEXES, {"seconds": 300}, RoutingControl.WRITE)
 
     def _ping(self) -> None:
+        # NOTE: one auto-commit query, not a managed transaction: the driver retries those for
+        # up to max_transaction_retry_time, and a ping must say "down" within one connection
+        # timeout (a replica starting or probing while the server is down waits on it).
         try:
-            self._execute(queries.PING, {}, RoutingControl.READ)
-        except GraphError as e:
-            raise StoreUnavailableError(f"Neo4j does not answer: {e}") from e
+            with self.driver.session(database=self.database,
+                                     default_access_mode=neo4j.READ_ACCESS) as session:
+                session.run(queries.PING).consume()
+        except (Neo4jError, DriverError) as e:
+            # NOTE: refused credentials stay a StoreError: not an outage to wait out.
+            raise _translate(e, "Neo4j does not answer") from e
 
     def _close(self) -> None:
         if self._owns_driver:
@@ -454,8 +467,11 @@ def _schema_props(names: Sequence[str], props: dict[str, Any]) -> dict[str, Any]
 
 def _translate(e: Exception, what: str) -> GraphError:
     message = f"{what}: {e}"
+    code = (e.code or "") if isinstance(e, Neo4jError) else ""
+    # NOTE: checked before the transient errors: the memory pool's refusal is transient to the
+    # driver (it retries it), but only a smaller transaction gets past it.
+    if any(limit in code for limit in _LIMIT_CODES):
+        return TransactionLimitError(message)
     if isinstance(e, _UNAVAILABLE):
-        return StoreUnavailableError(message)
-    if isinstance(e, Neo4jError) and "TransactionTimedOut" in (e.code or ""):
         return StoreUnavailableError(message)
     return StoreError(message)

@@ -133,7 +133,8 @@ class GraphStore(abc.ABC):
         self._apply_schema()
 
     def ping(self) -> None:
-        """Raise :class:`graph.StoreUnavailableError` unless the store answers."""
+        """Raise :class:`graph.StoreUnavailableError` unless the store answers
+        (:class:`graph.StoreError` when it answers but refuses the credentials)."""
         self._ping()
 
     def close(self) -> None:

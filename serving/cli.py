@@ -1,5 +1,11 @@
 """`riskgraph`: the command line. Each command lives in :mod:`serving.commands` and calls the
-same service functions as the API; the CLI holds no logic of its own."""
+same service functions as the API; the CLI holds no logic of its own.
+
+Only the module of the command being run is imported: the others (and PyTorch, which the
+model commands need) stay unloaded, so that ``riskgraph --help`` answers at once. A known
+condition (a missing setting, no promoted model, a store that does not answer, bad input
+files) ends the command with one line that says what to do, not a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,51 +14,130 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Final
 
-from gnn import FeatureSetMismatchError
+COMMANDS: Final[dict[str, tuple[str, str]]] = {
+    "demo": ("serving.commands.demo", "simulate, load, train, serve on the embedded store and "
+             "score an example application"),
+    "simulate": ("serving.commands.simulate", "simulate a lending world with planted fraud "
+                 "into Parquet files"),
+    "load": ("serving.commands.simulate", "bulk-load a simulated world into the configured "
+             "store (idempotent, resumable); needs the pseudonym secret"),
+    "datacard": ("serving.commands.simulate", "base rates and the rule table of a world, "
+                 "written into docs/SIMULATOR.md"),
+    "schema": ("serving.commands.store", "apply the graph schema to the configured store"),
+    "counts": ("serving.commands.store", "print node and relationship counts as JSON"),
+    "export": ("serving.commands.store", "export the whole graph to Parquet files"),
+    "train": ("serving.commands.train", "train the GNN on a simulated world under a time "
+              "split and register it"),
+    "evaluate": ("serving.commands.train", "evaluate a registered model and the baselines on "
+                 "the test period"),
+    "models": ("serving.commands.models", "list, show or promote trained models"),
+    "rescore": ("serving.commands.rescore", "rescore every user and merchant with the promoted "
+                "model and write the scores to the store"),
+    "benchmark": ("serving.commands.benchmark", "train and evaluate the GNN on a labelled "
+                  "graph (tolokers or your own files)"),
+    "serve": ("serving.commands.serve", "run the scoring API; needs the pseudonym secret"),
+    "keys": ("serving.commands.keys", "create, list or revoke API keys"),
+}
+"""Command -> (the module that registers it, its line in ``riskgraph --help``)."""
 
-# One module per command group under serving/commands/, each with `register(subparsers)`.
-COMMAND_MODULES = (
-    "serving.commands.store",
-    "serving.commands.simulate",
-    "serving.commands.benchmark",
-    "serving.commands.serve",
-    "serving.commands.keys",
-    "serving.commands.demo",
-    "serving.commands.train",
-    "serving.commands.models",
-    "serving.commands.rescore",
+_SECRET_HINT: Final = ("export RISKGRAPH_PSEUDONYM_SECRET=$(openssl rand -hex 32), or point "
+                       "RISKGRAPH_PSEUDONYM_SECRET_FILE at a file holding one")
+_KNOWN_ERRORS: Final[tuple[tuple[str, str, str], ...]] = (
+    # (module, exception class, what to do); classes are looked up only in modules already
+    # imported, so catching a model error never imports torch.
+    ("serving.settings", "ConfigurationError", "see README.md, Configuration"),
+    ("pydantic", "ValidationError", "check the RISKGRAPH_ environment variables and .env"),
+    ("gnn.feature_set", "FeatureSetMismatchError", "retrain it: `riskgraph train --world DIR "
+     "--promote`"),
+    ("gnn.model_registry", "ModelNotFoundError", "train one with `riskgraph train --world DIR "
+     "--promote`, or promote one with `riskgraph models promote VERSION` "
+     "(`riskgraph models list` shows them)"),
+    ("graph.loader", "LoadError", "make a world with `riskgraph simulate --out DIR`"),
+    ("graph.errors", "StoreUnavailableError", "start the store, or check RISKGRAPH_NEO4J_URI "
+     "and its credentials"),
+    ("gnn.errors", "GraphDataError", "see docs/BENCHMARK_FORMAT.md"),
+    ("gnn.errors", "ModelError", "check the input and the options (--help)"),
+    ("graph.errors", "GraphError", "check the store and the input"),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the module of the command named in ``argv`` is imported.
+
+    Args:
+        argv (Sequence[str], optional): the arguments to be parsed; ``None`` imports no
+            command module (enough for ``--help`` and for naming the commands).
+            (default: ``None``)
+    """
     parser = argparse.ArgumentParser(
         prog="riskgraph",
-        description="RiskGraph: graph fraud detection and credit risk for online lending.",
+        description="RiskGraph: graph fraud detection and credit risk for online lending. "
+                    "Settings come from RISKGRAPH_* environment variables (README.md, "
+                    "Configuration); "
+                    "`load` and `serve` need RISKGRAPH_PSEUDONYM_SECRET.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    chosen = _chosen_command(argv)
+    if chosen is not None:
+        importlib.import_module(COMMANDS[chosen][0]).register(sub)
+    for name, (_, text) in COMMANDS.items():
+        if name in sub.choices:
+            command = sub.choices[name]
+            command.description = command.description or text
+        else:
+            sub.add_parser(name, help=text, description=text)
     return parser
 
 
+def _chosen_command(argv: Sequence[str] | None) -> str | None:
+    for arg in argv or ():
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(args_list).parse_args(args_list)
     # NOTE: the command line as given, for reports that say how to reproduce them (main may be
     # called with its own argv, as the tests do).
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    args.argv = args_list
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except FeatureSetMismatchError as e:
-        # NOTE: a model trained on other features is an operator's problem with one remedy
-        # (retrain), not a crash: one line, no traceback.
-        print(f"riskgraph {args.command}: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:
+        message = known_error_message(e)
+        if message is None:
+            raise
+        print(f"riskgraph {args.command}: {message}", file=sys.stderr)
+        return 2
+
+
+def known_error_message(error: BaseException) -> str | None:
+    """One line for a known condition (what happened, then what to do), else ``None``."""
+    for module_name, class_name, hint in _KNOWN_ERRORS:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, class_name, None) if module is not None else None
+        if isinstance(cls, type) and isinstance(error, cls):
+            what = _one_line(error)
+            if "PSEUDONYM_SECRET" in what and "not set" in what:
+                hint = _SECRET_HINT
+            return f"{what}; {hint}"
+    return None
+
+
+def _one_line(error: BaseException) -> str:
+    if type(error).__name__ == "ValidationError" and hasattr(error, "errors"):
+        parts = [f"RISKGRAPH_{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+                 for e in error.errors()]
+        return "invalid settings: " + "; ".join(parts)
+    text = " ".join(str(error).split())
+    return text if len(text) <= 400 else text[:397] + "..."
 
 
 if __name__ == "__main__":

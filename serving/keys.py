@@ -5,19 +5,25 @@ store it (nobody can search a 256-bit space; slow password hashes are for guessa
 The store keeps only the hash, under an ``ApiKey`` record named by the key id. The
 :class:`KeyRing` holds every key in memory and reloads them from the store periodically, so a
 request never waits on the store to authenticate and scoring keeps working while the store is
-down; revocations reach every replica within one refresh.
+down; revocations reach every replica within one refresh. It also keeps the records it last
+loaded in a file under ``DATA_DIR`` (hashes only, as the store keeps them), so that a replica
+started while the store is down accepts the keys that were valid when last seen.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
+import os
 import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal
 
 from graph import GraphStore
@@ -33,6 +39,8 @@ MIN_RATE_LIMIT_PER_S: Final = 0.01
 """The lowest rate a key may have: one request every 100 s. Below it a key is a revoked key
 in disguise, and the wait it is told (``Retry-After``) grows without bound."""
 MAX_RATE_LIMIT_PER_S: Final = 100_000.0
+KEY_CACHE_FILE: Final = "api-keys.json"
+"""The key ring's copy of the stored key records, under ``DATA_DIR``."""
 
 
 def hash_key(key: str) -> str:
@@ -190,6 +198,7 @@ class KeyRing:
     """
 
     def __init__(self, static: Iterable[tuple[str, Role, str]] = ()) -> None:
+        self._cache: Path | None = None
         self._static: dict[str, ApiKeyRecord] = {}
         for name, role, key in static:
             key_id = key_id_of(key) or ("static-" + hash_key(key)[:12])
@@ -225,14 +234,82 @@ class KeyRing:
         """Swap in the store's keys (a refresh)."""
         fresh = {r.key_id: r for r in records}
         with self._lock:
+            changed = fresh != self._stored
             self._stored = fresh
             self.loaded_at = time.time()
+            if changed:
+                self._save()
 
     def put(self, record: ApiKeyRecord) -> None:
         """Add or update one key at once (this replica's own create or revoke)."""
         with self._lock:
             self._stored = {**self._stored, record.key_id: record}
+            self._save()
+
+    def use_cache(self, path: Path) -> int:
+        """Keep a copy of the stored key records (hashes, never keys) in ``path`` from now on,
+        and start from it when nothing was loaded from the store yet.
+
+        NOTE: a key revoked while this replica could not reach the store stays accepted here
+        until the store answers again (then within one refresh); the alternative, refusing
+        every key until then, stops all scoring during an outage.
+
+        Args:
+            path (Path): the cache file (``DATA_DIR/api-keys.json``), written atomically with
+                mode 0600.
+
+        Returns:
+            int: the number of key records read from the file.
+        """
+        records = read_key_cache(path)
+        with self._lock:
+            self._cache = path
+            if self.loaded_at is None and records:
+                self._stored = {r.key_id: r for r in records}
+                log.info("%d API keys from %s (the store's copy as last seen)", len(records),
+                         path)
+        return len(records)
+
+    def _save(self) -> None:
+        if self._cache is not None:
+            try:
+                write_key_cache(self._cache, self._stored.values())
+            except OSError as e:
+                log.warning("API key cache %s not written: %s", self._cache, e)
 
     def refresh(self, store: GraphStore) -> None:
         """Reload every key from the store (raises if the store is unreachable)."""
         self.replace(list_keys(store))
+
+
+def read_key_cache(path: Path) -> list[ApiKeyRecord]:
+    """The key records of a cache file; none when it is missing or unreadable (logged)."""
+    try:
+        data = json.loads(path.read_text())
+        rows = data["keys"]
+        if not isinstance(rows, list):
+            raise TypeError("keys is not a list")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("API key cache %s unreadable, ignored: %s", path, e)
+        return []
+    return [r for r in (_record(row) for row in rows if isinstance(row, dict)) if r is not None]
+
+
+def write_key_cache(path: Path, records: Iterable[ApiKeyRecord]) -> None:
+    """Replace the cache file with ``records`` (atomically: a reader sees the old or the new
+    file, never half of one; mode 0600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps({"keys": [r.row() for r in sorted(records, key=lambda r: r.key_id)]},
+                         indent=1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

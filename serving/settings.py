@@ -6,11 +6,12 @@ configuration; the entry points build what they need from a :class:`Settings`.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph import Pseudonymiser
@@ -22,6 +23,13 @@ class ConfigurationError(RuntimeError):
     """A setting is missing or unusable; the message names it."""
 
 
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/riskgraph`` (``~/.local/share/riskgraph``): one place for local state,
+    whatever the working directory."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "riskgraph"
+
+
 class Settings(BaseSettings):
     """RiskGraph configuration. Field names are the environment variables without the prefix."""
 
@@ -29,8 +37,10 @@ class Settings(BaseSettings):
         env_prefix="RISKGRAPH_", env_file=".env", extra="ignore", case_sensitive=True
     )
 
-    DATA_DIR: Path = Field(Path("data"), description="Root of local state: embedded graph, "
-                           "model registry, spool.")
+    DATA_DIR: Path = Field(default_factory=default_data_dir, description="Root of local "
+                           "state: embedded graph, model registry, spool; default "
+                           "$XDG_DATA_HOME/riskgraph (~/.local/share/riskgraph). A relative "
+                           "path is taken from the working directory at start.")
     NEO4J_URI: str | None = Field(None, description="bolt:// or neo4j:// URI; unset means the "
                                   "embedded LadybugDB store.")
     NEO4J_USER: str = "neo4j"
@@ -114,6 +124,14 @@ class Settings(BaseSettings):
                                       "accepted by POST /v1/events and /v1/labels.")
     DOCS_ENABLED: bool = Field(True, description="Serve /docs and /openapi.json (no data, no "
                                "key needed).")
+
+    @field_validator("DATA_DIR", "LADYBUG_PATH", "SPOOL_DIR", "POLICY_FILE",
+                     "PSEUDONYM_SECRET_FILE")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # NOTE: made absolute once, so that every part of the process (and a child that
+        # changes directory) names the same place.
+        return None if path is None else path.expanduser().absolute()
 
     @model_validator(mode="after")
     def _check_secret_sources(self) -> Settings:

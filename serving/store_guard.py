@@ -2,8 +2,9 @@
 
 A store that is down, failing or slower than its timeout must not take the API down with it:
 callers get :class:`StoreDown` quickly and decide in degraded mode. After a failure the guard
-stops sending work to the store and a probe thread pings it until it answers, then tells its
-listeners (the spool replayer) that it is back.
+stops sending work to the store and a probe thread pings it until it answers, runs the work
+that must be done before calls go through again (a replica that started without the store
+builds its graph state), then tells its listeners (the spool replayer) that it is back.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class StoreGuard:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._listeners: list[Callable[[], None]] = []
+        self._on_return: list[Callable[[GraphStore], None]] = []
         self._probe: threading.Thread | None = None
 
     def __repr__(self) -> str:
@@ -88,6 +90,13 @@ class StoreGuard:
     def on_up(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (from the probe thread) each time the store comes back."""
         self._listeners.append(listener)
+
+    def on_return(self, hook: Callable[[GraphStore], None]) -> None:
+        """Run ``hook(store)`` (from the probe thread) when a down store answers again, before
+        calls go through: until it returns, callers still get :class:`StoreDown` (degraded,
+        spooled) instead of meeting a store whose state is not built yet. A hook that raises
+        keeps the store down until the next probe, which runs every hook again."""
+        self._on_return.append(hook)
 
     def start(self) -> None:
         """Start the probe thread."""
@@ -197,7 +206,7 @@ class StoreGuard:
                 self._wake.wait()
                 self._wake.clear()
                 continue
-            if self.ping(max(self.probe_interval_s, self.read_timeout_s)):
+            if self.ping(max(self.probe_interval_s, self.read_timeout_s)) and self._returned():
                 with self._state:
                     self._up, self._timeouts = True, 0
                 log.info("graph store is back")
@@ -208,3 +217,12 @@ class StoreGuard:
                         log.exception("store-up listener failed")
             else:
                 self._stop.wait(self.probe_interval_s)
+
+    def _returned(self) -> bool:
+        for hook in self._on_return:
+            try:
+                hook(self.store)
+            except Exception as e:  # noqa: BLE001 - the store failed again: stay down
+                log.warning("graph store answers but is not caught up with yet: %s", e)
+                return False
+        return True

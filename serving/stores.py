@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from graph import GraphStore
-from serving.settings import Settings
+from serving.settings import ConfigurationError, Settings
 
 
 def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
-    """Open the store the settings name: Neo4j when ``NEO4J_URI`` is set, else LadybugDB."""
+    """Open the store the settings name: Neo4j when ``NEO4J_URI`` is set, else LadybugDB.
+
+    Raises:
+        ConfigurationError: Neo4j outside loopback with the development password.
+    """
     if settings.NEO4J_URI:
         from graph.neo4j_store import Neo4jStore
 
+        check_neo4j_password(settings)
         return Neo4jStore.from_uri(
             settings.NEO4J_URI,
             auth=(settings.NEO4J_USER, settings.NEO4J_PASSWORD.get_secret_value()),
@@ -28,3 +36,29 @@ def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
                         batch_size=settings.WRITE_BATCH_SIZE,
                         buffer_pool_bytes=settings.LADYBUG_BUFFER_POOL_MB * 2**20,
                         checkpoint_wal_bytes=settings.LADYBUG_CHECKPOINT_MB * 2**20)
+
+
+def check_neo4j_password(settings: Settings) -> None:
+    """Refuse the development default password for a Neo4j server that is not on loopback.
+
+    Raises:
+        ConfigurationError: ``NEO4J_PASSWORD`` is the default and ``NEO4J_URI`` names another
+            host.
+    """
+    default = Settings.model_fields["NEO4J_PASSWORD"].default
+    if settings.NEO4J_URI is None or settings.NEO4J_PASSWORD != default:
+        return
+    host = urlsplit(settings.NEO4J_URI).hostname or ""
+    if not _is_loopback(host):
+        raise ConfigurationError(
+            f"RISKGRAPH_NEO4J_PASSWORD is the development default, refused for {host!r} "
+            "(not loopback): set the server's real password")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

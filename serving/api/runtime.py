@@ -5,12 +5,13 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from graph import GraphStore
 from serving.ingest_service import IngestService
-from serving.keys import KeyRing
+from serving.keys import KEY_CACHE_FILE, KeyRing
 from serving.live_graph import LiveGraph
 from serving.metrics import ServingMetrics
 from serving.policy import Policy
@@ -29,6 +30,13 @@ SETTLE_TIMEOUT_S: Final = 30.0
 before it keeps the whole overlay instead."""
 FULL_COLLECTION_EVERY: Final = 100
 """Young-generation collections between two full ones (Python's default: 10)."""
+
+
+@runtime_checkable
+class _Refreshable(Protocol):
+    """A scorer that builds its graph state from the store (the GNN)."""
+
+    def refresh(self, store: GraphStore) -> None: ...
 
 
 @dataclass
@@ -51,12 +59,28 @@ class Runtime:
     ready_cache: tuple[float, bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _keys_thread: threading.Thread | None = None
+    _store_at_start: str | None = None
+    _live_graph_caught_up: bool = False
+
+    def start_without_store(self, reason: str) -> None:
+        """Before :meth:`start`: the store did not answer while the app was built (no schema
+        applied, no graph loaded). The guard starts down, so no call waits on the store; when
+        it answers, the schema, the in-memory graph and the model's graph state are built
+        before verdicts use it again (:meth:`StoreGuard.on_return`)."""
+        self._store_at_start = reason
 
     def start(self) -> None:
         """Load keys, start the store probe, the spool replayer and the key refresher."""
+        self.keyring.use_cache(self.settings.DATA_DIR / KEY_CACHE_FILE)
+        if self._store_at_start is not None:
+            self.guard.mark_down(f"unreachable at start: {self._store_at_start}")
+            self.guard.on_return(self._catch_up)
         self._refresh_keys()
         self.scoring.warm_up()
         self.guard.on_up(self._refresh_keys)
+        # NOTE: a restarted server plans every query afresh; the first verdicts after an
+        # outage would otherwise spend their read budget on it and be decided degraded.
+        self.guard.on_up(self._warm_up_in_background)
         self.guard.start()
         self.writer.start()
         if self.live_graph is not None:
@@ -82,9 +106,31 @@ class Runtime:
             self._keys_thread.join(timeout=5)
         self.spool.close()
 
+    def _warm_up_in_background(self) -> None:
+        threading.Thread(target=self.scoring.warm_up, name="warm-up", daemon=True).start()
+
+    def _catch_up(self, store: GraphStore) -> None:
+        """What the app factory could not do with the store down; once."""
+        if self._store_at_start is None:
+            return
+        t0 = time.perf_counter()
+        store.apply_schema()
+        if self.live_graph is not None:
+            # NOTE: no settle: the writes accepted meanwhile wait in the spool, which replays
+            # only once the store is marked up; the overlay keeps them counted once.
+            self.live_graph.refresh(store)
+            self._live_graph_caught_up = True
+        if not self.scorer.ready() and isinstance(self.scorer, _Refreshable):
+            self.scorer.refresh(store)
+        self._store_at_start = None
+        log.info("caught up with the graph store in %.1fs", time.perf_counter() - t0)
+
     def _refresh_live_graph(self) -> None:
         live = self.live_graph
         if live is None:
+            return
+        if self._live_graph_caught_up:
+            self._live_graph_caught_up = False
             return
 
         def run() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from gnn import (
     BenchmarkConfig,
     BenchmarkResult,
     ModelConfig,
+    NodeGraph,
     SplitResult,
     TrainConfig,
     TreeConfig,
@@ -23,10 +25,13 @@ from gnn import (
     format_benchmark_table,
     load_tolokers,
     read_graph_files,
+    read_node_ids,
     run_benchmark,
+    write_predictions,
 )
 
 DEFAULT_TOLOKERS = Path("../shared/datasets/tolokers.npz")
+_PREDICTION_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="path of tolokers.npz (default: %(default)s, relative to cwd)")
     t.add_argument("--no-degree", action="store_true",
                    help="do not add the degree features")
-    _add_common(t, TOLOKERS_CONFIG, workers=2)
+    _add_common(t, TOLOKERS_CONFIG)
     t.set_defaults(func=_tolokers)
 
     f = kinds.add_parser("files", help="any node-classification graph as nodes + edges files "
@@ -49,8 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f.add_argument("--derive-features", choices=("auto", "always", "never"), default="auto",
                    help="features from the edges: when nodes have none (auto), added to theirs "
                         "(always), or not (never) (default: %(default)s)")
-    f.add_argument("--ignore-edge-weight", action="store_true",
-                   help="do not weight the neighbour mean by the weight column")
+    f.add_argument("--edge-weight", choices=("auto", "mean", "features"), default="auto",
+                   help="what the edges' weight column is for: weight the neighbour mean "
+                        "(mean: weights must be >= 0), only the derived features (features), "
+                        "or mean when every weight is >= 0 and features otherwise, e.g. signed "
+                        "ratings (auto) (default: %(default)s)")
     f.add_argument("--num-splits", type=int, default=1,
                    help="random stratified splits when the nodes have no split columns "
                         "(default: %(default)s)")
@@ -61,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     f.set_defaults(func=_files)
 
 
-def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig, workers: int = 1) -> None:
+def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig) -> None:
     m, tr = defaults.model, defaults.train
     p.add_argument("--splits", type=_int_list, default=None,
                    help="comma-separated split indices to run (default: all)")
@@ -101,14 +109,29 @@ def _add_common(p: argparse.ArgumentParser, defaults: BenchmarkConfig, workers: 
     p.add_argument("--validation-only", action="store_true",
                    help="tuning mode: never read the test masks, report validation only")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=2,
-                   help="torch CPU threads; the machine is shared (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=workers,
-                   help="CPU: run splits in this many single-threaded processes instead of "
-                        "one process with --threads threads (default: %(default)s)")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="CPU: run splits in this many single-threaded processes (default: one "
+                        "per core this process may use, at most one per split)")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="torch CPU threads of each process (default: 1 with several workers, "
+                        "else the cores this process may use)")
     p.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    p.add_argument("--predictions", type=Path, default=None,
+                   help="write each split's test nodes with their predicted score here "
+                        "(.csv, .csv.gz, .parquet): id, split, label, score (binary) or "
+                        "prob_<class>")
     p.add_argument("--verbose", action="store_true",
                    help="log each seed's best epoch and validation metric")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from e
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _int_list(text: str) -> list[int]:
@@ -134,8 +157,48 @@ def _config(args: argparse.Namespace) -> BenchmarkConfig:
 
 def _print_split(s: SplitResult) -> None:
     test = "not scored" if s.test != s.test else f"{s.test:.4f}"
-    print(f"split {s.split}: val {s.val:.4f} test {test} best epochs "
+    auprc = "" if s.val_auprc != s.val_auprc else (
+        f" (AUPRC val {s.val_auprc:.4f}" + ("" if s.test_auprc != s.test_auprc else
+                                           f" test {s.test_auprc:.4f}") + ")")
+    print(f"split {s.split}: val {s.val:.4f} test {test}{auprc} best epochs "
           f"{list(s.best_epochs)} ({s.seconds:.0f}s wall, {s.cpu_seconds:.0f}s CPU)", flush=True)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, options that cannot be honoured."""
+    if args.predictions is None:
+        return
+    if args.validation_only:
+        raise SystemExit("riskgraph benchmark: --predictions writes test scores; "
+                         "--validation-only never scores the test nodes")
+    if not args.predictions.name.lower().endswith(_PREDICTION_SUFFIXES):
+        raise SystemExit(f"riskgraph benchmark: --predictions {args.predictions}: use a "
+                         f"{', '.join(_PREDICTION_SUFFIXES)} file")
+
+
+def _parallelism(args: argparse.Namespace, splits: int) -> tuple[int, int]:
+    """``(workers, threads)``: what was asked, else as many processes as the cores hold (at
+    most one per split), single-threaded when there are several, or one process with a thread
+    per core."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+    if torch.device(args.device).type != "cpu":
+        return 1, args.threads or 1
+    workers = args.workers or max(1, min(splits, cores // (args.threads or 1)))
+    threads = args.threads or (1 if workers > 1 else cores)
+    return workers, threads
+
+
+def _run(graph: NodeGraph, args: argparse.Namespace) -> BenchmarkResult:
+    splits = len(args.splits) if args.splits is not None else graph.num_splits
+    workers, threads = _parallelism(args, splits)
+    torch.set_num_threads(threads)
+    print(f"running {splits} split(s) x {args.seeds} seed(s) on {args.device}: "
+          + (f"{workers} processes x 1 torch thread" if workers > 1 else
+             f"1 process x {threads} torch threads"), flush=True)
+    return run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
+                         on_split=_print_split, score_test=not args.validation_only,
+                         workers=workers, keep_predictions=args.predictions is not None)
 
 
 def _finish(
@@ -157,6 +220,8 @@ def _finish(
             "test_mean": result.test_mean,
             "test_std": result.test_std,
             "val_mean": result.val_mean,
+            "test_auprc_mean": result.test_auprc_mean,
+            "test_auprc_std": result.test_auprc_std,
             "seconds": result.seconds,
             "cpu_seconds": result.cpu_seconds,
             "device": result.device,
@@ -170,31 +235,39 @@ def _finish(
 
 
 def _tolokers(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    _check_outputs(args)
+    if not args.data.is_file():
+        raise SystemExit(f"riskgraph benchmark: no tolokers.npz at {args.data.absolute()}: pass "
+                         "--data PATH (the file's source and checksum: "
+                         "../shared/datasets/README.md, docs/TOLOKERS.md)")
     logging.getLogger("gnn").setLevel(logging.INFO if args.verbose else logging.WARNING)
     graph = load_tolokers(args.data, add_degree=not args.no_degree)
     digest = file_sha256(args.data)
     print(f"tolokers: {graph}\nsha256 {digest}", flush=True)
-    result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
-                           on_split=_print_split, score_test=not args.validation_only,
-                           workers=args.workers)
+    result = _run(graph, args)
+    if args.predictions is not None:
+        ids = [str(i) for i in range(graph.num_nodes)]
+        rows = write_predictions(args.predictions, ids, graph, result.predictions)
+        print(f"wrote {rows} test predictions to {args.predictions}", flush=True)
     return _finish(result, args, f"tolokers, test ROC-AUC (%), {len(result.splits)} splits",
                    {"dataset": "tolokers", "sha256": digest})
 
 
 def _files(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    _check_outputs(args)
     logging.getLogger("gnn").setLevel(logging.INFO if args.verbose else logging.WARNING)
     graph = read_graph_files(
         args.nodes, args.edges, directed=args.directed, derive_features=args.derive_features,
         num_splits=args.num_splits, train_fraction=args.train_fraction,
         val_fraction=args.val_fraction, split_seed=args.split_seed,
-        use_edge_weight=not args.ignore_edge_weight)
+        use_edge_weight=args.edge_weight)
     print(f"{args.nodes.name} + {args.edges.name}: {graph}", flush=True)
     print(f"features: {', '.join(graph.feature_names)}", flush=True)
-    result = run_benchmark(graph, _config(args), torch.device(args.device), args.splits,
-                           on_split=_print_split, score_test=not args.validation_only,
-                           workers=args.workers)
+    result = _run(graph, args)
+    if args.predictions is not None:
+        rows = write_predictions(args.predictions, read_node_ids(args.nodes), graph,
+                                 result.predictions)
+        print(f"wrote {rows} test predictions to {args.predictions}", flush=True)
     return _finish(result, args, f"{args.nodes.name}: test {result.metric}, "
                                  f"{len(result.splits)} splits",
                    {"nodes": str(args.nodes), "edges": str(args.edges)})

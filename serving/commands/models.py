@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from gnn import ModelNotFoundError, ModelRegistry
 from serving.settings import get_settings
@@ -51,7 +52,9 @@ def _show(args: argparse.Namespace) -> int:
     reg = _registry()
     version = args.version or reg.promoted()
     if version is None:
-        print("no model is promoted")
+        print(f"no model is promoted in {reg.root}: `riskgraph models list` shows the "
+              "registered ones, `riskgraph train --world DIR --promote` makes one",
+              file=sys.stderr)
         return 1
     try:
         info = reg.show(version)

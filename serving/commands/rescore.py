@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from gnn import ModelRegistry
 from gnn.rescoring import rescore_store
+from serving.commands._progress import progress
 from serving.settings import get_settings
 from serving.stores import build_store
 
@@ -42,12 +42,15 @@ def _device(choice: str | None) -> str:
 
 def _rescore(args: argparse.Namespace) -> int:
     settings = get_settings()
+    say = progress("rescore")
     pipeline = ModelRegistry(settings.DATA_DIR / "models").load(args.version)
+    device = _device(args.device)
+    say(f"model {pipeline.version} on {device}; exporting the graph, then scoring every user "
+        "and merchant" + ("" if args.dry_run else " and writing the scores back"))
     with build_store(settings) as store:
-        report = rescore_store(store, pipeline, device=_device(args.device), as_of=args.as_of,
+        report = rescore_store(store, pipeline, device=device, as_of=args.as_of,
                                high_risk=args.high_risk, write=not args.dry_run,
-                               embeddings_dir=settings.DATA_DIR / "embeddings",
-                               log=lambda s: print(s, file=sys.stderr, flush=True))
+                               embeddings_dir=settings.DATA_DIR / "embeddings", log=say)
     out = report.to_dict()
     out["clusters"] = out["clusters"][: args.clusters]
     out["clusters_total"] = len(report.clusters)

@@ -9,7 +9,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from graph import GraphStore, StoreUnavailableError
+from graph.snapshot import GraphSnapshot
 from serving.api import create_app
+from serving.live_graph import LiveGraph
 from serving.logs import configure_logging
 from serving.scorers import load_live_graph, load_scorer
 from serving.settings import Settings, get_settings
@@ -19,7 +21,14 @@ log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("serve", help="run the scoring API (FastAPI under uvicorn)")
+    p = sub.add_parser(
+        "serve", help="run the scoring API (FastAPI under uvicorn)",
+        description="Run the scoring API (FastAPI under uvicorn). Needs "
+                    "RISKGRAPH_PSEUDONYM_SECRET (or RISKGRAPH_PSEUDONYM_SECRET_FILE): the HMAC key "
+                    "that hashes people's identifiers, the same one `riskgraph load` used. The "
+                    "store is RISKGRAPH_NEO4J_URI (unset: the embedded store under "
+                    "RISKGRAPH_DATA_DIR); a store that is down at start is waited for, degraded. "
+                    "See docs/API.md.")
     p.add_argument("--host", help="interface to bind (default RISKGRAPH_API_HOST)")
     p.add_argument("--port", type=int, help="port to bind (default RISKGRAPH_API_PORT)")
     p.add_argument("--workers", type=int,
@@ -36,6 +45,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    settings.pseudonymiser()  # NOTE: fail on a missing secret before the model is loaded.
     configure_logging(settings.LOG_LEVEL)
     check_promoted_model(settings)
     if settings.API_WORKERS > 1:
@@ -76,12 +86,24 @@ def check_promoted_model(settings: Settings) -> None:
 
 
 def build_app(settings: Settings, store: GraphStore) -> FastAPI:
-    """The app on ``store`` with the configured scorer; the store may be down (degraded)."""
+    """The app on ``store`` with the configured scorer; the store may be down (degraded).
+
+    NOTE: the store is pinged once (no retries) before anything reads it. A store that does
+    not answer is not tried again here: every read would wait out the driver's retries (a
+    minute in all); the app starts at once, degraded, and builds its graph state when the
+    store answers.
+    """
     try:
+        store.ping()
         store.apply_schema()
     except StoreUnavailableError as e:
-        # NOTE: start anyway: verdicts are degraded and writes spooled until the store is back.
-        log.warning("graph store unavailable at start (%s); serving in degraded mode", e)
+        log.warning("graph store unavailable at start (%s); serving in degraded mode until it "
+                    "answers", e)
+        live = LiveGraph(GraphSnapshot.from_tables({}, {})) \
+            if settings.SCORER_SOURCE == "memory" else None
+        app = create_app(settings, store, load_scorer(settings, live), live_graph=live)
+        app.state.runtime.start_without_store(str(e).splitlines()[0])
+        return app
     live = load_live_graph(settings, store)
     return create_app(settings, store, load_scorer(settings, live, store), live_graph=live)
 

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from graph.loader import clear_checkpoints, load_world
+from graph.loader import LoadLimitError, clear_checkpoints, load_world
 from graph.simulator import (
     CreditConfig,
     LabelConfig,
@@ -20,6 +20,7 @@ from graph.simulator import (
     write_into,
     write_world,
 )
+from serving.commands._progress import progress
 from serving.settings import get_settings
 from serving.stores import build_store
 
@@ -44,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("load", help="bulk-load a simulated world into the configured store "
-                       "(idempotent, resumable)")
+                       "(idempotent, resumable)",
+                       description="Bulk-load a simulated world into the configured store "
+                       "(RISKGRAPH_NEO4J_URI, else the embedded store under RISKGRAPH_DATA_DIR); "
+                       "idempotent and resumable. Needs RISKGRAPH_PSEUDONYM_SECRET (or "
+                       "RISKGRAPH_PSEUDONYM_SECRET_FILE): people's identifiers are hashed with "
+                       "it, and `riskgraph serve` must use the same one.")
     p.add_argument("directory", type=Path, help="a directory written by `riskgraph simulate`")
     p.add_argument("--as-of", type=_timestamp, default=None,
                    help="load the graph as known at this time: epoch seconds or ISO date/time "
@@ -87,8 +93,13 @@ def _simulate(args: argparse.Namespace) -> int:
         fraud_rate=args.fraud_rate, credit=CreditConfig(default_rate=args.default_rate),
         labels=LabelConfig(unlabelled_fraud_share=args.unlabelled),
     )
-    world = simulate_world(config, log=lambda msg: print(msg, file=sys.stderr))
+    say = progress("simulate")
+    say(f"{args.users} users over {args.days} days from {args.start}, seed {args.seed}; one "
+        "line per finished stage")
+    world = simulate_world(config, log=say)
+    say(f"writing the tables to {args.out}")
     rows = write_world(world, args.out)
+    say(f"wrote {sum(rows.values()):,} rows")
     print(json.dumps({"out": str(args.out), "rows": rows}, indent=2))
     return 0
 
@@ -109,6 +120,13 @@ def _load(args: argparse.Namespace) -> int:
             print("interrupted: finished chunks are recorded; run the same command again to "
                   "resume", file=sys.stderr)
             raise
+        except LoadLimitError as e:
+            timeout = (f"raise RISKGRAPH_NEO4J_QUERY_TIMEOUT_S (now "
+                       f"{settings.NEO4J_QUERY_TIMEOUT_S:g}) or " if settings.NEO4J_URI else "")
+            print(f"riskgraph load: {e}; {timeout}lower RISKGRAPH_WRITE_BATCH_SIZE (now "
+                  f"{settings.WRITE_BATCH_SIZE}), then run the same command again to resume "
+                  "(finished chunks are kept)", file=sys.stderr)
+            return 2
         counts = store.counts()
     print(json.dumps({
         "as_of": report.as_of, "seconds": round(report.seconds, 1),

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from serving.settings import get_settings
+from graph import GraphStore
+from serving.settings import Settings, get_settings
 from serving.stores import build_store
 
 
@@ -29,14 +30,23 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_store(settings: Settings, command: str) -> GraphStore:
+    """The configured store for reading; a missing embedded store is named, not created."""
+    if settings.backend == "ladybug" and not settings.ladybug_path.exists():
+        raise SystemExit(f"riskgraph {command}: no graph at {settings.ladybug_path}: load a world with "
+                         "`riskgraph load DIR`, or set RISKGRAPH_DATA_DIR (or "
+                         "RISKGRAPH_NEO4J_URI) to where one is")
+    return build_store(settings, read_only=True)
+
+
 def _counts(args: argparse.Namespace) -> int:
-    with build_store(get_settings(), read_only=True) as store:
+    with _existing_store(get_settings(), "counts") as store:
         print(json.dumps(store.counts(), indent=2, sort_keys=True))
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    with build_store(get_settings(), read_only=True) as store:
+    with _existing_store(get_settings(), "export") as store:
         for kind, name, table in store.iter_export():
             folder = args.out / ("nodes" if kind == "node" else "edges")
             folder.mkdir(parents=True, exist_ok=True)

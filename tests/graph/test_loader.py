@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import neo4j
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
-from graph import GraphStore, Pseudonymiser
+from graph import GraphStore, Pseudonymiser, TransactionLimitError
 from graph.ingest import PLAN, device_usage, visible_as_of
-from graph.loader import LoadError, append_events, clear_checkpoints, load_world
+from graph.loader import (
+    LoadError,
+    _LimitReached,
+    _write_in_batches,
+    append_events,
+    clear_checkpoints,
+    load_world,
+)
+from graph.neo4j_store import Neo4jStore
 from graph.simulator import WorldConfig, read_table, simulate_world, write_world
 from graph.typing import Rows
+from tests.utils.neo4j import NEO4J_DATABASE, neo4j_auth, neo4j_uri
 
-P = Pseudonymiser(b"loader-test-secret-0123")
+P_SECRET = b"loader-test-secret-0123"
+P = Pseudonymiser(P_SECRET)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +236,139 @@ def test_load_refuses_a_directory_without_a_world(store: GraphStore, tmp_path: P
         load_world(store, tmp_path, P, chunk_rows=0, progress=False)
     with pytest.raises(ValueError, match="workers"):
         load_world(store, tmp_path, P, workers=0, progress=False)
+
+
+# -- hubs and the store's transaction limit (issue 18, defect 7) ------------------------------
+@pytest.fixture(scope="module")
+def hub_world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small world made hub-heavy: nine logins in ten come through one public IP."""
+    out = tmp_path_factory.mktemp("hub-world")
+    write_world(simulate_world(WorldConfig(users=300, seed=7)), out)
+    logins = pq.read_table(out / "logins.parquet")
+    ips = logins.column("ip").to_pylist()
+    hub = max(set(ips), key=ips.count)
+    rng = np.random.default_rng(0)
+    hubbed = [hub if rng.random() < 0.9 else ip for ip in ips]
+    logins = logins.set_column(logins.schema.get_field_index("ip"), "ip",
+                               pa.array(hubbed, type=logins.schema.field("ip").type))
+    pq.write_table(logins, out / "logins.parquet")
+    return out
+
+
+def _hub_id(directory: Path) -> str:
+    step = next(s for s in PLAN if s.target == "LOGGED_IN_FROM")
+    targets = [r["dst"] for r in step.build(read_table(directory, "logins"), P)]
+    return max(set(targets), key=targets.count)
+
+
+class _HubLock:
+    """Holds the write lock of one node in an open transaction of its own (another writer on
+    the hub), until :meth:`release` or ``hold_s``."""
+
+    def __init__(self, driver: neo4j.Driver, node_id: str, hold_s: float) -> None:
+        self._released = threading.Event()
+        self._locked = threading.Event()
+        self._thread = threading.Thread(target=self._hold, args=(driver, node_id, hold_s))
+        self._thread.start()
+        assert self._locked.wait(30)
+
+    def _hold(self, driver: neo4j.Driver, node_id: str, hold_s: float) -> None:
+        with driver.session(database=NEO4J_DATABASE) as session:
+            tx = session.begin_transaction()
+            tx.run("MERGE (i:IP {id: $id}) SET i.masked = 'held'", id=node_id).consume()
+            self._locked.set()
+            self._released.wait(hold_s)
+            tx.rollback()
+
+    def release(self) -> None:
+        self._released.set()
+        self._thread.join(30)
+
+
+class _OnWarning(logging.Handler):
+    """Calls ``action`` the first time the loader says it split a transaction."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.action = action
+        self.seen = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "transaction limit" in record.getMessage():
+            self.seen += 1
+            if self.seen == 1:
+                self.action()
+
+
+@pytest.mark.neo4j
+def test_hub_world_loads_through_transactions_past_the_limit(
+        neo4j_driver: neo4j.Driver, hub_world_dir: Path) -> None:
+    """Another writer holds the hub past the store's 1 s transaction timeout: the batches that
+    wait on it are rolled back, split and retried, and the load finishes complete."""
+    clear_checkpoints(hub_world_dir)
+    store = Neo4jStore(neo4j_driver, database=NEO4J_DATABASE, query_timeout=1.0)
+    store.clear()
+    hub = _hub_id(hub_world_dir)
+    lock = _HubLock(neo4j_driver, hub, hold_s=30)
+    handler = _OnWarning(lock.release)
+    logging.getLogger("graph.loader").addHandler(handler)
+    try:
+        load_world(store, hub_world_dir, P, target="hub", progress=False)
+    finally:
+        lock.release()
+        logging.getLogger("graph.loader").removeHandler(handler)
+    assert handler.seen >= 1
+    keys = expected_keys(hub_world_dir)
+    assert graph_counts(store, keys) == counts_of(keys)
+    hub_logins = sum(1 for r in store.export_edges("LOGGED_IN_FROM").to_pylist()
+                     if r["dst"] == hub)
+    assert hub_logins > 0.8 * len(keys["LOGGED_IN_FROM"])
+
+
+@pytest.mark.neo4j
+def test_load_stops_with_one_line_naming_the_setting(
+        neo4j_driver: neo4j.Driver, hub_world_dir: Path, tmp_path: Path) -> None:
+    """A hub locked for longer than every retry: `riskgraph load` stops with one line that
+    names the setting to change (no traceback), and the same command resumes once it passes."""
+    clear_checkpoints(hub_world_dir)
+    Neo4jStore(neo4j_driver, database=NEO4J_DATABASE).clear()
+    env = {**os.environ, "RISKGRAPH_NEO4J_URI": neo4j_uri(),
+           "RISKGRAPH_NEO4J_PASSWORD": neo4j_auth()[1],
+           "RISKGRAPH_PSEUDONYM_SECRET": P_SECRET.decode(), "RISKGRAPH_DATA_DIR": str(tmp_path),
+           "RISKGRAPH_NEO4J_QUERY_TIMEOUT_S": "1"}
+    command = [sys.executable, "-m", "serving.cli", "load", str(hub_world_dir), "--quiet"]
+    lock = _HubLock(neo4j_driver, _hub_id(hub_world_dir), hold_s=120)
+    try:
+        stopped = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
+                                 cwd=ROOT)
+    finally:
+        lock.release()
+    assert stopped.returncode == 2, stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith("riskgraph load: chunk "), last
+    assert "RISKGRAPH_NEO4J_QUERY_TIMEOUT_S (now 1)" in last and "resume" in last
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300,
+                             cwd=ROOT)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    store = Neo4jStore(neo4j_driver, database=NEO4J_DATABASE)
+    keys = expected_keys(hub_world_dir)
+    assert graph_counts(store, keys) == counts_of(keys)
+
+
+def test_a_write_past_the_limit_is_halved_then_reported() -> None:
+    """The split-and-retry rule without a store: halves until the write passes, at most
+    MAX_HALVINGS times, then one error naming the rows tried."""
+    calls: list[int] = []
+
+    def write(rows: Sequence[int]) -> None:
+        calls.append(len(rows))
+        if len(rows) > 300:
+            raise TransactionLimitError("Neo4j transaction failed: timed out\nmore")
+
+    _write_in_batches(write, 1000, list(range(2000)))
+    assert calls[:4] == [1000, 500, 250, 250] and sum(c for c in calls if c <= 300) == 2000
+    calls.clear()
+    with pytest.raises(_LimitReached) as info:
+        _write_in_batches(lambda rows: write([0] * 10_000), 1000, list(range(1000)))
+    assert info.value.rows == 125 and info.value.cause == "Neo4j transaction failed: timed out"

@@ -315,3 +315,37 @@ def test_embedded_store_look_ups_of_new_applications_skip_the_store(
     finally:
         live.stop()
         store.close()
+
+
+def test_app_built_with_the_store_down_waits_on_nothing_and_catches_up(
+        settings: Settings, flaky: FlakyStore, graph_store: GraphStore,
+        uid: Callable[[str], str]) -> None:
+    """Issue 18, defect 6: the app factory pings once; with the store down it reads nothing
+    (no retries to wait out), serves degraded, and when the store answers applies the schema
+    and loads the in-memory graph before verdicts use the store again."""
+    from serving.commands.serve import build_app
+
+    user = uid("u-late")
+    graph_store.upsert_nodes("User", [{"id": user, "created_at": int(NOW.timestamp()) - 9_000_000}])
+    flaky.down = True
+    app = build_app(settings, flaky)
+    assert flaky.calls == ["ping"]
+    server = LiveServer(app).start()
+    try:
+        with server.client() as c:
+            down = c.post("/v1/score", json=application(uid("app-late-0"), user, amount=200.0,
+                                                         device="late-phone", place=SHANGHAI))
+            assert down.status_code == 200 and down.json()["degraded"] is True
+            assert {"export_nodes", "apply_schema"}.isdisjoint(flaky.calls)
+            flaky.down = False
+            wait_until(lambda: app.state.runtime.guard.up, 30, 0.05)
+            first_export = flaky.calls.index("export_nodes")
+            assert flaky.calls.index("apply_schema") < first_export
+            live = app.state.runtime.live_graph
+            node = live.node("User", user) if live is not None else None
+            assert node is not None and "created_at" in node.properties  # from the store
+            up = c.post("/v1/score", json=application(uid("app-late-1"), user, amount=200.0,
+                                                       device="late-phone", place=SHANGHAI))
+            assert up.status_code == 200 and up.json()["degraded"] is False
+    finally:
+        server.stop()

@@ -5,6 +5,10 @@ accepted event or verdict and stores each exactly once."""
 from __future__ import annotations
 
 import concurrent.futures
+import copy
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -25,7 +29,13 @@ from serving_world import (
     wait_until,
 )
 
-from graph import GraphStore
+from graph import GraphStore, Pseudonymiser
+from graph.loader import load_world
+from serving.keys import KEY_CACHE_FILE, hash_key
+from tests.utils.neo4j import neo4j_auth
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gnn"))
+from gnn_lending_world import trained, world_dir  # noqa: E402
 
 pytestmark = [pytest.mark.neo4j, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -163,3 +173,70 @@ def test_neo4j_stopped_mid_run_loses_nothing(
     assert applied == Counter(accepted_apps)
     for app_id in accepted_apps:
         assert neo4j.get_node("Verdict", app_id) is not None
+
+
+def test_replica_started_while_neo4j_is_down(
+        tmp_path: Path, neo4j: GraphStore, uid: Callable[[str], str]) -> None:
+    """Issue 18, defect 6: a replica (with a promoted GNN) started while Neo4j is down starts
+    at once, accepts the stored key it saw before (kept hashed under DATA_DIR), decides
+    degraded, and leaves degraded mode within seconds of Neo4j's return (it used to take
+    about a minute to start, answered 401 to every stored key, and stayed degraded)."""
+    from gnn import ModelRegistry
+
+    data = tmp_path / "data"
+    registry = ModelRegistry(data / "models")
+    registry.promote(registry.save(copy.deepcopy(trained().pipeline), data_sha256="test"))
+    load_world(neo4j, world_dir(), Pseudonymiser(SECRET.encode()), progress=False)
+    user = "U00000005"
+
+    def score(client: httpx.Client, name: str) -> httpx.Response:
+        return client.post("/v1/score", json=application(
+            uid(name), user, amount=300.0, device="dev-outage", place=SHANGHAI,
+            product="cash_loan", merchant=None))
+
+    a = ServeProcess(data, tmp_path / "a.log")
+    try:
+        with a.client() as c:
+            key = c.post("/v1/keys", json={"name": "flow", "role": "scoring"}).json()["key"]
+        with a.client(key) as c:
+            seen = score(c, "app-seen")
+        assert seen.status_code == 200 and seen.json()["degraded"] is False, seen.text
+    finally:
+        a.stop()
+    cache = (data / KEY_CACHE_FILE).read_text()
+    assert hash_key(key) in cache and key.rsplit("_", 1)[1] not in cache
+
+    _neo4j_script("stop")
+    restarted = False
+    try:
+        t0 = time.monotonic()
+        b = ServeProcess(data, tmp_path / "b.log", RISKGRAPH_STORE_PROBE_INTERVAL_S="0.5")
+        start_s = time.monotonic() - t0
+        try:
+            with b.client(key) as c:
+                down = [score(c, f"app-down-{i}") for i in range(5)]
+            _neo4j_script("start")
+            restarted = True
+            back = time.monotonic()
+            recovered_s = None
+            with b.client(key) as c:
+                while time.monotonic() - back < 120:
+                    r = score(c, f"app-back-{time.monotonic_ns()}")
+                    assert r.status_code == 200, r.text
+                    if r.json()["degraded"] is False:
+                        recovered_s = time.monotonic() - back
+                        assert r.json()["model_version"] == registry.promoted()
+                        break
+                    time.sleep(0.25)
+        finally:
+            b.stop()
+    finally:
+        if not restarted:
+            _neo4j_script("start")
+    print(f"\nstore down: replica started in {start_s:.1f}s; scores with the stored key: "
+          f"{Counter(r.status_code for r in down)}; first non-degraded verdict "
+          f"{recovered_s}s after Neo4j answered again")
+    assert [r.status_code for r in down] == [200] * 5, [r.text for r in down]
+    assert all(r.json()["degraded"] for r in down)
+    assert start_s < 30
+    assert recovered_s is not None and recovered_s < 60

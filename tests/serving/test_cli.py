@@ -1,0 +1,98 @@
+"""`riskgraph` as a new user meets it (issue 18): a quick `--help`, no library warnings, one
+line that says what to do for every known condition, the same secret rules everywhere."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from serving.cli import COMMANDS, build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _riskgraph(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+               timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "serving.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    """A new user's environment: no RISKGRAPH_ settings, an empty home, the project on the
+    path (as `pip install -e .` puts it)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RISKGRAPH_") and k != "XDG_DATA_HOME"}
+    env["HOME"] = str(tmp_path / "home")
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def test_help_imports_no_command_module() -> None:
+    code = ("import sys\nfrom serving.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'gnn', 'fastapi', 'serving.commands.train', "
+            "'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    for name in COMMANDS:
+        assert f"    {name}" in out.stdout
+
+
+def test_the_command_table_names_what_the_modules_register() -> None:
+    for module in sorted({m for m, _ in COMMANDS.values()}):
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(sub)
+        assert set(sub.choices) == {n for n, (m, _) in COMMANDS.items() if m == module}
+    assert build_parser(["load", "x"]).parse_args(["load", "x"]).command == "load"
+
+
+def test_no_future_warning_from_the_model_libraries(clean_env: dict[str, str]) -> None:
+    out = _riskgraph("models", "list", env={**clean_env, "PYTHONWARNINGS": "default"})
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (("rescore",), "riskgraph train --world DIR --promote"),
+    (("load", "/nonexistent-world"), "RISKGRAPH_PSEUDONYM_SECRET"),
+    (("serve",), "RISKGRAPH_PSEUDONYM_SECRET"),
+    (("benchmark", "tolokers", "--data", "/nonexistent/tolokers.npz"), "--data PATH"),
+    (("counts",), "riskgraph load DIR"),
+])
+def test_known_conditions_say_what_to_do_in_one_line(
+        clean_env: dict[str, str], tmp_path: Path, args: tuple[str, ...], needle: str) -> None:
+    out = _riskgraph(*args, env=clean_env, cwd=tmp_path)
+    assert out.returncode in (1, 2), out
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("riskgraph"), out.stderr
+    assert needle in lines[0]
+
+
+def test_a_missing_world_with_the_secret_set_is_one_line(clean_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": "cli-test-secret-0123456789",
+           "RISKGRAPH_DATA_DIR": str(tmp_path / "data")}
+    out = _riskgraph("load", str(tmp_path / "no-world"), env=env, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"riskgraph load: {tmp_path / 'no-world'} holds no simulated "
+                                  "world (world.json missing); make a world with `riskgraph "
+                                  "simulate --out DIR`")
+
+
+def test_the_secret_is_named_where_it_is_needed() -> None:
+    for command in ("serve", "load"):
+        parser = build_parser([command])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        assert "RISKGRAPH_PSEUDONYM_SECRET" in (sub.choices[command].description or "")
+    top = build_parser().format_help()
+    assert "`load` and `serve` need RISKGRAPH_PSEUDONYM_SECRET" in " ".join(top.split())
