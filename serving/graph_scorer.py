@@ -178,9 +178,15 @@ class GraphScorer:
             old.close()
 
     def accept(self, writes: GraphWrites) -> None:
-        """An accepted write: applied to the state before the next batch is scored."""
+        """An accepted write: applied to the state before the next batch is scored.
+
+        NOTE: without a state (none yet, or a lost child) the write is not kept: the state to
+        come is exported from the store once every accepted write is stored, plus the writes
+        accepted since the export began (:meth:`serving.live_graph.LiveGraph.refresh`).
+        """
         with self._lock:
-            self._pending.append(writes)
+            if self._graph is not None or self._worker is not None:
+                self._pending.append(writes)
 
     def close(self) -> None:
         """Stop the model's child process, if there is one."""

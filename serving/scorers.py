@@ -48,7 +48,8 @@ def load_model(settings: Settings) -> ApplicationModel:
     return RulesModel()
 
 
-def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore) -> GraphScorer:
+def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore, *,
+                with_state: bool = True) -> GraphScorer:
     """The scorer to serve with, holding the live graph's arrays and connected to it.
 
     Args:
@@ -56,6 +57,9 @@ def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore) -> Graph
         live (LiveGraph): the process's live graph (its arrays become the scorer's state).
         store (GraphStore): whether other processes write it (then every refresh rebuilds
             the arrays).
+        with_state (bool, optional): build the state from the live graph now; ``False`` when
+            the store did not answer at start (the state comes with the first rebuild,
+            :meth:`LiveGraph.request_rebuild`). (default: ``True``)
     """
     from gnn import RulesModel, attribute
 
@@ -79,7 +83,8 @@ def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore) -> Graph
 
     scorer = GraphScorer(model, device=_torch_device(settings), process=settings.GNN_PROCESS,
                          explain=explain_batch, reasons=reasons, on_lost=live.request_rebuild)
-    scorer.set_graph(live.arrays())
+    if with_state:
+        scorer.set_graph(live.arrays())
     live.connect(scorer.accept, scorer.set_graph, on_refresh=not store.exclusive_writer)
     log.info("scorer: %r", scorer)
     return scorer

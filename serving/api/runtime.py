@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Final, Protocol, runtime_checkable
+from typing import Final
 
 from graph import GraphStore
 from serving.ingest_service import IngestService
@@ -30,13 +30,6 @@ SETTLE_TIMEOUT_S: Final = 30.0
 before it keeps the whole overlay instead."""
 FULL_COLLECTION_EVERY: Final = 100
 """Young-generation collections between two full ones (Python's default: 10)."""
-
-
-@runtime_checkable
-class _Refreshable(Protocol):
-    """A scorer that builds its graph state from the store (the GNN)."""
-
-    def refresh(self, store: GraphStore) -> None: ...
 
 
 @dataclass
@@ -117,11 +110,12 @@ class Runtime:
         store.apply_schema()
         if self.live_graph is not None:
             # NOTE: no settle: the writes accepted meanwhile wait in the spool, which replays
-            # only once the store is marked up; the overlay keeps them counted once.
+            # only once the store is marked up; the overlay keeps them counted once. The
+            # model's state is rebuilt by the refresh thread once they are stored.
             self.live_graph.refresh(store)
             self._live_graph_caught_up = True
-        if not self.scorer.ready() and isinstance(self.scorer, _Refreshable):
-            self.scorer.refresh(store)
+            if not self.scorer.ready():
+                self.live_graph.request_rebuild()
         self._store_at_start = None
         log.info("caught up with the graph store in %.1fs", time.perf_counter() - t0)
 

@@ -99,9 +99,11 @@ def build_app(settings: Settings, store: GraphStore) -> FastAPI:
     except StoreUnavailableError as e:
         log.warning("graph store unavailable at start (%s); serving in degraded mode until it "
                     "answers", e)
-        live = LiveGraph(GraphSnapshot.from_tables({}, {})) \
-            if settings.SCORER_SOURCE == "memory" else None
-        app = create_app(settings, store, load_scorer(settings, live), live_graph=live)
+        live = LiveGraph(GraphSnapshot.from_tables({}, {}))
+        # NOTE: no graph state until the store answers: verdicts are the prior, degraded,
+        # rather than scores against an empty graph.
+        app = create_app(settings, store, load_scorer(settings, live, store, with_state=False),
+                         live_graph=live)
         app.state.runtime.start_without_store(str(e).splitlines()[0])
         return app
     live = load_live_graph(settings, store)
