@@ -148,10 +148,19 @@ class ModelRegistry:
                 **dict(extra or {}),
                 "feature_set": feature_set.to_dict(),
             }
-            _write_json(tmp / "manifest.json", manifest)
             final = self.root / version
-            if final.exists():
-                raise RegistryError(f"version {version} already exists")
+            n = 1
+            while final.exists():
+                # NOTE: the same weights registered twice in one second (a retrain with the
+                # same seed) are two registrations: the second gets a suffix.
+                n += 1
+                version = f"{manifest['version']}-{n}"
+                final = self.root / version
+            manifest["version"] = version
+            pipeline.version = version
+            _write_json(tmp / "pipeline.json", pipeline.state())
+            manifest["files"]["pipeline.json"] = _sha256(tmp / "pipeline.json")
+            _write_json(tmp / "manifest.json", manifest)
             os.rename(tmp, final)
         except BaseException:
             for p in tmp.glob("*"):

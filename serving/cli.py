@@ -49,8 +49,7 @@ _KNOWN_ERRORS: Final[tuple[tuple[str, str, str], ...]] = (
     # imported, so catching a model error never imports torch.
     ("serving.settings", "ConfigurationError", "see README.md, Configuration"),
     ("pydantic", "ValidationError", "check the RISKGRAPH_ environment variables and .env"),
-    ("gnn.feature_set", "FeatureSetMismatchError", "retrain it: `riskgraph train --world DIR "
-     "--promote`"),
+    ("gnn.feature_set", "FeatureSetMismatchError", ""),
     ("gnn.model_registry", "ModelNotFoundError", "train one with `riskgraph train --world DIR "
      "--promote`, or promote one with `riskgraph models promote VERSION` "
      "(`riskgraph models list` shows them)"),
@@ -127,7 +126,7 @@ def known_error_message(error: BaseException) -> str | None:
             what = _one_line(error)
             if "PSEUDONYM_SECRET" in what and "not set" in what:
                 hint = _SECRET_HINT
-            return f"{what}; {hint}"
+            return f"{what}; {hint}" if hint else what
     return None
 
 

@@ -344,6 +344,8 @@ def test_app_built_with_the_store_down_waits_on_nothing_and_catches_up(
             live = app.state.runtime.live_graph
             node = live.node("User", user) if live is not None else None
             assert node is not None and "created_at" in node.properties  # from the store
+            # the model's state is rebuilt once the writes accepted meanwhile are stored
+            wait_until(app.state.runtime.scorer.ready, 60, 0.05)
             up = c.post("/v1/score", json=application(uid("app-late-1"), user, amount=200.0,
                                                        device="late-phone", place=SHANGHAI))
             assert up.status_code == 200 and up.json()["degraded"] is False

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from serving_world import (
     NOW,
+    SECRET,
     SHANGHAI,
     ServeProcess,
     application,
@@ -206,7 +207,7 @@ def test_replica_started_while_neo4j_is_down(
     cache = (data / KEY_CACHE_FILE).read_text()
     assert hash_key(key) in cache and key.rsplit("_", 1)[1] not in cache
 
-    _neo4j_script("stop")
+    neo4j_script("stop")
     restarted = False
     try:
         t0 = time.monotonic()
@@ -215,7 +216,7 @@ def test_replica_started_while_neo4j_is_down(
         try:
             with b.client(key) as c:
                 down = [score(c, f"app-down-{i}") for i in range(5)]
-            _neo4j_script("start")
+            neo4j_script("start")
             restarted = True
             back = time.monotonic()
             recovered_s = None
@@ -232,7 +233,7 @@ def test_replica_started_while_neo4j_is_down(
             b.stop()
     finally:
         if not restarted:
-            _neo4j_script("start")
+            neo4j_script("start")
     print(f"\nstore down: replica started in {start_s:.1f}s; scores with the stored key: "
           f"{Counter(r.status_code for r in down)}; first non-degraded verdict "
           f"{recovered_s}s after Neo4j answered again")

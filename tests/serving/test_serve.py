@@ -33,7 +33,7 @@ def test_serve_refuses_a_model_without_a_feature_set_in_one_line(tmp_path: Path)
                PYTHONPATH=str(Path.cwd()), PYTHONWARNINGS="ignore")
     proc = subprocess.run([sys.executable, "-m", "serving.cli", "serve", "--port", "1"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert proc.returncode == 2, proc.stderr[-3000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert lines[-1].startswith(f"riskgraph serve: model {version} stores no feature-set "
