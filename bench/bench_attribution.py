@@ -40,7 +40,7 @@ from gnn import (  # noqa: E402
     train_risk_model,
 )
 from gnn.attribution import DEFAULT_STEPS  # noqa: E402
-from graph.simulator import WorldConfig, simulate_world, write_world  # noqa: E402
+from simulator import WorldConfig, simulate_world, write_world  # noqa: E402
 from serving.explanations import explain  # noqa: E402
 from serving.policy import load_policy  # noqa: E402
 from serving.scoring import ApplicationFacts  # noqa: E402

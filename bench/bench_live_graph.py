@@ -72,7 +72,7 @@ def world_directory(args: argparse.Namespace, tmp: Path) -> tuple[Path, str]:
         return Path(args.world), f"world directory {args.world}"
     if args.users is None and DEFAULT_WORLD.is_dir():
         return DEFAULT_WORLD, f"world directory {DEFAULT_WORLD}"
-    from graph.simulator import WorldConfig, simulate_world, write_world
+    from simulator import WorldConfig, simulate_world, write_world
 
     users = args.users or 100_000
     t0 = time.perf_counter()

@@ -28,7 +28,7 @@ from graph import GraphStore, Pseudonymiser
 from graph.ladybug_store import LadybugStore
 from graph.loader import clear_checkpoints, load_world
 from graph.neo4j_store import Neo4jStore
-from graph.simulator import WorldConfig, simulate_world, write_world
+from simulator import WorldConfig, simulate_world, write_world
 
 HEADER = ("| date | machine | store | nodes | relationships | labels | wall s | entities/s "
           "(node phase) | relationships/s (edge phase) | client CPU | server CPU | peak RSS "

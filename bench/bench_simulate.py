@@ -18,7 +18,7 @@ from pathlib import Path
 
 from machine_info import machine, peak_rss_gib, today
 
-from graph.simulator import WorldConfig, simulate_world, write_world
+from simulator import WorldConfig, simulate_world, write_world
 
 HEADER = ("| date | machine | users | days | rows written | files | simulate s | write s | "
           "total s | peak RSS GiB |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")

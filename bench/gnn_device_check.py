@@ -21,7 +21,7 @@ import torch
 
 from gnn import ApplicationQueries, LendingGraph, RiskTrainConfig, TimeSplit, train_risk_model
 from gnn.rescoring import compare_devices
-from graph.simulator import WorldConfig, simulate_world, write_world
+from simulator import WorldConfig, simulate_world, write_world
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,7 +126,7 @@ def make_world(n_users: int, seed: int = 0, *, logins_per_user: float = 5.0,
 
 def simulated_world(n_users: int, seed: int = 1) -> World:
     """The simulator's world of ``n_users`` users (default ``WorldConfig`` otherwise), in memory."""
-    from graph.simulator import WorldConfig, simulate_world
+    from simulator import WorldConfig, simulate_world
 
     sim = simulate_world(WorldConfig(users=n_users, seed=seed))
     return _from_tables(sim.table, sim.config.start_ts, sim.config.end_ts)
@@ -134,7 +134,7 @@ def simulated_world(n_users: int, seed: int = 1) -> World:
 
 def load_world(directory: str | Path) -> World:
     """A world directory written by ``riskgraph simulate`` (or ``write_world``)."""
-    from graph.simulator import read_metadata, read_table
+    from simulator import read_metadata, read_table
 
     d = Path(directory)
     meta = read_metadata(d)

@@ -1,11 +1,65 @@
-"""The GNN: graph containers, CSR propagation, -sep layers and models, training, benchmarks.
+"""The risk model and what it stands on.
+
+Layers, each a subpackage: ``gnn.data`` (the live lending graph, its temporal adjacency, the
+neighbour sampler, time splits), ``gnn.features`` (the one feature definition, its version, the
+normaliser), ``gnn.nn`` (the heterogeneous GNN, the stacked ensemble, CSR propagation),
+``gnn.train`` (training, evaluation, calibration, the promotion gate, multi-seed evaluation);
+beside them ``gnn.pipeline`` (features -> normalised tensors -> scores, one path for online and
+batch), ``gnn.rules`` (the transparent points model), ``gnn.attribution`` (why a score),
+``gnn.registry`` (versioned models) and ``gnn.rescoring`` (batch rescoring).
+``gnn.benchmarks`` holds the homogeneous -sep models and the public-dataset benchmarks
+(Tolokers) that check the layers against published numbers.
 
 Everything here is a library: it takes arrays, tensors, paths and devices as arguments and
-reads no settings. The homogeneous core (:class:`CSRAdjacency`, :class:`SepConv`,
-:class:`SepGNN`, :func:`train_node_classifier`) is what the heterogeneous risk model reuses.
+reads no settings.
 """
 
-from gnn.benchmark import (
+from gnn.errors import GraphDataError, ModelError, WorkDirMismatch
+from gnn.data.lending_graph import GraphWrites, LendingGraph
+from gnn.data.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
+from gnn.data.temporal_adjacency import TemporalAdjacency
+from gnn.data.time_split import ApplicationTargets, TimeSplit, application_targets
+from gnn.features.feature_normaliser import FeatureNormaliser
+from gnn.features.feature_set import (
+    FEATURE_SET_VERSION,
+    FeatureSet,
+    FeatureSetMismatchError,
+    check_feature_set,
+    current_feature_set,
+)
+from gnn.features.risk_features import ApplicationQueries, RiskFeatures
+from gnn.nn.csr_adjacency import CSRAdjacency, Normalisation
+from gnn.nn.hetero_risk_gnn import (
+    HeteroRiskEnsemble,
+    HeteroRiskGNN,
+    RelationalSageConv,
+    RiskOutput,
+    TreeBatch,
+)
+from gnn.nn.stacked_ensemble import StackedEnsemble
+from gnn.pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
+from gnn.rules import RULES_VERSION, RiskRules, RulesModel, RuleScores
+from gnn.attribution import Attributions, RootAttribution, attribute
+from gnn.registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
+from gnn.train.bootstrap_metrics import probability_metrics, ranking_metrics
+from gnn.train.calibration import Calibrator
+from gnn.train.multi_seed_evaluation import (
+    DEVELOPMENT_SEED,
+    MultiSeedEvaluation,
+    SeedRun,
+    check_seeds,
+    evaluate_seeds,
+    write_seeds_report,
+)
+from gnn.train.promotion_gate import PromotionDecision, judge_promotion
+from gnn.train.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
+from gnn.train.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
+from gnn.train.risk_workflows import TrainedVersion, evaluate_registered, train_world
+from gnn.train.scored_test_set import ScoredTestSet
+from gnn.train.seed_aggregation import Estimate, SeedSummary, Standing, aggregate_seeds
+
+# -- public-dataset benchmarks (homogeneous graphs) --
+from gnn.benchmarks.benchmark import (
     BenchmarkConfig,
     BenchmarkResult,
     ModelConfig,
@@ -15,71 +69,26 @@ from gnn.benchmark import (
     predict_probabilities,
     run_benchmark,
 )
-from gnn.csr_adjacency import CSRAdjacency, Normalisation
-from gnn.edge_features import MAX_EDGE_TYPES, derive_edge_features
-from gnn.errors import GraphDataError, ModelError, WorkDirMismatch
-from gnn.feature_scaling import standardise_features
-from gnn.graph_files import read_graph_files, read_node_ids, read_table, write_predictions
-from gnn.metrics import metric_name, score_nodes
-from gnn.neighbour_aggregates import aggregate_neighbour_features
-from gnn.node_graph import NodeGraph
-from gnn.periodic_embedding import PeriodicEmbedding
-from gnn.rank_blend import blend_on_validation
-from gnn.sep_conv import SepConv
-from gnn.sep_gnn import NormKind, SepGNN
-from gnn.splits import stratified_splits
-from gnn.tolokers import (
+from gnn.benchmarks.edge_features import MAX_EDGE_TYPES, derive_edge_features
+from gnn.benchmarks.feature_scaling import standardise_features
+from gnn.benchmarks.graph_files import read_graph_files, read_node_ids, read_table, write_predictions
+from gnn.benchmarks.metrics import metric_name, score_nodes
+from gnn.benchmarks.neighbour_aggregates import aggregate_neighbour_features
+from gnn.benchmarks.node_graph import NodeGraph
+from gnn.benchmarks.periodic_embedding import PeriodicEmbedding
+from gnn.benchmarks.rank_blend import blend_on_validation
+from gnn.benchmarks.sep_conv import SepConv
+from gnn.benchmarks.sep_gnn import NormKind, SepGNN
+from gnn.benchmarks.splits import stratified_splits
+from gnn.benchmarks.tolokers import (
     TOLOKERS_CONFIG,
     TOLOKERS_PUBLISHED,
     TOLOKERS_SHA256,
     file_sha256,
     load_tolokers,
 )
-from gnn.trainer import TrainConfig, TrainResult, train_node_classifier
-from gnn.tree_classifier import TreeConfig, fit_tree_classifier
-
-# -- the heterogeneous risk model (lending graph, sampler, training, registry) --
-from gnn.bootstrap_metrics import probability_metrics, ranking_metrics
-from gnn.attribution import Attributions, RootAttribution, attribute
-from gnn.calibration import Calibrator
-from gnn.feature_normaliser import FeatureNormaliser
-from gnn.feature_set import (
-    FEATURE_SET_VERSION,
-    FeatureSet,
-    FeatureSetMismatchError,
-    check_feature_set,
-    current_feature_set,
-)
-from gnn.hetero_risk_gnn import (
-    HeteroRiskEnsemble,
-    HeteroRiskGNN,
-    RelationalSageConv,
-    RiskOutput,
-    TreeBatch,
-)
-from gnn.lending_graph import GraphWrites, LendingGraph
-from gnn.model_registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
-from gnn.multi_seed_evaluation import (
-    DEVELOPMENT_SEED,
-    MultiSeedEvaluation,
-    SeedRun,
-    check_seeds,
-    evaluate_seeds,
-    write_seeds_report,
-)
-from gnn.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
-from gnn.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
-from gnn.promotion_gate import PromotionDecision, judge_promotion
-from gnn.risk_features import ApplicationQueries, RiskFeatures
-from gnn.risk_rules import RULES_VERSION, RiskRules, RulesModel, RuleScores
-from gnn.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
-from gnn.risk_workflows import TrainedVersion, evaluate_registered, train_world
-from gnn.scoring_pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
-from gnn.scored_test_set import ScoredTestSet
-from gnn.seed_aggregation import Estimate, SeedSummary, Standing, aggregate_seeds
-from gnn.stacked_ensemble import StackedEnsemble
-from gnn.temporal_adjacency import TemporalAdjacency
-from gnn.time_split import ApplicationTargets, TimeSplit, application_targets
+from gnn.benchmarks.trainer import TrainConfig, TrainResult, train_node_classifier
+from gnn.benchmarks.tree_classifier import TreeConfig, fit_tree_classifier
 
 __all__ = [
     "MAX_EDGE_TYPES",

@@ -26,7 +26,7 @@ ensemble's members stacked, eval mode) on one batch holding every variant of eve
   contacts is a state the model meets in training. Each variant is one more root row, plus a
   copy of the one node whose children change (the applicant, for the groups behind it);
   everything else is shared with the original tree
-  (:meth:`gnn.hetero_risk_gnn.TreeBatch.from_edges`), so all variants cost one forward pass
+  (:meth:`gnn.nn.hetero_risk_gnn.TreeBatch.from_edges`), so all variants cost one forward pass
   a little larger than the score's own.
 
 The two are separate decompositions over disjoint inputs (the root's features; the neighbours'
@@ -46,11 +46,11 @@ from typing import Final
 import numpy as np
 import torch
 
-from gnn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput, TreeBatch
-from gnn.lending_graph import NODE_TYPES, RELATIONS
-from gnn.neighbour_sampler import RELATION_IDS, SampledTrees
-from gnn.scoring_pipeline import Prepared, Scores, ScoringPipeline
-from gnn.stacked_ensemble import StackedEnsemble
+from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput, TreeBatch
+from gnn.data.lending_graph import NODE_TYPES, RELATIONS
+from gnn.data.neighbour_sampler import RELATION_IDS, SampledTrees
+from gnn.pipeline import Prepared, Scores, ScoringPipeline
+from gnn.nn.stacked_ensemble import StackedEnsemble
 from graph.typing import NodeType
 
 DEFAULT_STEPS: Final = 32
@@ -310,7 +310,7 @@ class _Variants:
     Args:
         trees (SampledTrees): the original trees.
         gtype, depth, parent, rel, tree, gtop (np.ndarray): per original node, in the global
-            order (types in :data:`gnn.lending_graph.NODE_TYPES` order): its type index,
+            order (types in :data:`gnn.data.lending_graph.NODE_TYPES` order): its type index,
             depth, global parent (``-1`` for roots), relation id, tree, and the group it tops
             (``-1``: none).
         offsets (np.ndarray): first global index of each type ``[T + 1]``.

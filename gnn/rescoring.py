@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gnn.lending_graph import LendingGraph
-from gnn.scoring_pipeline import Scores, ScoringPipeline
+from gnn.data.lending_graph import LendingGraph
+from gnn.pipeline import Scores, ScoringPipeline
 from graph.snapshot import GraphSnapshot
 from graph.store import GraphStore
 from graph.typing import NodeType

@@ -22,3 +22,7 @@ class TransactionLimitError(StoreUnavailableError):
 
 class StoreError(GraphError):
     """The store answered with an error that retrying will not fix."""
+
+
+class LoadError(GraphError):
+    """A world directory cannot be loaded (missing table, unreadable checkpoint)."""

@@ -1,6 +1,6 @@
 """Raw tables → schema rows: the load boundary where people's identifiers get hashed.
 
-Pure functions: each takes an Arrow table shaped like one of :data:`graph.simulator.TABLES`
+Pure functions: each takes an Arrow table shaped like one of :data:`simulator.TABLES`
 (a chunk of a simulated world, or single events from the API turned into a table) and an
 injected :class:`graph.Pseudonymiser`, and returns rows for one node label or relationship type
 of :data:`graph.SCHEMA`. Nothing here touches a store.

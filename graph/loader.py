@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from graph.errors import GraphError, TransactionLimitError
+from graph.errors import GraphError, LoadError, TransactionLimitError
 from graph.ingest import (
     PLAN,
     IngestStep,
@@ -42,8 +42,7 @@ from graph.ingest import (
 )
 from graph.privacy import Pseudonymiser
 from graph.schema import SCHEMA
-from graph.simulator.tables import TABLES
-from graph.simulator.world import read_metadata
+from graph.world_files import TABLES, read_metadata
 from graph.store import GraphStore
 from graph.typing import Row
 
@@ -85,10 +84,6 @@ APPEND_KINDS: Final[dict[str, str]] = {
     "label": "label_events",
 }
 """Event kind -> the raw table whose columns its records carry."""
-
-
-class LoadError(GraphError):
-    """A world directory cannot be loaded (missing table, unreadable checkpoint)."""
 
 
 class LoadLimitError(LoadError):
@@ -208,7 +203,7 @@ def load_world(
 
     Args:
         store (GraphStore): where to write; its schema is applied first (idempotent).
-        directory (Path): a directory written by :func:`graph.simulator.write_world`.
+        directory (Path): a directory written by :func:`simulator.write_world`.
         pseudonymiser (Pseudonymiser): hashes people's identifiers at the boundary.
         as_of (int, optional): load the graph as it was known at this time (epoch seconds):
             later events, entities and labels are left out. (default: the world's end)
@@ -470,7 +465,7 @@ def append_events(
     """Write single events as they happen, through the same row builders as the bulk load.
 
     Each record has the columns of the raw table of its kind (:data:`APPEND_KINDS`, schemas in
-    :data:`graph.simulator.TABLES`), identifiers in clear; they are hashed here. A login or
+    :data:`simulator.TABLES`), identifiers in clear; they are hashed here. A login or
     application also updates ``USES``: a device never seen before gets its node with
     ``first_seen``; for a known device only ``last_seen`` moves.
 

@@ -1,4 +1,4 @@
-"""Keyed hashing of people's identifiers at the boundary (PRODUCT.md §3).
+"""Keyed hashing of people's identifiers at the boundary (docs/PRODUCT.md §3).
 
 Phone numbers, national ids, addresses, company names and device serials never reach a store
 in clear. :class:`Pseudonymiser` normalises a value (so that spellings of one thing meet),

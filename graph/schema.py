@@ -1,6 +1,6 @@
 """The relationship graph's schema, declared once for every store.
 
-Node labels and relationship types follow PRODUCT.md §3. Each store turns the same
+Node labels and relationship types follow docs/PRODUCT.md §3. Each store turns the same
 :data:`SCHEMA` into its own DDL (Neo4j constraints and indexes, LadybugDB node and rel tables),
 so the two backends cannot drift apart.
 

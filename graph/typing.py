@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Final, Literal, TypeAlias, get_args
 
 NodeType: TypeAlias = str
 """A node label of the schema, e.g. ``"User"``."""
@@ -21,3 +21,8 @@ Rows: TypeAlias = Sequence[Row]
 
 Timestamp: TypeAlias = int
 """Seconds since the Unix epoch, UTC."""
+
+Product: TypeAlias = Literal["bnpl", "cash_loan", "merchant_loan", "sme_owner_loan"]
+"""A credit product (the one declaration of the product list: its order is the feature code's)."""
+
+PRODUCTS: Final[tuple[Product, ...]] = get_args(Product)

@@ -37,7 +37,7 @@ from kernels.errors import (
     KeyOverflowError,
     MixedBackendError,
 )
-from kernels.location import LocationAnomaly, haversine_km, location_anomaly
+from kernels.location import EARTH_RADIUS_KM, LocationAnomaly, haversine_km, location_anomaly
 from kernels.merchant import MerchantSignals, merchant_signals
 from kernels.segment import (
     segment_count,
@@ -61,6 +61,7 @@ __all__ = [
     "DAY",
     "DEFAULT_HUB_DEGREE",
     "DEFAULT_WINDOWS",
+    "EARTH_RADIUS_KM",
     "HAS_CUPY",
     "HOUR",
     "NEVER",

@@ -16,7 +16,7 @@ the default flags; CPU and GPU may differ in the last bits of sin/cos/asin (rtol
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 
@@ -25,7 +25,8 @@ from kernels._validate import as_1d, check_index, check_positive
 from kernels._window import KMAX, GroupedTimes, slice_median
 from kernels.typing import Array
 
-EARTH_RADIUS_KM = 6371.0088
+EARTH_RADIUS_KM: Final = 6371.0088
+"""Mean Earth radius (IUGG), the one declaration: the GPU source and the simulator use it."""
 _RAD = math.pi / 180.0
 
 _HAVERSINE_SRC = r"""
@@ -37,9 +38,9 @@ __device__ inline double haversine_km(double lat1, double lon1, double lat2, dou
     double s2 = sin((0.5 * (lon2 - lon1)) * rad);
     double a = s1 * s1 + cos(p1) * cos(p2) * (s2 * s2);
     double c = (a > 1.0) ? 1.0 : sqrt(a);  // NaN stays NaN (fmin would drop it)
-    return (2.0 * 6371.0088) * asin(c);
+    return (2.0 * EARTH_RADIUS_KM) * asin(c);
 }
-"""
+""".replace("EARTH_RADIUS_KM", repr(EARTH_RADIUS_KM))
 
 _haversine_kernel = lazy_elementwise_kernel(
     "float64 lat1, float64 lon1, float64 lat2, float64 lon2",

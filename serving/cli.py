@@ -49,8 +49,8 @@ _KNOWN_ERRORS: Final[tuple[tuple[str, str, str], ...]] = (
     # imported, so catching a model error never imports torch.
     ("serving.settings", "ConfigurationError", "see README.md, Configuration"),
     ("pydantic", "ValidationError", "check the RISKGRAPH_ environment variables and .env"),
-    ("gnn.feature_set", "FeatureSetMismatchError", ""),
-    ("gnn.model_registry", "ModelNotFoundError", "train one with `riskgraph train --world DIR "
+    ("gnn.features.feature_set", "FeatureSetMismatchError", ""),
+    ("gnn.registry", "ModelNotFoundError", "train one with `riskgraph train --world DIR "
      "--promote`, or promote one with `riskgraph models promote VERSION` "
      "(`riskgraph models list` shows them)"),
     ("graph.loader", "LoadError", "make a world with `riskgraph simulate --out DIR`"),

@@ -19,7 +19,8 @@ from typing import Annotated, Literal, Self
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from serving.scoring import PRODUCTS, Evidence, FeatureValue, Product, Signal
+from graph.typing import PRODUCTS, Product
+from serving.scoring import Evidence, FeatureValue, Signal
 
 Decision = Literal["approve", "review", "decline"]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -170,7 +171,7 @@ PRIOR_PD: dict[Product, float] = {
 
 def policy_inputs(names: Sequence[str], values: np.ndarray) -> dict[str, FeatureValue]:
     """What the limit formula and the thin-file rule read, from the model's own root features
-    (:mod:`gnn.risk_features`, the one definition): tenure in days, orders, the monthly
+    (:mod:`gnn.features.risk_features`, the one definition): tenure in days, orders, the monthly
     spending (a third of the last 90 days' orders) and the merchant's last 30 days' GMV.
 
     Args:

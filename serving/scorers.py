@@ -81,22 +81,10 @@ def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore, *,
                       places=live.places(facts.user_id))
         return out.fraud, out.credit
 
-    scorer = GraphScorer(model, device=_torch_device(settings), process=settings.GNN_PROCESS,
+    scorer = GraphScorer(model, device=settings.torch_device(), process=settings.GNN_PROCESS,
                          explain=explain_batch, reasons=reasons, on_lost=live.request_rebuild)
     if with_state:
         scorer.set_graph(live.arrays())
     live.connect(scorer.accept, scorer.set_graph, on_refresh=not store.exclusive_writer)
     log.info("scorer: %r", scorer)
     return scorer
-
-
-def _torch_device(settings: Settings) -> str:
-    if settings.DEVICE == "cpu":
-        return "cpu"
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if settings.DEVICE == "cuda":
-        raise RuntimeError("RISKGRAPH_DEVICE=cuda but no CUDA device is usable")
-    return "cpu"

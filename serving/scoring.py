@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from graph import GraphStore
+from graph.typing import PRODUCTS, Product
 
-Product: TypeAlias = Literal["bnpl", "cash_loan", "merchant_loan", "sme_owner_loan"]
-PRODUCTS: Final[tuple[Product, ...]] = ("bnpl", "cash_loan", "merchant_loan", "sme_owner_loan")
 FeatureValue: TypeAlias = float | int | str | bool | None
 
 

@@ -1,6 +1,7 @@
 """The one `Settings` object: environment variables (prefix ``RISKGRAPH_``) or a ``.env`` file.
 
-Every default is documented in docs/CONFIGURATION.md. Libraries below ``serving/`` never read
+Every setting and default is listed in docs/CONFIGURATION.md, which is written from this class
+(``python -m serving.settings > docs/CONFIGURATION.md``; a test keeps the two equal). Libraries below ``serving/`` never read
 configuration; the entry points build what they need from a :class:`Settings`.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args, get_origin
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,13 +44,18 @@ class Settings(BaseSettings):
                            "path is taken from the working directory at start.")
     NEO4J_URI: str | None = Field(None, description="bolt:// or neo4j:// URI; unset means the "
                                   "embedded LadybugDB store.")
-    NEO4J_USER: str = "neo4j"
-    NEO4J_PASSWORD: SecretStr = SecretStr("riskgraph-dev-pw")
-    NEO4J_DATABASE: str = "neo4j"
-    NEO4J_MAX_POOL_SIZE: int = Field(50, ge=1)
-    NEO4J_CONNECTION_TIMEOUT_S: float = Field(5.0, gt=0)
-    NEO4J_QUERY_TIMEOUT_S: float = Field(30.0, gt=0)
-    NEO4J_MAX_RETRY_TIME_S: float = Field(15.0, ge=0)
+    NEO4J_USER: str = Field("neo4j", description="Neo4j user.")
+    NEO4J_PASSWORD: SecretStr = Field(SecretStr("riskgraph-dev-pw"), description="Neo4j "
+                                      "password; the development value is refused for a "
+                                      "server outside loopback.")
+    NEO4J_DATABASE: str = Field("neo4j", description="Neo4j database name.")
+    NEO4J_MAX_POOL_SIZE: int = Field(50, ge=1, description="Driver connection pool size.")
+    NEO4J_CONNECTION_TIMEOUT_S: float = Field(5.0, gt=0, description="Driver connection "
+                                              "timeout.")
+    NEO4J_QUERY_TIMEOUT_S: float = Field(30.0, gt=0, description="Server-side timeout of "
+                                         "one transaction.")
+    NEO4J_MAX_RETRY_TIME_S: float = Field(15.0, ge=0, description="How long the driver "
+                                          "retries a transaction that failed transiently.")
     LADYBUG_PATH: Path | None = Field(None, description="Embedded database file; default "
                                       "DATA_DIR/graph.lbug.")
     LADYBUG_BUFFER_POOL_MB: int = Field(1024, ge=0, description="Page cache of the embedded "
@@ -58,13 +64,15 @@ class Settings(BaseSettings):
     LADYBUG_CHECKPOINT_MB: int = Field(0, ge=0, le=65_536, description="Write-ahead log "
                                        "size at which the embedded store checkpoints, in MiB; "
                                        "0 keeps LadybugDB's own (16 MiB).")
-    WRITE_BATCH_SIZE: int = Field(5000, ge=1, le=100_000)
+    WRITE_BATCH_SIZE: int = Field(5000, ge=1, le=100_000, description="Rows per "
+                                  "transaction when `riskgraph load` writes a world.")
     PSEUDONYM_SECRET: SecretStr | None = Field(None, description="HMAC key for identifiers "
                                                "(>= 16 bytes).")
     PSEUDONYM_SECRET_FILE: Path | None = Field(None, description="File holding the HMAC key.")
     DEVICE: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where kernels and "
                                                    "models run; auto uses a GPU when usable.")
-    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of the commands and the API.")
     PROMOTION_MARGIN: float = Field(0.01, ge=0, le=1, description="Validation fraud AUPRC "
                                     "a new model must gain over the rules and over the "
                                     "promoted model before `riskgraph train --promote` (and "
@@ -160,6 +168,23 @@ class Settings(BaseSettings):
     def backend(self) -> Literal["neo4j", "ladybug"]:
         return "neo4j" if self.NEO4J_URI else "ladybug"
 
+    def torch_device(self, choice: str | None = None) -> Literal["cpu", "cuda"]:
+        """Where models and kernels run: `choice` (a command's --device) else DEVICE.
+
+        auto means cuda when a CUDA device is usable; an explicit cuda without one is a
+        ConfigurationError rather than a later failure inside torch.
+        """
+        wanted = choice or self.DEVICE
+        if wanted == "cpu":
+            return "cpu"
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+        if wanted == "cuda":
+            raise ConfigurationError("device cuda was asked for but no CUDA device is usable")
+        return "cpu"
+
     def pseudonymiser(self) -> Pseudonymiser:
         """The identifier hasher; fails fast on a missing or placeholder secret."""
         if self.PSEUDONYM_SECRET is not None:
@@ -179,7 +204,40 @@ class Settings(BaseSettings):
         return Pseudonymiser(secret.encode())
 
 
+def _type_name(annotation: object) -> str:
+    if get_origin(annotation) is Literal:
+        return " or ".join(f"`{a}`" for a in get_args(annotation))
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if args:  # X | None
+        return _type_name(args[0]) + ", optional"
+    return f"`{getattr(annotation, '__name__', annotation)}`"
+
+
+def configuration_markdown() -> str:
+    """docs/CONFIGURATION.md: every setting, its type, default and meaning, from the class."""
+    lines = ["# Configuration", "",
+             "Environment variables with the prefix `RISKGRAPH_`, or a `.env` file in the working",
+             "directory. Written from `serving/settings.py` by `python -m serving.settings`; do not",
+             "edit by hand.", "",
+             "| variable | type | default | meaning |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        kind = _type_name(field.annotation)
+        if field.default_factory is not None:
+            default = "see meaning"
+        elif isinstance(field.default, SecretStr):
+            default = "(development value)"
+        else:
+            default = "unset" if field.default is None else f"`{field.default}`"
+        meaning = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `RISKGRAPH_{name}` | {kind} | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+if __name__ == "__main__":
+    print(configuration_markdown(), end="")

@@ -40,7 +40,7 @@ import uvicorn
 
 from gnn import ModelRegistry, PipelineConfig, RiskTrainConfig, train_world
 from graph.loader import load_world
-from graph.simulator import (
+from simulator import (
     AccountTakeoverConfig,
     WorldConfig,
     read_metadata,
@@ -132,7 +132,7 @@ def _demo(args: argparse.Namespace) -> int:
         store.apply_schema()
         load_world(store, world_dir, pseudonymiser, progress=False)
         _step(f"loaded into LadybugDB at {settings.ladybug_path}", t0)
-        registry = ModelRegistry(settings.DATA_DIR / "models")
+        registry = ModelRegistry(settings.models_dir)
         trained = train_world(
             world_dir, registry, pipeline_config=PipelineConfig(sampler_seed=args.seed),
             train_config=RiskTrainConfig(epochs=6, patience=2, user_seeds=2000, seed=args.seed,

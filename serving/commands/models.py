@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _registry() -> ModelRegistry:
-    return ModelRegistry(get_settings().DATA_DIR / "models")
+    return ModelRegistry(get_settings().models_dir)
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -29,22 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_rescore)
 
 
-def _device(choice: str | None) -> str:
-    if choice is not None:
-        return choice
-    setting = get_settings().DEVICE
-    if setting == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return setting
-
 
 def _rescore(args: argparse.Namespace) -> int:
     settings = get_settings()
     say = progress("rescore")
-    pipeline = ModelRegistry(settings.DATA_DIR / "models").load(args.version)
-    device = _device(args.device)
+    pipeline = ModelRegistry(settings.models_dir).load(args.version)
+    device = get_settings().torch_device(args.device)
     say(f"model {pipeline.version} on {device}; exporting the graph, then scoring every user "
         "and merchant" + ("" if args.dry_run else " and writing the scores back"))
     with build_store(settings) as store:

@@ -73,7 +73,7 @@ def check_promoted_model(settings: Settings) -> None:
         gnn.FeatureSetMismatchError: if the promoted model was trained on another feature set
             (the CLI prints its one-line message and exits 1).
     """
-    registry_dir = settings.DATA_DIR / "models"
+    registry_dir = settings.models_dir
     if not registry_dir.exists():
         return
     # NOTE: imported here so that serving without a model never imports torch.

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from graph.loader import LoadLimitError, clear_checkpoints, load_world
-from graph.simulator import (
+from simulator import (
     CreditConfig,
     LabelConfig,
     WorldConfig,

@@ -24,7 +24,7 @@ from gnn import (
     write_seeds_report,
 )
 from graph import Pseudonymiser
-from graph.simulator import WorldConfig
+from simulator import WorldConfig
 from serving.settings import ConfigurationError, get_settings
 
 _DOC = Path("docs/EVALUATION.md")
@@ -125,16 +125,6 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _device(choice: str | None) -> str:
-    if choice is not None:
-        return choice
-    setting = get_settings().DEVICE
-    if setting == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return setting
-
 
 def _pseudonymiser() -> Pseudonymiser | None:
     try:
@@ -144,13 +134,13 @@ def _pseudonymiser() -> Pseudonymiser | None:
 
 
 def _registry() -> ModelRegistry:
-    return ModelRegistry(get_settings().DATA_DIR / "models")
+    return ModelRegistry(get_settings().models_dir)
 
 
 def _train(args: argparse.Namespace) -> int:
     tc = RiskTrainConfig(epochs=args.epochs, patience=args.patience, lr=args.lr,
                          batch_size=args.batch_size, user_seeds=args.user_seeds, seed=args.seed,
-                         device=_device(args.device), threads=args.threads,
+                         device=get_settings().torch_device(args.device), threads=args.threads,
                          max_minutes=args.max_minutes, members=args.members)
     if args.force and not args.promote:
         raise SystemExit("riskgraph train: --force only makes sense with --promote")
@@ -264,7 +254,7 @@ def _evaluate_seeds(args: argparse.Namespace, command: str) -> int:
     try:
         evaluation = evaluate_seeds(
             args.seeds, args.work_dir, world_config=_world_config(args),
-            train_config=RiskTrainConfig(device=_device(args.device)),
+            train_config=RiskTrainConfig(device=get_settings().torch_device(args.device)),
             pipeline_config=PipelineConfig(sampler_seed=RiskTrainConfig().seed),
             threads=args.threads, resamples=args.resamples,
             bootstrap_seed=args.bootstrap_seed,

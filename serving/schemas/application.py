@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from serving.schemas.common import Amount, EntityId, Latitude, Longitude, PastTime
-from serving.scoring import Product
+from graph.typing import Product
 
 
 class Geo(BaseModel):

@@ -1,4 +1,4 @@
-"""The verdict (PRODUCT.md §6) and its audit record."""
+"""The verdict (docs/PRODUCT.md §6) and its audit record."""
 
 from __future__ import annotations
 

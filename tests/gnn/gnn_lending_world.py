@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from gnn import LendingGraph
-from gnn._world_tables import world_snapshot
-from gnn.lending_graph import NEVER
+from graph.world_files import world_snapshot
+from gnn.data.lending_graph import NEVER
 from graph.snapshot import GraphSnapshot, NodeTable
-from graph.simulator import WorldConfig, simulate_world, write_world
+from simulator import WorldConfig, simulate_world, write_world
 
 if TYPE_CHECKING:
     from gnn import RiskTrainConfig, RiskTrainResult

@@ -22,8 +22,8 @@ from gnn_lending_world import lending_graph, takeover_trained, takeover_world, t
 
 from gnn import ApplicationQueries, LendingGraph, ModelError, Prepared, SampledTrees
 from gnn.attribution import DEFAULT_STEPS, RELATION_GROUPS, Attributions, attribute
-from gnn.lending_graph import NODE_TYPES, RELATIONS
-from gnn.neighbour_sampler import RELATION_IDS
+from gnn.data.lending_graph import NODE_TYPES, RELATIONS
+from gnn.data.neighbour_sampler import RELATION_IDS
 
 LOCATION = ("dist_usual_log_km", "dist_usual_missing", "dist_home_log_km", "dist_home_missing")
 AMOUNT = ("log_amount", "amount_ratio_log", "amount_robust_z", "amount_history_log")

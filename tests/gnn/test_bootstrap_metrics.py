@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-from gnn.bootstrap_metrics import (
+from gnn.train.bootstrap_metrics import (
     probability_metrics,
     ranking_metrics,
     reliability_bins,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gnn._dropout import FastDropout, fast_dropout
+from gnn.benchmarks._dropout import FastDropout, fast_dropout
 
 
 def test_rate_scale_and_eval_identity() -> None:

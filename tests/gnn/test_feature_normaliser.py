@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gnn.feature_normaliser import FeatureNormaliser
+from gnn.features.feature_normaliser import FeatureNormaliser
 
 
 def test_a_column_constant_in_training_maps_to_zero_whatever_it_becomes() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from gnn_lending_world import lending_graph
 
-import gnn.feature_set as fs_mod
+import gnn.features.feature_set as fs_mod
 from gnn import (
     FEATURE_SET_VERSION,
     ApplicationQueries,
@@ -17,8 +17,8 @@ from gnn import (
     check_feature_set,
     current_feature_set,
 )
-from gnn.feature_set import current_feature_names, names_fingerprint, pipeline_feature_set
-from gnn.risk_features import NODE_FEATURES
+from gnn.features.feature_set import current_feature_names, names_fingerprint, pipeline_feature_set
+from gnn.features.risk_features import NODE_FEATURES
 
 
 def test_the_names_are_those_the_features_compute_on_a_real_graph() -> None:

@@ -124,7 +124,7 @@ def test_signed_weights_split_columns_auprc_and_predictions_through_the_cli(
     nodes.to_csv(tmp_path / "n.csv", index=False)
     edges.to_csv(tmp_path / "e.csv", index=False)
     out, preds = tmp_path / "r.json", tmp_path / "p.csv"
-    with caplog.at_level(logging.WARNING, logger="gnn.graph_files"):
+    with caplog.at_level(logging.WARNING, logger="gnn.benchmarks.graph_files"):
         rc = main(["benchmark", "files", "--nodes", str(tmp_path / "n.csv"), "--edges",
                    str(tmp_path / "e.csv"), "--json", str(out), "--predictions", str(preds),
                    "--workers", "1", *FAST])

@@ -17,9 +17,9 @@ from gnn import (
     RiskFeatures,
     TreeBatch,
 )
-from gnn.hetero_risk_gnn import stacked_mean_operator
-from gnn.lending_graph import NODE_TYPES
-from gnn.scoring_pipeline import DEFAULT_FANOUTS
+from gnn.nn.hetero_risk_gnn import stacked_mean_operator
+from gnn.data.lending_graph import NODE_TYPES
+from gnn.pipeline import DEFAULT_FANOUTS
 
 
 def _batch(n: int = 64) -> TreeBatch:

@@ -11,8 +11,8 @@ import pytest
 from gnn_lending_world import trained, world_dir
 
 from gnn import ApplicationQueries, LendingGraph, RiskFeatures
-from gnn._world_tables import read_world_table, world_snapshot
-from gnn.lending_graph import NODE_TYPES, RELATIONS
+from graph.world_files import read_world_table, world_snapshot
+from gnn.data.lending_graph import NODE_TYPES, RELATIONS
 from graph.ingest import label_writes
 from graph.snapshot import GraphSnapshot
 

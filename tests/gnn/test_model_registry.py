@@ -10,7 +10,7 @@ import pytest
 import torch
 from gnn_lending_world import lending_graph, trained
 
-import gnn.feature_set as feature_set
+import gnn.features.feature_set as feature_set
 from gnn import (
     ApplicationQueries,
     FeatureSetMismatchError,
@@ -19,7 +19,7 @@ from gnn import (
     RegistryError,
     current_feature_set,
 )
-from gnn.feature_set import current_feature_names
+from gnn.features.feature_set import current_feature_names
 
 
 def test_a_saved_model_reloads_and_scores_identically(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import pytest
 from gnn_lending_world import lending_graph
 
 from gnn import ApplicationQueries, NeighbourSampler, SampledTrees, Seeds
-from gnn.lending_graph import INCLUSIVE_RELATIONS, RELATIONS
-from gnn.neighbour_sampler import RELATION_IDS
-from gnn.scoring_pipeline import DEFAULT_FANOUTS
+from gnn.data.lending_graph import INCLUSIVE_RELATIONS, RELATIONS
+from gnn.data.neighbour_sampler import RELATION_IDS
+from gnn.pipeline import DEFAULT_FANOUTS
 
 REL_NAMES = {v: k for k, v in RELATION_IDS.items()}
 

@@ -20,7 +20,7 @@ from gnn import (
     judge_promotion,
     train_world,
 )
-from gnn.time_split import application_targets
+from gnn.data.time_split import application_targets
 
 
 def test_the_figures_are_the_models_on_the_validation_applications() -> None:

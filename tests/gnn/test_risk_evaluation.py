@@ -9,7 +9,7 @@ import pytest
 from gnn_lending_world import lending_graph, trained, world_dir
 
 from gnn import ApplicationQueries, ModelRegistry, binary_metrics, evaluate_registered
-from gnn.risk_evaluation import MODELS, neighbour_aggregates
+from gnn.train.risk_evaluation import MODELS, neighbour_aggregates
 
 
 def test_binary_metrics() -> None:

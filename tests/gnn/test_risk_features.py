@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 from gnn_lending_world import lending_graph, relabelled_graph, world_dir
 
 from gnn import ApplicationQueries, LendingGraph, NeighbourSampler, RiskFeatures
-from gnn.lending_graph import NEVER
-from gnn.risk_features import NODE_FEATURES
-from gnn.scoring_pipeline import DEFAULT_FANOUTS
+from gnn.data.lending_graph import NEVER
+from gnn.features.risk_features import NODE_FEATURES
+from gnn.pipeline import DEFAULT_FANOUTS
 
 
 def _features(g: LendingGraph, apps: ApplicationQueries) -> tuple[dict[str, np.ndarray],

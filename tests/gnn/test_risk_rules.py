@@ -9,8 +9,8 @@ import pytest
 from gnn_lending_world import lending_graph, world_dir
 
 from gnn import ApplicationQueries, RiskFeatures, RiskRules, binary_metrics
-from gnn.feature_set import current_feature_names
-from gnn.risk_rules import FRAUD_BASE, PD_BASE, RULES
+from gnn.features.feature_set import current_feature_names
+from gnn.rules import FRAUD_BASE, PD_BASE, RULES
 
 NAMES = current_feature_names()["root"]["Application"]
 

@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from gnn import ScoredTestSet, aggregate_seeds
-from gnn.bootstrap_metrics import stratified_resamples
-from gnn.seed_aggregation import summarise
+from gnn.train.bootstrap_metrics import stratified_resamples
+from gnn.train.seed_aggregation import summarise
 
 
 def _world(pattern: list[str], fraud_scores: dict[str, np.ndarray],

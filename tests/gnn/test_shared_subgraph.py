@@ -8,8 +8,8 @@ import pytest
 from gnn_lending_world import lending_graph, world_dir
 
 import kernels as K
-from gnn.lending_graph import LendingGraph
-from gnn.risk_features import _REVERSE_REL, NEW, SHARED_GROUPS, RiskFeatures, _entries
+from gnn.data.lending_graph import LendingGraph
+from gnn.features.risk_features import _REVERSE_REL, NEW, SHARED_GROUPS, RiskFeatures, _entries
 from kernels import NEVER
 
 

@@ -17,7 +17,7 @@ from gnn import (
     StackedEnsemble,
     TreeBatch,
 )
-from gnn.lending_graph import NODE_TYPES
+from gnn.data.lending_graph import NODE_TYPES
 
 
 def _batch(pipe: object, first: int, n: int) -> TreeBatch:

@@ -15,7 +15,7 @@ import torch
 from gnn_lending_world import lending_graph, relabelled_graph, tiny_train_config
 
 from gnn import LendingGraph, TimeSplit, application_targets, train_risk_model
-from gnn.lending_graph import NEVER
+from gnn.data.lending_graph import NEVER
 
 
 def _perturb_after(g: LendingGraph, cut: int, seed: int = 0) -> LendingGraph:

@@ -19,7 +19,7 @@ from graph.ingest import (
     visible_as_of,
     works_at_edges,
 )
-from graph.simulator import TABLES, World, WorldConfig, simulate_world
+from simulator import TABLES, World, WorldConfig, simulate_world
 
 P = Pseudonymiser(b"test-secret-0123456789")
 CLEAR: dict[str, list[tuple[str, str]]] = {

@@ -29,7 +29,7 @@ from graph.loader import (
     load_world,
 )
 from graph.neo4j_store import Neo4jStore
-from graph.simulator import WorldConfig, read_table, simulate_world, write_world
+from simulator import WorldConfig, read_table, simulate_world, write_world
 from graph.typing import Rows
 from tests.utils.neo4j import NEO4J_DATABASE, neo4j_auth, neo4j_uri
 

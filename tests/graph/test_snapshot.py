@@ -12,7 +12,7 @@ import pytest
 from graph import SCHEMA, GraphError, GraphStore, Pseudonymiser
 from graph.ingest import logged_in_edges
 from graph.loader import load_world
-from graph.simulator import WorldConfig, simulate_world, write_world
+from simulator import WorldConfig, simulate_world, write_world
 from graph.snapshot import GraphSnapshot
 
 

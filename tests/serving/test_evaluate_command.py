@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gnn import DEVELOPMENT_SEED, ModelRegistry
-from gnn.risk_evaluation import MODELS
+from gnn.train.risk_evaluation import MODELS
 from serving.cli import main
 from serving.settings import get_settings
 from tests.gnn.gnn_lending_world import lending_graph, trained, world_dir

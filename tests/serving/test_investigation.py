@@ -15,7 +15,7 @@ from serving_world import SECRET, LiveServer, make_settings
 
 from graph import GraphStore, Pseudonymiser
 from graph.loader import load_world
-from graph.simulator import WorldConfig, simulate_world, write_world
+from simulator import WorldConfig, simulate_world, write_world
 from serving.api import create_app
 from serving.scorers import load_live_graph, load_scorer
 

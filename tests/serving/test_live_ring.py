@@ -20,7 +20,7 @@ from serving_world import LiveServer, make_settings
 
 from gnn import ModelRegistry, PipelineConfig, RiskTrainConfig, train_world
 from graph import GraphStore
-from graph.simulator import simulate_world, write_world
+from simulator import simulate_world, write_world
 from serving.api import create_app
 from serving.commands.demo import demo_world_config
 from serving.policy import load_policy

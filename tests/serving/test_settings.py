@@ -84,3 +84,27 @@ def test_default_neo4j_password_is_allowed_on_loopback(
         monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
     monkeypatch.setenv("RISKGRAPH_NEO4J_URI", uri)
     build_store(Settings()).close()
+
+
+def test_torch_device_is_resolved_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setenv("RISKGRAPH_DEVICE", "cpu")
+    assert Settings().torch_device() == "cpu"
+    assert Settings().torch_device("cpu") == "cpu"
+    monkeypatch.setenv("RISKGRAPH_DEVICE", "auto")
+    usable = torch.cuda.is_available()
+    assert Settings().torch_device() == ("cuda" if usable else "cpu")
+    if not usable:
+        with pytest.raises(ConfigurationError, match="cuda"):
+            Settings().torch_device("cuda")
+
+
+def test_configuration_doc_is_written_from_the_settings() -> None:
+    from serving.settings import configuration_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "CONFIGURATION.md"
+    assert doc.read_text() == configuration_markdown(), \
+        "regenerate: python -m serving.settings > docs/CONFIGURATION.md"
+    undocumented = [n for n, f in Settings.model_fields.items() if not f.description]
+    assert undocumented == []

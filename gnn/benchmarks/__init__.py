@@ -1,0 +1,2 @@
+"""The homogeneous benchmark track: the GNN on Tolokers and on graphs in files of your own."""
+

@@ -1,0 +1,200 @@
+"""The service functions behind ``riskgraph train`` and ``riskgraph evaluate``.
+
+Each takes paths, a registry and configurations as arguments (no settings are read here); the
+CLI builds those and calls one function.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gnn.errors import ModelError
+from gnn.data.lending_graph import LendingGraph
+from gnn.registry import ModelRegistry
+from gnn.train.promotion_gate import PromotionDecision, judge_promotion
+from gnn.train.risk_evaluation import (
+    EvaluationReport,
+    evaluate_world,
+    plot_report,
+    render_markdown,
+    report_to_json,
+)
+from gnn.train.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
+from gnn.pipeline import PipelineConfig, ScoringPipeline
+from gnn.data.time_split import TimeSplit
+from graph.privacy import Pseudonymiser
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainedVersion:
+    """A model trained and registered by :func:`train_world`.
+
+    Args:
+        version (str): its registry version.
+        result (RiskTrainResult): the training numbers.
+        load_seconds (float): time to read the world into a graph.
+        gate (PromotionDecision): the promotion gate's figures and verdict (stored in the
+            model's manifest as ``promotion_gate``).
+        promoted (bool): whether it was promoted.
+        forced (bool): whether it was promoted although the gate refused.
+    """
+
+    version: str
+    result: RiskTrainResult
+    load_seconds: float
+    gate: PromotionDecision
+    promoted: bool = False
+    forced: bool = False
+
+
+def train_world(
+    world_dir: str | Path,
+    registry: ModelRegistry,
+    *,
+    train_fraction: float = 0.6,
+    val_fraction: float = 0.2,
+    pd_maturity_days: int = 75,
+    pipeline_config: PipelineConfig | None = None,
+    train_config: RiskTrainConfig | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
+    promote: bool = False,
+    margin: float = 0.01,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> TrainedVersion:
+    """Read a world, train under a time split, judge the model at the promotion gate,
+    register it with the gate's figures and promote it if asked and it passes.
+
+    The gate (:func:`gnn.train.promotion_gate.judge_promotion`) compares the new model's validation
+    AUPRC with the rules' and the promoted model's on the same validation applications; a
+    refusal is logged in one line with the numbers, and the model stays registered.
+
+    Args:
+        world_dir (str or Path): a directory written by ``riskgraph simulate``.
+        registry (ModelRegistry): where the model goes.
+        train_fraction (float, optional): share of the application span before T1.
+            (default: ``0.6``)
+        val_fraction (float, optional): share between T1 and T2. (default: ``0.2``)
+        pd_maturity_days (int, optional): see :class:`TimeSplit`. (default: ``75``)
+        pipeline_config (PipelineConfig, optional): sampler and model. (default: defaults)
+        train_config (RiskTrainConfig, optional): optimisation. (default: defaults)
+        pseudonymiser (Pseudonymiser, optional): identifier hasher. (default: offline key)
+        promote (bool, optional): promote the new version if it passes the gate.
+            (default: ``False``)
+        margin (float, optional): AUPRC the new model must gain over the rules and the
+            promoted model. (default: ``0.01``)
+        force (bool, optional): with ``promote``, promote even when the gate refuses (logged).
+            (default: ``False``)
+        log (Callable[[str], None], optional): progress lines. (default: module logger)
+
+    Raises:
+        ValueError: if ``margin`` is negative.
+    """
+    say = log or logger.info
+    t0 = time.perf_counter()
+    graph = LendingGraph.from_world(world_dir, pseudonymiser=pseudonymiser)
+    load_s = time.perf_counter() - t0
+    say(f"loaded {graph!r} in {load_s:.1f}s")
+    split = TimeSplit.from_fractions(graph, train_fraction, val_fraction, pd_maturity_days)
+    if margin < 0:
+        raise ValueError(f"margin must be non-negative, got {margin}")
+    tc = train_config or RiskTrainConfig()
+    result = train_risk_model(graph, split, pipeline_config, tc, log=say)
+    t0 = time.perf_counter()
+    champion, champion_version, note = _champion(registry)
+    gate = judge_promotion(graph, split, result.pipeline, margin=margin, champion=champion,
+                           champion_version=champion_version, champion_note=note,
+                           device=tc.device)
+    gate_s = time.perf_counter() - t0
+    say(f"{gate.reason} ({gate_s:.1f}s)")
+    forced = promote and force and not gate.passed
+    metrics: dict[str, Any] = {**result.metrics, "history": result.history,
+                               "seconds": {**result.seconds, "load": load_s, "gate": gate_s},
+                               "counts": result.counts}
+    version = registry.save(
+        result.pipeline, data_sha256=graph.fingerprint, metrics=metrics,
+        extra={"split": split.to_dict(), "train_config": tc.to_dict(),
+               "source": {"world": str(Path(world_dir).resolve())},
+               "promotion_gate": {**gate.to_dict(), "forced": forced}})
+    promoted = promote and (gate.passed or force)
+    if promoted:
+        registry.promote(version)
+    if forced:
+        logger.warning("promoted %s although the gate refused it (--force): %s", version,
+                       gate.reason)
+    say(f"registered {version}" + (" (promoted despite the gate: forced)" if forced else
+                                   " (promoted)" if promoted else
+                                   " (not promoted: the gate refused it)" if promote else ""))
+    return TrainedVersion(version, result, load_s, gate, promoted, forced)
+
+
+def _champion(registry: ModelRegistry) -> tuple[ScoringPipeline | None, str | None, str | None]:
+    """The promoted model, its version, and why it is not compared when it cannot be loaded
+    (a model this code refuses cannot serve either, so it does not hold a candidate back)."""
+    version = registry.promoted()
+    if version is None:
+        return None, None, None
+    try:
+        return registry.load(version), version, None
+    except ModelError as e:
+        logger.warning("promoted model %s cannot be loaded: %s", version, e)
+        return None, version, (f"promoted model {version} not compared: this code refuses to "
+                               "load it (riskgraph models list)")
+
+
+def evaluate_registered(
+    world_dir: str | Path,
+    registry: ModelRegistry,
+    *,
+    version: str | None = None,
+    doc: str | Path | None = None,
+    img_dir: str | Path | None = None,
+    command: str = "riskgraph evaluate",
+    notes: Sequence[str] = (),
+    pseudonymiser: Pseudonymiser | None = None,
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate a registered model (default: the promoted one) on its own split's test period.
+
+    Writes ``doc`` (Markdown) and the plots under ``img_dir`` when given, and the numbers as
+    ``evaluation.json`` beside the model.
+
+    Raises:
+        gnn.registry.ModelNotFoundError: if the version does not exist.
+        ValueError: if the world is not the one the model was trained on.
+    """
+    say = log or logger.info
+    pipeline = registry.load(version)
+    manifest = registry.manifest(pipeline.version)
+    split = TimeSplit(**manifest["split"])
+    graph = LendingGraph.from_world(world_dir, pseudonymiser=pseudonymiser)
+    if graph.fingerprint != manifest["data_sha256"]:
+        raise ValueError(f"{world_dir} is not the world {pipeline.version} was trained on "
+                         "(data fingerprints differ)")
+    report = evaluate_world(world_dir, graph, pipeline, split, threads=threads, log=say)
+    (registry.root / pipeline.version / "evaluation.json").write_text(
+        json.dumps(report_to_json(report), indent=2, sort_keys=True) + "\n")
+    if img_dir is not None:
+        plot_report(report, img_dir)
+    if doc is not None:
+        doc = Path(doc)
+        prefix = "img/"
+        if img_dir is not None:
+            try:
+                prefix = str(Path(img_dir).resolve().relative_to(doc.resolve().parent)) + "/"
+            except ValueError:
+                prefix = str(Path(img_dir).resolve()) + "/"
+        doc.parent.mkdir(parents=True, exist_ok=True)
+        doc.write_text(render_markdown(report, command=command, img_prefix=prefix,
+                                       notes=notes))
+        say(f"wrote {doc}")
+    return report
