@@ -387,6 +387,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="what else ran on the machine, for the report")
     ap.add_argument("--json", type=Path, default=None, help="write the raw results here")
     ap.add_argument("--doc", type=Path, default=None, help="docs/BENCHMARKS.md to update")
+    ap.add_argument("--prefill", type=int, default=0,
+                    help="only fill the store: send this many fresh applications at "
+                    "--prefill-rate through the running service (scored and stored like any "
+                    "other), wait until they are stored, stop; nothing is measured")
+    ap.add_argument("--prefill-rate", type=float, default=120.0)
     ap.add_argument("--trace", type=Path, default=None,
                     help="write every request's send time, latency and service time (CSV)")
     args = ap.parse_args(argv)
@@ -428,6 +433,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = c.post("/v1/keys", json={"name": "bench", "role": "scoring"}).json()["key"]
     phases = [("sustain", args.rate, args.sustain)] + [
         (f"ramp {r}", float(r), args.step_seconds) for r in args.ramp.split(",") if r.strip()]
+    if args.prefill:
+        # NOTE: chunks of 20k, so that the generator never holds every request at once
+        chunk = 20_000
+        phases = [("prefill", args.prefill_rate, min(chunk, args.prefill - i) / args.prefill_rate)
+                  for i in range(0, args.prefill, chunk)]
     queue: mp.Queue[dict[str, Any] | None] = mp.get_context("spawn").Queue()
     gen = mp.get_context("spawn").Process(
         target=_generator, args=(port, key, bodies, phases, args.p99_limit_ms, run, queue))
@@ -457,6 +467,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             time.sleep(0.5)
     server.terminate()
     server.wait(timeout=60)
+    if args.prefill:
+        verdicts = json.loads(subprocess.run(
+            [sys.executable, "-m", "serving.cli", "counts"], cwd=ROOT, env=env, check=True,
+            capture_output=True, text=True).stdout).get("Verdict")
+        print(f"prefilled: the store holds {verdicts:,} verdicts", file=sys.stderr)
+        return 0
     inproc: dict[str, Any] = {}
     if args.in_process > 0:
         inproc = in_process({k: v for k, v in env.items() if k.startswith("RISKGRAPH_")},
