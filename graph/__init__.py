@@ -16,6 +16,7 @@ from graph.store import (
     GraphStore,
     LabelWrite,
     SharedAccount,
+    StoreIdentity,
     Subgraph,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "SchemaError",
     "SharedAccount",
     "StoreError",
+    "StoreIdentity",
     "StoreUnavailableError",
     "Subgraph",
     "TransactionLimitError",

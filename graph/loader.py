@@ -5,7 +5,10 @@ chunk into schema rows with :mod:`graph.ingest` (hashing identifiers with the in
 pseudonymiser) and writes them through the store's public API: every node label first, then
 every relationship type, then the labels visible by ``as_of``. Writes are upserts, so a second
 load adds nothing; a checkpoint file in the world directory records each finished chunk, so a
-load stopped half-way (Ctrl-C, a crash) continues where it stopped when run again.
+load stopped half-way (Ctrl-C, a crash) continues where it stopped when run again into the same
+store. The checkpoint names the store instance it was written for
+(:meth:`graph.GraphStore.identity`): a store deleted and created again at the same path or URI
+is loaded afresh, never taken to hold the chunks its predecessor held.
 
 :func:`append_events` writes single events (a login, an application, a label ...) as they happen,
 through the same row builders, for the serving layer.
@@ -43,7 +46,7 @@ from graph.ingest import (
 from graph.privacy import Pseudonymiser
 from graph.schema import SCHEMA
 from graph.world_files import TABLES, read_metadata
-from graph.store import GraphStore
+from graph.store import GraphStore, StoreIdentity
 from graph.typing import Row
 
 __all__ = [
@@ -146,24 +149,54 @@ class LoadReport:
 
 
 class _Checkpoint:
-    """Append-only record of finished chunks; one line per chunk, flushed and synced."""
+    """Append-only record of the chunks finished in one store instance, flushed and synced:
+    a header line naming the store (:class:`graph.StoreIdentity`), then one line per chunk.
 
-    def __init__(self, path: Path) -> None:
+    A file written for another instance (the store was deleted or wiped and created again at
+    the same path or URI), or before checkpoints named one, records nothing about this store:
+    its chunks are not skipped, and the first chunk finished replaces the file.
+    """
+
+    def __init__(self, path: Path, store: StoreIdentity) -> None:
         self.path = path
+        self.store = store
         self.done: set[str] = set()
+        self._header = {"store": store.instance_id, "store_created_at": store.created_at}
+        self._append = False
         if path.exists():
             try:
-                for line in path.read_text().splitlines():
-                    if line.strip():
-                        self.done.add(json.loads(line)["chunk"])
-            except (ValueError, KeyError) as e:
+                records = [json.loads(line) for line in path.read_text().splitlines()
+                           if line.strip()]
+                owner = records[0].get("store") if records else None
+                if owner == store.instance_id:
+                    self.done = {r["chunk"] for r in records[1:]}
+                    self._append = True
+            except (ValueError, KeyError, AttributeError) as e:
                 raise LoadError(f"checkpoint {path} is unreadable; delete it to reload: {e}"
                                 ) from e
+            if not self._append and records:
+                log.warning("checkpoint %s records %d chunks loaded into %s, not into this "
+                            "store (instance %s, created %s): loading every chunk", path,
+                            sum(1 for r in records if "chunk" in r),
+                            f"store instance {owner}" if owner else "a store it does not name",
+                            store.instance_id, _utc(store.created_at))
         self._fh: TextIO | None = None
 
     def mark(self, chunk: str) -> None:
         if self._fh is None:
-            self._fh = self.path.open("a")
+            if self._append:
+                self._fh = self.path.open("a")
+            else:
+                # NOTE: written to a new file, then renamed over the old one: a crash in
+                # between leaves the old file, which still records nothing about this store.
+                fresh = self.path.with_name(self.path.name + ".new")
+                with fresh.open("w") as fh:
+                    fh.write(json.dumps(self._header) + "\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                fresh.replace(self.path)
+                self._append = True
+                self._fh = self.path.open("a")
         self._fh.write(json.dumps({"chunk": chunk}) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -175,13 +208,19 @@ class _Checkpoint:
             self._fh = None
 
 
+def _utc(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def checkpoint_path(directory: Path, *, target: str, as_of: int, chunk_rows: int,
                     pseudonymiser: Pseudonymiser) -> Path:
     """Where the checkpoint of one load lives.
 
-    One checkpoint per (store, as-of time, chunk size, secret): loading the same world into
-    another store, as of another time or under another secret starts afresh. The secret enters
-    only as a keyed hash, never in clear.
+    One checkpoint per (store path or URI, as-of time, chunk size, secret): loading the same
+    world into another store, as of another time or under another secret starts afresh. The
+    secret enters only as a keyed hash, never in clear. Inside, the file names the store
+    instance it belongs to (:class:`_Checkpoint`), so a new store at the same path or URI starts
+    afresh too.
     """
     secret_mark = pseudonymiser.hash("name", "riskgraph-load-checkpoint")
     key = hashlib.sha256(f"{target}|{as_of}|{chunk_rows}|{secret_mark}".encode()).hexdigest()
@@ -202,15 +241,17 @@ def load_world(
     """Bulk-load a simulated world; idempotent and resumable.
 
     Args:
-        store (GraphStore): where to write; its schema is applied first (idempotent).
+        store (GraphStore): where to write; its schema is applied first (idempotent) and its
+            identity drawn if it has none (:meth:`graph.GraphStore.identity`).
         directory (Path): a directory written by :func:`simulator.write_world`.
         pseudonymiser (Pseudonymiser): hashes people's identifiers at the boundary.
         as_of (int, optional): load the graph as it was known at this time (epoch seconds):
             later events, entities and labels are left out. (default: the world's end)
         chunk_rows (int, optional): source rows per chunk, the unit of resumption.
             (default: ``50000``)
-        target (str, optional): names the store in the checkpoint; the CLI passes the URI or
-            file. (default: ``repr(store)``)
+        target (str, optional): names the store in the checkpoint's file name; the CLI passes
+            the URI or file. The file also names the store instance, so that a store created
+            again at the same target is loaded afresh. (default: ``repr(store)``)
         workers (int, optional): concurrent write calls per chunk. A chunk's rows are split by
             node id (nodes) or target id (relationships, ordered by source so that shared nodes
             are locked in one order; relationships into an application by its applicant);
@@ -248,9 +289,10 @@ def load_world(
             raise LoadError(f"{directory} has no {name}.parquet")
     started = time.perf_counter()
     report = LoadReport(as_of=cutoff)
-    ckpt = _Checkpoint(checkpoint_path(directory, target=target or repr(store), as_of=cutoff,
-                                       chunk_rows=chunk_rows, pseudonymiser=pseudonymiser))
     store.apply_schema()
+    ckpt = _Checkpoint(checkpoint_path(directory, target=target or repr(store), as_of=cutoff,
+                                       chunk_rows=chunk_rows, pseudonymiser=pseudonymiser),
+                       store.identity())
     sources = _Sources(directory, cutoff)
     total = sum(sources.rows(s.table) for s in PLAN) + sources.rows("label_events")
     bar = tqdm(total=total, unit="row", unit_scale=True, desc="load", disable=not progress,

@@ -63,12 +63,16 @@ class NodeSpec:
         record (bool, optional): an operational record (verdict, API key, label event) kept
             by the store for the service, not an entity of the relationship graph; snapshots
             and models leave it out. (default: ``False``)
+        exported (bool, optional): whether :meth:`graph.GraphStore.iter_export` exports it;
+            ``False`` for what describes one store instance rather than the data in it (its
+            identity), which a copy of the graph must not carry. (default: ``True``)
     """
 
     label: NodeType
     properties: tuple[Property, ...]
     indexes: tuple[str, ...] = ()
     record: bool = False
+    exported: bool = True
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -233,6 +237,9 @@ NODES: Final[tuple[NodeSpec, ...]] = (
     ),
 )
 
+STORE_IDENTITY: Final[NodeType] = "StoreIdentity"
+"""The label of the one node that names a store instance (:meth:`graph.GraphStore.identity`)."""
+
 # NOTE: operational records live in the same store as the graph so that several API replicas
 # share them (idempotency, audit, keys), but they are not part of the relationship graph:
 # `Schema.graph_labels` and snapshots leave them out.
@@ -313,6 +320,16 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("received_at", "INT64", "when the API accepted it, epoch seconds"),
         ),
         record=True,
+    ),
+    NodeSpec(
+        STORE_IDENTITY,
+        (
+            _p("instance_id", "STRING", "random id drawn the first time the store was asked for "
+               "it; a store created again at the same path or URI draws another"),
+            _p("created_at", "INT64", "when it was drawn, epoch seconds"),
+        ),
+        record=True,
+        exported=False,
     ),
 )
 

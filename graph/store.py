@@ -7,6 +7,8 @@ private ``_hooks`` (the pattern of PyG's ``GraphStore``). Callers never branch o
 from __future__ import annotations
 
 import abc
+import secrets
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
@@ -14,7 +16,7 @@ from typing import Any, Final, Literal, Protocol
 import pyarrow as pa
 
 from graph.errors import GraphError, SchemaError
-from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
+from graph.schema import SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
 from graph.typing import NodeType, RelType, Row, Rows
 
 MAX_HOPS: Final = 3
@@ -28,6 +30,8 @@ SHARED_VIA: Final[dict[NodeType, RelType]] = {
     "IP": "LOGGED_IN_FROM",
 }
 """How a user reaches each kind of shareable entity."""
+_IDENTITY_ID: Final = "store"
+"""The id of the one :data:`graph.schema.STORE_IDENTITY` node of a store."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,19 @@ class LabelWrite:
             "fraud_label_at": self.at,
             "fraud_label_source": self.source,
         }
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """Which store instance this is (:meth:`GraphStore.identity`).
+
+    Args:
+        instance_id (str): 32 random hex digits, drawn once per store instance.
+        created_at (int): when it was drawn, epoch seconds.
+    """
+
+    instance_id: str
+    created_at: int
 
 
 @dataclass(frozen=True)
@@ -140,6 +157,27 @@ class GraphStore(abc.ABC):
     def close(self) -> None:
         """Release connections and file handles."""
         self._close()
+
+    def identity(self) -> StoreIdentity:
+        """This store instance's identity: drawn at random and written into the store (a
+        :data:`graph.schema.STORE_IDENTITY` node) the first time it is asked for.
+
+        A store deleted and created again at the same path or URI (a new LadybugDB file, a
+        wiped Neo4j database) draws a new one, so that what was recorded about the old store
+        (the chunks a bulk load finished) is not taken for the new one. When several processes
+        ask a new store at once, the first writer wins and all get its identity.
+
+        Raises:
+            SchemaError: if the store's schema has no ``StoreIdentity`` label.
+            StoreError: if the store has none yet and is open read-only.
+        """
+        found = self.get_node(STORE_IDENTITY, _IDENTITY_ID)
+        if found is None:
+            (found,) = self.claim_nodes(STORE_IDENTITY, [{
+                "id": _IDENTITY_ID, "instance_id": secrets.token_hex(16),
+                "created_at": int(time.time())}])
+        return StoreIdentity(str(found.properties["instance_id"]),
+                             int(found.properties["created_at"]))
 
     def __enter__(self) -> GraphStore:
         return self
@@ -352,9 +390,12 @@ class GraphStore(abc.ABC):
         return self._export_edges(rel_type)
 
     def iter_export(self) -> Iterator[tuple[str, str, pa.Table]]:
-        """Yield ``("node", label, table)`` then ``("edge", type, table)`` for the whole graph."""
-        for label in self.schema.labels:
-            yield "node", label, self.export_nodes(label)
+        """Yield ``("node", label, table)`` then ``("edge", type, table)`` for the whole graph
+        (every label the schema marks ``exported``: a copy never carries the store's
+        identity)."""
+        for spec in self.schema.nodes:
+            if spec.exported:
+                yield "node", spec.label, self.export_nodes(spec.label)
         for rel in self.schema.rel_types:
             yield "edge", rel, self.export_edges(rel)
 

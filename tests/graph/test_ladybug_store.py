@@ -46,6 +46,30 @@ def _in_other_process(path: Path, body: str) -> dict[str, object]:
     return result
 
 
+def test_the_identity_stays_with_the_file(ladybug_path: Path, tmp_path: Path) -> None:
+    with LadybugStore(ladybug_path) as store:
+        store.apply_schema()
+        drawn = store.identity()
+    with LadybugStore(ladybug_path, read_only=True) as reader:
+        assert reader.identity() == drawn
+    with LadybugStore(ladybug_path) as store:
+        assert store.identity() == drawn
+    for path in ladybug_path.parent.glob(f"{ladybug_path.name}*"):
+        path.unlink()
+    with LadybugStore(ladybug_path) as store:
+        store.apply_schema()
+        assert store.identity().instance_id != drawn.instance_id
+    with LadybugStore(tmp_path / "other.lbug") as store:
+        store.apply_schema()
+        assert store.identity().instance_id != drawn.instance_id
+    # A store without one cannot draw it read-only.
+    with LadybugStore(tmp_path / "third.lbug") as store:
+        store.apply_schema()
+    with LadybugStore(tmp_path / "third.lbug", read_only=True) as reader:
+        with pytest.raises(StoreError, match="read-only"):
+            reader.identity()
+
+
 def test_read_only_store_reads_while_the_writer_is_idle(
     ladybug_store: LadybugStore, ladybug_path: Path
 ) -> None:

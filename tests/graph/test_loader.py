@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from graph import GraphStore, Pseudonymiser, TransactionLimitError
+from graph import GraphStore, Pseudonymiser, StoreError, TransactionLimitError
 from graph.ingest import PLAN, device_usage, visible_as_of
+from graph.ladybug_store import LadybugStore
 from graph.loader import (
     LoadError,
     _LimitReached,
     _write_in_batches,
     append_events,
+    checkpoint_path,
     clear_checkpoints,
     load_world,
 )
@@ -120,11 +122,14 @@ def test_parallel_writers_load_the_same_graph(store: GraphStore, fresh_dir: Path
 
 
 class _Interrupting:
-    """Delegates to a real store and raises Ctrl-C on the n-th relationship batch."""
+    """Delegates to a real store and raises ``error`` (Ctrl-C unless told) on the n-th
+    relationship batch."""
 
-    def __init__(self, store: GraphStore, after: int) -> None:
+    def __init__(self, store: GraphStore, after: int,
+                 error: BaseException | None = None) -> None:
         self._store = store
         self._left = after
+        self._error = error
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -132,7 +137,7 @@ class _Interrupting:
     def upsert_edges(self, rel_type: str, rows: Rows) -> int:
         self._left -= 1
         if self._left < 0:
-            raise KeyboardInterrupt
+            raise self._error or KeyboardInterrupt()
         return self._store.upsert_edges(rel_type, rows)
 
 
@@ -147,6 +152,115 @@ def test_load_resumes_after_interruption(store: GraphStore, fresh_dir: Path) -> 
     assert rest.chunks_skipped > 0 and rest.chunks_done > 0
     assert "User" not in rest.written  # finished before the interruption, not redone
     assert graph_counts(store, keys) == counts_of(keys)
+
+
+class _Place:
+    """Where a store lives, one backend's way: :meth:`new` deletes the store there (a LadybugDB
+    file) or wipes it (a Neo4j database) and opens an empty one; :meth:`reopen` opens the store
+    there again, as a second run of `riskgraph load` would."""
+
+    def __init__(self, backend: str, path: Path, driver: neo4j.Driver | None) -> None:
+        self.backend = backend
+        self.target = f"{backend}:place"
+        self._path = path
+        self._driver = driver
+        self._store: GraphStore | None = None
+
+    def reopen(self) -> GraphStore:
+        self.close()
+        if self._driver is None:
+            self._store = LadybugStore(self._path)
+        else:
+            self._store = Neo4jStore(self._driver, database=NEO4J_DATABASE)
+        return self._store
+
+    def new(self) -> GraphStore:
+        self.close()
+        if self._driver is None:
+            for path in self._path.parent.glob(f"{self._path.name}*"):
+                path.unlink()
+            return self.reopen()
+        store = self.reopen()
+        assert isinstance(store, Neo4jStore)
+        store.clear()
+        return store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+@pytest.fixture(params=["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Place]:
+    driver = request.getfixturevalue("neo4j_driver") if request.param == "neo4j" else None
+    where = _Place(request.param, tmp_path / "graph.lbug", driver)
+    yield where
+    where.close()
+
+
+def _stopped_midway(store: GraphStore, directory: Path, target: str) -> None:
+    """A load that a store error stops after the node labels and a few relationship chunks."""
+    with pytest.raises(StoreError, match="disk full"):
+        load_world(_Interrupting(store, 6, StoreError("disk full")),  # type: ignore[arg-type]
+                   directory, P, chunk_rows=1000, target=target, progress=False)
+
+
+def test_a_store_created_again_at_the_same_place_is_loaded_whole(
+        place: _Place, fresh_dir: Path) -> None:
+    """Defect: a load stopped by a store error, the store deleted (or wiped) and the same
+    command run again skipped the chunks recorded for the old store and reported success with
+    whole tables missing (USES=0, Phone=0 ...)."""
+    keys = expected_keys(fresh_dir)
+    _stopped_midway(place.new(), fresh_dir, place.target)
+
+    store = place.new()
+    again = load_world(store, fresh_dir, P, chunk_rows=1000, target=place.target,
+                       progress=False)
+    assert again.chunks_skipped == 0
+    assert graph_counts(store, keys) == counts_of(keys)
+    reloaded = store.counts()
+    # The checkpoint now records this store: running the command once more skips every chunk.
+    rerun = load_world(store, fresh_dir, P, chunk_rows=1000, target=place.target,
+                       progress=False)
+    assert (rerun.chunks_done, rerun.chunks_skipped) == (0, again.chunks_done)
+
+    store = place.new()
+    clear_checkpoints(fresh_dir)
+    one_shot = load_world(store, fresh_dir, P, chunk_rows=1000, target=place.target,
+                          progress=False)
+    assert one_shot.chunks_done == again.chunks_done
+    assert store.counts() == reloaded
+
+
+def test_a_load_resumes_into_the_same_store_opened_again(
+        place: _Place, fresh_dir: Path) -> None:
+    keys = expected_keys(fresh_dir)
+    _stopped_midway(place.new(), fresh_dir, place.target)
+    partial = graph_counts(place.reopen(), keys)
+    assert partial["User"] == len(keys["User"]) and partial["REPAID"] == 0
+
+    rest = load_world(place.reopen(), fresh_dir, P, chunk_rows=1000, target=place.target,
+                      progress=False)
+    assert rest.chunks_skipped > 0 and rest.chunks_done > 0
+    assert "User" not in rest.written  # finished before the store error, not redone
+    assert graph_counts(place.reopen(), keys) == counts_of(keys)
+
+
+def test_a_checkpoint_that_names_no_store_is_not_trusted(
+        place: _Place, fresh_dir: Path) -> None:
+    """A checkpoint written before checkpoints named their store (one chunk a line, no header)
+    says nothing about the store there now: every chunk is loaded."""
+    store = place.new()
+    first = load_world(store, fresh_dir, P, chunk_rows=1000, target=place.target,
+                       progress=False)
+    path = checkpoint_path(fresh_dir, target=place.target, as_of=first.as_of,
+                           chunk_rows=1000, pseudonymiser=P)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[1:]) + "\n")
+    again = load_world(place.new(), fresh_dir, P, chunk_rows=1000, target=place.target,
+                       progress=False)
+    assert (again.chunks_done, again.chunks_skipped) == (first.chunks_done, 0)
 
 
 def test_load_as_of_leaves_out_the_future(store: GraphStore, fresh_dir: Path) -> None:

@@ -154,6 +154,15 @@ def test_the_store_leaves_an_injected_driver_open(neo4j_driver: neo4j.Driver) ->
 
 
 @pytest.mark.neo4j
+def test_a_wiped_database_draws_a_new_identity(neo4j_store: Neo4jStore,
+                                               neo4j_driver: neo4j.Driver) -> None:
+    drawn = neo4j_store.identity()
+    assert Neo4jStore(neo4j_driver, database=NEO4J_DATABASE).identity() == drawn
+    neo4j_store.clear()
+    assert neo4j_store.identity().instance_id != drawn.instance_id
+
+
+@pytest.mark.neo4j
 def test_clear_deletes_in_batches(neo4j_store: Neo4jStore) -> None:
     neo4j_store.upsert_edges("USES", [{"src": f"u{i}", "dst": "d"} for i in range(25)])
     assert neo4j_store.clear(batch_size=10) == 26

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -10,8 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from graph import GraphError, GraphStore, LabelWrite, SchemaError, SharedAccount
+from graph import GraphError, GraphStore, LabelWrite, SchemaError, SharedAccount, StoreIdentity
 from graph.ladybug_store import LadybugStore
+from graph.snapshot import GraphSnapshot
 from graph.store import edge_arrow_schema, node_arrow_schema, rows_to_pylist
 
 
@@ -40,6 +42,31 @@ def test_counts_after_a_load(store: GraphStore) -> None:
     assert _nonzero(store.counts()) == {
         "User": 2, "Device": 1, "IP": 1, "USES": 2, "LOGGED_IN_FROM": 1,
     }
+
+
+# -- the store's identity ----------------------------------------------------------------------
+def test_a_store_draws_one_identity_and_keeps_it_out_of_exports(store: GraphStore) -> None:
+    store.upsert_edges("USES", [{"src": "u1", "dst": "d1"}])
+    before = {(kind, name): table for kind, name, table in store.iter_export()}
+    found: list[StoreIdentity] = []
+    barrier = threading.Barrier(6)
+
+    def ask() -> None:
+        barrier.wait()
+        found.append(store.identity())
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    first = found[0]
+    assert re.fullmatch("[0-9a-f]{32}", first.instance_id) and first.created_at > 0
+    assert found == [first] * 6 and store.identity() == first
+    assert _nonzero(store.counts()) == {"User": 1, "Device": 1, "USES": 1, "StoreIdentity": 1}
+    assert {(kind, name): table for kind, name, table in store.iter_export()} == before
+    assert set(GraphSnapshot.from_store(store).nodes) == set(store.schema.graph_labels)
+    assert "StoreIdentity" not in store.schema.graph_labels
 
 
 # -- idempotent upserts ------------------------------------------------------------------------
