@@ -1,6 +1,7 @@
 """The relationship graph: schema, stores, snapshot, simulator."""
 
 from graph.errors import (
+    BufferPoolFullError,
     GraphError,
     SchemaError,
     StoreError,
@@ -23,6 +24,7 @@ from graph.store import (
 __all__ = [
     "SCHEMA",
     "SHARED_VIA",
+    "BufferPoolFullError",
     "GraphEdge",
     "GraphError",
     "GraphNode",

@@ -29,7 +29,13 @@ import pyarrow as pa
 
 from graph import _ladybug_queries as queries
 from graph._ladybug_documents import DocumentFile
-from graph.errors import GraphError, SchemaError, StoreError, StoreUnavailableError
+from graph.errors import (
+    BufferPoolFullError,
+    GraphError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+)
 from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
 from graph.store import (
     SHARED_VIA,
@@ -76,6 +82,9 @@ _UNAVAILABLE: Final = (
     "checkpoint is in progress",
     "Only one write transaction",
 )
+_POOL_FULL: Final = "buffer pool is full"
+"""LadybugDB's words when its buffer pool cannot take another page (the message of a
+``BufferManagerException``; the same text when it fails a commit's checkpoint)."""
 
 
 class LadybugStore(GraphStore):
@@ -95,6 +104,8 @@ class LadybugStore(GraphStore):
 
     Raises:
         StoreUnavailableError: if another process holds the file for writing.
+        BufferPoolFullError: here or from any call, when the buffer pool is too small for
+            the work (LadybugDB cannot free a page for it).
     """
 
     backend = "ladybug"
@@ -117,11 +128,12 @@ class LadybugStore(GraphStore):
             raise ValueError(f"checkpoint_wal_bytes must be >= 0, got {checkpoint_wal_bytes}")
         self.path = Path(path)
         self.read_only = read_only
+        self.buffer_pool_bytes = buffer_pool_bytes
         try:
             self._db = ladybug.Database(str(self.path), read_only=read_only,
                                         buffer_pool_size=buffer_pool_bytes)
         except RuntimeError as e:
-            raise _translate(e, f"cannot open LadybugDB at {self.path}") from e
+            raise self._translate(e, f"cannot open LadybugDB at {self.path}") from e
         if not read_only and checkpoint_wal_bytes:
             conn = ladybug.Connection(self._db)
             try:
@@ -164,7 +176,7 @@ class LadybugStore(GraphStore):
             try:
                 return fn(self._write_connection)
             except RuntimeError as e:
-                raise _translate(e, "LadybugDB write failed") from e
+                raise self._translate(e, "LadybugDB write failed") from e
             finally:
                 self._writes += 1
                 self._rows_written += rows
@@ -187,15 +199,27 @@ class LadybugStore(GraphStore):
             try:
                 conn = ladybug.Connection(self._db)
             except RuntimeError as e:
-                raise _translate(e, "cannot connect to LadybugDB") from e
+                raise self._translate(e, "cannot connect to LadybugDB") from e
             with self._connections_lock:
                 self._connections.append(conn)
         try:
             yield conn
         except RuntimeError as e:
-            raise _translate(e, "LadybugDB read failed") from e
+            raise self._translate(e, "LadybugDB read failed") from e
         finally:
             self._pool.put(conn)
+
+    def _translate(self, e: RuntimeError, what: str) -> GraphError:
+        """LadybugDB's error (always a ``RuntimeError``) as the graph error it means."""
+        message = f"{what}: {e}"
+        if _POOL_FULL in str(e):
+            pool = (f"{self.buffer_pool_bytes / 2**20:g} MiB" if self.buffer_pool_bytes
+                    else "LadybugDB's default, 80 % of RAM")
+            return BufferPoolFullError(f"{what}: its buffer pool ({pool}) is full and no page "
+                                       "in it could be freed", self.buffer_pool_bytes)
+        if any(marker in str(e) for marker in _UNAVAILABLE):
+            return StoreUnavailableError(message)
+        return StoreError(message)
 
     def _read(self, fn: Callable[[ladybug.Connection], T]) -> T:
         with self._reading() as conn:
@@ -537,7 +561,13 @@ def _transaction(conn: ladybug.Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        _execute(conn, "ROLLBACK").close()
+        try:
+            _execute(conn, "ROLLBACK").close()
+        except RuntimeError as e:
+            # NOTE: a statement that failed on a full buffer pool has rolled the transaction
+            # back already ("No active transaction for ROLLBACK"); the error that ended it is
+            # the one to raise, not this one.
+            log.debug("no rollback after a failed statement: %s", e)
         raise
     _execute(conn, "COMMIT").close()
 
@@ -637,8 +667,3 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.rename_columns(schema.names).cast(schema)
 
 
-def _translate(e: RuntimeError, what: str) -> GraphError:
-    message = f"{what}: {e}"
-    if any(marker in str(e) for marker in _UNAVAILABLE):
-        return StoreUnavailableError(message)
-    return StoreError(message)

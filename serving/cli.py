@@ -13,7 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 COMMANDS: Final[dict[str, tuple[str, str]]] = {
@@ -44,9 +44,19 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
 
 _SECRET_HINT: Final = ("export RISKGRAPH_PSEUDONYM_SECRET=$(openssl rand -hex 32), or point "
                        "RISKGRAPH_PSEUDONYM_SECRET_FILE at a file holding one")
-_KNOWN_ERRORS: Final[tuple[tuple[str, str, str], ...]] = (
-    # (module, exception class, what to do); classes are looked up only in modules already
-    # imported, so catching a model error never imports torch.
+
+
+def _buffer_pool_hint(error: BaseException) -> str:
+    # NOTE: imported here: serving.stores imports the graph package, which `--help` must not.
+    from serving.stores import buffer_pool_advice
+
+    return buffer_pool_advice(int(getattr(error, "pool_bytes", 0)))
+
+
+_KNOWN_ERRORS: Final[tuple[tuple[str, str, str | Callable[[BaseException], str]], ...]] = (
+    # (module, exception class, what to do, or a function of the error that says it); classes
+    # are looked up only in modules already imported, so catching a model error never imports
+    # torch.
     ("serving.settings", "ConfigurationError", "see README.md, Configuration"),
     ("pydantic", "ValidationError", "check the RISKGRAPH_ environment variables and .env"),
     ("gnn.features.feature_set", "FeatureSetMismatchError", ""),
@@ -56,6 +66,7 @@ _KNOWN_ERRORS: Final[tuple[tuple[str, str, str], ...]] = (
     ("graph.loader", "LoadError", "make a world with `riskgraph simulate --out DIR`"),
     ("graph.errors", "StoreUnavailableError", "start the store, or check RISKGRAPH_NEO4J_URI "
      "and its credentials"),
+    ("graph.errors", "BufferPoolFullError", _buffer_pool_hint),
     ("gnn.errors", "GraphDataError", "see docs/BENCHMARK_FORMAT.md"),
     ("gnn.errors", "ModelError", "check the input and the options (--help)"),
     ("graph.errors", "GraphError", "check the store and the input"),
@@ -124,9 +135,10 @@ def known_error_message(error: BaseException) -> str | None:
         cls = getattr(module, class_name, None) if module is not None else None
         if isinstance(cls, type) and isinstance(error, cls):
             what = _one_line(error)
+            advice = hint(error) if callable(hint) else hint
             if "PSEUDONYM_SECRET" in what and "not set" in what:
-                hint = _SECRET_HINT
-            return f"{what}; {hint}" if hint else what
+                advice = _SECRET_HINT
+            return f"{what}; {advice}" if advice else what
     return None
 
 

@@ -38,6 +38,20 @@ def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
                         checkpoint_wal_bytes=settings.LADYBUG_CHECKPOINT_MB * 2**20)
 
 
+def buffer_pool_advice(pool_bytes: int) -> str:
+    """What to do when the embedded store's buffer pool is full
+    (:class:`graph.BufferPoolFullError`): the setting to raise, with the value it has now.
+
+    Args:
+        pool_bytes (int): the pool the store was opened with; ``0``: LadybugDB's default.
+    """
+    if pool_bytes == 0:
+        return ("RISKGRAPH_LADYBUG_BUFFER_POOL_MB is 0 (LadybugDB's default, 80 % of RAM): "
+                "the store needs a machine with more memory")
+    now = pool_bytes // 2**20
+    return f"raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now {now}), e.g. to {2 * now}"
+
+
 def check_neo4j_password(settings: Settings) -> None:
     """Refuse the development default password for a Neo4j server that is not on loopback.
 

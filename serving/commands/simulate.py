@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from graph import BufferPoolFullError
 from graph.loader import LoadLimitError, clear_checkpoints, load_world
 from simulator import (
     CreditConfig,
@@ -22,7 +23,7 @@ from simulator import (
 )
 from serving.commands._progress import progress
 from serving.settings import get_settings
-from serving.stores import build_store
+from serving.stores import buffer_pool_advice, build_store
 
 _DEFAULT_DOC = Path("docs/SIMULATOR.md")
 
@@ -126,6 +127,10 @@ def _load(args: argparse.Namespace) -> int:
             print(f"riskgraph load: {e}; {timeout}lower RISKGRAPH_WRITE_BATCH_SIZE (now "
                   f"{settings.WRITE_BATCH_SIZE}), then run the same command again to resume "
                   "(finished chunks are kept)", file=sys.stderr)
+            return 2
+        except BufferPoolFullError as e:
+            print(f"riskgraph load: {e}; {buffer_pool_advice(e.pool_bytes)}, then run the same "
+                  "command again to resume (finished chunks are kept)", file=sys.stderr)
             return 2
         counts = store.counts()
     print(json.dumps({

@@ -18,7 +18,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from graph import GraphStore, Pseudonymiser, StoreError, TransactionLimitError
+from graph import (
+    BufferPoolFullError,
+    GraphStore,
+    Pseudonymiser,
+    StoreError,
+    TransactionLimitError,
+)
 from graph.ingest import PLAN, device_usage, visible_as_of
 from graph.ladybug_store import LadybugStore
 from graph.loader import (
@@ -261,6 +267,25 @@ def test_a_checkpoint_that_names_no_store_is_not_trusted(
     again = load_world(place.new(), fresh_dir, P, chunk_rows=1000, target=place.target,
                        progress=False)
     assert (again.chunks_done, again.chunks_skipped) == (first.chunks_done, 0)
+
+
+def test_a_full_buffer_pool_stops_the_load_and_a_larger_one_resumes(
+        fresh_dir: Path, tmp_path: Path) -> None:
+    """LadybugDB's page cache too small for the load (16 MiB fails on this world at its third
+    label; 64 MiB loads it): the store's own error, naming the pool, rather than the failed
+    rollback that used to hide it ("No active transaction for ROLLBACK"); the same store opened
+    with a larger pool resumes."""
+    path = tmp_path / "graph.lbug"
+    with LadybugStore(path, buffer_pool_bytes=16 * 2**20) as store:
+        with pytest.raises(BufferPoolFullError) as info:
+            load_world(store, fresh_dir, P, target="t", progress=False)
+    assert info.value.pool_bytes == 16 * 2**20
+    assert "buffer pool (16 MiB) is full" in str(info.value)
+    with LadybugStore(path, buffer_pool_bytes=256 * 2**20) as store:
+        rest = load_world(store, fresh_dir, P, target="t", progress=False)
+        assert rest.chunks_skipped > 0 and "User" not in rest.written
+        keys = expected_keys(fresh_dir)
+        assert graph_counts(store, keys) == counts_of(keys)
 
 
 def test_load_as_of_leaves_out_the_future(store: GraphStore, fresh_dir: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from serving.cli import COMMANDS, build_parser
+from simulator import WorldConfig, simulate_world, write_world
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +98,43 @@ def test_the_secret_is_named_where_it_is_needed() -> None:
         assert "RISKGRAPH_PSEUDONYM_SECRET" in (sub.choices[command].description or "")
     top = build_parser().format_help()
     assert "`load` and `serve` need RISKGRAPH_PSEUDONYM_SECRET" in " ".join(top.split())
+
+
+def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    """`load` into an embedded store whose page cache is too small (16 MiB for this world)
+    stops with one line naming RISKGRAPH_LADYBUG_BUFFER_POOL_MB and its value; raised, the
+    same command resumes and loads what a one-shot load does. `serve` on a pool too small to
+    open the store says the same."""
+    world = tmp_path / "world"
+    write_world(simulate_world(WorldConfig(users=300, seed=7)), world)
+    env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": "cli-test-secret-0123456789",
+           "RISKGRAPH_DATA_DIR": str(tmp_path / "data"),
+           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "16"}
+    stopped = _riskgraph("load", str(world), "--quiet", env=env, cwd=tmp_path)
+    assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr
+    lines = stopped.stderr.strip().splitlines()
+    assert len(lines) == 1, stopped.stderr
+    assert lines[0].startswith("riskgraph load: LadybugDB write failed: its buffer pool (16 MiB) "
+                               "is full"), lines[0]
+    assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 16)" in lines[0]
+    assert "run the same command again to resume" in lines[0]
+
+    resumed = _riskgraph("load", str(world), "--quiet", cwd=tmp_path,
+                         env={**env, "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "256"})
+    assert resumed.returncode == 0, resumed.stderr
+    report = json.loads(resumed.stdout)
+    one_shot = _riskgraph("load", str(world), "--quiet", "--restart", cwd=tmp_path,
+                          env={**env, "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "256",
+                               "RISKGRAPH_DATA_DIR": str(tmp_path / "data-one-shot")})
+    assert one_shot.returncode == 0, one_shot.stderr
+    expected = json.loads(one_shot.stdout)
+    assert report["chunks_skipped"] > 0 and expected["chunks_skipped"] == 0
+    assert report["counts"] == expected["counts"] and expected["counts"]["USES"] > 0
+
+    served = _riskgraph("serve", "--port", "1", cwd=tmp_path, timeout=120,
+                        env={**env, "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "2"})
+    assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
+    (line,) = served.stderr.strip().splitlines()
+    assert line.startswith("riskgraph serve: cannot open LadybugDB") and "(2 MiB)" in line
+    assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 2)" in line
