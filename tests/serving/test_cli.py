@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from graph import Pseudonymiser
+from graph.ladybug_store import LadybugStore
+from graph.loader import load_world
 from serving.cli import COMMANDS, build_parser
 from simulator import WorldConfig, simulate_world, write_world
 
@@ -138,3 +141,25 @@ def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, s
     (line,) = served.stderr.strip().splitlines()
     assert line.startswith("riskgraph serve: cannot open LadybugDB") and "(2 MiB)" in line
     assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 2)" in line
+
+
+def test_serve_stops_when_the_buffer_pool_cannot_hold_the_export(clean_env: dict[str, str],
+                                                                 tmp_path: Path) -> None:
+    """A store that opens in a 24 MiB page cache but whose export at start does not fit in it
+    (this 3,000-user world: opens from 16 MiB, exports from 48): `serve` stops with the one
+    line rather than starting with an empty graph (the embedded store is never refreshed)."""
+    world = tmp_path / "world"
+    write_world(simulate_world(WorldConfig(users=3000, seed=7)), world)
+    secret = "cli-test-secret-0123456789"
+    (tmp_path / "data").mkdir()
+    with LadybugStore(tmp_path / "data" / "graph.lbug", buffer_pool_bytes=512 * 2**20) as store:
+        load_world(store, world, Pseudonymiser(secret.encode()), progress=False)
+    env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": secret,
+           "RISKGRAPH_DATA_DIR": str(tmp_path / "data"),
+           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "24"}
+    served = _riskgraph("serve", "--port", "1", cwd=tmp_path, timeout=120, env=env)
+    assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
+    (line,) = served.stderr.strip().splitlines()
+    assert line == ("riskgraph serve: LadybugDB read failed: its buffer pool (24 MiB) is full "
+                    "and no page in it could be freed; raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB "
+                    "(now 24), e.g. to 48")
