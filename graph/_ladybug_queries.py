@@ -272,6 +272,11 @@ def checkpoint_threshold(nbytes: int) -> LiteralString:
     return _literal(f"CALL checkpoint_threshold={int(nbytes)}")
 
 
+def show_tables() -> LiteralString:
+    """The name of every table in the database, one per row."""
+    return "CALL show_tables() RETURN name"
+
+
 def count_nodes(spec: NodeSpec) -> LiteralString:
     return _literal(f"MATCH (n:{_q(spec.label, (spec.label,))}) RETURN count(n)")
 

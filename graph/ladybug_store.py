@@ -409,11 +409,16 @@ class LadybugStore(GraphStore):
 
     def _counts(self) -> dict[str, int]:
         def run(conn: ladybug.Connection) -> dict[str, int]:
+            # NOTE: a store written before a label existed has no table for it, and a read-only
+            # open cannot create one: such a label counts 0, as a missing label does on Neo4j.
+            tables = {str(row[0]) for row in _rows(conn, queries.show_tables())}
             counts: dict[str, int] = {}
             for node in self.schema.nodes:
-                counts[node.label] = int(_rows(conn, queries.count_nodes(node))[0][0])
+                counts[node.label] = (int(_rows(conn, queries.count_nodes(node))[0][0])
+                                      if node.label in tables else 0)
             for rel in self.schema.rels:
-                counts[rel.type] = int(_rows(conn, queries.count_edges(rel))[0][0])
+                counts[rel.type] = (int(_rows(conn, queries.count_edges(rel))[0][0])
+                                    if rel.type in tables else 0)
             return counts
 
         return self._read(run)

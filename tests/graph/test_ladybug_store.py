@@ -169,6 +169,20 @@ def test_apply_schema_adds_new_properties_to_an_existing_file(ladybug_path: Path
         assert node.properties == {"created_at": 1, "home_city": "Chengdu"}
 
 
+def test_a_store_from_an_older_schema_is_counted_read_only(ladybug_path: Path) -> None:
+    """A store written before a label existed (here: before the store's identity record) has
+    no table for it; read-only, nothing can create one, and `riskgraph counts` on such a store
+    failed with "Table StoreIdentity does not exist". The missing label counts 0, as on Neo4j."""
+    older = Schema(tuple(n for n in SCHEMA.nodes if n.label != "StoreIdentity"), SCHEMA.rels)
+    with LadybugStore(ladybug_path, schema=older) as store:
+        store.apply_schema()
+        store.upsert_nodes("User", [{"id": "u1"}])
+    with LadybugStore(ladybug_path, read_only=True) as store:
+        counts = store.counts()
+    assert counts["User"] == 1 and counts["StoreIdentity"] == 0
+    assert set(counts) == set(SCHEMA.labels) | set(SCHEMA.rel_types)
+
+
 # -- pure row building -------------------------------------------------------------------------
 def test_merge_rows_folds_by_key_later_non_null_wins() -> None:
     rows = [
