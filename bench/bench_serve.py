@@ -379,7 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-load", action="store_true", help="the store holds the world")
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--sustain", type=float, default=60.0)
-    ap.add_argument("--ramp", default="150,200,300,400,600,800,1200")
+    ap.add_argument("--ramp", default="150,200,300,400,600,800,1200",
+                    help="comma-separated rates of the ramp's steps; '' for no ramp")
     ap.add_argument("--step-seconds", type=float, default=20.0)
     ap.add_argument("--p99-limit-ms", type=float, default=50.0)
     ap.add_argument("--in-process", type=int, default=2000, help="verdicts timed in process")
@@ -395,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--trace", type=Path, default=None,
                     help="write every request's send time, latency and service time (CSV)")
     args = ap.parse_args(argv)
+    if any(float(r) <= 0 for r in args.ramp.split(",") if r.strip()):
+        ap.error(f"--ramp: rates must be positive, got {args.ramp!r} ('' for no ramp)")
 
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="rg-bench-"))
     env = {**os.environ, "RISKGRAPH_DATA_DIR": str(data_dir),

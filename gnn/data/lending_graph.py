@@ -187,9 +187,13 @@ def id_keys(ids: np.ndarray | Sequence[str]) -> np.ndarray:
 
 
 def _grow(buf: np.ndarray, need: int, fill: Any) -> np.ndarray:
+    """``buf`` with room for at least ``need`` items (contents kept). It grows to twice its size,
+    or to ``need`` plus an eighth when that is more: a state built in one pass so has room for
+    the nodes written online, whose first one otherwise copied every per-node array (a 0.5 s
+    stall of the scorer on the 100k-user world; docs/BENCHMARKS.md)."""
     if need <= buf.shape[0]:
         return buf
-    out = np.full(max(need, 2 * buf.shape[0], 16), fill, dtype=buf.dtype)
+    out = np.full(max(need + need // 8, 2 * buf.shape[0], 16), fill, dtype=buf.dtype)
     out[: buf.shape[0]] = buf
     return out
 

@@ -33,12 +33,30 @@ _SMALL: Final = 32
 """Moved rows searched one by one below this many queries, by vectorised bisection above."""
 
 
+SPARE_FRACTION: Final = 8
+"""A layout leaves ``1/SPARE_FRACTION`` of its edges and rows (at least :data:`MIN_SPARE`) free at
+the end of its buffers, so that online inserts and new parents do not copy them: a full buffer
+doubles, and doubling one of a few million edges stalled the scorer for 50-250 ms
+(docs/BENCHMARKS.md)."""
+MIN_SPARE: Final = 4096
+
+
 def _grow(buf: np.ndarray, need: int) -> np.ndarray:
-    """``buf`` with room for at least ``need`` items (doubling; contents kept)."""
+    """``buf`` with room for at least ``need`` items (contents kept): twice its size, or
+    ``need`` plus :data:`SPARE_FRACTION` when that is more."""
     if need <= buf.shape[0]:
         return buf
-    out = np.zeros(max(need, 2 * buf.shape[0], 16), dtype=buf.dtype)
+    out = np.zeros(max(need + need // SPARE_FRACTION, 2 * buf.shape[0], 16), dtype=buf.dtype)
     out[: buf.shape[0]] = buf
+    return out
+
+
+def _with_spare(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` in a new buffer with room after them: an eighth more, at least
+    :data:`MIN_SPARE` (edges of a layout, or rows for new parents)."""
+    n = int(values.shape[0])
+    out = np.zeros(n + max(MIN_SPARE, n // SPARE_FRACTION), dtype=dtype)
+    out[:n] = values
     return out
 
 
@@ -65,19 +83,20 @@ class TemporalAdjacency:
                  num_children: int, tie: np.ndarray | None) -> None:
         """Take CSR arrays as the whole state (rows sorted by ``(time, tie)``)."""
         n = int(indptr.shape[0]) - 1
-        self._start = indptr[:-1].copy()
-        self._end = indptr[1:].copy()
+        self._start = _with_spare(indptr[:-1], np.int64)
+        self._end = _with_spare(indptr[1:], np.int64)
         self._slot_end = self._end.copy()
-        self._moved = np.zeros(n, dtype=bool)
+        self._moved = np.zeros(self._start.shape[0], dtype=bool)
         self._n_moved = 0
         self._num_parents = n
         self.num_children = int(num_children)
-        self._child = np.ascontiguousarray(child, dtype=np.int64)
-        self._time = np.ascontiguousarray(time, dtype=np.int64)
-        self._tie = (self._child.astype(np.uint64) if tie is None
-                     else np.ascontiguousarray(tie, dtype=np.uint64))
-        self._used = int(self._child.shape[0])
+        child = np.asarray(child, dtype=np.int64)
+        self._used = int(child.shape[0])
         self._live = self._used
+        self._child = _with_spare(child, np.int64)
+        self._time = _with_spare(np.asarray(time, dtype=np.int64), np.int64)
+        self._tie = _with_spare(child.astype(np.uint64) if tie is None
+                                else np.asarray(tie, dtype=np.uint64), np.uint64)
         self._build_key()
 
     def _build_key(self) -> None:
@@ -89,7 +108,8 @@ class TemporalAdjacency:
         span = t_max - t_min + 2
         if max(n_rows, 1) * span >= np.iinfo(np.int64).max // 2:
             raise GraphDataError("time span too large for the composite row/time key")
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64), self._end - self._start)
+        rows = np.repeat(np.arange(n_rows, dtype=np.int64),
+                         self._end[:n_rows] - self._start[:n_rows])
         self._key = rows * span + (time - t_min)
         self._t_min = t_min
         self._span = span
