@@ -33,11 +33,13 @@ _SMALL: Final = 32
 """Moved rows searched one by one below this many queries, by vectorised bisection above."""
 
 
-SPARE_FRACTION: Final = 8
+SPARE_FRACTION: Final = 2
 """A layout leaves ``1/SPARE_FRACTION`` of its edges and rows (at least :data:`MIN_SPARE`) free at
 the end of its buffers, so that online inserts and new parents do not copy them: a full buffer
 doubles, and doubling one of a few million edges stalled the scorer for 50-250 ms
-(docs/BENCHMARKS.md)."""
+(docs/BENCHMARKS.md). A half: the room a relation's garbage may take before its owner lays it
+out again (:data:`gnn.data.lending_graph._COMPACT_GARBAGE`), so that one layout, not a copy and
+then a layout, renews it."""
 MIN_SPARE: Final = 4096
 
 
@@ -482,7 +484,9 @@ class TemporalAdjacency:
             order = np.lexsort((k_all, t_all))
             c_all, t_all, k_all = c_all[order], t_all[order], k_all[order]
         n = e - s + k
-        size = max(2 * n, 4)
+        # NOTE: a row's first edges get a slot of their size (most rows of an application's
+        # relations never get another edge), a growing row twice its size.
+        size = k if e == s else 2 * n
         at = self._used
         need = at + size
         self._child = _grow(self._child, need)

@@ -155,7 +155,7 @@ def test_a_layout_leaves_room_so_that_online_inserts_do_not_copy_the_edge_buffer
     adj = TemporalAdjacency.from_edges(parent, rng.integers(0, 9_000, n_edges),
                                        rng.integers(0, 10**6, n_edges), 5_000, 9_000)
     buffers = (adj.child, adj.time, adj.tie)
-    room = n_edges // 8  # gnn.data.temporal_adjacency.SPARE_FRACTION
+    room = n_edges // 8  # at least; gnn.data.temporal_adjacency.SPARE_FRACTION
     for i in range(200):  # rows of ~40 edges each move to the end with twice their room
         adj.insert(np.array([i]), np.array([i]), np.array([10**6 + i]), np.array([i]))
     assert all(a is b for a, b in zip((adj.child, adj.time, adj.tie), buffers, strict=True))
