@@ -98,7 +98,7 @@ def draw_stream(world: Path, n: int, start: int, seed: int) -> tuple[list[Applic
     def add(kind: int, body: dict[str, Any]) -> None:
         i = len(apps)
         body = {"application_id": f"bench-live-{i:06d}", "currency": "CNY",
-                "applied_at": datetime.fromtimestamp(ts, UTC), **body}
+                "applied_at": datetime.fromtimestamp(ts, UTC).isoformat(), **body}
         apps.append(ApplicationCreate.model_validate(body))
         kinds.append(kind)
 
