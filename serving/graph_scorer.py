@@ -51,7 +51,7 @@ BATCH_TIMEOUT_S: Final = 30.0
 """A child process that has not answered a batch in this long is taken for hung (a batch of
 256 applications takes well under a second)."""
 COMPACT_EVERY: Final = 256
-"""Batches between two checks of the arrays' garbage (each check is a few microseconds)."""
+"""Writes between two checks of the arrays' garbage (each check is a few microseconds)."""
 PRIOR_FRAUD: Final = 0.01
 """Fraud probability of an application scored without any graph state (degraded)."""
 
