@@ -186,14 +186,18 @@ def id_keys(ids: np.ndarray | Sequence[str]) -> np.ndarray:
     return out
 
 
+_NODE_ROOM: Final = 8
+"""Per-node arrays grow to at least ``need + need // _NODE_ROOM``: a state built in one pass so
+has room for the nodes written online, whose first one otherwise copied every per-node array (a
+0.5 s stall of the scorer on the 100k-user world; docs/BENCHMARKS.md)."""
+
+
 def _grow(buf: np.ndarray, need: int, fill: Any) -> np.ndarray:
-    """``buf`` with room for at least ``need`` items (contents kept). It grows to twice its size,
-    or to ``need`` plus an eighth when that is more: a state built in one pass so has room for
-    the nodes written online, whose first one otherwise copied every per-node array (a 0.5 s
-    stall of the scorer on the 100k-user world; docs/BENCHMARKS.md)."""
+    """``buf`` with room for at least ``need`` items (contents kept): twice its size, or
+    ``need`` plus :data:`_NODE_ROOM` when that is more."""
     if need <= buf.shape[0]:
         return buf
-    out = np.full(max(need + need // 8, 2 * buf.shape[0], 16), fill, dtype=buf.dtype)
+    out = np.full(max(need + need // _NODE_ROOM, 2 * buf.shape[0], 16), fill, dtype=buf.dtype)
     out[: buf.shape[0]] = buf
     return out
 
