@@ -7,13 +7,15 @@ and the order never depends on the order in which the edges arrived: a graph bui
 and the same graph grown one write at a time hold identical rows.
 
 Layout. Built in one pass (:meth:`TemporalAdjacency.from_edges`) the rows lie one after another
-(CSR), and a single global search answers many ``(row, t)`` queries at once: every entry has the
-composite key ``row * span + (time - t_min)``, sorted because rows are and times within a row
-are. A row that changes afterwards (:meth:`insert`, :meth:`insert_earliest`, :meth:`remove`) is
-*moved*: laid again after the used part of the buffers with room to grow (twice its length), and
-searched on its own. An online write so costs the length of the rows it touches, not the size
-of the relation; the places moved rows left are garbage until :meth:`compact` lays every row out
-again (the owner decides when, :attr:`garbage`).
+(CSR), each followed by room for a quarter of its length (:data:`ROW_ROOM_FRACTION`), and a
+single global search answers many ``(row, t)`` queries at once: every laid-out position has the
+composite key ``row * span + (time - t_min)`` (a row's room: its largest key), sorted because
+rows are and times within a row are. An online write that fits its row's room goes there in
+place (edges of the row's last seconds are merged with it); a row without room left is *moved*:
+laid again after the used part of the buffers with room to grow (twice its length). A row
+changed either way is searched on its own. An online write so costs the length of the row's
+tail it touches, not the size of the relation; the places moved rows left are garbage until
+:meth:`compact` lays every row out again (the owner decides when, :attr:`garbage`).
 
 Not thread-safe: one thread writes and reads (the live graph applies writes and scores on one
 thread, or in one process).
@@ -41,6 +43,13 @@ doubles, and doubling one of a few million edges stalled the scorer for 50-250 m
 out again (:data:`gnn.data.lending_graph._COMPACT_GARBAGE`), so that one layout, not a copy and
 then a layout, renews it."""
 MIN_SPARE: Final = 4096
+ROW_ROOM_FRACTION: Final = 4
+"""A layout leaves each row ``1/ROW_ROOM_FRACTION`` of its length free after it, where its
+next edges go in place. Without it a row's first online edge moved the whole row to the end of
+the buffers with twice its length: a stream of applications at a few dozen hubs (a national
+merchant's applications, a carrier IP's; thousands of edges each) spent the layout's spare room
+within a few hundred writes, then doubled the buffers and laid the relation out again, over and
+over (stalls of 10-200 ms in the scorer, docs/BENCHMARKS.md). A quarter more edges at most."""
 
 
 def _grow(buf: np.ndarray, need: int) -> np.ndarray:
@@ -50,6 +59,14 @@ def _grow(buf: np.ndarray, need: int) -> np.ndarray:
         return buf
     out = np.zeros(max(need + need // SPARE_FRACTION, 2 * buf.shape[0], 16), dtype=buf.dtype)
     out[: buf.shape[0]] = buf
+    return out
+
+
+def _spread(values: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
+    """A buffer of ``size`` laid-out positions plus spare room (as :func:`_with_spare`) with
+    ``values`` at positions ``at``."""
+    out = np.zeros(size + max(MIN_SPARE, size // SPARE_FRACTION), dtype=values.dtype)
+    out[at] = values
     return out
 
 
@@ -83,36 +100,50 @@ class TemporalAdjacency:
 
     def _lay_out(self, indptr: np.ndarray, child: np.ndarray, time: np.ndarray,
                  num_children: int, tie: np.ndarray | None) -> None:
-        """Take CSR arrays as the whole state (rows sorted by ``(time, tie)``)."""
+        """Take CSR arrays as the whole state (rows sorted by ``(time, tie)``), each row
+        followed by its room (:data:`ROW_ROOM_FRACTION`)."""
         n = int(indptr.shape[0]) - 1
-        self._start = _with_spare(indptr[:-1], np.int64)
-        self._end = _with_spare(indptr[1:], np.int64)
-        self._slot_end = self._end.copy()
-        self._moved = np.zeros(self._start.shape[0], dtype=bool)
-        self._n_moved = 0
+        lengths = np.diff(indptr)
+        slot = lengths + lengths // ROW_ROOM_FRACTION
+        start = np.zeros(n, dtype=np.int64)
+        if n:
+            np.cumsum(slot[:-1], out=start[1:])
+        child = np.asarray(child, dtype=np.int64)
+        time = np.asarray(time, dtype=np.int64)
+        tie_values = (child.astype(np.uint64) if tie is None
+                      else np.asarray(tie, dtype=np.uint64))
         self._num_parents = n
         self.num_children = int(num_children)
-        child = np.asarray(child, dtype=np.int64)
-        self._used = int(child.shape[0])
-        self._live = self._used
-        self._child = _with_spare(child, np.int64)
-        self._time = _with_spare(np.asarray(time, dtype=np.int64), np.int64)
-        self._tie = _with_spare(child.astype(np.uint64) if tie is None
-                                else np.asarray(tie, dtype=np.uint64), np.uint64)
-        self._build_key()
+        self._start = _with_spare(start, np.int64)
+        self._end = _with_spare(start + lengths, np.int64)
+        self._slot_end = _with_spare(start + slot, np.int64)
+        self._moved = np.zeros(self._start.shape[0], dtype=bool)
+        self._n_moved = 0
+        self._used = int(slot.sum())
+        self._owned = self._used
+        self._live = int(child.shape[0])
+        # position of each edge: its row's start plus its rank in the row
+        row = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        at = start[row] + (np.arange(self._live, dtype=np.int64) - indptr[:-1][row])
+        self._child = _spread(child, at, self._used)
+        self._time = _spread(time, at, self._used)
+        self._tie = _spread(tie_values, at, self._used)
+        self._build_key(row, at, time, slot)
 
-    def _build_key(self) -> None:
+    def _build_key(self, row: np.ndarray, at: np.ndarray, time: np.ndarray,
+                   slot: np.ndarray) -> None:
+        """The composite key of every laid-out position: ``row * span + (time - t_min)``
+        for an edge, the row's largest key for its room (so the key stays sorted and a
+        search never lands past a row's last edge)."""
         n_rows = self._num_parents
-        used = self._used
-        time = self._time[:used]
-        t_min = int(time.min()) if used else 0
-        t_max = int(time.max()) if used else 0
+        t_min = int(time.min()) if time.size else 0
+        t_max = int(time.max()) if time.size else 0
         span = t_max - t_min + 2
         if max(n_rows, 1) * span >= np.iinfo(np.int64).max // 2:
             raise GraphDataError("time span too large for the composite row/time key")
-        rows = np.repeat(np.arange(n_rows, dtype=np.int64),
-                         self._end[:n_rows] - self._start[:n_rows])
-        self._key = rows * span + (time - t_min)
+        key = np.repeat(np.arange(n_rows, dtype=np.int64) * span + (span - 1), slot)
+        key[at] = row * span + (time - t_min)
+        self._key = key
         self._t_min = t_min
         self._span = span
 
@@ -181,8 +212,8 @@ class TemporalAdjacency:
 
     @property
     def garbage(self) -> int:
-        """Buffer entries no row owns any more (left by moved rows and removals)."""
-        return self._used - self._live
+        """Buffer entries no row owns any more (the places moved rows left)."""
+        return self._used - self._owned
 
     @property
     def moved_rows(self) -> int:
@@ -264,6 +295,8 @@ class TemporalAdjacency:
         if self._num_parents == 0:
             z = np.zeros(parent.shape[0], dtype=np.int64)
             return z, z.copy()
+        if parent.shape[0] == 1:
+            return self._range_of_one(int(parent[0]), int(t[0]), 1 if inclusive else 0)
         known = parent >= 0
         p = np.where(known, parent, 0)
         start = self._start[p]
@@ -278,6 +311,21 @@ class TemporalAdjacency:
             if mv.size:
                 end[mv] = self._search_moved(p[mv], t[mv], shift)
         return np.where(known, start, 0), np.where(known, end, 0)
+
+    def _range_of_one(self, p: int, t: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`ranges` of one query, on Python integers: an online batch of one
+        application asks ~70 of them, where each array operation's overhead is most of the
+        cost (the same answer; ``tests/gnn/test_temporal_adjacency.py``)."""
+        if p < 0:
+            return np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        s = int(self._start[p])
+        if self._moved[p]:
+            e = s + int(self._time[s:int(self._end[p])].searchsorted(
+                t, side="right" if shift else "left"))
+        else:
+            offset = min(max(min(t - self._t_min, self._span) + shift, 0), self._span - 1)
+            e = max(int(self._key.searchsorted(p * self._span + offset, side="left")), s)
+        return np.array([s], dtype=np.int64), np.array([e], dtype=np.int64)
 
     def _search_moved(self, p: np.ndarray, t: np.ndarray, shift: int) -> np.ndarray:
         """End of each moved row's prefix before ``t`` (+ ``shift``)."""
@@ -466,17 +514,29 @@ class TemporalAdjacency:
         s, e, slot = int(self._start[p]), int(self._end[p]), int(self._slot_end[p])
         k = int(child.shape[0])
         row_t, row_k = self._time[s:e], self._tie[s:e]
-        last_t = int(row_t[-1]) if e > s else None
-        after = last_t is None or (int(time[0]), int(tie[0])) >= (last_t, int(row_k[-1]))
-        if after and self._moved[p] and e + k <= slot:
-            # NOTE: the common case: a new edge is the row's latest and its slot has room.
-            self._child[e:e + k] = child
-            self._time[e:e + k] = time
-            self._tie[e:e + k] = tie
+        if e + k <= slot:
+            # NOTE: the common case: the slot has room, and the new edges are the row's latest
+            # or nearly (applications of one second at a hub are ordered by their keys): the
+            # row's entries from the new edges' earliest time on are merged with them in
+            # place. A row of the layout is then searched on its own (the global key does not
+            # hold it).
+            lo = s + int(row_t.searchsorted(time[0], side="left"))
+            if lo < e:
+                c_all = np.concatenate([self._child[lo:e], child])
+                t_all = np.concatenate([self._time[lo:e], time])
+                k_all = np.concatenate([self._tie[lo:e], tie])
+                order = np.lexsort((k_all, t_all))
+                child, time, tie = c_all[order], t_all[order], k_all[order]
+            self._child[lo:e + k] = child
+            self._time[lo:e + k] = time
+            self._tie[lo:e + k] = tie
             self._end[p] = e + k
             self._live += k
             self._used = max(self._used, e + k)
+            self._mark_moved(p)
             return
+        last_t = int(row_t[-1]) if e > s else None
+        after = last_t is None or (int(time[0]), int(tie[0])) >= (last_t, int(row_k[-1]))
         c_all = np.concatenate([self._child[s:e], child])
         t_all = np.concatenate([row_t, time])
         k_all = np.concatenate([row_k, tie])
@@ -495,6 +555,7 @@ class TemporalAdjacency:
         self._child[at:at + n] = c_all
         self._time[at:at + n] = t_all
         self._tie[at:at + n] = k_all
+        self._owned += size - (slot - s)
         self._start[p], self._end[p], self._slot_end[p] = at, at + n, at + size
         self._used = need
         self._live += k
@@ -507,11 +568,9 @@ class TemporalAdjacency:
             buf[at:e - 1] = buf[at + 1:e]
         self._end[p] = e - 1
         self._live -= 1
-        if not self._moved[p]:
-            # NOTE: a row laid out in the CSR part has no room after it: it keeps its place
-            # but is searched on its own from now on.
-            self._slot_end[p] = e
-            self._mark_moved(p)
+        # NOTE: the row keeps its place (the freed entry is its room) but the global key no
+        # longer holds it: it is searched on its own from now on.
+        self._mark_moved(p)
 
 
 def _expand_ranges(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
