@@ -255,13 +255,18 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
     # NOTE: the baseline is the normalised training mean, 0; path point k is alpha_k * x.
     nodes, weights = _quadrature(steps)
     alphas = torch.from_numpy(nodes).to(device)
+    # NOTE: the path twice, the fraud logit differentiated on the first copy and the default
+    # logit on the second, in one backward pass (a row's outputs depend on its own row alone):
+    # one pass instead of two is ~0.3 ms of a verdict's ~10.
+    k = steps * r
     with torch.inference_mode(False), torch.enable_grad():
-        path = (alphas[:, None, None] * x[None]).reshape(steps * r, f).requires_grad_(True)
+        point = (alphas[:, None, None] * x[None]).reshape(k, f)
+        path = torch.cat([point, point]).requires_grad_(True)
         on_path = model.root_output(torch.cat([torch.zeros_like(x), path]), context,
-                                    torch.arange(r, device=device).repeat(steps + 1))
-        (g_fraud,) = torch.autograd.grad(on_path.fraud_logit[r:].sum(), path,
-                                         retain_graph=True)
-        (g_pd,) = torch.autograd.grad(on_path.pd_logit[r:].sum(), path)
+                                    torch.arange(r, device=device).repeat(2 * steps + 1))
+        (grad,) = torch.autograd.grad(on_path.fraud_logit[r:r + k].sum()
+                                      + on_path.pd_logit[r + k:].sum(), path)
+    g_fraud, g_pd = grad[:k], grad[k:]
     xd = norm.root_x.astype(np.float64)
     ig_fraud, ig_pd = (np.einsum("k,krf->rf", weights,
                                  gr.double().cpu().numpy().reshape(steps, r, f)) * xd
