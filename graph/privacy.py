@@ -34,8 +34,8 @@ _PREFIX: Final[dict[str, str]] = {
     "name": "nm_",
     "ip": "ip_",
 }
-PREFIXES: Final[tuple[str, ...]] = tuple(_PREFIX.values())
-"""The id prefixes of keyed hashes (``ph_``, ``dv_``...), one per kind."""
+IP_ID_PREFIX: Final = _PREFIX["ip"]
+"""How every ``IP`` node id begins; an id that does not is a clear address (an old store)."""
 IP_PREFIX_BITS: Final[dict[int, int]] = {4: 24, 6: 48}
 """The network an IP's mask keeps, per IP version: what an investigator may read."""
 COORDINATE_DECIMALS: Final = 2
