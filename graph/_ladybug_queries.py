@@ -308,3 +308,20 @@ def export_edges(spec: RelSpec) -> LiteralString:
         f"(t:{_q(spec.dst, (spec.dst,))}) "
         f"RETURN s.`id` AS `src`, t.`id` AS `dst`{props} ORDER BY {order}"
     )
+
+
+def remove_node_properties(spec: NodeSpec, names: tuple[str, ...]) -> LiteralString:
+    """Null the properties ``names`` of the nodes ``$ids`` (erasure; an index probe per id)."""
+    cols = spec.columns
+    sets = ", ".join(f"n.{_q(n, cols)} = NULL" for n in names)
+    return _literal(f"UNWIND $ids AS i MATCH (n:{_q(spec.label, (spec.label,))} {{`id`: i}}) SET {sets}")
+
+
+def remove_edge_properties(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
+    """Null the properties ``names`` of every ``spec`` relationship leaving a node of ``$ids``
+    (erasure)."""
+    cols = spec.columns
+    sets = ", ".join(f"r.{_q(n, cols)} = NULL" for n in names)
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_q(spec.src, (spec.src,))} {{`id`: i}})"
+        f"-[r:{_q(spec.type, (spec.type,))}]->() SET {sets}")

@@ -7,12 +7,15 @@ of :data:`graph.SCHEMA`. Nothing here touches a store.
 
 Identity rules:
 
-* ``Phone``, ``Device`` and ``Address`` node ids are keyed hashes of the normalised value; a work
+* ``Phone``, ``Device``, ``Address`` and ``IP`` node ids are keyed hashes of the normalised
+  value (an IP's mask is its /24 or /48 network); a work
   place is an ``Address`` whose id hashes the normalised *company* name, so "X有限公司" and
   "X公司" land on one node;
 * ``User.id_hash`` is the hash of the national id; names, numbers, serials, addresses and
   companies appear only as :func:`graph.mask` forms; clear values never leave this module;
-* account, application, merchant ids and IP addresses are not personal identifiers and are kept.
+* account, application and merchant ids are not personal identifiers and are kept;
+* every coordinate (homes, addresses, IP places, logins, applications) is stored
+  :func:`graph.privacy.coarsen`-ed, no finer than the location features need.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Final, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.privacy import IdentifierKind, Pseudonymiser, mask
+from graph.privacy import IdentifierKind, Pseudonymiser, coarsen_array, mask
 from graph.store import LabelWrite
 from graph.typing import Row
 
@@ -107,6 +110,16 @@ def _arr(t: pa.Table, name: str) -> pa.Array:
     return t.column(name).combine_chunks()
 
 
+def _coarse(t: pa.Table, name: str) -> list[Any]:
+    """A coordinate column as stored (:func:`graph.privacy.coarsen_array`; nulls stay None)."""
+    column = _arr(t, name)
+    values: list[Any] = coarsen_array(column.to_numpy(zero_copy_only=False)).tolist()
+    if column.null_count:
+        return [None if v is None else x for v, x in zip(column.to_pylist(), values,
+                                                          strict=True)]
+    return values
+
+
 def _dedupe(rows: list[Row]) -> list[Row]:
     """Keep the last row per node id (a chunk may name one address or phone many times)."""
     return list({r["id"]: r for r in rows}.values())
@@ -123,8 +136,8 @@ def user_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
         "id": _col(t, "user_id"), "created_at": _col(t, "created_at"),
         "id_hash": hash_column(p, "national_id", _arr(t, "national_id")),
         "name_masked": mask_column("name", _arr(t, "name")),
-        "home_city": _col(t, "home_city"), "home_lat": _col(t, "home_lat"),
-        "home_lon": _col(t, "home_lon"),
+        "home_city": _col(t, "home_city"), "home_lat": _coarse(t, "home_lat"),
+        "home_lon": _coarse(t, "home_lon"),
     })
 
 
@@ -167,13 +180,15 @@ def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``Address`` nodes (homes and work places) from ``addresses``."""
     ids, masked = _place_ids(t, p)
     return _dedupe(_rows({"id": ids, "masked": masked, "city": _col(t, "city"),
-                          "lat": _col(t, "lat"), "lon": _col(t, "lon")}))
+                          "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon")}))
 
 
 def ip_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
-    """``IP`` nodes from ``ips``."""
-    return _rows({"id": _col(t, "ip"), "city": _col(t, "city"), "lat": _col(t, "lat"),
-                  "lon": _col(t, "lon"), "kind": _col(t, "kind")})
+    """``IP`` nodes from ``ips``: id is the hashed address, the mask its network."""
+    ip = _arr(t, "ip")
+    return _rows({"id": hash_column(p, "ip", ip), "masked": mask_column("ip", ip),
+                  "city": _col(t, "city"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
+                  "kind": _col(t, "kind")})
 
 
 def merchant_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -190,7 +205,7 @@ def application_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     return _rows({
         "id": _col(t, "application_id"), "product": _col(t, "product"),
         "amount": _col(t, "amount"), "currency": _col(t, "currency"), "ts": _col(t, "ts"),
-        "lat": _col(t, "lat"), "lon": _col(t, "lon"),
+        "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
     })
 
 
@@ -251,10 +266,11 @@ def works_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def logged_in_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
-    """``LOGGED_IN_FROM`` from ``logins``; the device travels as its hash."""
+    """``LOGGED_IN_FROM`` from ``logins``; the IP and the device travel as their hashes."""
     return _rows({
-        "src": _col(t, "user_id"), "dst": _col(t, "ip"), "event_id": _col(t, "event_id"),
-        "ts": _col(t, "ts"), "lat": _col(t, "lat"), "lon": _col(t, "lon"),
+        "src": _col(t, "user_id"), "dst": hash_column(p, "ip", _arr(t, "ip")),
+        "event_id": _col(t, "event_id"),
+        "ts": _col(t, "ts"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
         "device_id": hash_column(p, "device", _arr(t, "device_serial")),
     })
 
@@ -283,7 +299,7 @@ def applied_on_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 def applied_from_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``APPLIED_FROM`` (application → IP) from ``applications``."""
-    return _rows({"src": _col(t, "application_id"), "dst": _col(t, "ip")})
+    return _rows({"src": _col(t, "application_id"), "dst": hash_column(p, "ip", _arr(t, "ip"))})
 
 
 def applied_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:

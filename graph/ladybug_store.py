@@ -365,6 +365,18 @@ class LadybugStore(GraphStore):
         return self._write(run)
 
     # -- reads -------------------------------------------------------------------------------
+    def _remove_properties(self, label: NodeType, node_ids: list[str],
+                           names: tuple[str, ...]) -> None:
+        query = queries.remove_node_properties(self.schema.node(label), names)
+        self._write(lambda conn: _execute(conn, query, {"ids": node_ids}).close(),
+                    rows=len(node_ids))
+
+    def _remove_edge_properties(self, rel_type: RelType, src_ids: list[str],
+                                names: tuple[str, ...]) -> None:
+        query = queries.remove_edge_properties(self.schema.rel(rel_type), names)
+        self._write(lambda conn: _execute(conn, query, {"ids": src_ids}).close(),
+                    rows=len(src_ids))
+
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
         spec = self.schema.node(label)
         found = self._read(lambda conn: self._nodes(conn, spec, [node_id])).get(node_id)

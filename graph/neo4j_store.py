@@ -300,6 +300,16 @@ class Neo4jStore(GraphStore):
 
         self._transaction(work, RoutingControl.WRITE)
 
+    def _remove_properties(self, label: NodeType, node_ids: list[str],
+                           names: tuple[str, ...]) -> None:
+        query = queries.remove_node_properties(self.schema.node(label), names)
+        self._execute(query, {"ids": node_ids}, RoutingControl.WRITE)
+
+    def _remove_edge_properties(self, rel_type: RelType, src_ids: list[str],
+                                names: tuple[str, ...]) -> None:
+        query = queries.remove_edge_properties(self.schema.rel(rel_type), names)
+        self._execute(query, {"ids": src_ids}, RoutingControl.WRITE)
+
     # -- reads -------------------------------------------------------------------------------
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
         spec = self.schema.node(label)

@@ -163,8 +163,8 @@ NODES: Final[tuple[NodeSpec, ...]] = (
             _p("id_hash", "STRING", "keyed hash of the national id"),
             _p("name_masked", "STRING", "masked display name"),
             _p("home_city", "STRING", "declared home city"),
-            _p("home_lat", "DOUBLE"),
-            _p("home_lon", "DOUBLE"),
+            _p("home_lat", "DOUBLE", "coarsened (graph.privacy.COORDINATE_DECIMALS)"),
+            _p("home_lon", "DOUBLE", "coarsened"),
             *_LABEL_PROPS,
             *_SCORE_PROPS,
         ),
@@ -191,6 +191,7 @@ NODES: Final[tuple[NodeSpec, ...]] = (
     NodeSpec(
         "IP",
         (
+            _p("masked", "STRING", "the address's network, e.g. 10.12.0.0/24"),
             _p("city", "STRING"),
             _p("lat", "DOUBLE"),
             _p("lon", "DOUBLE"),

@@ -313,6 +313,40 @@ class GraphStore(abc.ABC):
             self._write_batch(nodes, edges)
         return sum(len(r) for _, r in nodes) + sum(len(r) for _, r in edges)
 
+    def remove_properties(self, label: NodeType, node_ids: Sequence[str],
+                          names: Sequence[str]) -> None:
+        """Null the properties ``names`` of the nodes ``node_ids`` (erasure); absent ids are
+        skipped, so a removal run twice is one.
+
+        Raises:
+            SchemaError: on an unknown label or property, ``id``, or a document property
+                (documents are replaced through :meth:`upsert_nodes`).
+        """
+        spec = self.schema.node(label)
+        for name in names:
+            if name == "id" or spec.property(name).document:
+                raise SchemaError(f"{label}.{name} cannot be removed, only replaced")
+        if node_ids and names:
+            for chunk in _batches([{"id": i} for i in node_ids], self.batch_size):
+                self._remove_properties(label, [r["id"] for r in chunk], tuple(names))
+
+    def remove_edge_properties(self, rel_type: RelType, src_ids: Sequence[str],
+                               names: Sequence[str]) -> None:
+        """Null the properties ``names`` of every ``rel_type`` relationship that leaves a node
+        of ``src_ids`` (erasure: the relationship stays).
+
+        Raises:
+            SchemaError: on an unknown type or property, or the relationship's key.
+        """
+        spec = self.schema.rel(rel_type)
+        for name in names:
+            spec.property(name)
+            if name == spec.key:
+                raise SchemaError(f"{rel_type}.{name} identifies the relationship")
+        if src_ids and names:
+            for chunk in _batches([{"id": i} for i in src_ids], self.batch_size):
+                self._remove_edge_properties(rel_type, [r["id"] for r in chunk], tuple(names))
+
     def write_labels(self, labels: Sequence[LabelWrite]) -> int:
         """Set fraud / cleared / default labels; creates a bare node if the id is new."""
         by_label: dict[NodeType, list[Row]] = {}
@@ -452,6 +486,14 @@ class GraphStore(abc.ABC):
         for rel_type, rows in edges:
             for batch in _batches(rows, self.batch_size):
                 self._upsert_edges(rel_type, batch)
+
+    def _remove_properties(self, label: NodeType, node_ids: list[str],
+                           names: tuple[str, ...]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot remove properties")
+
+    def _remove_edge_properties(self, rel_type: RelType, src_ids: list[str],
+                                names: tuple[str, ...]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot remove properties")
 
     @abc.abstractmethod
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph: ...

@@ -39,6 +39,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
                   "graph (tolokers or your own files)"),
     "serve": ("serving.commands.serve", "run the scoring API; needs the pseudonym secret"),
     "keys": ("serving.commands.keys", "create, list or revoke API keys"),
+    "erase": ("serving.commands.privacy", "erase a person's identifiers and documents; the "
+              "graph's risk facts stay pseudonymous"),
 }
 """Command -> (the module that registers it, its line in ``riskgraph --help``)."""
 

@@ -98,7 +98,9 @@ class _Values:
             return None
         if kind == "Device":
             return kind, entity_id, self.displays.get((kind, entity_id), self.facts.device_masked)
-        default = entity_id if kind in ("IP", "User", "Merchant") else entity_id[:12]
+        if kind == "IP" and self.facts.ip_masked is not None:
+            return kind, entity_id, self.displays.get((kind, entity_id), self.facts.ip_masked)
+        default = entity_id if kind in ("User", "Merchant") else entity_id[:12]
         return kind, entity_id, self.displays.get((kind, entity_id), default)
 
     @property

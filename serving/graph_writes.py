@@ -2,7 +2,8 @@
 
 Rows are checked against the schema here, before anything is written or spooled, so a spooled
 write can never be rejected by the store for its shape. Identifiers of people (device serials,
-addresses, phone numbers) are keyed-hashed here and nowhere later.
+IP addresses, addresses, phone numbers) are keyed-hashed here and nowhere later, and
+coordinates coarsened (:func:`graph.privacy.coarsen`) as the bulk loader coarsens them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph import SCHEMA, Pseudonymiser, mask
+from graph.privacy import coarsen
 from graph.ingest import sales_report_id
 from serving.schemas.application import ApplicationCreate
 from serving.schemas.events import (
@@ -53,9 +55,10 @@ def to_facts(app: ApplicationCreate, pseudonymiser: Pseudonymiser) -> Applicatio
         user_id=app.user_id,
         device_id=pseudonymiser.hash("device", app.device_id),
         device_masked=mask("device", app.device_id),
-        ip=app.ip,
-        lat=float(app.geo.lat),
-        lon=float(app.geo.lon),
+        ip=pseudonymiser.hash("ip", app.ip),
+        ip_masked=mask("ip", app.ip),
+        lat=coarsen(app.geo.lat),
+        lon=coarsen(app.geo.lon),
         ts=epoch(app.applied_at),
         city=app.geo.city,
         address_id=None if app.address is None else pseudonymiser.hash("address", app.address),
@@ -99,6 +102,7 @@ def application_ops(facts: ApplicationFacts, verdict_row: Mapping[str, Any],
             "decision": str(verdict_row["decision"]),
         }]),
         _nodes("Device", [{"id": facts.device_id, "masked": facts.device_masked}]),
+        _nodes("IP", [_ip_row(facts.ip, facts.ip_masked)]),
         _edges("APPLIED", [{"src": facts.user_id, "dst": facts.application_id,
                             "ts": facts.ts}]),
         _edges("APPLIED_ON", [{"src": facts.application_id, "dst": facts.device_id}]),
@@ -147,11 +151,13 @@ def event_ops(events: Sequence[AnyEvent], pseudonymiser: Pseudonymiser,
 def _event_writes(ev: AnyEvent, pseudonymiser: Pseudonymiser) -> list[Op]:
     if isinstance(ev, LoginEventCreate):
         device = pseudonymiser.hash("device", ev.device_id)
+        ip = pseudonymiser.hash("ip", ev.ip)
         return [
             _nodes("Device", [{"id": device, "masked": mask("device", ev.device_id)}]),
+            _nodes("IP", [_ip_row(ip, mask("ip", ev.ip))]),
             _edges("LOGGED_IN_FROM", [{
-                "src": ev.user_id, "dst": ev.ip, "event_id": ev.event_id, "ts": epoch(ev.ts),
-                "lat": float(ev.lat), "lon": float(ev.lon), "device_id": device}]),
+                "src": ev.user_id, "dst": ip, "event_id": ev.event_id, "ts": epoch(ev.ts),
+                "lat": coarsen(ev.lat), "lon": coarsen(ev.lon), "device_id": device}]),
             _edges("USES", [{"src": ev.user_id, "dst": device, "last_seen": epoch(ev.ts)}]),
         ]
     if isinstance(ev, OrderEventCreate):
@@ -191,6 +197,10 @@ def label_ops(labels: Sequence[LabelCreate], received_at: int) -> list[Op]:
             "label": lab.entity_type, "id": lab.entity_id, "kind": lab.kind,
             "at": epoch(lab.at), "source": lab.source}})
     return ops
+
+
+def _ip_row(ip_id: str, masked: str | None) -> dict[str, Any]:
+    return {"id": ip_id} if masked is None else {"id": ip_id, "masked": masked}
 
 
 def _nodes(label: str, rows: list[dict[str, Any]]) -> Op:

@@ -30,7 +30,7 @@ class ApplicationFacts:
         user_id (str): platform user id.
         device_id (str): keyed hash of the device serial (``dv_…``).
         device_masked (str): masked serial for display.
-        ip (str): IP address or IP node id.
+        ip (str): keyed hash of the IP address (``ip_…``), the IP node's id.
         lat (float): latitude of the application.
         lon (float): longitude of the application.
         ts (int): application time, epoch seconds.
@@ -38,6 +38,8 @@ class ApplicationFacts:
         address_id (str, optional): keyed hash of the declared address. (default: ``None``)
         phone_id (str, optional): keyed hash of the phone number. (default: ``None``)
         merchant_id (str, optional): checkout merchant (BNPL) or borrowing merchant.
+            (default: ``None``)
+        ip_masked (str, optional): the IP's network for display (``10.12.0.0/24``).
             (default: ``None``)
     """
 
@@ -56,6 +58,7 @@ class ApplicationFacts:
     address_id: str | None = None
     phone_id: str | None = None
     merchant_id: str | None = None
+    ip_masked: str | None = None
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ class ScoringService:
         and cached its queries before the first real verdict (best effort)."""
         facts = ApplicationFacts(
             application_id="warm-up", product="bnpl", amount=1.0, currency=self.policy.currency,
-            user_id="warm-up-user", device_id="dv_warm_up", device_masked="****", ip="0.0.0.0",
+            user_id="warm-up-user", device_id="dv_warm_up", device_masked="****", ip="ip_warm_up",
             lat=0.0, lon=0.0, ts=int(time.time()), merchant_id="warm-up-merchant")
         t0 = time.perf_counter()
         try:

@@ -9,12 +9,13 @@ import uvicorn
 from fastapi import FastAPI
 
 from graph import GraphStore, StoreUnavailableError
+from graph.privacy import IP_ID_PREFIX
 from graph.snapshot import GraphSnapshot
 from serving.api import create_app
 from serving.live_graph import LiveGraph
 from serving.logs import configure_logging
 from serving.scorers import load_live_graph, load_scorer
-from serving.settings import Settings, get_settings
+from serving.settings import ConfigurationError, Settings, get_settings
 from serving.stores import build_store
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,24 @@ def build_app(settings: Settings, store: GraphStore) -> FastAPI:
                          live_graph=live)
         app.state.runtime.start_without_store(str(e).splitlines()[0])
         return app
+    check_pseudonymised(store)
     live = load_live_graph(settings, store)
     return create_app(settings, store, load_scorer(settings, live, store), live_graph=live)
+
+
+def check_pseudonymised(store: GraphStore) -> None:
+    """Refuse a store that holds IP addresses in clear (written before IPs were keyed-hashed):
+    served IPs would never meet its IP nodes, and it holds what must not be stored.
+
+    Raises:
+        ConfigurationError: naming how many and what to do (the CLI prints it in one line).
+    """
+    clear = sum(1 for i in store.node_ids("IP") if not i.startswith(IP_ID_PREFIX))
+    if clear:
+        raise ConfigurationError(
+            f"the store holds {clear} IP nodes whose ids are clear addresses (written before "
+            "IPs were keyed-hashed); load the world again into an empty store with "
+            "`riskgraph load DIR` (docs/ARCHITECTURE.md, Privacy)")
 
 
 def app_from_env() -> FastAPI:

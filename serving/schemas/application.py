@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from serving.schemas.common import Amount, EntityId, Latitude, Longitude, PastTime
+from serving.schemas.common import Amount, EntityId, IpAddress, Latitude, Longitude, PastTime
 from graph.typing import Product
 
 
@@ -40,8 +40,9 @@ class ApplicationBase(BaseModel):
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
         description="Device serial as the app reports it; keyed-hashed before any use.",
         examples=["a1b2c3d4-e5f6-4711-8899-aabbccddeeff"])
-    ip: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.:_\-]{1,64}$")] = Field(
-        description="IP address the application came from.", examples=["10.12.0.7"])
+    ip: IpAddress = Field(
+        description="IPv4 or IPv6 address; keyed-hashed before any use, only its network "
+        "(/24 or /48) is stored in clear.", examples=["10.12.0.7"])
     geo: Geo = Field(description="Where the application was made.")
     address: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = Field(
         None, description="Declared home address; keyed-hashed, never stored in clear.",

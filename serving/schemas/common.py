@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Final
@@ -60,6 +61,15 @@ def check_due(value: datetime) -> datetime:
     return value
 
 
+def check_ip(value: str) -> str:
+    """Reject what is not an IPv4 or IPv6 address (it is keyed-hashed as one)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("must be an IPv4 or IPv6 address, e.g. 10.12.0.7") from None
+    return value
+
+
 def check_past_day(value: date) -> date:
     """Reject days before 2000 or after today (UTC): a day's sales are reported once sold."""
     if value < EARLIEST.date():
@@ -79,3 +89,8 @@ loan term ahead."""
 
 PastDay = Annotated[date, BeforeValidator(_iso_day_text), AfterValidator(check_past_day)]
 """A day (``2025-11-28``, UTC), not before 2000, not after today."""
+
+IpAddress = Annotated[str, StringConstraints(min_length=2, max_length=45),
+                      AfterValidator(check_ip)]
+"""An IPv4 or IPv6 address as written (``10.12.0.7``, ``2001:db8::1``); keyed-hashed before any
+use, its /24 (IPv4) or /48 (IPv6) network kept for display."""

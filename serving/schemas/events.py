@@ -18,6 +18,7 @@ from serving.schemas.common import (
     Amount,
     DueTime,
     EntityId,
+    IpAddress,
     Latitude,
     Longitude,
     Money,
@@ -47,8 +48,9 @@ class LoginEventCreate(_Event):
     device_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] = Field(
         description="Device serial; keyed-hashed before storage.",
         examples=["a1b2c3d4-e5f6-4711-8899-aabbccddeeff"])
-    ip: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z.:_\-]{1,64}$")] = Field(
-        description="IP address.", examples=["10.12.0.7"])
+    ip: IpAddress = Field(
+        description="IPv4 or IPv6 address; keyed-hashed before any use, only its network "
+        "(/24 or /48) is stored in clear.", examples=["10.12.0.7"])
     lat: Latitude = Field(description="Latitude of the login.", examples=[31.23])
     lon: Longitude = Field(description="Longitude of the login.", examples=[121.47])
 

@@ -10,6 +10,9 @@ from gnn import ApplicationQueries, LendingGraph, NeighbourSampler, RiskFeatures
 from gnn.data.lending_graph import NEVER
 from gnn.features.risk_features import NODE_FEATURES
 from gnn.pipeline import DEFAULT_FANOUTS
+from graph import Pseudonymiser
+from graph.privacy import coarsen
+from graph.world_files import OFFLINE_KEY
 
 
 def _features(g: LendingGraph, apps: ApplicationQueries) -> tuple[dict[str, np.ndarray],
@@ -62,13 +65,14 @@ def test_features_do_see_labels_visible_before_t() -> None:
 
 def facts(before: LendingGraph, device_id: str, table: dict[str, list[object]], row: int
           ) -> ApplicationQueries:
-    """Application ``row`` of the raw table as a request states it, against ``before``."""
+    """Application ``row`` of the raw table as the service states it (IP keyed-hashed,
+    coordinates coarsened, as the loader stores them), against ``before``."""
     return ApplicationQueries.from_facts(
         before, application_id=str(table["application_id"][row]),
         user_id=str(table["user_id"][row]), product=str(table["product"][row]),
         amount=float(table["amount"][row]), ts=int(table["ts"][row]),  # type: ignore[arg-type]
-        lat=float(table["lat"][row]), lon=float(table["lon"][row]),  # type: ignore[arg-type]
-        device_id=device_id, ip=str(table["ip"][row]),
+        lat=coarsen(table["lat"][row]), lon=coarsen(table["lon"][row]),  # type: ignore[arg-type]
+        device_id=device_id, ip=Pseudonymiser(OFFLINE_KEY).hash("ip", str(table["ip"][row])),
         merchant_id=table["merchant_id"][row])  # type: ignore[arg-type]
 
 

@@ -11,6 +11,7 @@ from graph import SCHEMA, Pseudonymiser
 from graph.ingest import (
     PLAN,
     address_nodes,
+    applied_from_edges,
     applied_on_edges,
     device_nodes,
     device_usage,
@@ -76,6 +77,32 @@ def test_no_clear_identifier_reaches_a_row(world: World) -> None:
     haystack = "\x00".join(out)
     leaked = [v for v in clear if len(v) >= 8 and v in haystack]
     assert not leaked
+
+
+def test_no_clear_ip_reaches_a_row_and_ips_link(world: World) -> None:
+    clear = set(world.table("ips").column("ip").to_pylist())
+    clear |= set(world.table("logins").column("ip").to_pylist())
+    clear |= set(world.table("applications").column("ip").to_pylist())
+    out: set[str] = set()
+    for step in PLAN:
+        out.update(_strings(step.build(_source(world, step.table), P)))
+    assert len(clear) > 100 and not out & clear
+    ips = {r["id"]: r for r in PLAN[4].build(world.table("ips"), P)}
+    assert all(i.startswith("ip_") and r["masked"].endswith("/24") for i, r in ips.items())
+    # NOTE: logins and applications name the hashed IP nodes the ips table makes.
+    assert {r["dst"] for r in logged_in_edges(world.table("logins"), P)} <= set(ips)
+    assert {r["dst"] for r in applied_from_edges(world.table("applications"), P)} <= set(ips)
+
+
+def test_every_stored_coordinate_is_coarse(world: World) -> None:
+    seen = 0
+    for step in PLAN:
+        for row in step.build(_source(world, step.table), P):
+            for name in ("lat", "lon", "home_lat", "home_lon"):
+                if name in row:
+                    seen += 1
+                    assert row[name] == round(row[name], 2), (step.target, row)
+    assert seen > 1000
 
 
 def test_node_ids_and_edge_ends_agree(world: World) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from graph import Pseudonymiser, mask, normalise
+from graph.privacy import COORDINATE_DECIMALS, coarsen, coarsen_array
 
 
 @pytest.mark.parametrize(
@@ -49,3 +51,38 @@ def test_empty_or_unknown_kind_is_refused() -> None:
         normalise("phone", "--")
     with pytest.raises(ValueError, match="kind"):
         normalise("email", "a@b")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("10.12.0.7", " 10.12.0.7 "),
+        ("10.12.0.7", "::ffff:10.12.0.7"),
+        ("2001:DB8::1", "2001:0db8:0000:0000:0000:0000:0000:0001"),
+    ],
+)
+def test_spellings_of_one_ip_hash_alike(a: str, b: str) -> None:
+    p = Pseudonymiser(b"k" * 32)
+    assert p.hash("ip", a) == p.hash("ip", b)
+    assert p.hash("ip", a).startswith("ip_") and a.strip() not in p.hash("ip", a)
+
+
+def test_an_ip_mask_is_its_network() -> None:
+    assert mask("ip", "10.12.0.7") == "10.12.0.0/24"
+    assert mask("ip", "::ffff:10.12.0.7") == "10.12.0.0/24"
+    assert mask("ip", "2001:db8:1:2::7") == "2001:db8:1::/48"
+
+
+@pytest.mark.parametrize("value", ["10.12.0", "ip-1", "10.0.0.256", "010.0.0.1"])
+def test_what_is_not_an_ip_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="IPv4 or IPv6"):
+        Pseudonymiser(b"k" * 32).hash("ip", value)
+
+
+def test_coordinates_are_coarsened_alike_one_by_one_and_in_arrays() -> None:
+    values = np.array([31.230416, 121.473701, -0.005, 0.015, 89.999999, np.nan])
+    coarse = coarsen_array(values)
+    assert coarse[:2].tolist() == [31.23, 121.47]
+    assert [coarsen(float(v)) for v in values[:-1]] == coarse[:-1].tolist()
+    assert np.isnan(coarsen(float("nan")))
+    assert COORDINATE_DECIMALS == 2

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import logging
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from serving_world import (
     BEIJING,
     NOW,
+    SECRET,
     SHANGHAI,
     URUMQI,
     LiveServer,
@@ -20,7 +24,8 @@ from serving_world import (
     iso,
 )
 
-from graph import GraphStore
+from graph import GraphStore, Pseudonymiser
+from serving.settings import Settings
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -129,6 +134,59 @@ def test_same_id_same_body_returns_the_stored_verdict_and_writes_once(
     sub = graph_store.neighbourhood("User", user, hops=1, fanout=100)
     text = repr(sub)
     assert "13800138000" not in text and "世纪大道" not in text and "idem-phone" not in text
+
+
+def test_no_clear_ip_or_fine_place_in_the_store_the_spool_or_the_logs(
+        world: World, live: LiveServer, graph_store: GraphStore, settings: Settings,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    user = world.user("private", days_old=200, home=SHANGHAI)
+    v6, v4 = "2001:db8:77::5", "203.0.113.77"
+    world.events([{"type": "login", "event_id": world.uid("private-login"), "user_id": user,
+                   "ts": iso(NOW - timedelta(hours=2)), "device_id": "private-phone",
+                   "ip": v6, "lat": 31.230416, "lon": 121.473701}])
+    body = application(world.uid("app-private"), user, amount=300.0, device="private-phone",
+                       place=(31.230416, 121.473701, "Shanghai"), ip=v4)
+    with live.client() as c:
+        r = c.post("/v1/score", json=body)
+        assert r.status_code == 200, r.text
+        # NOTE: the same IP written another way is the same IP node.
+        again = c.post("/v1/events", json={"events": [{
+            "type": "login", "event_id": world.uid("private-login-2"), "user_id": user,
+            "ts": iso(NOW - timedelta(hours=1)), "device_id": "private-phone",
+            "ip": "::ffff:" + v4, "lat": 31.23, "lon": 121.47}]})
+        assert again.status_code == 202, again.text
+    live.drain()
+    strings: list[str] = []
+    coordinates: list[float] = []
+    for _, _, table in graph_store.iter_export():
+        for field, column in zip(table.schema, table.columns, strict=True):
+            values = [v for v in column.to_pylist() if v is not None]
+            if column.type == "string":
+                strings.extend(values)
+            elif field.name in ("lat", "lon", "home_lat", "home_lon"):
+                coordinates.extend(values)
+    text = "\x00".join(strings)
+    assert body["application_id"] in text  # the export holds this test's writes
+    for clear in (v4, v6, "2001:db8:77:0:0:0:0:5", "31.230416", "121.473701"):
+        assert clear not in text
+    assert 31.230416 not in coordinates and 31.23 in coordinates
+    ips = {r["dst"] for r in graph_store.export_edges("LOGGED_IN_FROM").to_pylist()
+           if r["src"] == user} | {r["dst"] for r in graph_store.export_edges(
+               "APPLIED_FROM").to_pylist() if r["src"] == body["application_id"]}
+    assert len(ips) == 2 and all(i.startswith("ip_") for i in ips)
+    masks = {n.properties.get("masked") for n in graph_store.get_nodes("IP", sorted(ips)).values()}
+    assert masks == {"203.0.113.0/24", "2001:db8:77::/48"}
+    request = json.loads(graph_store.get_node("Verdict", body["application_id"])
+                         .properties["request_json"])
+    assert request["ip"] in ips and request["lat"] == 31.23
+    # nothing on disk (embedded store, its documents, the spool) and no log line holds them
+    for path in Path(settings.DATA_DIR).rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert v4.encode() not in data and v6.encode() not in data, path
+    logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert v4 not in logged and v6 not in logged
 
 
 def test_same_id_different_body_is_409(world: World, live: LiveServer) -> None:
@@ -256,7 +314,8 @@ def test_event_id_resent_with_another_body_is_a_conflict(
     by_id = Counter(str(e.properties["event_id"]) for e in edges)
     assert by_id == {login["event_id"]: 1, order["event_id"]: 1, fresh: 1, late: 1}
     stored = {str(e.properties["event_id"]): e for e in edges}
-    assert stored[login["event_id"]].dst == "10.3.0.1" and stored[fresh].dst == "10.3.0.1"
+    ip = Pseudonymiser(SECRET.encode()).hash("ip", "10.3.0.1")
+    assert stored[login["event_id"]].dst == ip and stored[fresh].dst == ip
     assert stored[order["event_id"]].properties["amount"] == 99.5
     assert stored[late].dst == merchant
     with live.client() as c:
@@ -332,6 +391,8 @@ def test_auth_roles_and_rate_limit(live: LiveServer, uid: Callable[[str], str]) 
     ({"merchant_id": None}, ["body", "merchant_id"]),
     ({"application_id": "x" * 65}, ["body", "application_id"]),
     ({"surprise": 1}, ["body", "surprise"]),
+    ({"ip": "ip-of-the-caller"}, ["body", "ip"]),
+    ({"ip": "10.0.0.256"}, ["body", "ip"]),
 ])
 def test_bad_input_is_422_naming_the_field(live: LiveServer, uid: Callable[[str], str],
                                            change: dict[str, Any], field: list[str]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from serving_world import (
     NOW,
+    SECRET,
     SHANGHAI,
     FlakyStore,
     LiveServer,
@@ -22,7 +23,7 @@ from serving_world import (
     wait_until,
 )
 
-from graph import GraphStore
+from graph import GraphStore, Pseudonymiser
 from serving.api import create_app
 from serving.scorers import load_live_graph, load_scorer
 from serving.settings import Settings
@@ -155,8 +156,9 @@ def test_conflict_found_only_when_a_spooled_write_is_stored_is_refused_and_count
     assert labels.json()["spooled"] is True
     logins = [e for e in graph_store.neighbourhood("User", user, hops=1, fanout=100).edges
               if e.type == "LOGGED_IN_FROM"]
+    ip = Pseudonymiser(SECRET.encode()).hash("ip", "10.5.0.1")
     assert sorted((str(e.properties["event_id"]), e.dst) for e in logins) == sorted(
-        [(login["event_id"], "10.5.0.1"), (fresh["event_id"], "10.5.0.1")])
+        [(login["event_id"], ip), (fresh["event_id"], ip)])
     node = graph_store.get_node("User", user)
     assert node is not None and node.properties["fraud_label"] == "fraud"
     assert 'riskgraph_event_conflicts_total{found="written",kind="event"} 1.0' in metrics
