@@ -325,3 +325,24 @@ def remove_edge_properties(spec: RelSpec, names: tuple[str, ...]) -> LiteralStri
     return _literal(
         f"UNWIND $ids AS i MATCH (s:{_q(spec.src, (spec.src,))} {{`id`: i}})"
         f"-[r:{_q(spec.type, (spec.type,))}]->() SET {sets}")
+
+
+def table_columns(table: str, allowed: tuple[str, ...]) -> LiteralString:
+    """The names of ``table``'s properties in catalog order (a node table's primary key
+    first; a rel table's ends are not among them): the order ``COPY FROM`` reads columns in."""
+    if not table.isidentifier() or table not in allowed:
+        raise SchemaError(f"{table!r} is not in the schema")
+    return _literal(f"CALL table_info('{table}') RETURN name")
+
+
+def copy_from(table: str, allowed: tuple[str, ...], path: str) -> LiteralString:
+    """``COPY`` a Parquet file into ``table`` (columns by position, a rel table's ``FROM``
+    and ``TO`` primary keys first).
+
+    NOTE: the file name cannot be a parameter (LadybugDB scans only a data frame or an Arrow
+    table from one), so it goes in as a quoted literal; a name that would need escaping is
+    refused rather than escaped.
+    """
+    if any(c in path for c in "'\\\n\r") or not path:
+        raise ValueError(f"path must need no escaping in a query, got {path!r}")
+    return _literal(f"COPY {_q(table, allowed)} FROM '{path}'")

@@ -10,6 +10,14 @@ store. The checkpoint names the store instance it was written for
 (:meth:`graph.GraphStore.identity`): a store deleted and created again at the same path or URI
 is loaded afresh, never taken to hold the chunks its predecessor held.
 
+An empty store that has a bulk path (:attr:`graph.GraphStore.supports_bulk_load`: LadybugDB's
+``COPY FROM``) is loaded another way, to the same result: every chunk goes through the same row
+builders, the rows of each label and type are folded as the upserts would fold them (later
+non-null values win, ``earliest`` properties keep the smallest, endpoints that no node row
+names become bare nodes), and the whole tables go to :meth:`graph.GraphStore.bulk_load` in one
+transaction. That is all or nothing: a bulk load stopped anywhere leaves the store empty, and
+the checkpoint records its chunks only once it committed, so the next run loads in bulk again.
+
 :func:`append_events` writes single events (a login, an application, a label ...) as they happen,
 through the same row builders, for the serving layer.
 """
@@ -30,10 +38,11 @@ from pathlib import Path
 from typing import Any, Final, TextIO, TypeVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from graph.errors import GraphError, LoadError, TransactionLimitError
+from graph.errors import GraphError, LoadError, SchemaError, TransactionLimitError
 from graph.ingest import (
     PLAN,
     IngestStep,
@@ -46,8 +55,14 @@ from graph.ingest import (
 from graph.privacy import Pseudonymiser
 from graph.schema import SCHEMA
 from graph.world_files import TABLES, read_metadata
-from graph.store import GraphStore, StoreIdentity
-from graph.typing import Row
+from graph.store import (
+    GraphStore,
+    LabelWrite,
+    StoreIdentity,
+    edge_arrow_schema,
+    node_arrow_schema,
+)
+from graph.typing import NodeType, RelType, Row
 
 __all__ = [
     "APPEND_KINDS",
@@ -58,6 +73,7 @@ __all__ = [
     "append_events",
     "checkpoint_path",
     "clear_checkpoints",
+    "fold_rows",
     "load_world",
 ]
 
@@ -114,11 +130,13 @@ class LoadReport:
     Args:
         written (dict[str, int]): rows written per label, relationship type and ``labels``.
         seconds_by_target (dict[str, float]): wall time spent per target (reading, building
-            rows and writing).
+            rows and writing; on the bulk path also its share of folding the rows and its
+            ``COPY``, and ``commit`` for the one commit).
         chunks_done (int): chunks written by this run.
         chunks_skipped (int): chunks a previous run had finished (resume).
         seconds (float): wall time.
         as_of (int): the time the graph was loaded as of.
+        bulk (bool): whether the store was loaded through its bulk path.
     """
 
     written: dict[str, int] = field(default_factory=dict)
@@ -127,6 +145,7 @@ class LoadReport:
     chunks_skipped: int = 0
     seconds: float = 0.0
     as_of: int = 0
+    bulk: bool = False
 
     @property
     def nodes(self) -> int:
@@ -202,6 +221,17 @@ class _Checkpoint:
         os.fsync(self._fh.fileno())
         self.done.add(chunk)
 
+    def mark_all(self, chunks: Sequence[str]) -> None:
+        """:meth:`mark` every chunk of ``chunks``, with one sync at the end."""
+        for chunk in chunks[:1]:
+            self.mark(chunk)
+        if len(chunks) > 1:
+            assert self._fh is not None
+            self._fh.writelines(json.dumps({"chunk": c}) + "\n" for c in chunks[1:])
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self.done.update(chunks)
+
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
@@ -237,8 +267,18 @@ def load_world(
     target: str | None = None,
     workers: int = 1,
     progress: bool = True,
+    bulk: bool | None = None,
 ) -> LoadReport:
     """Bulk-load a simulated world; idempotent and resumable.
+
+    Into an empty store with a bulk path (:attr:`graph.GraphStore.supports_bulk_load`), the
+    world goes through :meth:`graph.GraphStore.bulk_load`: all or nothing, to the same nodes,
+    relationships and properties as the chunk-by-chunk upserts (see the module's docstring).
+    Empty means no node of any label of the relationship graph
+    (:attr:`graph.Schema.graph_labels`) and no relationship of any type, by
+    :meth:`graph.GraphStore.counts`; operational records (the store's identity, API keys,
+    verdicts) do not count, since the load writes none of them. Any other store is loaded
+    chunk by chunk through upserts, as before.
 
     Args:
         store (GraphStore): where to write; its schema is applied first (idempotent) and its
@@ -260,6 +300,11 @@ def load_world(
             docs/BENCHMARKS.md); the default stays one, which never meets a deadlock retry.
             (default: ``1``)
         progress (bool, optional): show a tqdm progress bar. (default: ``True``)
+        bulk (bool, optional): ``None`` takes the bulk path when the store has one and is
+            empty; ``False`` never does (chunk by chunk, resumable); ``True`` insists, and
+            raises :class:`LoadError` when the store has no bulk path or is not empty.
+            ``workers`` and the transaction limits do not apply to the bulk path.
+            (default: ``None``)
 
     Returns:
         LoadReport: rows written per target, chunks done and skipped, wall time.
@@ -270,7 +315,8 @@ def load_world(
         LoadLimitError: a chunk's writes ran past the store's transaction limit even in
             smaller transactions (each write that hits it is split in two and retried, up to
             :data:`MAX_HALVINGS` times); finished chunks stay recorded.
-        KeyboardInterrupt: passed on after the chunk in flight; finished chunks stay recorded.
+        KeyboardInterrupt: passed on after the chunk in flight; finished chunks stay recorded
+            (a bulk load records none: it is rolled back whole).
     """
     if chunk_rows <= 0:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
@@ -297,10 +343,26 @@ def load_world(
     total = sum(sources.rows(s.table) for s in PLAN) + sources.rows("label_events")
     bar = tqdm(total=total, unit="row", unit_scale=True, desc="load", disable=not progress,
                dynamic_ncols=True)
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="load") if workers > 1 else None
-    builder = ThreadPoolExecutor(1, thread_name_prefix="load-build")
     steps: list[tuple[str, str, IngestStep | None]] = [(s.target, s.table, s) for s in PLAN]
     steps.append(("labels", "label_events", None))
+    if bulk is None:
+        bulk = store.supports_bulk_load and _graph_is_empty(store)
+    elif bulk and not (store.supports_bulk_load and _graph_is_empty(store)):
+        raise LoadError(f"{store!r} cannot be bulk-loaded: "
+                        + ("it is not empty" if store.supports_bulk_load else "no bulk path"))
+    if bulk:
+        report.bulk = True
+        try:
+            _load_bulk(store, _BulkJob(sources, steps, cutoff, pseudonymiser, chunk_rows),
+                       report, ckpt, bar)
+        finally:
+            bar.close()
+            ckpt.close()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="load") if workers > 1 else None
+    builder = ThreadPoolExecutor(1, thread_name_prefix="load-build")
 
     def chunks() -> Iterator[_Chunk]:
         for target, table, step in steps:
@@ -342,6 +404,157 @@ def load_world(
         ckpt.close()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _graph_is_empty(store: GraphStore) -> bool:
+    """Whether no label of the relationship graph holds a node and no type a relationship
+    (the store's own records, its identity first, do not count)."""
+    counts = store.counts()
+    return not any(counts.get(name, 0) for name in (*store.schema.graph_labels,
+                                                     *store.schema.rel_types))
+
+
+@dataclass(frozen=True)
+class _BulkJob:
+    """What a bulk load reads, and how."""
+
+    sources: _Sources
+    steps: list[tuple[str, str, IngestStep | None]]
+    cutoff: int
+    pseudonymiser: Pseudonymiser
+    chunk_rows: int
+
+
+def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Checkpoint,
+               bar: tqdm[Any]) -> None:
+    """Build every chunk's rows, fold them into one table per label and type, and hand the
+    tables to :meth:`graph.GraphStore.bulk_load`; mark every chunk once it committed.
+
+    NOTE: the chunks are the upsert path's (same size, same order), so that a row builder that
+    folds rows within a chunk (:func:`graph.ingest.phone_nodes` keeps the last row per id)
+    sees what it sees there; the fold across chunks is then the one the upserts make.
+    """
+    schema = store.schema
+    parts: dict[str, list[pa.Table]] = {}
+    keys: list[str] = []
+    bar.set_description("load (bulk: build rows)")
+    clock = time.perf_counter()
+    for target, table, step in job.steps:
+        for i, chunk in enumerate(job.sources.chunks(table, job.chunk_rows)):
+            bar.set_postfix_str(target, refresh=False)
+            visible = visible_as_of(table, chunk, job.cutoff)
+            if step is None:
+                writes = label_writes(visible)
+                for label, rows in _label_rows(writes).items():
+                    parts.setdefault(label, []).append(
+                        _typed(label, rows, node_arrow_schema(schema.node(label))))
+                written = len(writes)
+            else:
+                rows = step.build(visible, job.pseudonymiser)
+                arrow = (node_arrow_schema(schema.node(target)) if step.kind == "node"
+                         else edge_arrow_schema(schema.rel(target)))
+                parts.setdefault(target, []).append(_typed(target, rows, arrow))
+                written = len(rows)
+            report.written[target] = report.written.get(target, 0) + written
+            keys.append(f"{target}:{i}")
+            bar.update(chunk.num_rows)
+            now = time.perf_counter()
+            report.seconds_by_target[target] = (
+                report.seconds_by_target.get(target, 0.0) + now - clock)
+            clock = now
+    nodes, edges = _fold_tables(store, parts)
+    for name, seconds in _timed_fold(nodes, edges, time.perf_counter() - clock).items():
+        report.seconds_by_target[name] = report.seconds_by_target.get(name, 0.0) + seconds
+    bar.set_description("load (bulk: COPY)")
+    bar.set_postfix_str(f"{sum(t.num_rows for _, t in nodes):,} nodes, "
+                        f"{sum(t.num_rows for _, t in edges):,} relationships")
+    for name, seconds in store.bulk_load(nodes, edges).items():
+        report.seconds_by_target[name] = report.seconds_by_target.get(name, 0.0) + seconds
+    ckpt.mark_all(keys)
+    report.chunks_done = len(keys)
+
+
+def _label_rows(writes: Sequence[LabelWrite]) -> dict[NodeType, list[Row]]:
+    """The node rows :meth:`graph.GraphStore.write_labels` writes for ``writes``, by label."""
+    by_label: dict[NodeType, list[Row]] = {}
+    for lab in writes:
+        by_label.setdefault(lab.label, []).append({"id": lab.id, **lab.properties()})
+    return by_label
+
+
+def _typed(owner: str, rows: list[Row], schema: pa.Schema) -> pa.Table:
+    """``rows`` as a table of ``schema`` (a property a row leaves out is null)."""
+    unknown = set().union(*rows) - set(schema.names) if rows else set()
+    if unknown:
+        raise SchemaError(f"{owner} has no properties {sorted(unknown)}")
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowException, OverflowError) as e:
+        raise SchemaError(f"{owner} rows do not fit the schema: {e}") from e
+
+
+def _timed_fold(nodes: list[tuple[NodeType, pa.Table]], edges: list[tuple[RelType, pa.Table]],
+                seconds: float) -> dict[str, float]:
+    """The fold's time shared out over the tables by rows (it is one pass over them all)."""
+    rows = {name: t.num_rows for name, t in (*nodes, *edges)}
+    total = sum(rows.values()) or 1
+    return {name: seconds * n / total for name, n in rows.items()}
+
+
+def fold_rows(table: pa.Table, keys: Sequence[str], earliest: Sequence[str] = ()) -> pa.Table:
+    """One row per distinct ``keys``, as upserting the rows in order would leave it: per column,
+    the last non-null value (the smallest for ``earliest`` columns), null if none.
+
+    Args:
+        table (pa.Table): rows in the order they would be written.
+        keys (Sequence[str]): the columns that identify a row (``id``; ``src``, ``dst`` and the
+            event key).
+        earliest (Sequence[str], optional): columns that only move earlier
+            (:attr:`graph.schema.Property.earliest`). (default: ``()``)
+
+    Returns:
+        pa.Table: the folded rows, columns in ``table``'s order, first-seen order.
+    """
+    others = [c for c in table.column_names if c not in keys]
+    aggregates = [(c, "min" if c in earliest else "last") for c in others]
+    # NOTE: one thread keeps the rows in order, which ``last`` needs.
+    folded = table.group_by(list(keys), use_threads=False).aggregate(aggregates)
+    names = {f"{c}_{fn}": c for c, fn in aggregates}
+    folded = folded.rename_columns([names.get(c, c) for c in folded.column_names])
+    return folded.select(table.column_names).cast(table.schema)
+
+
+def _fold_tables(store: GraphStore, parts: dict[str, list[pa.Table]]
+                 ) -> tuple[list[tuple[NodeType, pa.Table]], list[tuple[RelType, pa.Table]]]:
+    """Per label and type, the rows of every chunk folded into what the upserts leave; each
+    label's table holds, besides its own rows, a bare row for every relationship endpoint that
+    none names (the upserts ``MERGE`` those ends)."""
+    schema = store.schema
+    edges: list[tuple[RelType, pa.Table]] = []
+    ends: dict[NodeType, list[pa.ChunkedArray]] = {}
+    for spec in schema.rels:
+        if spec.type not in parts:
+            continue
+        key = ("src", "dst") if spec.key is None else ("src", "dst", spec.key)
+        table = fold_rows(pa.concat_tables(parts[spec.type]), key, spec.earliest)
+        edges.append((spec.type, table))
+        ends.setdefault(spec.src, []).append(table.column("src"))
+        ends.setdefault(spec.dst, []).append(table.column("dst"))
+    nodes: list[tuple[NodeType, pa.Table]] = []
+    for node in schema.nodes:
+        arrow = node_arrow_schema(node)
+        table = (fold_rows(pa.concat_tables(parts[node.label]), ("id",))
+                 if node.label in parts else arrow.empty_table())
+        if node.label in ends:
+            named = pc.unique(pa.chunked_array(
+                [c for column in ends[node.label] for c in column.chunks], type=pa.string()))
+            bare = pc.filter(named, pc.invert(pc.is_in(named, table.column("id"))))
+            if len(bare):
+                table = pa.concat_tables([table, pa.table(
+                    [bare, *(pa.nulls(len(bare), f.type) for f in list(arrow)[1:])], schema=arrow)])
+        if table.num_rows:
+            nodes.append((node.label, table))
+    return nodes, edges
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from graph.errors import GraphError, SchemaError
+from graph.errors import GraphError, SchemaError, StoreError
 from graph.schema import SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
 from graph.typing import NodeType, RelType, Row, Rows
 
@@ -137,6 +138,9 @@ class GraphStore(abc.ABC):
     exclusive_writer: bool = False
     """True when one process at a time can write the store (an embedded file): no other
     process can race its writes, so it may settle first-writer-wins claims itself."""
+    supports_bulk_load: bool = False
+    """True when :meth:`bulk_load` takes the store's own bulk path (LadybugDB's ``COPY FROM``);
+    :func:`graph.loader.load_world` then loads an empty store through it."""
 
     def __init__(self, *, schema: Schema = SCHEMA, batch_size: int = 5000) -> None:
         if batch_size <= 0:
@@ -313,6 +317,54 @@ class GraphStore(abc.ABC):
             self._write_batch(nodes, edges)
         return sum(len(r) for _, r in nodes) + sum(len(r) for _, r in edges)
 
+    def bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
+                  edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
+        """Fill empty tables with whole tables of rows through the store's own bulk path, all
+        or nothing (one transaction where the backend can).
+
+        The rows are final: one per node id and one per relationship (per ``(src, dst)``, or
+        per ``(src, dst, key)`` for event relationships), every endpoint among the nodes given.
+        What :meth:`upsert_nodes` and :meth:`upsert_edges` would make of many writes (later
+        non-null values winning, bare endpoint nodes) is the caller's to fold first
+        (:func:`graph.loader.load_world` does).
+
+        Args:
+            nodes (Sequence[tuple[NodeType, pa.Table]]): per label, a table with ``id`` and
+                any of the label's properties (a column left out is null).
+            edges (Sequence[tuple[RelType, pa.Table]]): per type, a table with ``src``, ``dst``
+                and any of its properties.
+
+        Returns:
+            dict[str, float]: seconds the store spent per label and type (``commit``: the
+            commit).
+
+        Raises:
+            SchemaError: on an unknown label, type or property, a mistyped column, a missing
+                or repeated id or key, or an endpoint that is not among the nodes given;
+                nothing is written.
+            StoreError: if the store has no bulk path (:attr:`supports_bulk_load`) or a table
+                to fill is not empty; nothing is written.
+        """
+        if not self.supports_bulk_load:
+            raise StoreError(f"{type(self).__name__} has no bulk path; use upsert_nodes")
+        node_tables = [(label, conform_node_table(self.schema.node(label), table))
+                       for label, table in nodes]
+        edge_tables = [(rel_type, conform_edge_table(self.schema.rel(rel_type), table))
+                       for rel_type, table in edges]
+        given = {label: table.column("id") for label, table in node_tables}
+        if len(given) != len(node_tables):
+            raise SchemaError("bulk_load: a label is given twice")
+        for rel_type, table in edge_tables:
+            spec = self.schema.rel(rel_type)
+            for end, label in (("src", spec.src), ("dst", spec.dst)):
+                ids = given.get(label)
+                missing = (table.num_rows if ids is None
+                           else pc.sum(pc.invert(pc.is_in(table.column(end), ids))).as_py() or 0)
+                if missing:
+                    raise SchemaError(f"bulk_load: {missing} {rel_type} rows name a {label} "
+                                      f"({end}) that is not among the nodes given")
+        return self._bulk_load(node_tables, edge_tables)
+
     def remove_properties(self, label: NodeType, node_ids: Sequence[str],
                           names: Sequence[str]) -> None:
         """Null the properties ``names`` of the nodes ``node_ids`` (erasure); absent ids are
@@ -487,6 +539,10 @@ class GraphStore(abc.ABC):
             for batch in _batches(rows, self.batch_size):
                 self._upsert_edges(rel_type, batch)
 
+    def _bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
+                   edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
+        raise NotImplementedError(f"{type(self).__name__} has no bulk path")
+
     def _remove_properties(self, label: NodeType, node_ids: list[str],
                            names: tuple[str, ...]) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot remove properties")
@@ -565,6 +621,61 @@ def edge_arrow_schema(spec: RelSpec) -> pa.Schema:
             *(pa.field(p.name, ARROW_TYPES[p.type]) for p in spec.properties),
         ]
     )
+
+
+def conform_node_table(spec: NodeSpec, table: pa.Table) -> pa.Table:
+    """``table`` with exactly the columns of :func:`node_arrow_schema` (a column it leaves out
+    is null), checked: every ``id`` a non-empty string, no id twice.
+
+    Raises:
+        SchemaError: on an unknown or mistyped column, a missing, empty or repeated id.
+    """
+    table = _conform_columns(spec.label, table, node_arrow_schema(spec))
+    _check_keys(spec.label, table, ("id",), ("id",))
+    return table
+
+
+def conform_edge_table(spec: RelSpec, table: pa.Table) -> pa.Table:
+    """``table`` with exactly the columns of :func:`edge_arrow_schema` (a column it leaves out
+    is null), checked: ``src``, ``dst`` (and the key of an event relationship) non-empty
+    strings, no relationship twice.
+
+    Raises:
+        SchemaError: on an unknown or mistyped column, a missing key or a repeated
+            relationship.
+    """
+    table = _conform_columns(spec.type, table, edge_arrow_schema(spec))
+    required = ("src", "dst") if spec.key is None else ("src", "dst", spec.key)
+    _check_keys(spec.type, table, required, required)
+    return table
+
+
+def _conform_columns(owner: str, table: pa.Table, schema: pa.Schema) -> pa.Table:
+    unknown = set(table.column_names) - set(schema.names)
+    if unknown:
+        raise SchemaError(f"{owner} has no properties {sorted(unknown)}")
+    columns = []
+    for f in schema:
+        if f.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, f.type))
+            continue
+        try:
+            columns.append(table.column(f.name).cast(f.type, safe=True))
+        except (pa.ArrowException, OverflowError) as e:
+            raise SchemaError(f"{owner}.{f.name} must be {f.type}: {e}") from e
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _check_keys(owner: str, table: pa.Table, required: tuple[str, ...],
+                unique: tuple[str, ...]) -> None:
+    for name in required:
+        column = table.column(name)
+        if column.null_count or (table.num_rows and pc.min(pc.utf8_length(column)).as_py() == 0):
+            raise SchemaError(f"{owner} rows need a non-empty string {name!r}")
+    distinct = table.group_by(list(unique), use_threads=False).aggregate([]).num_rows
+    if distinct != table.num_rows:
+        raise SchemaError(f"{owner}: {table.num_rows - distinct} rows repeat a "
+                          f"{'/'.join(unique)} of another row")
 
 
 class NeighbourhoodReader(Protocol):

@@ -150,12 +150,12 @@ class _Interrupting:
 def test_load_resumes_after_interruption(store: GraphStore, fresh_dir: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         load_world(_Interrupting(store, 6), fresh_dir, P,  # type: ignore[arg-type]
-                   chunk_rows=1000, target="t", progress=False)
+                   chunk_rows=1000, target="t", progress=False, bulk=False)
     keys = expected_keys(fresh_dir)
     partial = graph_counts(store, keys)
     assert partial["User"] == len(keys["User"]) and partial["REPAID"] == 0
     rest = load_world(store, fresh_dir, P, chunk_rows=1000, target="t", progress=False)
-    assert rest.chunks_skipped > 0 and rest.chunks_done > 0
+    assert not rest.bulk and rest.chunks_skipped > 0 and rest.chunks_done > 0
     assert "User" not in rest.written  # finished before the interruption, not redone
     assert graph_counts(store, keys) == counts_of(keys)
 
@@ -206,10 +206,11 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[_Place]:
 
 
 def _stopped_midway(store: GraphStore, directory: Path, target: str) -> None:
-    """A load that a store error stops after the node labels and a few relationship chunks."""
+    """A chunk-by-chunk load that a store error stops after the node labels and a few
+    relationship chunks."""
     with pytest.raises(StoreError, match="disk full"):
         load_world(_Interrupting(store, 6, StoreError("disk full")),  # type: ignore[arg-type]
-                   directory, P, chunk_rows=1000, target=target, progress=False)
+                   directory, P, chunk_rows=1000, target=target, progress=False, bulk=False)
 
 
 def test_a_store_created_again_at_the_same_place_is_loaded_whole(
@@ -278,7 +279,7 @@ def test_a_full_buffer_pool_stops_the_load_and_a_larger_one_resumes(
     path = tmp_path / "graph.lbug"
     with LadybugStore(path, buffer_pool_bytes=16 * 2**20) as store:
         with pytest.raises(BufferPoolFullError) as info:
-            load_world(store, fresh_dir, P, target="t", progress=False)
+            load_world(store, fresh_dir, P, target="t", progress=False, bulk=False)
     assert info.value.pool_bytes == 16 * 2**20
     assert "buffer pool (16 MiB) is full" in str(info.value)
     with LadybugStore(path, buffer_pool_bytes=256 * 2**20) as store:

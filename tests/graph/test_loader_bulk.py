@@ -1,0 +1,275 @@
+"""The bulk path of the loader (an empty LadybugDB store filled with ``COPY FROM``): the same
+graph as the chunk-by-chunk upserts, nothing added by a second load, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from graph import BufferPoolFullError, GraphStore, Pseudonymiser, SchemaError, StoreError
+from graph.ladybug_store import LadybugStore
+from graph.loader import LoadError, checkpoint_path, clear_checkpoints, fold_rows, load_world
+from graph.schema import SCHEMA
+from graph.typing import NodeType, RelType
+from simulator import WorldConfig, read_table, simulate_world, write_world
+
+P = Pseudonymiser(b"loader-bulk-test-secret-0123")
+CHUNK = 100
+"""Small chunks, so that a phone or an address named in many chunks is folded across them."""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("world")
+    write_world(simulate_world(WorldConfig(users=300, seed=7)), out)
+    return out
+
+
+@pytest.fixture
+def fresh_world(world: Path) -> Path:
+    clear_checkpoints(world)
+    return world
+
+
+@pytest.fixture(scope="module")
+def ragged_world(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The world plus rows that name entities no entity table holds (a contact and an owner
+    never signed up, a label on an unknown application, a contact listed twice with an earlier
+    ``since`` in a later chunk): the upserts create those nodes bare and keep the earliest
+    ``since``."""
+    out = tmp_path_factory.mktemp("ragged")
+    for file in world.glob("*"):
+        if not file.name.startswith("."):
+            shutil.copy(file, out / file.name)
+    start = WorldConfig().start_ts
+
+    def append(table: str, rows: list[dict[str, Any]]) -> None:
+        old = read_table(out, table)
+        pq.write_table(pa.concat_tables([old, pa.Table.from_pylist(rows, schema=old.schema)]),
+                       out / f"{table}.parquet")
+
+    first = read_table(world, "contacts").slice(0, 1).to_pylist()[0]
+    append("contacts", [{"user_id": "U-ghost", "contact_user_id": "U-ghost-2", "since": start},
+                        {**first, "since": first["since"] - 86_400}])
+    append("ownership", [{"user_id": "U-ghost", "merchant_id": "M-ghost", "since": start}])
+    append("label_events", [{"entity_type": "Application", "entity_id": "A-ghost",
+                             "kind": "fraud", "visible_at": start + 86_400,
+                             "source": "investigator:test"}])
+    return out
+
+
+@pytest.fixture
+def open_store(tmp_path: Path) -> Iterator[Any]:
+    """Opens LadybugDB stores under ``tmp_path`` by name and closes them after the test."""
+    opened: list[LadybugStore] = []
+
+    def open_(name: str, **kwargs: Any) -> LadybugStore:
+        store = LadybugStore(tmp_path / f"{name}.lbug", **kwargs)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+def snapshot(store: GraphStore) -> dict[str, set[tuple[tuple[str, Any], ...]]]:
+    """Every node of every label (records included) and every relationship of every type, as
+    sets of rows: ids, ends and every property (documents included)."""
+    tables = {label: store.export_nodes(label) for label in SCHEMA.labels}
+    tables |= {rel: store.export_edges(rel) for rel in SCHEMA.rel_types}
+    return {name: {tuple(sorted(row.items())) for row in table.to_pylist()}
+            for name, table in tables.items()}
+
+
+def assert_same_graph(got: GraphStore, want: GraphStore) -> None:
+    mine, theirs = snapshot(got), snapshot(want)
+    for name in theirs:
+        if name == "StoreIdentity":
+            continue  # one per store instance, drawn at random
+        assert len(mine[name]) == len(theirs[name]), name
+        missing, extra = theirs[name] - mine[name], mine[name] - theirs[name]
+        assert not missing and not extra, (
+            f"{name}: {len(missing)} rows missing, e.g. {sorted(missing)[:2]}; "
+            f"{len(extra)} rows not in the upsert load, e.g. {sorted(extra)[:2]}")
+
+
+@pytest.mark.parametrize("days", [None, 90])
+def test_a_bulk_load_is_the_upsert_load(open_store: Any, fresh_world: Path,
+                                        days: int | None) -> None:
+    _check_same_load(open_store, fresh_world,
+                     None if days is None else WorldConfig().start_ts + days * 86_400)
+
+
+def test_a_bulk_load_of_a_ragged_world_is_the_upsert_load(open_store: Any,
+                                                          ragged_world: Path) -> None:
+    bulked = _check_same_load(open_store, ragged_world, None)
+    ghosts = {(label, i): bulked.get_node(label, i) for label, i in (
+        ("User", "U-ghost"), ("User", "U-ghost-2"), ("Merchant", "M-ghost"))}
+    assert all(node is not None and not node.properties for node in ghosts.values()), ghosts
+    app = bulked.get_node("Application", "A-ghost")
+    assert app is not None and set(app.properties) == {
+        "fraud_label", "fraud_label_at", "fraud_label_source"}
+
+
+def _check_same_load(open_store: Any, directory: Path, as_of: int | None) -> LadybugStore:
+    upserted = open_store("upserted")
+    slow = load_world(upserted, directory, P, as_of=as_of, chunk_rows=CHUNK, target="up",
+                      progress=False, bulk=False)
+    bulked = open_store("bulked")
+    fast = load_world(bulked, directory, P, as_of=as_of, chunk_rows=CHUNK, target="bulk",
+                      progress=False)
+    assert fast.bulk and not slow.bulk
+    assert_same_graph(bulked, upserted)
+    counts = bulked.counts()
+    assert counts == {**upserted.counts(), "StoreIdentity": 1}
+    assert fast.written == slow.written and fast.chunks_done == slow.chunks_done
+    # The fold across chunks mattered: rows for one phone and one address came in several.
+    assert fast.written["Phone"] > counts["Phone"] and fast.written["Address"] > counts["Address"]
+    return bulked
+
+
+def test_a_second_load_after_a_bulk_load_adds_nothing(open_store: Any,
+                                                      fresh_world: Path) -> None:
+    store = open_store("graph")
+    first = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    assert first.bulk and first.chunks_done > 0
+    before, counts = snapshot(store), store.counts()
+
+    again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    assert not again.bulk
+    assert (again.chunks_done, again.chunks_skipped) == (0, first.chunks_done)
+    assert store.counts() == counts
+
+    # Without the checkpoint every chunk is upserted again over the bulk-loaded tables.
+    clear_checkpoints(fresh_world)
+    redo = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    assert not redo.bulk and redo.chunks_done == first.chunks_done
+    assert store.counts() == counts and snapshot(store) == before
+
+    with pytest.raises(LoadError, match="not empty"):
+        load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False,
+                   bulk=True)
+
+
+class _FailingCopy:
+    """Delegates to a real LadybugDB store, but hands its bulk path tables that no longer
+    hold one node that a relationship names (past the checks of the public method): the
+    relationship's ``COPY`` fails in LadybugDB after the node tables were copied."""
+
+    def __init__(self, store: LadybugStore) -> None:
+        self._store = store
+        self.copied: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
+                  edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
+        broken = [(label, table.slice(1) if label == "Merchant" else table)
+                  for label, table in nodes]
+        return self._store._bulk_load(broken, edges)
+
+
+def test_a_bulk_load_that_fails_midway_leaves_the_store_empty(
+        open_store: Any, fresh_world: Path) -> None:
+    """All or nothing: the ``OWNS`` copy fails after every node table and several relationship
+    tables were copied; the store is as empty as before, the checkpoint records no chunk, and
+    the same command run again loads everything in bulk."""
+    store = open_store("graph")
+    with pytest.raises(StoreError, match="Unable to find primary key"):
+        load_world(_FailingCopy(store), fresh_world, P,  # type: ignore[arg-type]
+                   chunk_rows=CHUNK, target="t", progress=False)
+    assert not any(n for name, n in store.counts().items() if name != "StoreIdentity")
+    ckpt = checkpoint_path(fresh_world, target="t", as_of=WorldConfig().end_ts,
+                           chunk_rows=CHUNK, pseudonymiser=P)
+    assert not ckpt.exists() or '"chunk"' not in ckpt.read_text()
+
+    again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    assert again.bulk and again.chunks_skipped == 0
+    upserted = open_store("upserted")
+    load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
+               bulk=False)
+    assert_same_graph(store, upserted)
+
+
+def test_a_full_buffer_pool_stops_a_bulk_load_and_leaves_nothing(
+        open_store: Any, fresh_world: Path, tmp_path: Path) -> None:
+    """A real failure inside LadybugDB (its page cache too small for the ``COPY``): the load
+    stops with the store's error naming the pool and leaves the store empty; reopened with a
+    larger pool, the same load runs whole, in bulk."""
+    with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=16 * 2**20) as small:
+        with pytest.raises(BufferPoolFullError, match=r"buffer pool \(16 MiB\) is full"):
+            load_world(small, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+        assert not any(n for name, n in small.counts().items() if name != "StoreIdentity")
+    with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=256 * 2**20) as store:
+        rest = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+        assert rest.bulk and rest.chunks_skipped == 0
+        upserted = open_store("upserted")
+        load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
+                   bulk=False)
+        assert_same_graph(store, upserted)
+
+
+def test_documents_go_beside_the_table_as_upserts_put_them(open_store: Any) -> None:
+    rows = [{"id": f"v{i}", "decision": "approve", "decided_at": i,
+             "verdict_json": f'{{"n": {i}}}', "features_json": None if i % 2 else "{}"}
+            for i in range(5)]
+    upserted = open_store("upserted")
+    upserted.apply_schema()
+    upserted.upsert_nodes("Verdict", rows)
+    bulked = open_store("bulked")
+    bulked.apply_schema()
+    bulked.bulk_load([("Verdict", pa.Table.from_pylist(rows))], [])
+    assert_same_graph(bulked, upserted)
+    node = bulked.get_node("Verdict", "v3")
+    assert node is not None and node.properties["verdict_json"] == '{"n": 3}'
+    stored = bulked._read(lambda conn: conn.execute(
+        "MATCH (n:Verdict) WHERE n.verdict_json IS NOT NULL RETURN count(n)").get_all())
+    assert stored == [[0]]  # in the document file, not in the node table
+
+
+def test_bulk_load_checks_its_tables_and_writes_nothing_on_a_bad_one(open_store: Any) -> None:
+    store = open_store("graph")
+    store.apply_schema()
+    users = pa.table({"id": ["u1", "u2"], "created_at": [1, 2]})
+    contact = pa.table({"src": ["u1"], "dst": ["u3"], "since": [5]})
+    with pytest.raises(SchemaError, match="CONTACT rows name a User"):
+        store.bulk_load([("User", users)], [("CONTACT", contact)])
+    with pytest.raises(SchemaError, match="repeat"):
+        store.bulk_load([("User", pa.table({"id": ["u1", "u1"]}))], [])
+    with pytest.raises(SchemaError, match="non-empty string 'id'"):
+        store.bulk_load([("User", pa.table({"id": ["u1", ""]}))], [])
+    with pytest.raises(SchemaError, match="no properties"):
+        store.bulk_load([("User", pa.table({"id": ["u1"], "shoe_size": [42]}))], [])
+    with pytest.raises(SchemaError, match="created_at"):
+        store.bulk_load([("User", pa.table({"id": ["u1"], "created_at": ["monday"]}))], [])
+    assert not any(store.counts().values())
+
+    store.bulk_load([("User", users)], [])
+    with pytest.raises(StoreError, match="empty tables; User has rows"):
+        store.bulk_load([("User", pa.table({"id": ["u9"]}))], [])
+    assert store.counts()["User"] == 2
+
+
+def test_fold_rows_keeps_the_last_value_given_and_the_earliest_time() -> None:
+    rows = pa.table({
+        "src": ["a", "b", "a", "a"], "dst": ["x", "x", "x", "x"],
+        "since": [30, 5, None, 10], "note": ["one", None, "three", None],
+    })
+    folded = fold_rows(rows, ("src", "dst"), earliest=("since",))
+    assert folded.to_pylist() == [
+        {"src": "a", "dst": "x", "since": 10, "note": "three"},
+        {"src": "b", "dst": "x", "since": 5, "note": None},
+    ]
+    assert folded.schema == rows.schema
+    assert fold_rows(rows.slice(0, 0), ("src", "dst")).num_rows == 0
+    events = pa.table({"src": ["a", "a", "a"], "dst": ["x", "x", "y"], "event_id": ["e1", "e2", "e1"],
+                       "ts": [1, 2, 3]})
+    assert fold_rows(events, ("src", "dst", "event_id")).equals(events)
