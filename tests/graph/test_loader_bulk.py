@@ -40,9 +40,9 @@ def fresh_world(world: Path) -> Path:
 @pytest.fixture(scope="module")
 def ragged_world(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The world plus rows that name entities no entity table holds (a contact and an owner
-    never signed up, a label on an unknown application, a contact listed twice with an earlier
-    ``since`` in a later chunk): the upserts create those nodes bare and keep the earliest
-    ``since``."""
+    never signed up, labels on an unknown application), that the upserts create bare; a
+    contact listed again, later, in a later chunk (the upserts keep the earliest ``since``);
+    an application marked fraud, then cleared (the later label wins)."""
     out = tmp_path_factory.mktemp("ragged")
     for file in world.glob("*"):
         if not file.name.startswith("."):
@@ -56,11 +56,12 @@ def ragged_world(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     first = read_table(world, "contacts").slice(0, 1).to_pylist()[0]
     append("contacts", [{"user_id": "U-ghost", "contact_user_id": "U-ghost-2", "since": start},
-                        {**first, "since": first["since"] - 86_400}])
+                        {**first, "since": first["since"] + 86_400}])
     append("ownership", [{"user_id": "U-ghost", "merchant_id": "M-ghost", "since": start}])
     append("label_events", [{"entity_type": "Application", "entity_id": "A-ghost",
-                             "kind": "fraud", "visible_at": start + 86_400,
-                             "source": "investigator:test"}])
+                             "kind": kind, "visible_at": start + day * 86_400,
+                             "source": f"investigator:{kind}"}
+                            for day, kind in ((1, "fraud"), (2, "cleared"))])
     return out
 
 
@@ -114,8 +115,13 @@ def test_a_bulk_load_of_a_ragged_world_is_the_upsert_load(open_store: Any,
         ("User", "U-ghost"), ("User", "U-ghost-2"), ("Merchant", "M-ghost"))}
     assert all(node is not None and not node.properties for node in ghosts.values()), ghosts
     app = bulked.get_node("Application", "A-ghost")
-    assert app is not None and set(app.properties) == {
-        "fraud_label", "fraud_label_at", "fraud_label_source"}
+    assert app is not None and app.properties == {
+        "fraud_label": "cleared", "fraud_label_at": WorldConfig().start_ts + 2 * 86_400,
+        "fraud_label_source": "investigator:cleared"}
+    first = read_table(ragged_world, "contacts").slice(0, 1).to_pylist()[0]
+    (contact,) = [e for e in bulked.export_edges("CONTACT").to_pylist()
+                  if (e["src"], e["dst"]) == (first["user_id"], first["contact_user_id"])]
+    assert contact["since"] == first["since"]
 
 
 def _check_same_load(open_store: Any, directory: Path, as_of: int | None) -> LadybugStore:
