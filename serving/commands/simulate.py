@@ -26,6 +26,7 @@ from serving.settings import get_settings
 from serving.stores import buffer_pool_advice, build_store
 
 _DEFAULT_DOC = Path("docs/SIMULATOR.md")
+_BULK_KEEPS_NOTHING = "a bulk load into an empty store is all or nothing and starts over"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -119,7 +120,7 @@ def _load(args: argparse.Namespace) -> int:
                                 workers=args.workers, progress=not args.quiet)
         except KeyboardInterrupt:
             print("interrupted: finished chunks are recorded; run the same command again to "
-                  "resume", file=sys.stderr)
+                  f"resume ({_BULK_KEEPS_NOTHING})", file=sys.stderr)
             raise
         except LoadLimitError as e:
             timeout = (f"raise RISKGRAPH_NEO4J_QUERY_TIMEOUT_S (now "
@@ -130,11 +131,12 @@ def _load(args: argparse.Namespace) -> int:
             return 2
         except BufferPoolFullError as e:
             print(f"riskgraph load: {e}; {buffer_pool_advice(e.pool_bytes)}, then run the same "
-                  "command again to resume (finished chunks are kept)", file=sys.stderr)
+                  f"command again to resume (finished chunks are kept; {_BULK_KEEPS_NOTHING})",
+                  file=sys.stderr)
             return 2
         counts = store.counts()
     print(json.dumps({
-        "as_of": report.as_of, "seconds": round(report.seconds, 1),
+        "as_of": report.as_of, "bulk": report.bulk, "seconds": round(report.seconds, 1),
         "chunks_done": report.chunks_done, "chunks_skipped": report.chunks_skipped,
         "written": report.written, "counts": counts,
     }, indent=2, sort_keys=True))
