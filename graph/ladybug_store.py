@@ -378,15 +378,17 @@ class LadybugStore(GraphStore):
         folder = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.bulk-",
                                        dir=self.path.parent))
         try:
+            started = time.perf_counter()
             files = []
             for i, (name, table, spec) in enumerate(laid_out):
                 file = folder / f"{i:02d}-{name}.parquet"
                 pq.write_table(table, file)
                 files.append((name, spec, queries.copy_from(name, allowed, str(file.resolve()))))
             total = sum(table.num_rows for _, table, _ in laid_out)
+            written = time.perf_counter() - started
 
             def task(conn: ladybug.Connection) -> dict[str, float]:
-                seconds: dict[str, float] = {}
+                seconds: dict[str, float] = {"files": written}
                 with _transaction(conn):
                     for name, spec, _ in files:
                         query = (queries.count_nodes(spec) if isinstance(spec, NodeSpec)

@@ -59,6 +59,7 @@ from graph.store import (
     GraphStore,
     LabelWrite,
     StoreIdentity,
+    count_distinct_keys,
     edge_arrow_schema,
     node_arrow_schema,
 )
@@ -130,13 +131,16 @@ class LoadReport:
     Args:
         written (dict[str, int]): rows written per label, relationship type and ``labels``.
         seconds_by_target (dict[str, float]): wall time spent per target (reading, building
-            rows and writing; on the bulk path also its share of folding the rows and its
-            ``COPY``, and ``commit`` for the one commit).
+            rows and writing; on the bulk path: building its rows and its ``COPY``).
         chunks_done (int): chunks written by this run.
         chunks_skipped (int): chunks a previous run had finished (resume).
         seconds (float): wall time.
         as_of (int): the time the graph was loaded as of.
         bulk (bool): whether the store was loaded through its bulk path.
+        bulk_seconds (dict[str, float]): on the bulk path, the seconds after the rows were
+            built: ``fold`` (into one table per label and type), then what
+            :meth:`graph.GraphStore.bulk_load` reports (``check``, ``files``, each table's
+            ``COPY``, ``commit``).
     """
 
     written: dict[str, int] = field(default_factory=dict)
@@ -146,6 +150,7 @@ class LoadReport:
     seconds: float = 0.0
     as_of: int = 0
     bulk: bool = False
+    bulk_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def nodes(self) -> int:
@@ -353,8 +358,10 @@ def load_world(
     if bulk:
         report.bulk = True
         try:
-            _load_bulk(store, _BulkJob(sources, steps, cutoff, pseudonymiser, chunk_rows),
-                       report, ckpt, bar)
+            # NOTE: the same hashes, each made once: hashing devices and IPs again in every
+            # chunk of logins was a third of a bulk load's time (100k-user world).
+            _load_bulk(store, _BulkJob(sources, steps, cutoff, pseudonymiser.remembering(),
+                                       chunk_rows), report, ckpt, bar)
         finally:
             bar.close()
             ckpt.close()
@@ -463,13 +470,14 @@ def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Chec
                 report.seconds_by_target.get(target, 0.0) + now - clock)
             clock = now
     nodes, edges = _fold_tables(store, parts)
-    for name, seconds in _timed_fold(nodes, edges, time.perf_counter() - clock).items():
-        report.seconds_by_target[name] = report.seconds_by_target.get(name, 0.0) + seconds
+    folded = time.perf_counter() - clock
     bar.set_description("load (bulk: COPY)")
     bar.set_postfix_str(f"{sum(t.num_rows for _, t in nodes):,} nodes, "
                         f"{sum(t.num_rows for _, t in edges):,} relationships")
-    for name, seconds in store.bulk_load(nodes, edges).items():
-        report.seconds_by_target[name] = report.seconds_by_target.get(name, 0.0) + seconds
+    report.bulk_seconds = {"fold": folded, **store.bulk_load(nodes, edges)}
+    for name, seconds in report.bulk_seconds.items():
+        if name in report.seconds_by_target:
+            report.seconds_by_target[name] += seconds
     ckpt.mark_all(keys)
     report.chunks_done = len(keys)
 
@@ -493,14 +501,6 @@ def _typed(owner: str, rows: list[Row], schema: pa.Schema) -> pa.Table:
         raise SchemaError(f"{owner} rows do not fit the schema: {e}") from e
 
 
-def _timed_fold(nodes: list[tuple[NodeType, pa.Table]], edges: list[tuple[RelType, pa.Table]],
-                seconds: float) -> dict[str, float]:
-    """The fold's time shared out over the tables by rows (it is one pass over them all)."""
-    rows = {name: t.num_rows for name, t in (*nodes, *edges)}
-    total = sum(rows.values()) or 1
-    return {name: seconds * n / total for name, n in rows.items()}
-
-
 def fold_rows(table: pa.Table, keys: Sequence[str], earliest: Sequence[str] = ()) -> pa.Table:
     """One row per distinct ``keys``, as upserting the rows in order would leave it: per column,
     the last non-null value (the smallest for ``earliest`` columns), null if none.
@@ -515,6 +515,8 @@ def fold_rows(table: pa.Table, keys: Sequence[str], earliest: Sequence[str] = ()
     Returns:
         pa.Table: the folded rows, columns in ``table``'s order, first-seen order.
     """
+    if count_distinct_keys(table, keys) == table.num_rows:
+        return table
     others = [c for c in table.column_names if c not in keys]
     aggregates = [(c, "min" if c in earliest else "last") for c in others]
     # NOTE: one thread keeps the rows in order, which ``last`` needs.

@@ -151,3 +151,24 @@ class Pseudonymiser:
             self._secret, f"{kind}:{normalise(kind, value)}".encode(), hashlib.sha256
         ).hexdigest()
         return _PREFIX[kind] + digest[:32]
+
+    def remembering(self) -> Pseudonymiser:
+        """A pseudonymiser under the same secret that keeps every hash it makes, for work that
+        meets the same identifiers again and again (a bulk load hashes each device and IP once
+        per chunk it appears in); the memory grows with the distinct identifiers, so drop it
+        when the work is done."""
+        return _RememberingPseudonymiser(self._secret)
+
+
+class _RememberingPseudonymiser(Pseudonymiser):
+    """:meth:`Pseudonymiser.remembering`: the same hashes, each computed once."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(secret)
+        self._seen: dict[tuple[str, str], str] = {}
+
+    def hash(self, kind: IdentifierKind, value: str) -> str:
+        found = self._seen.get((kind, value))
+        if found is None:
+            found = self._seen[(kind, value)] = super().hash(kind, value)
+        return found
