@@ -8,12 +8,26 @@ and where the CPU went (this process vs the Neo4j server), which says what bound
 The Neo4j database is emptied first: point it at a server of its own (scripts/neo4j.sh with
 NEO4J_HOME_DIR / NEO4J_BOLT_PORT), never one that tests or people share. Prints one Markdown row
 per backend for docs/BENCHMARKS.md.
+
+The embedded store's two paths side by side, each run in a fresh process and a fresh store, the
+median of three (the world is only read: its files are linked into a scratch directory, where
+the load's checkpoint goes):
+
+    python bench/bench_load.py --backends ladybug --path upsert bulk --repeat 3 \
+        --world /data/w100k --ladybug-buffer-pool-mib 4096
+
+``--path auto`` (the default) is what `riskgraph load` does: the bulk path into an empty store
+that has one (LadybugDB's ``COPY FROM``), else chunk by chunk.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -22,7 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from machine_info import machine, peak_rss_gib, today
+
+# NOTE: this checkout's packages, whatever `pip install -e` points at (the runs in child
+# processes import them too).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from machine_info import machine, peak_rss_gib, today  # noqa: E402
 
 from graph import GraphStore, Pseudonymiser
 from graph.ladybug_store import LadybugStore
@@ -73,15 +92,22 @@ def _cpu(proc: psutil.Process | None) -> float:
     return float(t.user + t.system)
 
 
+PATH_HEADER = ("| date | machine | store | path | runs | nodes | relationships | wall s | "
+               "nodes/s (node phase) | relationships/s (edge phase) | relationships/s (wall) | "
+               "bulk steps s: fold / check / files / COPY / commit | load process CPU | "
+               "peak RSS GiB |\n|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+_BULK_PATH = {"auto": None, "upsert": False, "bulk": True}
+
+
 def run(store: GraphStore, world: Path, server: psutil.Process | None, name: str,
-        chunk_rows: int, workers: int) -> dict[str, Any]:
+        chunk_rows: int, workers: int, bulk: bool | None = None) -> dict[str, Any]:
     pseudonymiser = Pseudonymiser(b"bench-load-secret-0123456789")
     me = psutil.Process()
     sampler = _Sampler(server)
     sampler.start()
     cpu_me, cpu_server = _cpu(me), _cpu(server)
     report = load_world(store, world, pseudonymiser, chunk_rows=chunk_rows, workers=workers,
-                        target=f"bench:{name}:{time.time_ns()}", progress=True)
+                        target=f"bench:{name}:{time.time_ns()}", progress=True, bulk=bulk)
     cpu_me, cpu_server = _cpu(me) - cpu_me, _cpu(server) - cpu_server
     sampler.stop()
     counts = store.counts()
@@ -101,6 +127,75 @@ def row(name: str, r: dict[str, Any]) -> str:
             f"{peak_rss_gib():.2f} / {rss_server} |")
 
 
+def summary(r: dict[str, Any]) -> dict[str, Any]:
+    """One run's figures as plain numbers (what a child process hands back)."""
+    rep = r["report"]
+    steps = rep.bulk_seconds
+    copies = sum(v for k, v in steps.items() if k not in ("fold", "check", "files", "commit"))
+    return {
+        "bulk": rep.bulk, "nodes": rep.nodes, "edges": rep.edges, "labels": rep.labels,
+        "wall": rep.seconds, "node_rate": rep.nodes / rep.seconds_of("node"),
+        "edge_rate": rep.edges / rep.seconds_of("edge"), "wall_rate": rep.edges / rep.seconds,
+        "steps": [steps.get("fold", 0.0), steps.get("check", 0.0), steps.get("files", 0.0),
+                  copies, steps.get("commit", 0.0)],
+        "cpu": r["cpu_client"] / rep.seconds, "rss": peak_rss_gib(),
+        "counts": r["counts"],
+    }
+
+
+def path_row(name: str, path: str, runs: list[dict[str, Any]]) -> str:
+    """The median of ``runs`` (each figure's own median) as one Markdown row."""
+    def med(key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
+    steps = ([statistics.median(r["steps"][i] for r in runs) for i in range(5)]
+             if runs[0]["bulk"] else None)
+    spread = f" ({min(r['wall'] for r in runs):.1f}–{max(r['wall'] for r in runs):.1f})"
+    took = " (bulk)" if runs[0]["bulk"] else " (upsert)"
+    return (f"| {today()} | {machine()} | {name} | {path}{took if path == 'auto' else ''} "
+            f"| {len(runs)} | {runs[0]['nodes']:,} | {runs[0]['edges']:,} | {med('wall'):.1f}"
+            f"{spread if len(runs) > 1 else ''} | {med('node_rate'):,.0f} | "
+            f"{med('edge_rate'):,.0f} | {med('wall_rate'):,.0f} | "
+            + (" / ".join(f"{x:.1f}" for x in steps) if steps else "-")
+            + f" | {med('cpu'):.2f} cores | {med('rss'):.2f} |")
+
+
+def _scratch_world(world: Path) -> Path:
+    """A directory of links to ``world``'s files: the load's checkpoint goes there, never into
+    the world (which may be read-only, e.g. /data)."""
+    scratch = Path(tempfile.mkdtemp(prefix="bulk-world-"))
+    for file in world.iterdir():
+        if file.is_file() and not file.name.startswith("."):
+            (scratch / file.name).symlink_to(file.resolve())
+    return scratch
+
+
+def _compare_paths(args: argparse.Namespace) -> int:
+    """Each (backend, path) ``--repeat`` times, each run a child process of its own."""
+    rows: list[str] = []
+    for name in args.backends:
+        for path in args.path:
+            runs: list[dict[str, Any]] = []
+            for i in range(args.repeat):
+                with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                    cmd = [sys.executable, __file__, "--backends", name, "--path", path,
+                           "--repeat", "1", "--world", str(args.world), "--json-out", out.name,
+                           "--chunk-rows", str(args.chunk_rows), "--workers", str(args.workers),
+                           "--batch-size", str(args.batch_size), "--ladybug-buffer-pool-mib",
+                           str(args.ladybug_buffer_pool_mib), "--neo4j-uri", args.neo4j_uri]
+                    subprocess.run(cmd, check=True)
+                    runs.append(json.loads(Path(out.name).read_text()))
+                print(f"{name} {path} run {i + 1}: {runs[-1]['wall']:.1f} s, "
+                      f"{runs[-1]['wall_rate']:,.0f} relationships/s over the wall, peak RSS "
+                      f"{runs[-1]['rss']:.2f} GiB", file=sys.stderr)
+            if any(r["counts"] != runs[0]["counts"] for r in runs):
+                raise SystemExit(f"{name} {path}: the runs stored different graphs")
+            rows.append(path_row(name, path, runs))
+    print(PATH_HEADER)
+    print("\n".join(rows))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=100_000)
@@ -118,15 +213,25 @@ def main() -> int:
                     help="LadybugDB page cache; 0 (default) lets it take 80 %% of RAM")
     ap.add_argument("--chunk-rows", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=1, help="concurrent writers per chunk")
+    ap.add_argument("--path", nargs="+", default=["auto"], choices=list(_BULK_PATH),
+                    help="load path(s): auto (what `riskgraph load` does), upsert (chunk by "
+                    "chunk), bulk (the store's bulk path; the store starts empty)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="with more than 1: each backend and path this many times, each run in "
+                    "a fresh process and store; prints the median row")
+    ap.add_argument("--json-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if not (args.world / "world.json").exists():
         print(f"simulating {args.users:,} users into {args.world} ...", file=sys.stderr)
         write_world(simulate_world(WorldConfig(users=args.users, seed=args.seed)), args.world)
+    if args.repeat > 1 or len(args.path) > 1:
+        return _compare_paths(args)
+    world = _scratch_world(args.world)
     results: list[str] = []
     for name in args.backends:
         if name == "ladybug":
-            tmp = Path(tempfile.mkdtemp(prefix="bench-load-"))
+            tmp = Path(tempfile.mkdtemp(prefix="bulk-load-"))
             store: GraphStore = LadybugStore(
                 tmp / "graph.lbug", batch_size=args.batch_size,
                 buffer_pool_bytes=args.ladybug_buffer_pool_mib * 2**20)
@@ -140,8 +245,14 @@ def main() -> int:
             store = neo
             server = _server_process(int(args.neo4j_uri.rsplit(":", 1)[1]))
         with store:
-            r = run(store, args.world, server, name, args.chunk_rows, args.workers)
-        clear_checkpoints(args.world)
+            r = run(store, world, server, name, args.chunk_rows, args.workers,
+                    _BULK_PATH[args.path[0]])
+        clear_checkpoints(world)
+        if args.json_out is not None:
+            args.json_out.write_text(json.dumps(summary(r)))
+            if name == "ladybug":
+                shutil.rmtree(tmp, ignore_errors=True)
+            continue
         rep = r["report"]
         print(f"{name}: {rep.seconds:.1f} s; per target (s): "
               + ", ".join(f"{k} {v:.1f}" for k, v in rep.seconds_by_target.items()),
@@ -151,6 +262,9 @@ def main() -> int:
             pool = args.ladybug_buffer_pool_mib
             label += f", {pool} MiB pool" if pool else ", default pool"
         results.append(row(label, r))
+    shutil.rmtree(world, ignore_errors=True)
+    if args.json_out is not None:
+        return 0
     print(HEADER)
     print("\n".join(results))
     return 0
