@@ -66,6 +66,10 @@ __all__ = [
 ]
 
 RowBuilder = Callable[[pa.Table, Pseudonymiser], list[Row]]
+Columns = dict[str, Sequence[Any]]
+"""A row builder's values column by column (``None`` for a null), before they are zipped
+into rows."""
+ColumnBuilder = Callable[[pa.Table, Pseudonymiser], Columns]
 
 
 def _uniq_map(values: pa.Array, fn: Callable[[str], str]) -> list[Any]:
@@ -88,7 +92,7 @@ def mask_column(kind: IdentifierKind, values: pa.Array) -> list[str]:
     return _uniq_map(values, lambda v: mask(kind, v))
 
 
-def _rows(columns: dict[str, Sequence[Any]]) -> list[Row]:
+def _rows(columns: Columns) -> list[Row]:
     """Zip columns into rows, leaving out null values (a store leaves absent properties)."""
     keys = tuple(columns)
     rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
@@ -132,22 +136,30 @@ def _where(t: pa.Table, column: str, value: str) -> pa.Table:
 # -- nodes --------------------------------------------------------------------------------------
 def user_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``User`` nodes from ``users``: national id hashed, name masked."""
-    return _rows({
+    return _rows(_user_columns(t, p))
+
+
+def _user_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {
         "id": _col(t, "user_id"), "created_at": _col(t, "created_at"),
         "id_hash": hash_column(p, "national_id", _arr(t, "national_id")),
         "name_masked": mask_column("name", _arr(t, "name")),
         "home_city": _col(t, "home_city"), "home_lat": _coarse(t, "home_lat"),
         "home_lon": _coarse(t, "home_lon"),
-    })
+    }
 
 
 def device_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``Device`` nodes from ``devices``: id is the hashed serial."""
+    return _rows(_device_columns(t, p))
+
+
+def _device_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     serial = _arr(t, "device_serial")
-    return _rows({
+    return {
         "id": hash_column(p, "device", serial), "masked": mask_column("device", serial),
         "os": _col(t, "os"), "first_seen": _col(t, "first_seen"),
-    })
+    }
 
 
 def phone_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -185,28 +197,40 @@ def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 def ip_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``IP`` nodes from ``ips``: id is the hashed address, the mask its network."""
+    return _rows(_ip_columns(t, p))
+
+
+def _ip_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     ip = _arr(t, "ip")
-    return _rows({"id": hash_column(p, "ip", ip), "masked": mask_column("ip", ip),
+    return {"id": hash_column(p, "ip", ip), "masked": mask_column("ip", ip),
                   "city": _col(t, "city"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
-                  "kind": _col(t, "kind")})
+                  "kind": _col(t, "kind")}
 
 
 def merchant_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``Merchant`` nodes from ``merchants``."""
-    return _rows({
+    return _rows(_merchant_columns(t, p))
+
+
+def _merchant_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {
         "id": _col(t, "merchant_id"), "name_masked": mask_column("company", _arr(t, "name")),
         "category": _col(t, "category"), "size": _col(t, "size"), "city": _col(t, "city"),
         "created_at": _col(t, "created_at"),
-    })
+    }
 
 
 def application_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``Application`` nodes from ``applications``."""
-    return _rows({
+    return _rows(_application_columns(t, p))
+
+
+def _application_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {
         "id": _col(t, "application_id"), "product": _col(t, "product"),
         "amount": _col(t, "amount"), "currency": _col(t, "currency"), "ts": _col(t, "ts"),
         "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
-    })
+    }
 
 
 def sales_report_id(merchant_id: str, day: int) -> str:
@@ -216,12 +240,16 @@ def sales_report_id(merchant_id: str, day: int) -> str:
 
 def sales_report_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``SalesReport`` nodes from ``merchant_sales``."""
+    return _rows(_sales_report_columns(t, p))
+
+
+def _sales_report_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     days = _col(t, "day")
-    return _rows({
+    return {
         "id": [sales_report_id(m, d) for m, d in zip(_col(t, "merchant_id"), days, strict=True)],
         "day": days, "gmv": _col(t, "gmv"), "orders": _col(t, "orders"),
         "refunds": _col(t, "refunds"), "inventory": _col(t, "inventory"),
-    })
+    }
 
 
 # -- relationships ------------------------------------------------------------------------------
@@ -238,102 +266,158 @@ def device_usage(logins: pa.Table, applications: pa.Table) -> pa.Table:
 
 def uses_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``USES`` from a :func:`device_usage` table."""
-    return _rows({"src": _col(t, "user_id"),
+    return _rows(_uses_columns(t, p))
+
+
+def _uses_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "user_id"),
                   "dst": hash_column(p, "device", _arr(t, "device_serial")),
-                  "first_seen": _col(t, "first_seen"), "last_seen": _col(t, "last_seen")})
+                  "first_seen": _col(t, "first_seen"), "last_seen": _col(t, "last_seen")}
 
 
 def has_phone_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``HAS_PHONE`` from ``phones``."""
-    return _rows({"src": _col(t, "user_id"), "dst": hash_column(p, "phone", _arr(t, "phone")),
-                  "since": _col(t, "since")})
+    return _rows(_has_phone_columns(t, p))
 
 
-def _place_edges(t: pa.Table, p: Pseudonymiser, kind: str) -> list[Row]:
+def _has_phone_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "user_id"), "dst": hash_column(p, "phone", _arr(t, "phone")),
+                  "since": _col(t, "since")}
+
+
+def _place_columns(t: pa.Table, p: Pseudonymiser, kind: str) -> Columns:
     sub = _where(t, "kind", kind)
     ids, _ = _place_ids(sub, p)
-    return _rows({"src": _col(sub, "user_id"), "dst": ids, "since": _col(sub, "since")})
+    return {"src": _col(sub, "user_id"), "dst": ids, "since": _col(sub, "since")}
 
 
 def lives_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``LIVES_AT`` from the home rows of ``addresses``."""
-    return _place_edges(t, p, "home")
+    return _rows(_lives_at_columns(t, p))
+
+
+def _lives_at_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return _place_columns(t, p, "home")
 
 
 def works_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``WORKS_AT`` from the work rows of ``addresses`` (company normalised, then hashed)."""
-    return _place_edges(t, p, "work")
+    return _rows(_works_at_columns(t, p))
+
+
+def _works_at_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return _place_columns(t, p, "work")
 
 
 def logged_in_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``LOGGED_IN_FROM`` from ``logins``; the IP and the device travel as their hashes."""
-    return _rows({
+    return _rows(_logged_in_columns(t, p))
+
+
+def _logged_in_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {
         "src": _col(t, "user_id"), "dst": hash_column(p, "ip", _arr(t, "ip")),
         "event_id": _col(t, "event_id"),
         "ts": _col(t, "ts"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
         "device_id": hash_column(p, "device", _arr(t, "device_serial")),
-    })
+    }
 
 
 def ordered_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``ORDERED_AT`` from ``orders``."""
-    return _rows({
+    return _rows(_ordered_at_columns(t, p))
+
+
+def _ordered_at_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {
         "src": _col(t, "user_id"), "dst": _col(t, "merchant_id"),
         "event_id": _col(t, "event_id"), "ts": _col(t, "ts"), "amount": _col(t, "amount"),
         "category": _col(t, "category"), "bnpl": _col(t, "bnpl"),
         "returned": _col(t, "returned"),
-    })
+    }
 
 
 def applied_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``APPLIED`` (user → application) from ``applications``."""
-    return _rows({"src": _col(t, "user_id"), "dst": _col(t, "application_id"),
-                  "ts": _col(t, "ts")})
+    return _rows(_applied_columns(t, p))
+
+
+def _applied_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "user_id"), "dst": _col(t, "application_id"),
+                  "ts": _col(t, "ts")}
 
 
 def applied_on_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``APPLIED_ON`` (application → device) from ``applications``."""
-    return _rows({"src": _col(t, "application_id"),
-                  "dst": hash_column(p, "device", _arr(t, "device_serial"))})
+    return _rows(_applied_on_columns(t, p))
+
+
+def _applied_on_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "application_id"),
+                  "dst": hash_column(p, "device", _arr(t, "device_serial"))}
 
 
 def applied_from_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``APPLIED_FROM`` (application → IP) from ``applications``."""
-    return _rows({"src": _col(t, "application_id"), "dst": hash_column(p, "ip", _arr(t, "ip"))})
+    return _rows(_applied_from_columns(t, p))
+
+
+def _applied_from_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "application_id"), "dst": hash_column(p, "ip", _arr(t, "ip"))}
 
 
 def applied_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``APPLIED_AT`` (application → merchant) for applications that name a merchant."""
+    return _rows(_applied_at_columns(t, p))
+
+
+def _applied_at_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     sub = t.filter(pc.is_valid(t.column("merchant_id")))
-    return _rows({"src": _col(sub, "application_id"), "dst": _col(sub, "merchant_id")})
+    return {"src": _col(sub, "application_id"), "dst": _col(sub, "merchant_id")}
 
 
 def repaid_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``REPAID`` (user → application) from ``repayments``."""
-    return _rows({
+    return _rows(_repaid_columns(t, p))
+
+
+def _repaid_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {
         "src": _col(t, "user_id"), "dst": _col(t, "application_id"),
         "event_id": _col(t, "event_id"), "ts": _col(t, "ts"), "due_ts": _col(t, "due_ts"),
         "amount": _col(t, "amount"), "status": _col(t, "status"),
-    })
+    }
 
 
 def contact_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``CONTACT`` from ``contacts``."""
-    return _rows({"src": _col(t, "user_id"), "dst": _col(t, "contact_user_id"),
-                  "since": _col(t, "since")})
+    return _rows(_contact_columns(t, p))
+
+
+def _contact_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "user_id"), "dst": _col(t, "contact_user_id"),
+                  "since": _col(t, "since")}
 
 
 def owns_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``OWNS`` from ``ownership``."""
-    return _rows({"src": _col(t, "user_id"), "dst": _col(t, "merchant_id"),
-                  "since": _col(t, "since")})
+    return _rows(_owns_columns(t, p))
+
+
+def _owns_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    return {"src": _col(t, "user_id"), "dst": _col(t, "merchant_id"),
+                  "since": _col(t, "since")}
 
 
 def reported_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     """``REPORTED`` (merchant → sales report) from ``merchant_sales``."""
+    return _rows(_reported_columns(t, p))
+
+
+def _reported_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     ms = _col(t, "merchant_id")
-    return _rows({"src": ms, "dst": [sales_report_id(m, d) for m, d in
-                                     zip(ms, _col(t, "day"), strict=True)]})
+    return {"src": ms, "dst": [sales_report_id(m, d) for m, d in
+                                     zip(ms, _col(t, "day"), strict=True)]}
 
 
 def label_writes(t: pa.Table) -> list[LabelWrite]:
@@ -356,37 +440,42 @@ class IngestStep:
         kind (Literal["node", "edge"]): what ``target`` is.
         table (str): source table; ``"device_usage"`` is derived from logins and applications.
         build (RowBuilder): the pure row builder.
+        columns (ColumnBuilder, optional): the same values as ``build`` before they are
+            zipped into rows (``build`` is :func:`_rows` of it), for a caller that wants a
+            table; ``None`` where ``build`` also folds rows (phones, addresses).
+            (default: ``None``)
     """
 
     target: str
     kind: Literal["node", "edge"]
     table: str
     build: RowBuilder
+    columns: ColumnBuilder | None = None
 
 
 PLAN: Final[tuple[IngestStep, ...]] = (
-    IngestStep("User", "node", "users", user_nodes),
-    IngestStep("Device", "node", "devices", device_nodes),
+    IngestStep("User", "node", "users", user_nodes, _user_columns),
+    IngestStep("Device", "node", "devices", device_nodes, _device_columns),
     IngestStep("Phone", "node", "phones", phone_nodes),
     IngestStep("Address", "node", "addresses", address_nodes),
-    IngestStep("IP", "node", "ips", ip_nodes),
-    IngestStep("Merchant", "node", "merchants", merchant_nodes),
-    IngestStep("Application", "node", "applications", application_nodes),
-    IngestStep("SalesReport", "node", "merchant_sales", sales_report_nodes),
-    IngestStep("USES", "edge", "device_usage", uses_edges),
-    IngestStep("HAS_PHONE", "edge", "phones", has_phone_edges),
-    IngestStep("LIVES_AT", "edge", "addresses", lives_at_edges),
-    IngestStep("WORKS_AT", "edge", "addresses", works_at_edges),
-    IngestStep("OWNS", "edge", "ownership", owns_edges),
-    IngestStep("CONTACT", "edge", "contacts", contact_edges),
-    IngestStep("APPLIED", "edge", "applications", applied_edges),
-    IngestStep("APPLIED_ON", "edge", "applications", applied_on_edges),
-    IngestStep("APPLIED_FROM", "edge", "applications", applied_from_edges),
-    IngestStep("APPLIED_AT", "edge", "applications", applied_at_edges),
-    IngestStep("LOGGED_IN_FROM", "edge", "logins", logged_in_edges),
-    IngestStep("ORDERED_AT", "edge", "orders", ordered_at_edges),
-    IngestStep("REPAID", "edge", "repayments", repaid_edges),
-    IngestStep("REPORTED", "edge", "merchant_sales", reported_edges),
+    IngestStep("IP", "node", "ips", ip_nodes, _ip_columns),
+    IngestStep("Merchant", "node", "merchants", merchant_nodes, _merchant_columns),
+    IngestStep("Application", "node", "applications", application_nodes, _application_columns),
+    IngestStep("SalesReport", "node", "merchant_sales", sales_report_nodes, _sales_report_columns),
+    IngestStep("USES", "edge", "device_usage", uses_edges, _uses_columns),
+    IngestStep("HAS_PHONE", "edge", "phones", has_phone_edges, _has_phone_columns),
+    IngestStep("LIVES_AT", "edge", "addresses", lives_at_edges, _lives_at_columns),
+    IngestStep("WORKS_AT", "edge", "addresses", works_at_edges, _works_at_columns),
+    IngestStep("OWNS", "edge", "ownership", owns_edges, _owns_columns),
+    IngestStep("CONTACT", "edge", "contacts", contact_edges, _contact_columns),
+    IngestStep("APPLIED", "edge", "applications", applied_edges, _applied_columns),
+    IngestStep("APPLIED_ON", "edge", "applications", applied_on_edges, _applied_on_columns),
+    IngestStep("APPLIED_FROM", "edge", "applications", applied_from_edges, _applied_from_columns),
+    IngestStep("APPLIED_AT", "edge", "applications", applied_at_edges, _applied_at_columns),
+    IngestStep("LOGGED_IN_FROM", "edge", "logins", logged_in_edges, _logged_in_columns),
+    IngestStep("ORDERED_AT", "edge", "orders", ordered_at_edges, _ordered_at_columns),
+    IngestStep("REPAID", "edge", "repayments", repaid_edges, _repaid_columns),
+    IngestStep("REPORTED", "edge", "merchant_sales", reported_edges, _reported_columns),
 )
 """Every node label before any relationship; labels (``label_events``) come last."""
 

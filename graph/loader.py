@@ -45,6 +45,7 @@ from tqdm import tqdm
 from graph.errors import GraphError, LoadError, SchemaError, TransactionLimitError
 from graph.ingest import (
     PLAN,
+    Columns,
     IngestStep,
     device_usage,
     hash_column,
@@ -457,11 +458,16 @@ def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Chec
                         _typed(label, rows, node_arrow_schema(schema.node(label))))
                 written = len(writes)
             else:
-                rows = step.build(visible, job.pseudonymiser)
                 arrow = (node_arrow_schema(schema.node(target)) if step.kind == "node"
                          else edge_arrow_schema(schema.rel(target)))
-                parts.setdefault(target, []).append(_typed(target, rows, arrow))
-                written = len(rows)
+                # NOTE: the row builder's own columns, before it zips them into rows: the
+                # same values, without a dict per row (a third of building 1.4 M logins).
+                built = (_typed(target, step.build(visible, job.pseudonymiser), arrow)
+                         if step.columns is None
+                         else _typed_columns(target, step.columns(visible, job.pseudonymiser),
+                                             arrow))
+                parts.setdefault(target, []).append(built)
+                written = built.num_rows
             report.written[target] = report.written.get(target, 0) + written
             keys.append(f"{target}:{i}")
             bar.update(chunk.num_rows)
@@ -488,6 +494,19 @@ def _label_rows(writes: Sequence[LabelWrite]) -> dict[NodeType, list[Row]]:
     for lab in writes:
         by_label.setdefault(lab.label, []).append({"id": lab.id, **lab.properties()})
     return by_label
+
+
+def _typed_columns(owner: str, columns: Columns, schema: pa.Schema) -> pa.Table:
+    """A row builder's ``columns`` as a table of ``schema`` (a column it leaves out is null)."""
+    unknown = set(columns) - set(schema.names)
+    if unknown:
+        raise SchemaError(f"{owner} has no properties {sorted(unknown)}")
+    rows = len(next(iter(columns.values()))) if columns else 0
+    try:
+        return pa.table([pa.array(columns[f.name], type=f.type) if f.name in columns
+                         else pa.nulls(rows, f.type) for f in schema], schema=schema)
+    except (pa.ArrowException, OverflowError) as e:
+        raise SchemaError(f"{owner} rows do not fit the schema: {e}") from e
 
 
 def _typed(owner: str, rows: list[Row], schema: pa.Schema) -> pa.Table:

@@ -276,6 +276,6 @@ def test_fold_rows_keeps_the_last_value_given_and_the_earliest_time() -> None:
     ]
     assert folded.schema == rows.schema
     assert fold_rows(rows.slice(0, 0), ("src", "dst")).num_rows == 0
-    events = pa.table({"src": ["a", "a", "a"], "dst": ["x", "x", "y"], "event_id": ["e1", "e2", "e1"],
-                       "ts": [1, 2, 3]})
+    events = pa.table({"src": ["a", "a", "a"], "dst": ["x", "x", "y"],
+                       "event_id": ["e1", "e2", "e1"], "ts": [1, 2, 3]})
     assert fold_rows(events, ("src", "dst", "event_id")).equals(events)
