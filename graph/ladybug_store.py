@@ -375,8 +375,12 @@ class LadybugStore(GraphStore):
             laid_out.append((name, table.select(order), spec))
         if not laid_out:
             return {}
-        folder = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.bulk-",
-                                       dir=self.path.parent))
+        prefix = f".{self.path.name}.bulk-"
+        for stale in self.path.parent.glob(f"{prefix}*"):
+            # NOTE: left by a bulk load that was killed; no other process is loading this
+            # store now, since this one holds its write lock.
+            shutil.rmtree(stale, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=self.path.parent))
         try:
             started = time.perf_counter()
             files = []

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,9 @@ from graph.schema import SCHEMA
 from graph.typing import NodeType, RelType
 from simulator import WorldConfig, read_table, simulate_world, write_world
 
-P = Pseudonymiser(b"loader-bulk-test-secret-0123")
+P_SECRET = b"loader-bulk-test-secret-0123"
+P = Pseudonymiser(P_SECRET)
+ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 100
 """Small chunks, so that a phone or an address named in many chunks is folded across them."""
 
@@ -199,6 +204,57 @@ def test_a_bulk_load_that_fails_midway_leaves_the_store_empty(
 
     again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
     assert again.bulk and again.chunks_skipped == 0
+    upserted = open_store("upserted")
+    load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
+               bulk=False)
+    assert_same_graph(store, upserted)
+
+
+_KILLED_AFTER_TWO_COPIES = """
+import os, signal, sys
+from pathlib import Path
+import graph.ladybug_store as ladybug_store
+from graph import Pseudonymiser
+from graph.loader import load_world
+
+real = ladybug_store._execute
+copies = []
+
+def execute(conn, query, params=None):
+    result = real(conn, query, params)
+    if query.startswith("COPY"):
+        copies.append(query)
+        if len(copies) == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+ladybug_store._execute = execute
+store = ladybug_store.LadybugStore(Path(sys.argv[1]))
+load_world(store, Path(sys.argv[2]), Pseudonymiser(sys.argv[3].encode()),
+           chunk_rows=int(sys.argv[4]), target="t", progress=False)
+"""
+
+
+def test_a_bulk_load_killed_midway_leaves_the_store_empty(
+        open_store: Any, fresh_world: Path, tmp_path: Path) -> None:
+    """kill -9 between two ``COPY`` statements of the bulk transaction: LadybugDB discards the
+    uncommitted tables when the file is opened again, the checkpoint records no chunk, the
+    Parquet files left beside the database go with the next bulk load, which loads it whole."""
+    path = tmp_path / "graph.lbug"
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_TWO_COPIES, str(path), str(fresh_world),
+         P_SECRET.decode(), str(CHUNK)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert list(tmp_path.glob(".graph.lbug.bulk-*"))
+    store = open_store("graph")
+    assert not any(n for name, n in store.counts().items() if name != "StoreIdentity")
+    ckpt = checkpoint_path(fresh_world, target="t", as_of=WorldConfig().end_ts,
+                           chunk_rows=CHUNK, pseudonymiser=P)
+    assert not ckpt.exists() or '"chunk"' not in ckpt.read_text()
+
+    again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    assert again.bulk and again.chunks_skipped == 0
+    assert not list(tmp_path.glob(".graph.lbug.bulk-*"))
     upserted = open_store("upserted")
     load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
                bulk=False)
