@@ -354,6 +354,9 @@ class LadybugStore(GraphStore):
         tables copied before it too (checked with LadybugDB 0.22). The files sit beside the
         database rather than in ``/tmp``: same disk, known to have room for the data.
         """
+        if self.read_only or self._closed:
+            raise StoreError(f"{self.path} is open read-only" if self.read_only
+                             else "store is closed")
         specs: list[tuple[str, pa.Table, NodeSpec | RelSpec]] = [
             (label, table, self.schema.node(label)) for label, table in nodes if table.num_rows]
         specs += [(rel_type, table, self.schema.rel(rel_type)) for rel_type, table in edges
@@ -378,7 +381,7 @@ class LadybugStore(GraphStore):
         prefix = f".{self.path.name}.bulk-"
         for stale in self.path.parent.glob(f"{prefix}*"):
             # NOTE: left by a bulk load that was killed; no other process is loading this
-            # store now, since this one holds its write lock.
+            # store now, since this one holds its write lock (it is not open read-only).
             shutil.rmtree(stale, ignore_errors=True)
         folder = Path(tempfile.mkdtemp(prefix=prefix, dir=self.path.parent))
         try:

@@ -318,6 +318,11 @@ def test_bulk_load_checks_its_tables_and_writes_nothing_on_a_bad_one(open_store:
     with pytest.raises(StoreError, match="empty tables; User has rows"):
         store.bulk_load([("User", pa.table({"id": ["u9"]}))], [])
     assert store.counts()["User"] == 2
+    store.close()
+
+    reader = open_store("graph", read_only=True)
+    with pytest.raises(StoreError, match="read-only"):
+        reader.bulk_load([("Merchant", pa.table({"id": ["m1"]}))], [])
 
 
 def test_fold_rows_keeps_the_last_value_given_and_the_earliest_time() -> None:
