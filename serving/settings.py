@@ -59,8 +59,10 @@ class Settings(BaseSettings):
     LADYBUG_PATH: Path | None = Field(None, description="Embedded database file; default "
                                       "DATA_DIR/graph.lbug.")
     LADYBUG_BUFFER_POOL_MB: int = Field(4096, ge=0, description="Page cache of the embedded "
-                                        "store in MiB (4096 loads a 100k-user world, 2048 "
-                                        "does not); 0 lets LadybugDB take 80 % of RAM (which "
+                                        "store in MiB (4096 loads a 100k-user world chunk "
+                                        "by chunk, 2048 does not; the bulk load into an empty "
+                                        "store passes in 1024); 0 lets LadybugDB take 80 % of "
+                                        "RAM (which "
                                         "the model's graph state then competes with).")
     LADYBUG_CHECKPOINT_MB: int = Field(0, ge=0, le=65_536, description="Write-ahead log "
                                        "size at which the embedded store checkpoints, in MiB; "
