@@ -328,6 +328,11 @@ class GraphStore(abc.ABC):
         non-null values winning, bare endpoint nodes) is the caller's to fold first
         (:func:`graph.loader.load_world` does).
 
+        NOTE: the fold sits with the loader, beside the row builders and the checkpoint: it is
+        what that load's upserts would leave on any backend, so it is written once; a store
+        brings only its own bulk mechanics (LadybugDB: Parquet files, ``COPY FROM``, one
+        transaction) behind :meth:`_bulk_load`.
+
         Args:
             nodes (Sequence[tuple[NodeType, pa.Table]]): per label, a table with ``id`` and
                 any of the label's properties (a column left out is null).

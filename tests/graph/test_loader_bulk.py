@@ -3,11 +3,11 @@ graph as the chunk-by-chunk upserts, nothing added by a second load, all or noth
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +176,6 @@ class _FailingCopy:
 
     def __init__(self, store: LadybugStore) -> None:
         self._store = store
-        self.copied: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -190,9 +189,10 @@ class _FailingCopy:
 
 def test_a_bulk_load_that_fails_midway_leaves_the_store_empty(
         open_store: Any, fresh_world: Path) -> None:
-    """All or nothing: the ``OWNS`` copy fails after every node table and several relationship
-    tables were copied; the store is as empty as before, the checkpoint records no chunk, and
-    the same command run again loads everything in bulk."""
+    """All or nothing: the first relationship ``COPY`` that names the missing merchant
+    (``ORDERED_AT``) fails after every node table and the relationship tables before it
+    (``USES`` ... ``LOGGED_IN_FROM``) were copied; the store is as empty as before, the
+    checkpoint records no chunk, and the same command run again loads everything in bulk."""
     store = open_store("graph")
     with pytest.raises(StoreError, match="Unable to find primary key"):
         load_world(_FailingCopy(store), fresh_world, P,  # type: ignore[arg-type]
