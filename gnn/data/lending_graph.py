@@ -209,6 +209,8 @@ def _used(n: int) -> int:
 
 def _last_per(pos: np.ndarray) -> np.ndarray:
     """Index of the last occurrence of each distinct value of ``pos`` (a later write wins)."""
+    if pos.shape[0] == 1:
+        return np.zeros(1, dtype=np.int64)  # NOTE: an online write's one row: no np.unique
     rev = pos[::-1]
     _, first = np.unique(rev, return_index=True)
     return np.sort(pos.shape[0] - 1 - first)

@@ -51,6 +51,20 @@ def test_rejects_out_of_range_positions() -> None:
         TemporalAdjacency.from_edges(np.array([0, 1]), np.array([0]), np.array([1]), 2, 2)
 
 
+@pytest.mark.parametrize(("parent", "child", "what"), [
+    (-1, 0, "parent"), (3, 0, "parent"), (0, -1, "child"), (0, 4, "child")])
+def test_one_edge_inserts_are_range_checked_like_many(parent: int, child: int,
+                                                      what: str) -> None:
+    adj = _adj()
+    for n in (1, 2):  # one edge takes the online fast path, two the general one
+        with pytest.raises(GraphDataError, match=f"{what} position"):
+            adj.insert(np.full(n, parent), np.full(n, child), np.full(n, 9),
+                       np.zeros(n, np.uint64))
+        with pytest.raises(GraphDataError, match=f"{what} position"):
+            adj.insert_earliest(np.full(n, parent), np.full(n, child), np.full(n, 9),
+                                np.zeros(n, np.uint64))
+
+
 def _rows(adj: TemporalAdjacency) -> list[list[tuple[int, int, int]]]:
     out = []
     for p in range(adj.num_parents):
