@@ -46,19 +46,6 @@ P = Pseudonymiser(P_SECRET)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("world")
-    write_world(simulate_world(WorldConfig(users=300, seed=7)), out)
-    return out
-
-
-@pytest.fixture
-def fresh_dir(world_dir: Path) -> Path:
-    clear_checkpoints(world_dir)
-    return world_dir
-
-
 def _keys(kind: str, rows: list[dict[str, Any]]) -> set[object]:
     if kind == "node":
         return {r["id"] for r in rows}

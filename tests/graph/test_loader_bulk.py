@@ -20,7 +20,7 @@ from graph.ladybug_store import LadybugStore
 from graph.loader import LoadError, checkpoint_path, clear_checkpoints, fold_rows, load_world
 from graph.schema import SCHEMA
 from graph.typing import NodeType, RelType
-from simulator import WorldConfig, read_table, simulate_world, write_world
+from simulator import WorldConfig, read_table
 
 P_SECRET = b"loader-bulk-test-secret-0123"
 P = Pseudonymiser(P_SECRET)
@@ -30,26 +30,13 @@ CHUNK = 100
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("world")
-    write_world(simulate_world(WorldConfig(users=300, seed=7)), out)
-    return out
-
-
-@pytest.fixture
-def fresh_world(world: Path) -> Path:
-    clear_checkpoints(world)
-    return world
-
-
-@pytest.fixture(scope="module")
-def ragged_world(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ragged_world(world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The world plus rows that name entities no entity table holds (a contact and an owner
     never signed up, labels on an unknown application), that the upserts create bare; a
     contact listed again, later, in a later chunk (the upserts keep the earliest ``since``);
     an application marked fraud, then cleared (the later label wins)."""
     out = tmp_path_factory.mktemp("ragged")
-    for file in world.glob("*"):
+    for file in world_dir.glob("*"):
         if not file.name.startswith("."):
             shutil.copy(file, out / file.name)
     start = WorldConfig().start_ts
@@ -59,7 +46,7 @@ def ragged_world(world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         pq.write_table(pa.concat_tables([old, pa.Table.from_pylist(rows, schema=old.schema)]),
                        out / f"{table}.parquet")
 
-    first = read_table(world, "contacts").slice(0, 1).to_pylist()[0]
+    first = read_table(world_dir, "contacts").slice(0, 1).to_pylist()[0]
     append("contacts", [{"user_id": "U-ghost", "contact_user_id": "U-ghost-2", "since": start},
                         {**first, "since": first["since"] + 86_400}])
     append("ownership", [{"user_id": "U-ghost", "merchant_id": "M-ghost", "since": start}])
@@ -107,9 +94,9 @@ def assert_same_graph(got: GraphStore, want: GraphStore) -> None:
 
 
 @pytest.mark.parametrize("days", [None, 90])
-def test_a_bulk_load_is_the_upsert_load(open_store: Any, fresh_world: Path,
+def test_a_bulk_load_is_the_upsert_load(open_store: Any, fresh_dir: Path,
                                         days: int | None) -> None:
-    _check_same_load(open_store, fresh_world,
+    _check_same_load(open_store, fresh_dir,
                      None if days is None else WorldConfig().start_ts + days * 86_400)
 
 
@@ -147,25 +134,25 @@ def _check_same_load(open_store: Any, directory: Path, as_of: int | None) -> Lad
 
 
 def test_a_second_load_after_a_bulk_load_adds_nothing(open_store: Any,
-                                                      fresh_world: Path) -> None:
+                                                      fresh_dir: Path) -> None:
     store = open_store("graph")
-    first = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    first = load_world(store, fresh_dir, P, chunk_rows=CHUNK, target="t", progress=False)
     assert first.bulk and first.chunks_done > 0
     before, counts = snapshot(store), store.counts()
 
-    again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    again = load_world(store, fresh_dir, P, chunk_rows=CHUNK, target="t", progress=False)
     assert not again.bulk
     assert (again.chunks_done, again.chunks_skipped) == (0, first.chunks_done)
     assert store.counts() == counts
 
     # Without the checkpoint every chunk is upserted again over the bulk-loaded tables.
-    clear_checkpoints(fresh_world)
-    redo = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+    clear_checkpoints(fresh_dir)
+    redo = load_world(store, fresh_dir, P, chunk_rows=CHUNK, target="t", progress=False)
     assert not redo.bulk and redo.chunks_done == first.chunks_done
     assert store.counts() == counts and snapshot(store) == before
 
     with pytest.raises(LoadError, match="not empty"):
-        load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False,
+        load_world(store, fresh_dir, P, chunk_rows=CHUNK, target="t", progress=False,
                    bulk=True)
 
 
@@ -187,27 +174,35 @@ class _FailingCopy:
         return self._store._bulk_load(broken, edges)
 
 
+def _assert_nothing_loaded(store: GraphStore, world: Path) -> None:
+    """A failed bulk load left no row (but the store's identity) and recorded no chunk."""
+    assert not any(n for name, n in store.counts().items() if name != "StoreIdentity")
+    ckpt = checkpoint_path(world, target="t", as_of=WorldConfig().end_ts,
+                           chunk_rows=CHUNK, pseudonymiser=P)
+    assert not ckpt.exists() or '"chunk"' not in ckpt.read_text()
+
+
+def _assert_loads_whole_in_bulk(store: GraphStore, world: Path, open_store: Any) -> None:
+    """The same load run again goes in bulk, skips no chunk, and gives the upsert load's graph."""
+    again = load_world(store, world, P, chunk_rows=CHUNK, target="t", progress=False)
+    assert again.bulk and again.chunks_skipped == 0
+    upserted = open_store("upserted")
+    load_world(upserted, world, P, chunk_rows=CHUNK, target="up", progress=False, bulk=False)
+    assert_same_graph(store, upserted)
+
+
 def test_a_bulk_load_that_fails_midway_leaves_the_store_empty(
-        open_store: Any, fresh_world: Path) -> None:
+        open_store: Any, fresh_dir: Path) -> None:
     """All or nothing: the first relationship ``COPY`` that names the missing merchant
     (``ORDERED_AT``) fails after every node table and the relationship tables before it
     (``USES`` ... ``LOGGED_IN_FROM``) were copied; the store is as empty as before, the
     checkpoint records no chunk, and the same command run again loads everything in bulk."""
     store = open_store("graph")
     with pytest.raises(StoreError, match="Unable to find primary key"):
-        load_world(_FailingCopy(store), fresh_world, P,  # type: ignore[arg-type]
+        load_world(_FailingCopy(store), fresh_dir, P,  # type: ignore[arg-type]
                    chunk_rows=CHUNK, target="t", progress=False)
-    assert not any(n for name, n in store.counts().items() if name != "StoreIdentity")
-    ckpt = checkpoint_path(fresh_world, target="t", as_of=WorldConfig().end_ts,
-                           chunk_rows=CHUNK, pseudonymiser=P)
-    assert not ckpt.exists() or '"chunk"' not in ckpt.read_text()
-
-    again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
-    assert again.bulk and again.chunks_skipped == 0
-    upserted = open_store("upserted")
-    load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
-               bulk=False)
-    assert_same_graph(store, upserted)
+    _assert_nothing_loaded(store, fresh_dir)
+    _assert_loads_whole_in_bulk(store, fresh_dir, open_store)
 
 
 _KILLED_AFTER_TWO_COPIES = """
@@ -236,47 +231,33 @@ load_world(store, Path(sys.argv[2]), Pseudonymiser(sys.argv[3].encode()),
 
 
 def test_a_bulk_load_killed_midway_leaves_the_store_empty(
-        open_store: Any, fresh_world: Path, tmp_path: Path) -> None:
+        open_store: Any, fresh_dir: Path, tmp_path: Path) -> None:
     """kill -9 between two ``COPY`` statements of the bulk transaction: LadybugDB discards the
     uncommitted tables when the file is opened again, the checkpoint records no chunk, the
     Parquet files left beside the database go with the next bulk load, which loads it whole."""
     path = tmp_path / "graph.lbug"
     child = subprocess.run(
-        [sys.executable, "-c", _KILLED_AFTER_TWO_COPIES, str(path), str(fresh_world),
+        [sys.executable, "-c", _KILLED_AFTER_TWO_COPIES, str(path), str(fresh_dir),
          P_SECRET.decode(), str(CHUNK)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert child.returncode == -signal.SIGKILL, child.stderr
     assert list(tmp_path.glob(".graph.lbug.bulk-*"))
     store = open_store("graph")
-    assert not any(n for name, n in store.counts().items() if name != "StoreIdentity")
-    ckpt = checkpoint_path(fresh_world, target="t", as_of=WorldConfig().end_ts,
-                           chunk_rows=CHUNK, pseudonymiser=P)
-    assert not ckpt.exists() or '"chunk"' not in ckpt.read_text()
-
-    again = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
-    assert again.bulk and again.chunks_skipped == 0
+    _assert_nothing_loaded(store, fresh_dir)
+    _assert_loads_whole_in_bulk(store, fresh_dir, open_store)
     assert not list(tmp_path.glob(".graph.lbug.bulk-*"))
-    upserted = open_store("upserted")
-    load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
-               bulk=False)
-    assert_same_graph(store, upserted)
 
 
 def test_a_full_buffer_pool_stops_a_bulk_load_and_leaves_nothing(
-        open_store: Any, fresh_world: Path, tmp_path: Path) -> None:
+        open_store: Any, fresh_dir: Path, tmp_path: Path) -> None:
     """A real failure inside LadybugDB (its page cache too small for the ``COPY``): the load
     stops with the store's error naming the pool and leaves the store empty; reopened with a
     larger pool, the same load runs whole, in bulk."""
     with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=16 * 2**20) as small:
         with pytest.raises(BufferPoolFullError, match=r"buffer pool \(16 MiB\) is full"):
-            load_world(small, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
+            load_world(small, fresh_dir, P, chunk_rows=CHUNK, target="t", progress=False)
         assert not any(n for name, n in small.counts().items() if name != "StoreIdentity")
     with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=256 * 2**20) as store:
-        rest = load_world(store, fresh_world, P, chunk_rows=CHUNK, target="t", progress=False)
-        assert rest.bulk and rest.chunks_skipped == 0
-        upserted = open_store("upserted")
-        load_world(upserted, fresh_world, P, chunk_rows=CHUNK, target="up", progress=False,
-                   bulk=False)
-        assert_same_graph(store, upserted)
+        _assert_loads_whole_in_bulk(store, fresh_dir, open_store)
 
 
 def test_documents_go_beside_the_table_as_upserts_put_them(open_store: Any) -> None:
