@@ -58,10 +58,10 @@ from graph.schema import SCHEMA
 from graph.world_files import TABLES, read_metadata
 from graph.store import (
     GraphStore,
-    LabelWrite,
     StoreIdentity,
     count_distinct_keys,
     edge_arrow_schema,
+    label_rows,
     node_arrow_schema,
 )
 from graph.typing import NodeType, RelType, Row
@@ -453,7 +453,7 @@ def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Chec
             visible = visible_as_of(table, chunk, job.cutoff)
             if step is None:
                 writes = label_writes(visible)
-                for label, rows in _label_rows(writes).items():
+                for label, rows in label_rows(writes).items():
                     parts.setdefault(label, []).append(
                         _typed(label, rows, node_arrow_schema(schema.node(label))))
                 written = len(writes)
@@ -486,14 +486,6 @@ def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Chec
             report.seconds_by_target[name] += seconds
     ckpt.mark_all(keys)
     report.chunks_done = len(keys)
-
-
-def _label_rows(writes: Sequence[LabelWrite]) -> dict[NodeType, list[Row]]:
-    """The node rows :meth:`graph.GraphStore.write_labels` writes for ``writes``, by label."""
-    by_label: dict[NodeType, list[Row]] = {}
-    for lab in writes:
-        by_label.setdefault(lab.label, []).append({"id": lab.id, **lab.properties()})
-    return by_label
 
 
 def _typed_columns(owner: str, columns: Columns, schema: pa.Schema) -> pa.Table:

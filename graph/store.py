@@ -126,6 +126,14 @@ class SharedAccount:
     default_label: bool | None
 
 
+def label_rows(labels: Sequence[LabelWrite]) -> dict[NodeType, list[Row]]:
+    """The node rows that :meth:`GraphStore.write_labels` upserts for ``labels``, by label."""
+    by_label: dict[NodeType, list[Row]] = {}
+    for lab in labels:
+        by_label.setdefault(lab.label, []).append({"id": lab.id, **lab.properties()})
+    return by_label
+
+
 class GraphStore(abc.ABC):
     """The relationship graph, whatever holds it.
 
@@ -409,10 +417,7 @@ class GraphStore(abc.ABC):
 
     def write_labels(self, labels: Sequence[LabelWrite]) -> int:
         """Set fraud / cleared / default labels; creates a bare node if the id is new."""
-        by_label: dict[NodeType, list[Row]] = {}
-        for lab in labels:
-            by_label.setdefault(lab.label, []).append({"id": lab.id, **lab.properties()})
-        for label, rows in by_label.items():
+        for label, rows in label_rows(labels).items():
             self.upsert_nodes(label, rows)
         return len(labels)
 
