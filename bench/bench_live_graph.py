@@ -200,7 +200,7 @@ def main() -> int:
         graph, build_s = timed(lambda: LendingGraph.from_world(world,
                                                                pseudonymiser=pseudonymiser))
         stream, kinds = draw_stream(world, args.apps, graph.as_of + 3600, args.seed)
-    # NOTE: as the server does once its state is loaded (serving.api.runtime._settle_heap):
+    # NOTE: as the server does once its state is loaded (serving.heap.settle_heap):
     # the arrays' objects need no collecting.
     gc.collect()
     gc.freeze()

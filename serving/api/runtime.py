@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -12,6 +11,7 @@ from typing import Final
 from graph import GraphStore
 from serving.ingest_service import IngestService
 from serving.keys import KEY_CACHE_FILE, KeyRing
+from serving.heap import settle_heap
 from serving.live_graph import LiveGraph
 from serving.metrics import ServingMetrics
 from serving.policy import Policy
@@ -28,11 +28,15 @@ log = logging.getLogger(__name__)
 SETTLE_TIMEOUT_S: Final = 30.0
 """How long a live-graph refresh waits for the writes accepted before it to reach the store
 before it keeps the whole overlay instead."""
-FULL_COLLECTION_EVERY: Final = 100
-"""Young-generation collections between two full ones (Python's default: 10)."""
 HEAP_SETTLE_S: Final = 10.0
-"""How often what the service kept since the last settle is frozen (:func:`_settle_heap`), so
-that a full collection never walks more than this long's worth of objects."""
+"""How often what the service kept since the last settle is frozen
+(:func:`serving.heap.settle_heap`), so that a full collection never walks more than this long's
+worth of objects.
+
+NOTE: called at start, after a catch-up refresh and every period: with a freeze at start alone,
+the objects made since (the overlay of every write; the bench runs without refreshes) made each
+full collection longer than the last: 39, 72, 104 ms a minute apart at 100 verdicts/s, past a
+second after 21 minutes. A settle walks only ~10 s of writes (a few milliseconds)."""
 
 
 @dataclass
@@ -89,7 +93,7 @@ class Runtime:
         self._keys_thread = threading.Thread(target=self._run_keys, name="key-refresh",
                                              daemon=True)
         self._keys_thread.start()
-        _settle_heap()
+        settle_heap()
         self._heap_thread = threading.Thread(target=self._run_heap, name="heap-settle",
                                              daemon=True)
         self._heap_thread.start()
@@ -142,7 +146,7 @@ class Runtime:
             except Exception as e:  # noqa: BLE001 - keep serving from the current base
                 log.warning("live graph not refreshed: %s", e)
             else:
-                _settle_heap()
+                settle_heap()
 
         threading.Thread(target=run, name="live-graph-catch-up", daemon=True).start()
 
@@ -158,34 +162,9 @@ class Runtime:
 
     def _run_heap(self) -> None:
         while not self._stop.wait(HEAP_SETTLE_S):
-            _settle_heap()
+            settle_heap()
 
     def _run_keys(self) -> None:
         while not self._stop.wait(self.settings.KEYS_REFRESH_S):
             if self.guard.up:
                 self._refresh_keys()
-
-
-def _settle_heap() -> None:
-    """Move what exists now (the in-memory graph, the model) out of the collector's reach, and
-    make full collections rarer.
-
-    NOTE: a full collection walks every tracked object; with a snapshot of millions of ids in
-    memory that is a pause of a few hundred milliseconds every few seconds under load, which
-    is the p99. Objects loaded once and kept for the life of the process need no collecting.
-    What the service keeps growing between refreshes (the live graph's overlay, ~14 tracked
-    objects a verdict) still made a full collection of 15-24 ms every ~6.7 s at 100 verdicts/s
-    (measured with a gc callback in a 40 s run: 4 of them); each stalls every request in
-    flight. With this, the same run had none; cyclic garbage waits longer for collection.
-
-    Called at start, after a catch-up refresh and every :data:`HEAP_SETTLE_S`: with a freeze
-    at start alone, the objects made since (the overlay of every write; the bench runs without
-    refreshes) made each full collection longer than the last: 39, 72, 104 ms a minute apart at
-    100 verdicts/s, past a second after 21 minutes. The collection here walks only what is not
-    frozen yet (~10 s of writes, a few milliseconds), and only what survives it is frozen, so no
-    garbage cycle made since the last settle is kept for good.
-    """
-    gc.collect()
-    gc.freeze()
-    gen0, gen1, _ = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing as mp
 import sys
 import threading
 import time
@@ -24,7 +26,7 @@ from gnn import (  # noqa: E402
     RulesModel,
     attribute,
 )
-from serving.graph_scorer import GraphScorer  # noqa: E402
+from serving.graph_scorer import WARM_UP_BATCHES, GraphScorer, warm_up  # noqa: E402
 from serving.scoring import ApplicationFacts, Scorer  # noqa: E402
 
 
@@ -229,3 +231,75 @@ def test_new_arrays_get_a_new_child_with_the_writes_since_and_the_old_one_ends()
     finally:
         scorer.close()
     assert scorer._worker is None
+
+
+class _Counting:
+    """A model that counts, in memory shared with a forked child, the batches it prepares."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.version = model.version
+        self.batches = mp.get_context("fork").Value("i", 0)
+
+    def prepare_applications(self, graph: LendingGraph, apps: ApplicationQueries) -> Any:
+        with self.batches.get_lock():
+            self.batches.value += 1
+        return self.model.prepare_applications(graph, apps)
+
+    def predict(self, prepared: Any, *, device: str = "cpu") -> Any:
+        return self.model.predict(prepared, device=device)
+
+    def __getattr__(self, name: str) -> Any:  # what attributions read of the pipeline
+        return getattr(self.model, name)
+
+
+def test_warming_up_scores_stored_applications_and_changes_nothing() -> None:
+    g = _graph()
+    pipe = trained().pipeline
+    facts = _applications(g, 4)
+    thread = GraphScorer(pipe, explain=_explain)
+    cold = _graph()
+    thread._graph = cold  # NOTE: installed without set_graph, so without its warm-up
+    expected = [thread.score(f, None) for f in facts]
+    arrays_before = {t: g.num_nodes(t) for t in ("Application", "User", "Device")}
+    applied_before = g.writes_applied
+    counting = _Counting(pipe)
+    done = warm_up(counting, g, "cpu", _explain)
+    assert counting.batches.value == len(WARM_UP_BATCHES)
+    assert done == sum(min(s, g.num_nodes("Application")) for s in WARM_UP_BATCHES)
+    assert {t: g.num_nodes(t) for t in arrays_before} == arrays_before
+    assert g.writes_applied == applied_before
+    warmed = GraphScorer(pipe, explain=_explain)
+    warmed.set_graph(g)
+    for a, b in zip([warmed.score(f, None) for f in facts], expected, strict=True):
+        assert a.fraud_probability == b.fraud_probability
+        assert a.pd == b.pd
+        assert a.features == b.features
+
+
+def test_a_new_child_warms_up_before_its_first_batch() -> None:
+    counting = _Counting(RulesModel())
+    g = _graph()
+    scorer = GraphScorer(counting, process=True)
+    scorer.set_graph(g)
+    try:
+        scorer.score(_facts(str(g.ids["User"][3]), "d", g.as_of + 60), None)
+        assert counting.batches.value == len(WARM_UP_BATCHES) + 1
+    finally:
+        scorer.close()
+
+
+def test_the_child_is_forked_from_a_frozen_heap() -> None:
+    """Forked before a settle, the API process's first full collection copied the heap the
+    two processes shared (1.66 s at start on the 100k world); see serving.graph_scorer."""
+    before = gc.get_threshold()
+    scorer = GraphScorer(RulesModel(), process=True)
+    gc.unfreeze()
+    kept = [{"id": i} for i in range(10_000)]  # tracked objects alive when the child is forked
+    try:
+        scorer.set_graph(_graph())
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        scorer.close()
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from serving.api import runtime
-from serving.api.runtime import FULL_COLLECTION_EVERY, _settle_heap
+from serving.heap import FULL_COLLECTION_EVERY, settle_heap
 
 
 def test_settling_the_heap_freezes_it_and_spaces_full_collections() -> None:
@@ -18,7 +18,7 @@ def test_settling_the_heap_freezes_it_and_spaces_full_collections() -> None:
     gc.set_threshold(700, 10, 10)  # Python's defaults (an app started earlier changed them)
     kept = [{"id": i} for i in range(1000)]  # tracked objects alive at start-up
     try:
-        _settle_heap()
+        settle_heap()
         assert gc.get_freeze_count() >= len(kept)
         assert gc.get_threshold() == (700, 10, FULL_COLLECTION_EVERY)
         assert FULL_COLLECTION_EVERY > 10
@@ -38,7 +38,7 @@ def test_what_the_service_keeps_later_is_frozen_within_the_settle_period(
     host = SimpleNamespace(_stop=threading.Event())
     thread = threading.Thread(target=runtime.Runtime._run_heap, args=(host,), daemon=True)
     try:
-        _settle_heap()
+        settle_heap()
         frozen = gc.get_freeze_count()
         thread.start()
         kept_later = [[i] for i in range(5000)]  # tracked objects kept after start-up
