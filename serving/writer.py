@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from graph import GraphError, GraphNode, GraphStore, LabelWrite
-from serving.spool import Answer, SiblingAnswers, Spool, SpoolEntry
+from serving.spool import Answer, SiblingAnswers, Spool, SpoolEntry, SpoolError
 from serving.store_guard import StoreDown, StoreGuard
 
 log = logging.getLogger(__name__)
@@ -725,6 +725,7 @@ class DurableWriter:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             self._prune_answers()
+            self._checkpoint()
             if self.spool.depth == 0:
                 continue
             # NOTE: let concurrent writes gather so that one group commit carries them all.
@@ -737,6 +738,12 @@ class DurableWriter:
             if self.spool.depth and self.guard.up:
                 self._wake.set()
 
+
+    def _checkpoint(self) -> None:
+        try:
+            self.spool.checkpoint()
+        except SpoolError:
+            log.exception("spool not checkpointed")
 
     def _prune_answers(self) -> None:
         if time.monotonic() - self._pruned < PRUNE_EVERY_S:
