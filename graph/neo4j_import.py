@@ -5,7 +5,8 @@
 the header neo4j-admin reads (``id:ID(User)``, ``:START_ID(User)``, typed properties), then asks
 the server (:class:`Neo4jServer`) to stop, import the files into the database offline, and
 start again. The store then applies its schema (constraints and indexes are built on the
-imported data once the server is up: Community's importer takes no constraints).
+imported data once the server is up: Community's importer takes no schema at all, its
+``--schema`` answers "Record format batch import does not support schema changes").
 
 The database is replaced whole, never patched: :class:`Neo4jScript` (the server that
 ``scripts/neo4j.sh`` runs) imports into a staging data directory and moves the new database in
@@ -184,8 +185,10 @@ class Neo4jImport:
             seconds["stop"] = time.perf_counter() - clock
             clock = time.perf_counter()
             try:
+                # NOTE: --verbose: without it a failure says only "Error importing csv
+                # file", with it the cause ("Caused by: ...") reaches the error message.
                 self.server.import_database(database, [
-                    f"--threads={self.threads or os.cpu_count() or 1}",
+                    "--verbose", f"--threads={self.threads or os.cpu_count() or 1}",
                     f"--max-off-heap-memory={self.max_off_heap_memory}", *arguments])
             except StoreError as e:
                 _start_after_failure(self.server, e)

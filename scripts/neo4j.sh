@@ -226,10 +226,12 @@ import_database() {
   # NOTE: a stage left by an import that was killed holds nothing the live store needs.
   rm -rf "$stage"
   mkdir -p "$stage/conf" "$stage/data"
+  # NOTE: the database name goes first: --nodes and --relationships take several values and
+  # would read a name after them as one more file.
   sed "s|^server.directories.data=.*|server.directories.data=$stage/data|" "$CONF/neo4j.conf" >"$stage/conf/neo4j.conf"
   echo "==== $(date -u +%FT%TZ) import $db" >>"$LOG"
   if ! NEO4J_HOME="$HOME_DIR" NEO4J_CONF="$stage/conf" "$JAVA" -cp "$LIB/*" org.neo4j.cli.AdminTool \
-      database import full --report-file="$stage/import.report" "$@" "$db" >"$stage/import.log" 2>&1; then
+      database import full "$db" --report-file="$stage/import.report" "$@" >"$stage/import.log" 2>&1; then
     cat "$stage/import.log" >>"$LOG"
     grep -v '^\s*at ' "$stage/import.log" | grep -v '^\s*$' | tail -n 12 >&2 || true
     rm -rf "$stage"
