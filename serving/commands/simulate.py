@@ -172,13 +172,6 @@ def _load(args: argparse.Namespace) -> int:
                   "database, so load into it without --neo4j-import (upserts, chunk by "
                   "chunk), or empty it first", file=sys.stderr)
             return 2
-        except StoreError as e:
-            if bulk_import is None:
-                raise
-            # NOTE: the import's errors say what was left and what to do.
-            print(f"riskgraph load: --neo4j-import failed: {' '.join(str(e).split())}",
-                  file=sys.stderr)
-            return 2
         except KeyboardInterrupt:
             print("interrupted: finished chunks are recorded; run the same command again to "
                   f"resume ({_BULK_KEEPS_NOTHING})", file=sys.stderr)
@@ -193,6 +186,14 @@ def _load(args: argparse.Namespace) -> int:
         except BufferPoolFullError as e:
             print(f"riskgraph load: {e}; {buffer_pool_advice(e.pool_bytes)}, then run the same "
                   f"command again to resume (finished chunks are kept; {_BULK_KEEPS_NOTHING})",
+                  file=sys.stderr)
+            return 2
+        except StoreError as e:
+            # NOTE: after the buffer pool's handler: BufferPoolFullError is a StoreError.
+            if bulk_import is None:
+                raise
+            # NOTE: the import's errors say what was left and what to do.
+            print(f"riskgraph load: --neo4j-import failed: {' '.join(str(e).split())}",
                   file=sys.stderr)
             return 2
         counts = store.counts()
