@@ -18,6 +18,17 @@ the load's checkpoint goes):
 
 ``--path auto`` (the default) is what `riskgraph load` does: the bulk path into an empty store
 that has one (LadybugDB's ``COPY FROM``), else chunk by chunk.
+
+Neo4j's bulk path, the offline ``neo4j-admin database import`` that `riskgraph load
+--neo4j-import` runs, into the server that ``scripts/neo4j.sh`` runs from HOME (it is emptied,
+stopped, replaced and started again: never point it at a shared server):
+
+    python bench/bench_load.py --backends neo4j --neo4j-import HOME \
+        --neo4j-uri bolt://127.0.0.1:PORT --world /data/w100k --import-threads 2
+
+prints one row: wall, relationships/s over the wall, each phase (building the rows, fold,
+checks, CSV files, stop, import, start, schema), CPU and peak memory of the load process and of
+neo4j-admin.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,6 +58,7 @@ from machine_info import machine, peak_rss_gib, today  # noqa: E402
 from graph import GraphStore, Pseudonymiser
 from graph.ladybug_store import LadybugStore
 from graph.loader import clear_checkpoints, load_world
+from graph.neo4j_import import Neo4jImport, Neo4jScript
 from graph.neo4j_store import Neo4jStore
 from simulator import WorldConfig, simulate_world, write_world
 
@@ -196,6 +209,52 @@ def _compare_paths(args: argparse.Namespace) -> int:
     return 0
 
 
+IMPORT_HEADER = ("| date | machine | store | path | nodes | relationships | wall s | "
+                 "relationships/s (wall) | build rows s | fold / check s | CSV files s | "
+                 "stop s | import s | start s | schema s | load process CPU | neo4j-admin CPU | "
+                 "peak RSS load process / neo4j-admin GiB |\n"
+                 "|---|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+                 "---:|---:|")
+
+
+def _neo4j_import(args: argparse.Namespace, world: Path) -> str:
+    """One load through Neo4j's offline import into the emptied server; its Markdown row."""
+    port = int(args.neo4j_uri.rsplit(":", 1)[1])
+    server = Neo4jScript(Path(__file__).resolve().parents[1] / "scripts" / "neo4j.sh",
+                         home=args.neo4j_import, bolt_port=port, password=args.neo4j_password,
+                         environment={"PYTHON": sys.executable})
+    store = Neo4jStore.from_uri(args.neo4j_uri, auth=("neo4j", args.neo4j_password),
+                                bulk_import=Neo4jImport(server, threads=args.import_threads))
+    with store:
+        store.apply_schema()
+        print(f"emptying {args.neo4j_uri} ...", file=sys.stderr)
+        store.clear()
+        me = psutil.Process()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_me = _cpu(me)
+        report = load_world(store, world, Pseudonymiser(b"bench-load-secret-0123456789"),
+                            chunk_rows=args.chunk_rows, target=f"bench:import:{time.time_ns()}",
+                            progress=True, bulk=True)
+        cpu_me = _cpu(me) - cpu_me
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        counts = store.counts()
+    clear_checkpoints(world)
+    steps = report.bulk_seconds
+    build = sum(report.seconds_by_target.values())
+    cpu_admin = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+    print(f"neo4j import: {report.seconds:.1f} s; steps (s): build {build:.1f}, "
+          + ", ".join(f"{k} {v:.1f}" for k, v in steps.items()) + f"; counts {counts}",
+          file=sys.stderr)
+    return (f"| {today()} | {machine()} | Neo4j | import ({args.import_threads or 'all'} "
+            f"threads) | {report.nodes:,} | {report.edges:,} | {report.seconds:.1f} | "
+            f"{report.edges / report.seconds:,.0f} | {build:.1f} | "
+            f"{steps['fold']:.1f} / {steps['check']:.1f} | {steps['files']:.1f} | "
+            f"{steps['stop']:.1f} | {steps['import']:.1f} | {steps['start']:.1f} | "
+            f"{steps['schema']:.1f} | {cpu_me / report.seconds:.2f} cores | "
+            f"{cpu_admin / steps['import']:.2f} cores (over the import) | "
+            f"{peak_rss_gib():.2f} / {after.ru_maxrss / 2**20:.2f} |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=100_000)
@@ -219,6 +278,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1,
                     help="with more than 1: each backend and path this many times, each run in "
                     "a fresh process and store; prints the median row")
+    ap.add_argument("--neo4j-import", type=Path, default=None, metavar="HOME",
+                    help="Neo4j through its offline import (`riskgraph load --neo4j-import`): "
+                    "the home of the server scripts/neo4j.sh runs on --neo4j-uri's port")
+    ap.add_argument("--import-threads", type=int, default=None,
+                    help="neo4j-admin's --threads (default: the cores)")
     ap.add_argument("--json-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
@@ -228,6 +292,16 @@ def main() -> int:
     if args.repeat > 1 or len(args.path) > 1:
         return _compare_paths(args)
     world = _scratch_world(args.world)
+    if args.neo4j_import is not None:
+        if args.backends != ["neo4j"]:
+            raise SystemExit("--neo4j-import loads Neo4j only: give --backends neo4j")
+        try:
+            result = _neo4j_import(args, world)
+        finally:
+            shutil.rmtree(world, ignore_errors=True)
+        print(IMPORT_HEADER)
+        print(result)
+        return 0
     results: list[str] = []
     for name in args.backends:
         if name == "ladybug":

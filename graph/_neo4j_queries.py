@@ -20,6 +20,9 @@ PING: Final[LiteralString] = "RETURN 1 AS ok"
 AWAIT_INDEXES: Final[LiteralString] = "CALL db.awaitIndexes($seconds)"
 """Block until every index is online, so the first MERGE after ``apply_schema`` seeks."""
 
+COUNT_ALL_NODES: Final[LiteralString] = "MATCH (n) RETURN count(n) AS n"
+"""Every node of the database, whatever its labels (the count store answers it)."""
+
 DELETE_BATCH: Final[LiteralString] = (
     "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
 )

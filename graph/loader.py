@@ -11,12 +11,15 @@ store. The checkpoint names the store instance it was written for
 is loaded afresh, never taken to hold the chunks its predecessor held.
 
 An empty store that has a bulk path (:attr:`graph.GraphStore.supports_bulk_load`: LadybugDB's
-``COPY FROM``) is loaded another way, to the same result: every chunk goes through the same row
-builders, the rows of each label and type are folded as the upserts would fold them (later
-non-null values win, ``earliest`` properties keep the smallest, endpoints that no node row
-names become bare nodes), and the whole tables go to :meth:`graph.GraphStore.bulk_load` in one
-transaction. That is all or nothing: a bulk load stopped anywhere leaves the store empty, and
-the checkpoint records its chunks only once it committed, so the next run loads in bulk again.
+``COPY FROM``; Neo4j's offline ``neo4j-admin database import`` when the store was given its
+server, :mod:`graph.neo4j_import`) is loaded another way, to the same result: every chunk goes
+through the same row builders, the rows of each label and type are folded as the upserts would
+fold them (later non-null values win, ``earliest`` properties keep the smallest, endpoints that
+no node row names become bare nodes), and the whole tables go to
+:meth:`graph.GraphStore.bulk_load` (LadybugDB: one transaction; Neo4j: a database built aside
+and swapped in). That is all or nothing: a bulk load stopped anywhere leaves the store empty,
+and the checkpoint records its chunks only once it committed, so the next run loads in bulk
+again.
 
 :func:`append_events` writes single events (a login, an application, a label ...) as they happen,
 through the same row builders, for the serving layer.
@@ -68,6 +71,7 @@ from graph.typing import NodeType, RelType, Row
 
 __all__ = [
     "APPEND_KINDS",
+    "BulkLoadRefusedError",
     "DEFAULT_CHUNK_ROWS",
     "LoadError",
     "LoadLimitError",
@@ -105,6 +109,21 @@ APPEND_KINDS: Final[dict[str, str]] = {
     "label": "label_events",
 }
 """Event kind -> the raw table whose columns its records carry."""
+
+
+class BulkLoadRefusedError(LoadError):
+    """``bulk=True`` was asked of a store that cannot be bulk-loaded now (no bulk path, or not
+    empty: :meth:`graph.GraphStore.bulk_load_refusal`); no chunk was read or written.
+
+    Args:
+        store (str): the store, as its ``repr``.
+        reason (str): why, e.g. ``it is not empty (12 User, 40 USES)``.
+    """
+
+    def __init__(self, store: str, reason: str) -> None:
+        super().__init__(f"{store} cannot be bulk-loaded: {reason}")
+        self.store = store
+        self.reason = reason
 
 
 class LoadLimitError(LoadError):
@@ -280,11 +299,12 @@ def load_world(
     Into an empty store with a bulk path (:attr:`graph.GraphStore.supports_bulk_load`), the
     world goes through :meth:`graph.GraphStore.bulk_load`: all or nothing, to the same nodes,
     relationships and properties as the chunk-by-chunk upserts (see the module's docstring).
-    Empty means no node of any label of the relationship graph
-    (:attr:`graph.Schema.graph_labels`) and no relationship of any type, by
-    :meth:`graph.GraphStore.counts`; operational records (the store's identity, API keys,
-    verdicts) do not count, since the load writes none of them. Any other store is loaded
-    chunk by chunk through upserts, as before.
+    Whether the store can take it is :meth:`graph.GraphStore.bulk_load_refusal`: for
+    LadybugDB, no node of any label of the relationship graph
+    (:attr:`graph.Schema.graph_labels`) and no relationship of any type (operational records
+    do not count, since the load writes none of them); for Neo4j's offline import, which
+    replaces the whole database, no node at all but the store's identity. Any other store is
+    loaded chunk by chunk through upserts, as before.
 
     Args:
         store (GraphStore): where to write; its schema is applied first (idempotent) and its
@@ -308,7 +328,8 @@ def load_world(
         progress (bool, optional): show a tqdm progress bar. (default: ``True``)
         bulk (bool, optional): ``None`` takes the bulk path when the store has one and is
             empty; ``False`` never does (chunk by chunk, resumable); ``True`` insists, and
-            raises :class:`LoadError` when the store has no bulk path or is not empty.
+            raises :class:`BulkLoadRefusedError` when the store has no bulk path or is not
+            empty.
             ``workers`` and the transaction limits do not apply to the bulk path.
             (default: ``None``)
 
@@ -318,6 +339,8 @@ def load_world(
     Raises:
         ValueError: on a non-positive ``chunk_rows``.
         LoadError: if the directory holds no world or a table is missing.
+        BulkLoadRefusedError: ``bulk=True`` and the store cannot be bulk-loaded; checked before
+            any chunk is read.
         LoadLimitError: a chunk's writes ran past the store's transaction limit even in
             smaller transactions (each write that hits it is split in two and retried, up to
             :data:`MAX_HALVINGS` times); finished chunks stay recorded.
@@ -351,11 +374,11 @@ def load_world(
                dynamic_ncols=True)
     steps: list[tuple[str, str, IngestStep | None]] = [(s.target, s.table, s) for s in PLAN]
     steps.append(("labels", "label_events", None))
+    refusal = store.bulk_load_refusal() if bulk is not False else None
     if bulk is None:
-        bulk = store.supports_bulk_load and _graph_is_empty(store)
-    elif bulk and not (store.supports_bulk_load and _graph_is_empty(store)):
-        raise LoadError(f"{store!r} cannot be bulk-loaded: "
-                        + ("it is not empty" if store.supports_bulk_load else "no bulk path"))
+        bulk = refusal is None
+    elif bulk and refusal is not None:
+        raise BulkLoadRefusedError(repr(store), refusal)
     if bulk:
         report.bulk = True
         try:
@@ -412,14 +435,6 @@ def load_world(
         ckpt.close()
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _graph_is_empty(store: GraphStore) -> bool:
-    """Whether no label of the relationship graph holds a node and no type a relationship
-    (the store's own records, its identity first, do not count)."""
-    counts = store.counts()
-    return not any(counts.get(name, 0) for name in (*store.schema.graph_labels,
-                                                     *store.schema.rel_types))
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,15 @@ database and runs one managed transaction (``session.execute_read`` / ``execute_
 the driver retries on transient errors, so every transaction function here only reads or MERGEs
 and returns plain values. Reads are routed to readers and writes to the leader, so a
 ``neo4j://`` routing URI to a cluster works unchanged.
+
+Given a :class:`graph.neo4j_import.Neo4jImport` (the server on this machine, which it may stop
+and start), the store has a bulk path: an empty database is replaced by one that
+``neo4j-admin database import`` builds offline from the loader's folded tables.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, LiteralString, TypeVar
 
@@ -31,7 +36,8 @@ from neo4j.exceptions import (
 
 from graph import _neo4j_queries as queries
 from graph.errors import GraphError, StoreError, StoreUnavailableError, TransactionLimitError
-from graph.schema import SCHEMA, NodeSpec, RelSpec, Schema
+from graph.neo4j_import import Neo4jImport
+from graph.schema import SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
 from graph.store import (
     SHARED_VIA,
     GraphEdge,
@@ -40,6 +46,7 @@ from graph.store import (
     SharedAccount,
     Subgraph,
     collect_neighbourhood,
+    describe_counts,
     edge_arrow_schema,
     node_arrow_schema,
 )
@@ -67,6 +74,10 @@ class Neo4jStore(GraphStore):
             ``None`` keeps the server's default. (default: ``None``)
         schema (Schema, optional): the schema to enforce. (default: :data:`graph.SCHEMA`)
         batch_size (int, optional): rows per write transaction. (default: ``5000``)
+        bulk_import (Neo4jImport, optional): the server's offline import, which makes
+            :meth:`bulk_load` (and so :func:`graph.loader.load_world` into an empty database)
+            stop the server, replace the database and start it again. (default: ``None``: no
+            bulk path)
     """
 
     backend = "neo4j"
@@ -79,8 +90,11 @@ class Neo4jStore(GraphStore):
         query_timeout: float | None = None,
         schema: Schema = SCHEMA,
         batch_size: int = 5000,
+        bulk_import: Neo4jImport | None = None,
     ) -> None:
         super().__init__(schema=schema, batch_size=batch_size)
+        self.bulk_import = bulk_import
+        self.supports_bulk_load = bulk_import is not None
         if not database:
             raise ValueError(f"database must be a non-empty name, got {database!r}")
         if query_timeout is not None and query_timeout <= 0:
@@ -103,6 +117,7 @@ class Neo4jStore(GraphStore):
         max_transaction_retry_time: float = 30.0,
         schema: Schema = SCHEMA,
         batch_size: int = 5000,
+        bulk_import: Neo4jImport | None = None,
     ) -> Neo4jStore:
         """Build the driver for ``uri`` (``bolt://``, ``neo4j://`` or their ``+s`` forms) and a
         store that owns it.
@@ -120,6 +135,8 @@ class Neo4jStore(GraphStore):
                 transaction that failed transiently. (default: ``30.0``)
             schema (Schema, optional): the schema. (default: :data:`graph.SCHEMA`)
             batch_size (int, optional): rows per write transaction. (default: ``5000``)
+            bulk_import (Neo4jImport, optional): the server's offline import (see the class).
+                (default: ``None``)
 
         Raises:
             ValueError: on a URI that is not Bolt (``http://`` is the driver's preview API,
@@ -145,6 +162,7 @@ class Neo4jStore(GraphStore):
             query_timeout=query_timeout,
             schema=schema,
             batch_size=batch_size,
+            bulk_import=bulk_import,
         )
         store._owns_driver = True
         return store
@@ -154,20 +172,23 @@ class Neo4jStore(GraphStore):
 
     # -- plumbing ----------------------------------------------------------------------------
     def _execute(
-        self, text: LiteralString, params: dict[str, Any], routing: RoutingControl
+        self, text: LiteralString, params: dict[str, Any], routing: RoutingControl,
+        *, untimed: bool = False,
     ) -> list[dict[str, Any]]:
         """One statement in one managed transaction; its records as dicts, fully read."""
 
         def work(tx: ManagedTransaction) -> list[dict[str, Any]]:
             return [record.data() for record in tx.run(text, params)]
 
-        return self._transaction(work, routing)
+        return self._transaction(work, routing, untimed=untimed)
 
     def _transaction(
-        self, work: Callable[[ManagedTransaction], T], routing: RoutingControl
+        self, work: Callable[[ManagedTransaction], T], routing: RoutingControl,
+        *, untimed: bool = False,
     ) -> T:
-        """Run ``work`` in one managed transaction (retried as a whole on transient errors)."""
-        unit = neo4j.unit_of_work(timeout=self.query_timeout)(work)
+        """Run ``work`` in one managed transaction (retried as a whole on transient errors);
+        ``untimed``: without the store's ``query_timeout``."""
+        unit = neo4j.unit_of_work(timeout=None if untimed else self.query_timeout)(work)
         try:
             # NOTE: schema-driven queries name every property of a label, set or not, and
             # apply_schema creates each index "IF NOT EXISTS": the server's "property does not
@@ -187,7 +208,7 @@ class Neo4jStore(GraphStore):
             raise _translate(e, "Neo4j transaction failed") from e
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def _apply_schema(self) -> None:
+    def _apply_schema(self, *, untimed: bool = False) -> None:
         statements: list[LiteralString] = []
         for node in self.schema.nodes:
             statements.append(queries.unique_id_constraint(node))
@@ -197,8 +218,9 @@ class Neo4jStore(GraphStore):
                 statements.append(queries.rel_key_index(rel))
         # NOTE: schema commands cannot share a transaction with each other's data, so one each.
         for statement in statements:
-            self._execute(statement, {}, RoutingControl.WRITE)
-        self._execute(queries.AWAIT_INDEXES, {"seconds": 300}, RoutingControl.WRITE)
+            self._execute(statement, {}, RoutingControl.WRITE, untimed=untimed)
+        self._execute(queries.AWAIT_INDEXES, {"seconds": 300}, RoutingControl.WRITE,
+                      untimed=untimed)
 
     def _ping(self) -> None:
         # NOTE: one auto-commit query, not a managed transaction: the driver retries those for
@@ -309,6 +331,49 @@ class Neo4jStore(GraphStore):
                                 names: tuple[str, ...]) -> None:
         query = queries.remove_edge_properties(self.schema.rel(rel_type), names)
         self._execute(query, {"ids": src_ids}, RoutingControl.WRITE)
+
+    def _bulk_load_refusal(self) -> str | None:
+        # NOTE: the import replaces the whole database, so every node counts, API keys and
+        # verdicts too (they would be lost), and nodes of labels the schema does not know;
+        # only the store's identity is carried over (into the imported database).
+        counts = self.counts()
+        held = {name: n for name, n in counts.items() if n and name != STORE_IDENTITY}
+        if not held:
+            known = sum(counts[label] for label in self.schema.labels)
+            (total,) = self._execute(queries.COUNT_ALL_NODES, {}, RoutingControl.READ)
+            if int(total["n"]) > known:
+                held = {"nodes of other labels": int(total["n"]) - known}
+        return f"it is not empty ({describe_counts(held)})" if held else None
+
+    def _bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
+                   edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
+        """Replace the (empty) database with one neo4j-admin imports offline from the tables,
+        carrying over the store's identity, then apply the schema on it.
+
+        NOTE: neo4j-admin builds the database in a staging directory that replaces this one
+        only when the import succeeded (:class:`graph.neo4j_import.Neo4jScript`): all or
+        nothing, like LadybugDB's one transaction. Nothing can write the database while the
+        server is down; the check for emptiness runs again right before the server stops.
+        """
+        assert self.bulk_import is not None
+        refusal = self._bulk_load_refusal()
+        if refusal is not None:
+            raise StoreError(f"bulk_load replaces the whole database {self.database!r}, so it "
+                             f"must be empty; {refusal}")
+        identity = self._export_nodes(STORE_IDENTITY)
+        if identity.num_rows:
+            nodes = [*nodes, (STORE_IDENTITY, identity)]
+        seconds = self.bulk_import.run(self.schema, self.database, nodes, edges)
+        clock = time.perf_counter()
+        try:
+            # NOTE: untimed: on an imported database each constraint and index is built over
+            # all the rows at once, which may take longer than one transaction is allowed.
+            self._apply_schema(untimed=True)
+        except GraphError as e:
+            raise StoreError(f"{self.database!r} was imported whole, but its schema could not "
+                             f"be applied ({e}); apply it with `riskgraph schema`") from e
+        seconds["schema"] = time.perf_counter() - clock
+        return seconds
 
     # -- reads -------------------------------------------------------------------------------
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:

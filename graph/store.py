@@ -147,7 +147,8 @@ class GraphStore(abc.ABC):
     """True when one process at a time can write the store (an embedded file): no other
     process can race its writes, so it may settle first-writer-wins claims itself."""
     supports_bulk_load: bool = False
-    """True when :meth:`bulk_load` takes the store's own bulk path (LadybugDB's ``COPY FROM``);
+    """True when :meth:`bulk_load` takes the store's own bulk path (LadybugDB's ``COPY FROM``,
+    Neo4j's offline ``neo4j-admin database import`` when the store was given the server);
     :func:`graph.loader.load_world` then loads an empty store through it."""
 
     def __init__(self, *, schema: Schema = SCHEMA, batch_size: int = 5000) -> None:
@@ -381,6 +382,20 @@ class GraphStore(abc.ABC):
         checked = time.perf_counter() - started
         return {"check": checked, **self._bulk_load(node_tables, edge_tables)}
 
+    def bulk_load_refusal(self) -> str | None:
+        """Why :meth:`bulk_load` cannot fill this store now, or ``None`` when it can.
+
+        Returns:
+            str | None: ``"no bulk path"``, or ``"it is not empty (...)"`` naming what the
+            store holds: by default any node of the relationship graph's labels or any
+            relationship (operational records do not count: a bulk load fills only the
+            graph's tables); a backend whose bulk path replaces the whole store counts every
+            node but the store's identity.
+        """
+        if not self.supports_bulk_load:
+            return "no bulk path"
+        return self._bulk_load_refusal()
+
     def remove_properties(self, label: NodeType, node_ids: Sequence[str],
                           names: Sequence[str]) -> None:
         """Null the properties ``names`` of the nodes ``node_ids`` (erasure); absent ids are
@@ -556,6 +571,12 @@ class GraphStore(abc.ABC):
                    edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
         raise NotImplementedError(f"{type(self).__name__} has no bulk path")
 
+    def _bulk_load_refusal(self) -> str | None:
+        counts = self.counts()
+        held = {name: counts[name] for name in (*self.schema.graph_labels,
+                                                 *self.schema.rel_types) if counts.get(name)}
+        return f"it is not empty ({describe_counts(held)})" if held else None
+
     def _remove_properties(self, label: NodeType, node_ids: list[str],
                            names: tuple[str, ...]) -> None:
         raise NotImplementedError(f"{type(self).__name__} cannot remove properties")
@@ -588,6 +609,14 @@ class GraphStore(abc.ABC):
 def _batches(rows: Rows, size: int) -> Iterator[Rows]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def describe_counts(counts: Mapping[str, int], most: int = 4) -> str:
+    """``{"User": 12, "USES": 40}`` as ``12 User, 40 USES``: the ``most`` largest, then how
+    many more names hold rows."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{n:,} {name}" for name, n in ranked[:most])
+    return text + (f" and {len(ranked) - most} more" if len(ranked) > most else "")
 
 
 def quote_identifier(name: str, allowed: Iterable[str]) -> str:

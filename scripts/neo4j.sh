@@ -4,6 +4,12 @@
 # server entry point on the local JDK 17 the way the official launcher would.
 #
 # Usage: scripts/neo4j.sh install|start|stop|status
+#        scripts/neo4j.sh import DATABASE [neo4j-admin database import full options]
+#   import: with the server stopped, build DATABASE offline with `neo4j-admin database
+#   import full` (the jars installed here include it: neo4j-import-tool) in a staging data
+#   directory, and move it in place of DATABASE only when the import succeeded; a failed or
+#   killed import leaves DATABASE as it was. `riskgraph load DIR --neo4j-import` drives it
+#   (stop, import, start, schema); see docs/ARCHITECTURE.md, "Loading a world".
 #
 # Environment (all optional):
 #   NEO4J_PASSWORD      password of user "neo4j"   (default: riskgraph-dev-pw)
@@ -89,6 +95,9 @@ EOF
   mvn -q -B -f "$HOME_DIR/pom.xml" dependency:copy-dependencies -DoutputDirectory="$LIB" \
     -DincludeScope=runtime >"$HOME_DIR/mvn.log" 2>&1 || { cat "$HOME_DIR/mvn.log" >&2; die "mvn failed"; }
   compgen -G "$LIB/neo4j-$VERSION.jar" >/dev/null || die "neo4j-$VERSION.jar missing after mvn"
+  # `import` needs neo4j-admin's importer: a runtime dependency of org.neo4j:neo4j (checked
+  # with 5.26.30), so it comes with the server's jars; checked here in case that changes.
+  compgen -G "$LIB/neo4j-import-tool-$VERSION.jar" >/dev/null || die "neo4j-import-tool-$VERSION.jar missing after mvn"
   touch "$LIB/.installed-$VERSION"
   write_conf
   echo "Installed Neo4j $VERSION ($(compgen -G "$LIB/*.jar" | wc -l) jars) in $LIB"
@@ -120,6 +129,9 @@ server.memory.heap.max_size=$HEAP_MAX
 server.memory.pagecache.size=$PAGECACHE
 # Keep dev/CI disk use bounded.
 db.tx_log.rotation.retention_policy=1 days 512M
+# The Bolt server's Netty loops wait this many quiet seconds each on shutdown (default 5, twice):
+# 10 of the 11 s a stop took. An offline import stops and starts the server.
+internal.dbms.bolt.netty_server_shutdown_quiet_period=0
 EOF
 }
 
@@ -204,6 +216,47 @@ stop() {
   echo "Neo4j stopped"
 }
 
+import_database() {
+  local db="${1:-}"; shift || true
+  [[ "$db" =~ ^[A-Za-z][A-Za-z0-9.-]*$ ]] || die "usage: $0 import DATABASE [neo4j-admin database import full options]"
+  [[ -z "$(running_pid)" ]] || die "the server is running; '$0 stop' it first (neo4j-admin imports offline)"
+  [[ -f "$LIB/.installed-$VERSION" && -d "$DATA/databases/system" ]] || \
+    die "no server in $HOME_DIR yet; run '$0 start' once (it installs and initialises one), then '$0 stop'"
+  local stage="$HOME_DIR/import-stage"
+  # NOTE: a stage left by an import that was killed holds nothing the live store needs.
+  rm -rf "$stage"
+  mkdir -p "$stage/conf" "$stage/data"
+  # NOTE: the database name goes first: --nodes and --relationships take several values and
+  # would read a name after them as one more file.
+  sed "s|^server.directories.data=.*|server.directories.data=$stage/data|" "$CONF/neo4j.conf" >"$stage/conf/neo4j.conf"
+  echo "==== $(date -u +%FT%TZ) import $db" >>"$LOG"
+  if ! NEO4J_HOME="$HOME_DIR" NEO4J_CONF="$stage/conf" "$JAVA" -cp "$LIB/*" org.neo4j.cli.AdminTool \
+      database import full "$db" --report-file="$stage/import.report" "$@" >"$stage/import.log" 2>&1; then
+    cat "$stage/import.log" >>"$LOG"
+    grep -v '^\s*at ' "$stage/import.log" | grep -v '^\s*$' | tail -n 12 >&2 || true
+    rm -rf "$stage"
+    die "neo4j-admin could not import $db (full log: $LOG); $db is as it was"
+  fi
+  cat "$stage/import.log" >>"$LOG"
+  local part
+  for part in databases transactions; do
+    [[ -d "$stage/data/$part/$db" ]] || die "neo4j-admin left no $part/$db in $stage/data; $db is as it was"
+  done
+  # The swap: renames on one disk, instant, with Ctrl-C and TERM held off. NOTE: only a
+  # kill -9 in the middle of them (a window of milliseconds) could leave a store and
+  # transaction logs that do not belong together (the old ones are in $stage/replaced then):
+  # delete $DATA/*/$db and import again.
+  mkdir -p "$stage/replaced"
+  trap '' INT TERM
+  for part in databases transactions; do
+    if [[ -e "$DATA/$part/$db" ]]; then mv "$DATA/$part/$db" "$stage/replaced/$part"; fi
+    mv "$stage/data/$part/$db" "$DATA/$part/$db"
+  done
+  trap - INT TERM
+  grep -E '^(IMPORT DONE|Peak memory usage)|^ +[0-9]+ (nodes|relationships|properties)' "$stage/import.log" || true
+  rm -rf "$stage"
+}
+
 status() {
   local pid; pid="$(running_pid)"
   if [[ -n "$pid" ]]; then echo "Neo4j running (pid $pid) on $(bolt_addr)"; return 0; fi
@@ -215,5 +268,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 1 ;;
+  import) shift; import_database "$@" ;;
+  *) echo "usage: $0 install|start|stop|status|import DATABASE [options]" >&2; exit 1 ;;
 esac

@@ -5,16 +5,31 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING
+
 from graph import GraphStore
 from serving.settings import ConfigurationError, Settings
 
+if TYPE_CHECKING:
+    from graph.neo4j_import import Neo4jImport
 
-def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
+
+def build_store(settings: Settings, *, read_only: bool = False,
+                bulk_import: Neo4jImport | None = None) -> GraphStore:
     """Open the store the settings name: Neo4j when ``NEO4J_URI`` is set, else LadybugDB.
 
+    Args:
+        settings (Settings): the settings.
+        read_only (bool, optional): open the embedded store read-only. (default: ``False``)
+        bulk_import (Neo4jImport, optional): Neo4j's offline import (``riskgraph load
+            --neo4j-import``), the store's bulk path; only for Neo4j. (default: ``None``)
+
     Raises:
-        ConfigurationError: Neo4j outside loopback with the development password.
+        ConfigurationError: Neo4j outside loopback with the development password, or
+            ``bulk_import`` without Neo4j.
     """
+    if bulk_import is not None and not settings.NEO4J_URI:
+        raise ConfigurationError("an offline Neo4j import needs RISKGRAPH_NEO4J_URI")
     if settings.NEO4J_URI:
         from graph.neo4j_store import Neo4jStore
 
@@ -28,6 +43,7 @@ def build_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
             query_timeout=settings.NEO4J_QUERY_TIMEOUT_S,
             max_transaction_retry_time=settings.NEO4J_MAX_RETRY_TIME_S,
             batch_size=settings.WRITE_BATCH_SIZE,
+            bulk_import=bulk_import,
         )
     from graph.ladybug_store import LadybugStore
 
@@ -63,13 +79,14 @@ def check_neo4j_password(settings: Settings) -> None:
     if settings.NEO4J_URI is None or settings.NEO4J_PASSWORD != default:
         return
     host = urlsplit(settings.NEO4J_URI).hostname or ""
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ConfigurationError(
             f"RISKGRAPH_NEO4J_PASSWORD is the development default, refused for {host!r} "
             "(not loopback): set the server's real password")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
     if host == "localhost":
         return True
     try:

@@ -8,8 +8,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from graph import BufferPoolFullError
-from graph.loader import LoadLimitError, clear_checkpoints, load_world
+from urllib.parse import urlsplit
+
+from graph import BufferPoolFullError, StoreError
+from graph.loader import BulkLoadRefusedError, LoadLimitError, clear_checkpoints, load_world
+from graph.neo4j_import import Neo4jImport, Neo4jScript
 from simulator import (
     CreditConfig,
     LabelConfig,
@@ -22,10 +25,14 @@ from simulator import (
     write_world,
 )
 from serving.commands._progress import progress
-from serving.settings import get_settings
-from serving.stores import buffer_pool_advice, build_store
+from serving.settings import Settings, get_settings
+from serving.stores import buffer_pool_advice, build_store, is_loopback
 
 _DEFAULT_DOC = Path("docs/SIMULATOR.md")
+_REPO = Path(__file__).resolve().parents[2]
+_NEO4J_SCRIPT = _REPO / "scripts" / "neo4j.sh"
+_NEO4J_HOME = _REPO / ".cache" / "neo4j"
+"""Where ``scripts/neo4j.sh`` keeps its server unless ``NEO4J_HOME_DIR`` says otherwise."""
 _BULK_KEEPS_NOTHING = "a bulk load into an empty store is all or nothing and starts over"
 
 
@@ -63,6 +70,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="concurrent writers per chunk (default 1; see docs/BENCHMARKS.md)")
     p.add_argument("--restart", action="store_true",
                    help="forget earlier progress and write every chunk again")
+    p.add_argument("--neo4j-import", metavar="HOME", nargs="?", const=_NEO4J_HOME,
+                   type=Path, default=None,
+                   help="load an EMPTY Neo4j database offline with `neo4j-admin database "
+                   "import`: the server that scripts/neo4j.sh runs from HOME (its "
+                   f"NEO4J_HOME_DIR; default {_NEO4J_HOME}) on the port of RISKGRAPH_NEO4J_URI "
+                   "is stopped, the database replaced whole, the server started and the "
+                   "schema applied; a database that holds anything is refused")
+    p.add_argument("--import-threads", type=int, default=None,
+                   help="neo4j-admin's --threads for --neo4j-import (default: the cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_load)
 
@@ -106,18 +122,56 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _neo4j_import(args: argparse.Namespace, settings: Settings) -> Neo4jImport | str:
+    """The offline import that ``--neo4j-import`` asks for, or why there is none."""
+    uri = settings.NEO4J_URI
+    if not uri:
+        return "--neo4j-import loads Neo4j: set RISKGRAPH_NEO4J_URI to its bolt:// address"
+    address = urlsplit(uri)
+    if not is_loopback(address.hostname or "") or address.port is None:
+        return (f"--neo4j-import stops and starts the server, so it must run on this machine: "
+                f"RISKGRAPH_NEO4J_URI must name 127.0.0.1 and its port, got {uri!r}")
+    if not _NEO4J_SCRIPT.exists():
+        return f"--neo4j-import runs {_NEO4J_SCRIPT}, which is missing (run from a checkout)"
+    home = args.neo4j_import.resolve()
+    if not (home / "conf" / "neo4j.conf").exists():
+        return (f"--neo4j-import: {home} is not the home of a server that scripts/neo4j.sh "
+                "runs; give its NEO4J_HOME_DIR (`--neo4j-import HOME`)")
+    if args.import_threads is not None and args.import_threads <= 0:
+        return f"--import-threads must be positive, got {args.import_threads}"
+    server = Neo4jScript(_NEO4J_SCRIPT, home=home, bolt_port=address.port,
+                         password=settings.NEO4J_PASSWORD.get_secret_value())
+    return Neo4jImport(server, threads=args.import_threads)
+
+
 def _load(args: argparse.Namespace) -> int:
     settings = get_settings()
     pseudonymiser = settings.pseudonymiser()
     target = (f"neo4j:{settings.NEO4J_URI}/{settings.NEO4J_DATABASE}" if settings.NEO4J_URI
               else f"ladybug:{settings.ladybug_path.resolve()}")
+    bulk_import: Neo4jImport | None = None
+    if args.neo4j_import is not None:
+        made = _neo4j_import(args, settings)
+        if isinstance(made, str):
+            print(f"riskgraph load: {made}", file=sys.stderr)
+            return 2
+        bulk_import = made
     if args.restart:
         clear_checkpoints(args.directory)
-    with build_store(settings) as store:
+    with build_store(settings, bulk_import=bulk_import) as store:
         try:
             report = load_world(store, args.directory, pseudonymiser, as_of=args.as_of,
                                 chunk_rows=args.chunk_rows, target=target,
-                                workers=args.workers, progress=not args.quiet)
+                                workers=args.workers, progress=not args.quiet,
+                                bulk=True if bulk_import is not None else None)
+        except BulkLoadRefusedError as e:
+            if bulk_import is None:
+                raise
+            print(f"riskgraph load: --neo4j-import refused: database "
+                  f"{settings.NEO4J_DATABASE!r}: {e.reason}; the import replaces the whole "
+                  "database, so load into it without --neo4j-import (upserts, chunk by "
+                  "chunk), or empty it first", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("interrupted: finished chunks are recorded; run the same command again to "
                   f"resume ({_BULK_KEEPS_NOTHING})", file=sys.stderr)
@@ -132,6 +186,14 @@ def _load(args: argparse.Namespace) -> int:
         except BufferPoolFullError as e:
             print(f"riskgraph load: {e}; {buffer_pool_advice(e.pool_bytes)}, then run the same "
                   f"command again to resume (finished chunks are kept; {_BULK_KEEPS_NOTHING})",
+                  file=sys.stderr)
+            return 2
+        except StoreError as e:
+            # NOTE: after the buffer pool's handler: BufferPoolFullError is a StoreError.
+            if bulk_import is None:
+                raise
+            # NOTE: the import's errors say what was left and what to do.
+            print(f"riskgraph load: --neo4j-import failed: {' '.join(str(e).split())}",
                   file=sys.stderr)
             return 2
         counts = store.counts()

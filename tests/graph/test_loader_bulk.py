@@ -21,40 +21,13 @@ from graph.loader import LoadError, checkpoint_path, clear_checkpoints, fold_row
 from graph.schema import SCHEMA
 from graph.typing import NodeType, RelType
 from simulator import WorldConfig, read_table
+from tests.utils.graphs import assert_same_graph, snapshot
 
 P_SECRET = b"loader-bulk-test-secret-0123"
 P = Pseudonymiser(P_SECRET)
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 100
 """Small chunks, so that a phone or an address named in many chunks is folded across them."""
-
-
-@pytest.fixture(scope="module")
-def ragged_world(world_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The world plus rows that name entities no entity table holds (a contact and an owner
-    never signed up, labels on an unknown application), that the upserts create bare; a
-    contact listed again, later, in a later chunk (the upserts keep the earliest ``since``);
-    an application marked fraud, then cleared (the later label wins)."""
-    out = tmp_path_factory.mktemp("ragged")
-    for file in world_dir.glob("*"):
-        if not file.name.startswith("."):
-            shutil.copy(file, out / file.name)
-    start = WorldConfig().start_ts
-
-    def append(table: str, rows: list[dict[str, Any]]) -> None:
-        old = read_table(out, table)
-        pq.write_table(pa.concat_tables([old, pa.Table.from_pylist(rows, schema=old.schema)]),
-                       out / f"{table}.parquet")
-
-    first = read_table(world_dir, "contacts").slice(0, 1).to_pylist()[0]
-    append("contacts", [{"user_id": "U-ghost", "contact_user_id": "U-ghost-2", "since": start},
-                        {**first, "since": first["since"] + 86_400}])
-    append("ownership", [{"user_id": "U-ghost", "merchant_id": "M-ghost", "since": start}])
-    append("label_events", [{"entity_type": "Application", "entity_id": "A-ghost",
-                             "kind": kind, "visible_at": start + day * 86_400,
-                             "source": f"investigator:{kind}"}
-                            for day, kind in ((1, "fraud"), (2, "cleared"))])
-    return out
 
 
 @pytest.fixture
@@ -70,27 +43,6 @@ def open_store(tmp_path: Path) -> Iterator[Any]:
     yield open_
     for store in opened:
         store.close()
-
-
-def snapshot(store: GraphStore) -> dict[str, set[tuple[tuple[str, Any], ...]]]:
-    """Every node of every label (records included) and every relationship of every type, as
-    sets of rows: ids, ends and every property (documents included)."""
-    tables = {label: store.export_nodes(label) for label in SCHEMA.labels}
-    tables |= {rel: store.export_edges(rel) for rel in SCHEMA.rel_types}
-    return {name: {tuple(sorted(row.items())) for row in table.to_pylist()}
-            for name, table in tables.items()}
-
-
-def assert_same_graph(got: GraphStore, want: GraphStore) -> None:
-    mine, theirs = snapshot(got), snapshot(want)
-    for name in theirs:
-        if name == "StoreIdentity":
-            continue  # one per store instance, drawn at random
-        assert len(mine[name]) == len(theirs[name]), name
-        missing, extra = theirs[name] - mine[name], mine[name] - theirs[name]
-        assert not missing and not extra, (
-            f"{name}: {len(missing)} rows missing, e.g. {sorted(missing)[:2]}; "
-            f"{len(extra)} rows not in the upsert load, e.g. {sorted(extra)[:2]}")
 
 
 @pytest.mark.parametrize("days", [None, 90])
