@@ -37,6 +37,7 @@ from graph.store import (
     GraphEdge,
     GraphNode,
     GraphStore,
+    Rewrite,
     SharedAccount,
     Subgraph,
     collect_neighbourhood,
@@ -309,6 +310,59 @@ class Neo4jStore(GraphStore):
                                 names: tuple[str, ...]) -> None:
         query = queries.remove_edge_properties(self.schema.rel(rel_type), names)
         self._execute(query, {"ids": src_ids}, RoutingControl.WRITE)
+
+    def _rewrite(self, rewrite: Rewrite, chunk_rows: int) -> dict[str, int]:
+        """In place, chunk by chunk: each chunk's rows are rewritten and marked in one
+        transaction, so a run stopped anywhere resumes at the first row not marked.
+
+        NOTE: relationship ends need no rewriting here: a relationship points at its nodes,
+        not at their ids."""
+        done: dict[str, int] = {}
+        for label in rewrite.node_labels:
+            done[label] = self._rewrite_nodes(rewrite, label, chunk_rows)
+        for rel_type, names in rewrite.edge_columns.items():
+            done[rel_type] = self._rewrite_edges(rewrite, rel_type, names, chunk_rows)
+        for label in rewrite.final_labels:
+            done[label] = self._rewrite_nodes(rewrite, label, chunk_rows)
+        return done
+
+    def _rewrite_nodes(self, rewrite: Rewrite, label: NodeType, chunk_rows: int) -> int:
+        spec = self.schema.node(label)
+        after, total = "", 0
+        while True:
+            records = self._execute(queries.unmarked_nodes(spec), {
+                "after": after, "mark": rewrite.mark, "limit": chunk_rows}, RoutingControl.READ)
+            if not records:
+                return total
+            rows = []
+            for record in records:
+                row = {k: v for k, v in record.items() if v is not None}
+                new = rewrite.node_row(label, row)
+                self.schema.check_node_row(label, new)
+                (params,) = node_rows(spec, [new])
+                rows.append({"old": record["id"], **params})
+            self._execute(queries.rewrite_nodes(spec), {"rows": rows, "mark": rewrite.mark},
+                          RoutingControl.WRITE)
+            total += len(rows)
+            after = str(records[-1]["id"])
+
+    def _rewrite_edges(self, rewrite: Rewrite, rel_type: RelType, names: tuple[str, ...],
+                       chunk_rows: int) -> int:
+        spec = self.schema.rel(rel_type)
+        after, total = "", 0
+        while True:
+            records = self._execute(queries.unmarked_edges(spec, names), {
+                "after": after, "mark": rewrite.mark, "limit": chunk_rows}, RoutingControl.READ)
+            if not records:
+                return total
+            rows = [{"key": r["key"], "props": {
+                n: v for n in names
+                if (v := rewrite.edge_value(rel_type, n, r[n])) is not None}}
+                for r in records]
+            self._execute(queries.rewrite_edges(spec), {"rows": rows, "mark": rewrite.mark},
+                          RoutingControl.WRITE)
+            total += len(rows)
+            after = str(records[-1]["key"])
 
     # -- reads -------------------------------------------------------------------------------
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:
