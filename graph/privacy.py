@@ -198,6 +198,11 @@ class Pseudonymiser:
         return len(self._retired)
 
     @property
+    def retired(self) -> tuple[bytes, ...]:
+        """The retired keys, oldest first (they need no secrecy while the newest is secret)."""
+        return self._retired
+
+    @property
     def check(self) -> str:
         """:func:`key_check` of the newest key."""
         return key_check(self._secret)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -39,16 +40,21 @@ from graph.key_rotation import (
     rotate_key,
     store_pseudonymiser,
 )
-from graph.privacy import HASHED_ID
+from graph.privacy import HASHED_ID, key_check
 from graph.typing import NodeType
 from serving.graph_writes import canonical_json, sha256_hex
-from serving.settings import Settings
+from serving.settings import ConfigurationError, Settings
 from serving.spool import hold_spools
 
-__all__ = ["AUDIT_FILE", "pseudonymiser_for", "rewrite_record", "rotate"]
+__all__ = ["AUDIT_FILE", "CHAIN_FILE", "cached_pseudonymiser", "pseudonymiser_for",
+           "rewrite_record", "rotate"]
 
 AUDIT_FILE: Final = "key_rotations.jsonl"
 """The audit trail of key rotations, one JSON line each, in ``RISKGRAPH_DATA_DIR``."""
+CHAIN_FILE: Final = "key_chain.json"
+"""This host's copy of the store's key chain, in ``RISKGRAPH_DATA_DIR``: the retired keys and
+the newest key's check value, as the store holds them (no more secret), written whenever the
+chain is read; what a replica that starts while the store is down hashes with."""
 _REQUEST_IDS: Final = ("device_id", "ip", "address_id", "phone_id")
 """The keyed hashes of a canonical request (:func:`serving.graph_writes.canonical_request`)."""
 _DISPLAY_PREFIX: Final = 12
@@ -67,7 +73,48 @@ def pseudonymiser_for(settings: Settings, store: GraphStore, *, claim: bool = Fa
         ConfigurationError: the secret is missing or a placeholder.
         KeyChainError: it is not the store's current key, or a rotation is unfinished.
     """
-    return store_pseudonymiser(store, settings.pseudonym_secret(), claim=claim)
+    pseudonymiser = store_pseudonymiser(store, settings.pseudonym_secret(), claim=claim)
+    _remember_chain(settings.DATA_DIR, pseudonymiser)
+    return pseudonymiser
+
+
+def cached_pseudonymiser(settings: Settings) -> Pseudonymiser:
+    """The configured key with the retired keys this host last read from the store
+    (:data:`CHAIN_FILE`), for a start while the store is down; the configured key alone (with
+    a warning) when this host never read the chain.
+
+    Raises:
+        ConfigurationError: the secret is missing, or it is not the newest key of the chain
+            this host last read (the store's chain is needed: start when the store answers).
+    """
+    secret = settings.pseudonym_secret()
+    path = settings.DATA_DIR / CHAIN_FILE
+    try:
+        chain = json.loads(path.read_text())
+        check, retired = str(chain["check"]), [bytes.fromhex(k) for k in chain["retired"]]
+    except FileNotFoundError:
+        log.warning("the store is down and this host never read its key chain (%s): hashing "
+                    "under the configured key alone, right unless the store's key was rotated",
+                    path)
+        return Pseudonymiser(secret)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigurationError(f"{path} cannot be read ({e}): start `riskgraph serve` when "
+                                 "the store answers, so that its key chain is read") from e
+    if check != key_check(secret):
+        raise ConfigurationError(
+            f"the store is down and the configured pseudonym secret is not the newest key of "
+            f"the chain this host last read ({path}): start `riskgraph serve` when the store "
+            "answers, so that its key chain is read")
+    return Pseudonymiser(secret, retired)
+
+
+def _remember_chain(data_dir: Path, pseudonymiser: Pseudonymiser) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / CHAIN_FILE
+    written = path.with_name(f".{CHAIN_FILE}.tmp")
+    written.write_text(json.dumps({"check": pseudonymiser.check,
+                                   "retired": [k.hex() for k in pseudonymiser.retired]}))
+    os.replace(written, path)
 
 
 def rewrite_record(label: NodeType, row: dict[str, Any], rekeying: Rekeying) -> dict[str, Any]:
@@ -164,7 +211,7 @@ def _rekey_document(text: str, rekeying: Rekeying) -> str:
     return canonical_json(document) if changed and isinstance(document, dict) else text
 
 
-def rotate(store: GraphStore, current: bytes, new: bytes, *, spool_dir: Path, audit_dir: Path,
+def rotate(store: GraphStore, current: bytes, new: bytes, *, spool_dir: Path, data_dir: Path,
            chunk_rows: int = 5000) -> RotationReport | None:
     """Re-key the store from ``current`` to ``new`` and append the rotation to the audit trail.
 
@@ -174,7 +221,8 @@ def rotate(store: GraphStore, current: bytes, new: bytes, *, spool_dir: Path, au
         new (bytes): the new key.
         spool_dir (Path): the spool directory of this host's replicas: every file must be
             drained and none held (no replica running here); its answers are dropped.
-        audit_dir (Path): where :data:`AUDIT_FILE` is (the data directory).
+        data_dir (Path): the data directory, where :data:`AUDIT_FILE` and :data:`CHAIN_FILE`
+            are.
         chunk_rows (int, optional): rows per transaction. (default: ``5000``)
 
     Returns:
@@ -192,10 +240,11 @@ def rotate(store: GraphStore, current: bytes, new: bytes, *, spool_dir: Path, au
             return None
         for spool in spools:
             spool.forget_answers()
+    _remember_chain(data_dir, store_pseudonymiser(store, new))
     entry = {"at": int(time.time()), "by": getpass.getuser(), "action": "rotate-key",
              "store": store.identity().instance_id, **asdict(report)}
-    audit_dir.mkdir(parents=True, exist_ok=True)
-    with (audit_dir / AUDIT_FILE).open("a", encoding="utf-8") as f:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / AUDIT_FILE).open("a", encoding="utf-8") as f:
         f.write(json.dumps(entry, sort_keys=True) + "\n")
     log.info("rotated the pseudonymisation key: %s", entry)
     return report

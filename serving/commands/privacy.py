@@ -70,7 +70,7 @@ def _rotate_key(args: argparse.Namespace) -> int:
                          f"{args.chunk_rows}")
     with build_store(settings) as store:
         report = rotate(store, current, new, spool_dir=settings.spool_dir,
-                        audit_dir=settings.DATA_DIR, chunk_rows=args.chunk_rows)
+                        data_dir=settings.DATA_DIR, chunk_rows=args.chunk_rows)
     if report is None:
         print("riskgraph rotate-key: the store is under the new key already; nothing to do")
         return 0

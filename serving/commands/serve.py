@@ -12,7 +12,7 @@ from graph import GraphStore, StoreUnavailableError
 from graph.privacy import IP_ID_PREFIX
 from graph.snapshot import GraphSnapshot
 from serving.api import create_app
-from serving.key_rotation import pseudonymiser_for
+from serving.key_rotation import cached_pseudonymiser, pseudonymiser_for
 from serving.live_graph import LiveGraph
 from serving.logs import configure_logging
 from serving.scorers import load_live_graph, load_scorer
@@ -101,11 +101,12 @@ def build_app(settings: Settings, store: GraphStore) -> FastAPI:
     except StoreUnavailableError as e:
         log.warning("graph store unavailable at start (%s); serving in degraded mode until it "
                     "answers", e)
+        pseudonymiser = cached_pseudonymiser(settings)
         live = LiveGraph(GraphSnapshot.from_tables({}, {}))
         # NOTE: no graph state until the store answers: verdicts are the prior, degraded,
         # rather than scores against an empty graph.
         app = create_app(settings, store, load_scorer(settings, live, store, with_state=False),
-                         live_graph=live)
+                         live_graph=live, pseudonymiser=pseudonymiser)
         app.state.runtime.start_without_store(str(e).splitlines()[0])
         return app
     check_pseudonymised(store)

@@ -19,6 +19,7 @@ from serving_world import (
     ROOT,
     SECRET,
     SHANGHAI,
+    FlakyStore,
     LiveServer,
     World,
     application,
@@ -32,6 +33,7 @@ from graph.privacy import rekey_digest, rekey_id
 from serving.commands.serve import build_app
 from serving.graph_writes import canonical_json, sha256_hex
 from serving.key_rotation import AUDIT_FILE, rewrite_record, rotate
+from serving.settings import ConfigurationError
 from serving.spool import claim_spool
 from tests.utils.neo4j import NEO4J_DATABASE, neo4j_auth, neo4j_uri
 
@@ -62,7 +64,7 @@ def test_after_rotation_the_api_meets_the_same_nodes_and_answers_stored_verdicts
     assert all(before.values())
 
     report = rotate(graph_store, OLD, NEW, spool_dir=settings.spool_dir,
-                    audit_dir=settings.DATA_DIR)
+                    data_dir=settings.DATA_DIR)
     assert report is not None and report.generation == 1
     after = {label: set(graph_store.node_ids(label)) for label in HASHED_LABELS}
     assert after == {label: {rekey_id(NEW, i) for i in ids} for label, ids in before.items()}
@@ -73,6 +75,18 @@ def test_after_rotation_the_api_meets_the_same_nodes_and_answers_stored_verdicts
 
     settings = make_settings(tmp_path / "data", graph_store.backend,
                              PSEUDONYM_SECRET=NEW.decode())
+    chained = Pseudonymiser(NEW, [OLD])
+    # a replica starting while the store is down hashes with the chain this host last read
+    down = FlakyStore(graph_store)
+    down.down = True
+    degraded = LiveServer(build_app(settings, down)).start()
+    try:
+        assert degraded.app.state.runtime.scoring.pseudonymiser.hash("ip", "10.9.0.1") == \
+            chained.hash("ip", "10.9.0.1")
+    finally:
+        degraded.stop()
+    with pytest.raises(ConfigurationError, match="not the newest key of the chain this host"):
+        build_app(make_settings(tmp_path / "data", graph_store.backend), down)
     server = LiveServer(build_app(settings, graph_store)).start()
     world = World(graph_store, server, uid)
     try:
