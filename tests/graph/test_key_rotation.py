@@ -3,6 +3,8 @@ kept, the chain kept in the store and checked; the key chain's hashing itself.""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -204,3 +206,23 @@ def _state(store: GraphStore) -> dict[str, list[dict[str, Any]]]:
     for rel in store.schema.rel_types:
         out[rel] = sorted(store.export_edges(rel).to_pylist(), key=repr)
     return out
+
+
+def test_a_ladybug_swap_stopped_midway_is_finished_by_the_next_open(tmp_path: Path) -> None:
+    from graph.ladybug_store import LadybugStore, _database_files
+
+    path, staging = tmp_path / "graph.lbug", tmp_path / "graph.lbug.rewriting"
+    for where, tag in ((path, "old"), (staging, "new")):
+        with LadybugStore(where) as store:
+            store.apply_schema()
+            store.upsert_nodes("Device", [{"id": f"dv_{tag}"}])
+            store.upsert_nodes("Verdict", [{"id": "app", "verdict_json": tag}])
+    # the swap file is written and the database renamed; the stop comes before its documents
+    Path(f"{path}.swap").write_text(str(staging))
+    os.replace(staging, path)
+    with LadybugStore(path) as store:
+        assert store.node_ids("Device") == ["dv_new"]
+        verdict = store.get_node("Verdict", "app")
+        assert verdict is not None and verdict.properties["verdict_json"] == "new"
+    assert not any(f.exists() for f in _database_files(staging))
+    assert not Path(f"{path}.swap").exists()

@@ -311,9 +311,11 @@ def test_rotate_key_command_refuses_a_spool_with_writes_then_rotates_and_serve_r
     assert json.loads(done.stdout)["generation"] == 1
     again = _cli(tmp_path, "rotate-key", "--new-secret-file", str(new_file))
     assert again.returncode == 0 and "nothing to do" in again.stdout
-    serve = _cli(tmp_path, "serve", "--port", "1")
-    assert serve.returncode == 2
-    assert _last_line(serve).startswith(
-        "riskgraph serve: the configured pseudonym secret is not the store's current key")
+    for command in (("serve", "--port", "1"), ("load", str(tmp_path / "world"))):
+        refused = _cli(tmp_path, *command)
+        assert refused.returncode == 2
+        assert _last_line(refused).startswith(
+            f"riskgraph {command[0]}: the configured pseudonym secret is not the store's "
+            "current key (generation 1); it is generation 0, retired by a rotation")
     with LadybugStore(tmp_path / "graph.lbug", read_only=True) as store:
         assert store.node_ids("Device") == [rekey_id(NEW, device)]
