@@ -111,7 +111,8 @@ def cached_pseudonymiser(settings: Settings) -> Pseudonymiser:
 def _remember_chain(data_dir: Path, pseudonymiser: Pseudonymiser) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CHAIN_FILE
-    written = path.with_name(f".{CHAIN_FILE}.tmp")
+    # NOTE: a name per process: the workers of one host start (and write it) at once.
+    written = path.with_name(f".{CHAIN_FILE}.{os.getpid()}.tmp")
     written.write_text(json.dumps({"check": pseudonymiser.check,
                                    "retired": [k.hex() for k in pseudonymiser.retired]}))
     os.replace(written, path)
