@@ -262,9 +262,8 @@ def test_a_full_buffer_pool_stops_the_load_and_a_larger_one_resumes(
     """LadybugDB's page cache too small for the load (20 MiB fails on this world after its
     first labels; 64 MiB loads it; 16 MiB, since the schema gained its PseudonymKey table,
     fails before any chunk is recorded): the store's own error, naming the pool, rather than
-    the failed
-    rollback that used to hide it ("No active transaction for ROLLBACK"); the same store opened
-    with a larger pool resumes."""
+    the failed rollback that used to hide it ("No active transaction for ROLLBACK"); the same
+    store opened with a larger pool resumes."""
     path = tmp_path / "graph.lbug"
     with LadybugStore(path, buffer_pool_bytes=20 * 2**20) as store:
         with pytest.raises(BufferPoolFullError) as info:
