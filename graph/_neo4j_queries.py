@@ -231,3 +231,51 @@ def remove_edge_properties(spec: RelSpec, names: tuple[str, ...]) -> LiteralStri
     return _literal(
         f"UNWIND $ids AS i MATCH (s:{_q(spec.src, (spec.src,))} {{`id`: i}})"
         f"-[r:{_q(spec.type, (spec.type,))}]->() SET {sets}")
+
+
+# NOTE: the mark of a rewrite (graph.store.Rewrite.mark) is a property outside the schema,
+# which reads and exports never return; it is left on the rows after the rewrite (a later
+# rewrite has another mark), so that finishing one never needs a pass over the whole graph.
+def unmarked_nodes(spec: NodeSpec) -> LiteralString:
+    """Up to ``$limit`` nodes after id ``$after`` not marked ``$mark`` yet, ordered by id
+    (an index range seek: chunk after chunk, never a scan from the start)."""
+    cols = spec.columns
+    returns = ", ".join(f"n.{_q(c, cols)} AS {_q(c, cols)}" for c in cols)
+    return _literal(
+        f"MATCH (n:{_label(spec)}) WHERE n.`id` > $after "
+        f"AND coalesce(n.`_rewrite_mark`, -1) <> $mark "
+        f"RETURN {returns} ORDER BY n.`id` LIMIT $limit")
+
+
+def rewrite_nodes(spec: NodeSpec) -> LiteralString:
+    """Set each node ``row.old``'s id and properties and mark it ``$mark``, unless marked
+    already (so that a chunk done twice is done once)."""
+    return _literal(
+        f"UNWIND $rows AS row MATCH (n:{_label(spec)} {{`id`: row.old}}) "
+        f"WHERE coalesce(n.`_rewrite_mark`, -1) <> $mark "
+        f"SET n += row.props, n.`id` = row.id, n.`_rewrite_mark` = $mark")
+
+
+def unmarked_edges(spec: RelSpec, names: tuple[str, ...]) -> LiteralString:
+    """Up to ``$limit`` relationships of an event type after key ``$after`` not marked
+    ``$mark``: their key and the properties ``names``, ordered by key."""
+    cols = spec.columns
+    assert spec.key is not None
+    key = _q(spec.key, cols)
+    props = "".join(f", r.{_q(n, cols)} AS {_q(n, cols)}" for n in names)
+    return _literal(
+        f"MATCH ()-[r:{_q(spec.type, (spec.type,))}]->() WHERE r.{key} > $after "
+        f"AND coalesce(r.`_rewrite_mark`, -1) <> $mark "
+        f"RETURN r.{key} AS `key`{props} ORDER BY r.{key} LIMIT $limit")
+
+
+def rewrite_edges(spec: RelSpec) -> LiteralString:
+    """Set the properties of each relationship of key ``row.key`` and mark it ``$mark``,
+    unless marked already."""
+    cols = spec.columns
+    assert spec.key is not None
+    return _literal(
+        f"UNWIND $rows AS row MATCH ()-[r:{_q(spec.type, (spec.type,))} "
+        f"{{{_q(spec.key, cols)}: row.key}}]->() "
+        f"WHERE coalesce(r.`_rewrite_mark`, -1) <> $mark "
+        f"SET r += row.props, r.`_rewrite_mark` = $mark")

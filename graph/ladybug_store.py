@@ -14,6 +14,7 @@ STRING and breaks the ``SET``) and, measured on 100k rows, is 20-25x slower.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -29,6 +30,7 @@ from typing import Any, Final, LiteralString, TypeVar
 
 import ladybug
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph import _ladybug_queries as queries
@@ -46,6 +48,7 @@ from graph.store import (
     GraphEdge,
     GraphNode,
     GraphStore,
+    Rewrite,
     SharedAccount,
     Subgraph,
     collect_neighbourhood,
@@ -134,27 +137,32 @@ class LadybugStore(GraphStore):
         self.path = Path(path)
         self.read_only = read_only
         self.buffer_pool_bytes = buffer_pool_bytes
+        self.checkpoint_wal_bytes = checkpoint_wal_bytes
+        _finish_swap(self.path)
+        self._open()
+
+    def _open(self) -> None:
         try:
-            self._db = ladybug.Database(str(self.path), read_only=read_only,
-                                        buffer_pool_size=buffer_pool_bytes)
+            self._db = ladybug.Database(str(self.path), read_only=self.read_only,
+                                        buffer_pool_size=self.buffer_pool_bytes)
         except RuntimeError as e:
             raise self._translate(e, f"cannot open LadybugDB at {self.path}") from e
-        if not read_only and checkpoint_wal_bytes:
+        if not self.read_only and self.checkpoint_wal_bytes:
             conn = ladybug.Connection(self._db)
             try:
-                _execute(conn, queries.checkpoint_threshold(checkpoint_wal_bytes)).close()
+                _execute(conn, queries.checkpoint_threshold(self.checkpoint_wal_bytes)).close()
             finally:
                 conn.close()
-        self._documents = DocumentFile(Path(f"{self.path}.documents.sqlite"),
-                                       [n for n in schema.nodes if n.documents],
-                                       read_only=read_only)
+        self._documents = DocumentFile(_documents_path(self.path),
+                                       [n for n in self.schema.nodes if n.documents],
+                                       read_only=self.read_only)
         self._closed = False
         self._pool: queue.SimpleQueue[ladybug.Connection] = queue.SimpleQueue()
         self._connections: list[ladybug.Connection] = []
         self._connections_lock = threading.Lock()
         self._writer = (
             None
-            if read_only
+            if self.read_only
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="ladybug-writer")
         )
         # NOTE: touched only on the writer thread, created there on the first write.
@@ -415,6 +423,60 @@ class LadybugStore(GraphStore):
             return self._write(task, rows=total)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _rewrite(self, rewrite: Rewrite, chunk_rows: int) -> dict[str, int]:
+        """Into a new database file beside this one, through the bulk path, then swapped in
+        for it (docs/ARCHITECTURE.md, Privacy).
+
+        NOTE: LadybugDB cannot change a node's primary key in place (a node would have to be
+        deleted and created again with every relationship it has); a new file built whole is
+        also all or nothing for free: a run stopped before the swap leaves this file as it was
+        (and a new file that the next run removes), a run stopped during the swap is finished
+        by the next open (:func:`_finish_swap`). The price: the whole graph in memory as
+        Arrow tables, as a bulk load holds it, and a stopped run starts again from nothing.
+        """
+        if self.read_only or self._closed:
+            raise StoreError(f"{self.path} is open read-only" if self.read_only
+                             else "store is closed")
+        done: dict[str, int] = {}
+        nodes: list[tuple[NodeType, pa.Table]] = []
+        rewritten = {*rewrite.node_labels, *rewrite.final_labels}
+        for spec in self.schema.nodes:
+            table = self._export_nodes(spec.label)
+            if spec.label in rewritten:
+                rows = [rewrite.node_row(spec.label, {k: v for k, v in r.items() if v is not None})
+                        for r in table.to_pylist()]
+                table = pa.Table.from_pylist(rows, schema=node_arrow_schema(spec))
+                done[spec.label] = table.num_rows
+            nodes.append((spec.label, table))
+        edges: list[tuple[RelType, pa.Table]] = []
+        for rel in self.schema.rels:
+            table = self._export_edges(rel.type)
+            changed = False
+            for end, label in (("src", rel.src), ("dst", rel.dst)):
+                if label in rewrite.id_labels:
+                    table = _map_column(table, end, functools.partial(rewrite.node_id, label))
+                    changed = True
+            for name in rewrite.edge_columns.get(rel.type, ()):
+                table = _map_column(table, name,
+                                    functools.partial(rewrite.edge_value, rel.type, name))
+                changed = True
+            if changed:
+                done[rel.type] = table.num_rows
+            edges.append((rel.type, table))
+        staging = self.path.with_name(f"{self.path.name}{_STAGING}")
+        _remove_database(staging)
+        fresh = LadybugStore(staging, schema=self.schema, batch_size=self.batch_size,
+                             buffer_pool_bytes=self.buffer_pool_bytes)
+        try:
+            fresh.apply_schema()
+            fresh.bulk_load(nodes, edges)
+        finally:
+            fresh.close()
+        self._close()
+        _commit_swap(staging, self.path)
+        self._open()
+        return done
 
     def _create_node(self, label: NodeType, row: Row) -> GraphNode | None:
         return self._create_nodes(label, [row])[0]
@@ -774,3 +836,73 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     return table.rename_columns(schema.names).cast(schema)
 
 
+
+
+# -- swapping a rebuilt database file in (LadybugStore._rewrite) ------------------------------
+_STAGING: Final = ".rewriting"
+"""Suffix of the new database file a rewrite builds beside the store's."""
+_SWAP: Final = ".swap"
+"""Suffix of the file that says a swap has begun: the new files are whole, the renames go on."""
+_SIDECARS: Final = (".wal", ".shadow", ".tmp")
+"""Files LadybugDB may keep beside a database file."""
+
+
+def _documents_path(path: Path) -> Path:
+    return Path(f"{path}.documents.sqlite")
+
+
+def _database_files(path: Path) -> list[Path]:
+    """The database file, its LadybugDB sidecars and its document file (with SQLite's own)."""
+    docs = _documents_path(path)
+    return [path, *(Path(f"{path}{s}") for s in _SIDECARS),
+            docs, Path(f"{docs}-wal"), Path(f"{docs}-shm")]
+
+
+def _remove_database(path: Path) -> None:
+    for file in _database_files(path):
+        if file.is_dir():
+            shutil.rmtree(file)
+        else:
+            file.unlink(missing_ok=True)
+
+
+def _commit_swap(staging: Path, path: Path) -> None:
+    """Put the closed database ``staging`` (and its document file) in the place of the closed
+    ``path``: the swap file first (the commit), then the renames, which :func:`_finish_swap`
+    finishes when a stop interrupts them."""
+    marker = Path(f"{path}{_SWAP}")
+    written = Path(f"{marker}.tmp")
+    written.write_text(str(staging))
+    with written.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(written, marker)
+    _finish_swap(path)
+
+
+def _finish_swap(path: Path) -> None:
+    """Finish a swap a stop interrupted (nothing when none was under way): each file of the
+    new database replaces the old one's; the old one's files the new one lacks (a stale
+    write-ahead log would be replayed onto the new file) are removed first."""
+    marker = Path(f"{path}{_SWAP}")
+    if not marker.exists():
+        return
+    staging = Path(marker.read_text())
+    pairs = list(zip(_database_files(staging), _database_files(path), strict=True))
+    if staging.exists():
+        for new, old in pairs:
+            if not new.exists() and old.exists() and old != path:
+                old.unlink()
+    for new, old in pairs:
+        if new.exists():
+            os.replace(new, old)
+    marker.unlink()
+
+
+def _map_column(table: pa.Table, name: str, fn: Callable[[Any], Any]) -> pa.Table:
+    """``table`` with ``fn`` applied to each distinct non-null string of column ``name``."""
+    column = table.column(name)
+    distinct = pc.unique(column)
+    mapped = pa.array([None if v is None else fn(v) for v in distinct.to_pylist()],
+                      type=column.type)
+    return table.set_column(table.schema.get_field_index(name), name,
+                            pc.take(mapped, pc.index_in(column, value_set=distinct)))

@@ -37,12 +37,13 @@ from neo4j.exceptions import (
 from graph import _neo4j_queries as queries
 from graph.errors import GraphError, StoreError, StoreUnavailableError, TransactionLimitError
 from graph.neo4j_import import Neo4jImport
-from graph.schema import SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
+from graph.schema import PSEUDONYM_KEY, SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
 from graph.store import (
     SHARED_VIA,
     GraphEdge,
     GraphNode,
     GraphStore,
+    Rewrite,
     SharedAccount,
     Subgraph,
     collect_neighbourhood,
@@ -60,6 +61,8 @@ _LIMIT_CODES: Final = ("TransactionTimedOut", "MemoryPoolOutOfMemoryError",
                        "LockAcquisitionTimeout", "LockClientStopped")
 """Server errors of a transaction that ran past a time, memory or lock-wait limit
 (``LockClientStopped``: timed out while waiting for a lock)."""
+_CARRIED_OVER: Final = (STORE_IDENTITY, PSEUDONYM_KEY)
+"""What an offline import keeps of the database it replaces (:meth:`Neo4jStore._bulk_load`)."""
 
 
 class Neo4jStore(GraphStore):
@@ -335,9 +338,10 @@ class Neo4jStore(GraphStore):
     def _bulk_load_refusal(self) -> str | None:
         # NOTE: the import replaces the whole database, so every node counts, API keys and
         # verdicts too (they would be lost), and nodes of labels the schema does not know;
-        # only the store's identity is carried over (into the imported database).
+        # only the store's identity and its pseudonymisation keys are carried over (into the
+        # imported database: `load` records the key before it loads).
         counts = self.counts()
-        held = {name: n for name, n in counts.items() if n and name != STORE_IDENTITY}
+        held = {name: n for name, n in counts.items() if n and name not in _CARRIED_OVER}
         if not held:
             known = sum(counts[label] for label in self.schema.labels)
             (total,) = self._execute(queries.COUNT_ALL_NODES, {}, RoutingControl.READ)
@@ -360,9 +364,10 @@ class Neo4jStore(GraphStore):
         if refusal is not None:
             raise StoreError(f"bulk_load replaces the whole database {self.database!r}, so it "
                              f"must be empty; {refusal}")
-        identity = self._export_nodes(STORE_IDENTITY)
-        if identity.num_rows:
-            nodes = [*nodes, (STORE_IDENTITY, identity)]
+        for label in _CARRIED_OVER:
+            kept = self._export_nodes(label)
+            if kept.num_rows:
+                nodes = [*nodes, (label, kept)]
         seconds = self.bulk_import.run(self.schema, self.database, nodes, edges)
         clock = time.perf_counter()
         try:
@@ -374,6 +379,59 @@ class Neo4jStore(GraphStore):
                              f"be applied ({e}); apply it with `riskgraph schema`") from e
         seconds["schema"] = time.perf_counter() - clock
         return seconds
+
+    def _rewrite(self, rewrite: Rewrite, chunk_rows: int) -> dict[str, int]:
+        """In place, chunk by chunk: each chunk's rows are rewritten and marked in one
+        transaction, so a run stopped anywhere resumes at the first row not marked.
+
+        NOTE: relationship ends need no rewriting here: a relationship points at its nodes,
+        not at their ids."""
+        done: dict[str, int] = {}
+        for label in rewrite.node_labels:
+            done[label] = self._rewrite_nodes(rewrite, label, chunk_rows)
+        for rel_type, names in rewrite.edge_columns.items():
+            done[rel_type] = self._rewrite_edges(rewrite, rel_type, names, chunk_rows)
+        for label in rewrite.final_labels:
+            done[label] = self._rewrite_nodes(rewrite, label, chunk_rows)
+        return done
+
+    def _rewrite_nodes(self, rewrite: Rewrite, label: NodeType, chunk_rows: int) -> int:
+        spec = self.schema.node(label)
+        after, total = "", 0
+        while True:
+            records = self._execute(queries.unmarked_nodes(spec), {
+                "after": after, "mark": rewrite.mark, "limit": chunk_rows}, RoutingControl.READ)
+            if not records:
+                return total
+            rows = []
+            for record in records:
+                row = {k: v for k, v in record.items() if v is not None}
+                new = rewrite.node_row(label, row)
+                self.schema.check_node_row(label, new)
+                (params,) = node_rows(spec, [new])
+                rows.append({"old": record["id"], **params})
+            self._execute(queries.rewrite_nodes(spec), {"rows": rows, "mark": rewrite.mark},
+                          RoutingControl.WRITE)
+            total += len(rows)
+            after = str(records[-1]["id"])
+
+    def _rewrite_edges(self, rewrite: Rewrite, rel_type: RelType, names: tuple[str, ...],
+                       chunk_rows: int) -> int:
+        spec = self.schema.rel(rel_type)
+        after, total = "", 0
+        while True:
+            records = self._execute(queries.unmarked_edges(spec, names), {
+                "after": after, "mark": rewrite.mark, "limit": chunk_rows}, RoutingControl.READ)
+            if not records:
+                return total
+            rows = [{"key": r["key"], "props": {
+                n: v for n in names
+                if (v := rewrite.edge_value(rel_type, n, r[n])) is not None}}
+                for r in records]
+            self._execute(queries.rewrite_edges(spec), {"rows": rows, "mark": rewrite.mark},
+                          RoutingControl.WRITE)
+            total += len(rows)
+            after = str(records[-1]["key"])
 
     # -- reads -------------------------------------------------------------------------------
     def _get_node(self, label: NodeType, node_id: str) -> GraphNode | None:

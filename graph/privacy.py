@@ -17,6 +17,7 @@ import hmac
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Final, Literal
 
 import numpy as np
@@ -130,41 +131,105 @@ def coarsen(degrees: float) -> float:
     return float(coarsen_array(np.array([degrees]))[0])
 
 
+KEY_CHECK_TEXT: Final = b"riskgraph-key-check"
+"""What :func:`key_check` hashes: a store keeps ``HMAC(key, KEY_CHECK_TEXT)`` to tell whether a
+configured key is its own, never the key."""
+HASHED_ID: Final = re.compile(
+    "^(" + "|".join(re.escape(p) for p in _PREFIX.values()) + ")[0-9a-f]{32}$")
+"""What every keyed hash looks like (``ph_`` + 32 hex digits)."""
+
+
+def key_check(secret: bytes) -> str:
+    """The check value of a key (hex): equal values, equal keys; it reveals nothing of the
+    key (docs/ARCHITECTURE.md, Privacy)."""
+    return hmac.new(secret, KEY_CHECK_TEXT, hashlib.sha256).hexdigest()
+
+
+def rekey_id(secret: bytes, hashed: str) -> str:
+    """A keyed hash re-keyed under ``secret``: ``HMAC(secret, hashed)`` with ``hashed``'s kind
+    prefix and length, what :class:`Pseudonymiser` with ``secret`` newest in its chain gives
+    for the value ``hashed`` was the hash of.
+
+    Raises:
+        ValueError: if ``hashed`` is not a keyed hash (:data:`HASHED_ID`).
+    """
+    found = HASHED_ID.match(hashed)
+    if found is None:
+        raise ValueError(f"hashed must be a keyed hash (ph_ + 32 hex digits), got {hashed!r}")
+    digest = hmac.new(secret, hashed.encode(), hashlib.sha256).hexdigest()
+    return found.group(1) + digest[:32]
+
+
+def rekey_digest(secret: bytes, digest: str) -> str:
+    """A stored digest over keyed hashes (an event's body hash) that cannot be computed
+    again without the values it covers, re-keyed under ``secret`` so that retired keys, which
+    the store keeps, cannot test a guess against it (64 hex digits, as a SHA-256)."""
+    return hmac.new(secret, b"digest:" + digest.encode(), hashlib.sha256).hexdigest()
+
+
 class Pseudonymiser:
-    """HMAC-SHA256 of normalised identifiers under one secret.
+    """HMAC-SHA256 of normalised identifiers under one secret, or a chain of them.
+
+    A store whose key was rotated holds ``HMAC(k_n, ... HMAC(k_1, HMAC(k_0, value)))``
+    (:func:`rekey_id` applied once per rotation): the pseudonymiser of such a store takes the
+    newest key as ``secret`` and the retired ones, oldest first, as ``retired``.
 
     Args:
-        secret (bytes): the key; at least 16 bytes.
+        secret (bytes): the key, the newest of the chain; at least 16 bytes.
+        retired (Sequence[bytes], optional): the keys retired before it, oldest first.
+            (default: none)
     """
 
-    def __init__(self, secret: bytes) -> None:
-        if len(secret) < _MIN_SECRET_BYTES:
-            raise ValueError(f"secret must be at least {_MIN_SECRET_BYTES} bytes")
+    def __init__(self, secret: bytes, retired: Sequence[bytes] = ()) -> None:
+        for key in (secret, *retired):
+            if len(key) < _MIN_SECRET_BYTES:
+                raise ValueError(f"secret must be at least {_MIN_SECRET_BYTES} bytes")
         self._secret = secret
+        self._retired = tuple(retired)
+        self._first, *later = (*self._retired, secret)
+        self._later = tuple(later)
 
     def __repr__(self) -> str:
-        return "Pseudonymiser(secret=***)"
+        return f"Pseudonymiser(secret=***, retired={len(self._retired)})"
+
+    @property
+    def generation(self) -> int:
+        """How many keys were retired before the newest (0: never rotated)."""
+        return len(self._retired)
+
+    @property
+    def retired(self) -> tuple[bytes, ...]:
+        """The retired keys, oldest first (they need no secrecy while the newest is secret)."""
+        return self._retired
+
+    @property
+    def check(self) -> str:
+        """:func:`key_check` of the newest key."""
+        return key_check(self._secret)
 
     def hash(self, kind: IdentifierKind, value: str) -> str:
         """The keyed hash of ``value``, prefixed by its kind (``ph_3fa9…``)."""
         digest = hmac.new(
-            self._secret, f"{kind}:{normalise(kind, value)}".encode(), hashlib.sha256
+            self._first, f"{kind}:{normalise(kind, value)}".encode(), hashlib.sha256
         ).hexdigest()
-        return _PREFIX[kind] + digest[:32]
+        hashed = _PREFIX[kind] + digest[:32]
+        for key in self._later:
+            hashed = rekey_id(key, hashed)
+        return hashed
 
     def remembering(self) -> Pseudonymiser:
         """A pseudonymiser under the same secret that keeps every hash it makes, for work that
         meets the same identifiers again and again (a bulk load hashes each device and IP once
         per chunk it appears in); the memory grows with the distinct identifiers, so drop it
         when the work is done."""
-        return _RememberingPseudonymiser(self._secret)
+        return _RememberingPseudonymiser(self._secret, self._retired)
 
 
 class _RememberingPseudonymiser(Pseudonymiser):
     """:meth:`Pseudonymiser.remembering`: the same hashes, each computed once."""
 
-    def __init__(self, secret: bytes) -> None:
-        super().__init__(secret)
+    def __init__(self, secret: bytes, retired: Sequence[bytes] = ()) -> None:
+        super().__init__(secret, retired)
         self._seen: dict[tuple[str, str], str] = {}
 
     def hash(self, kind: IdentifierKind, value: str) -> str:

@@ -240,6 +240,9 @@ NODES: Final[tuple[NodeSpec, ...]] = (
 
 STORE_IDENTITY: Final[NodeType] = "StoreIdentity"
 """The label of the one node that names a store instance (:meth:`graph.GraphStore.identity`)."""
+PSEUDONYM_KEY: Final[NodeType] = "PseudonymKey"
+"""The label of the store's pseudonymisation key chain (:mod:`graph.key_rotation`), one node
+per key, by generation."""
 
 # NOTE: operational records live in the same store as the graph so that several API replicas
 # share them (idempotency, audit, keys), but they are not part of the relationship graph:
@@ -321,6 +324,23 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("received_at", "INT64", "when the API accepted it, epoch seconds"),
         ),
         record=True,
+    ),
+    NodeSpec(
+        PSEUDONYM_KEY,
+        (
+            _p("generation", "INT64", "0 for the key the store was first written under, one "
+               "more per rotation"),
+            _p("check", "STRING", "HMAC(key, 'riskgraph-key-check'): tells whether a "
+               "configured key is this one; never the key"),
+            _p("retired_key", "STRING", "the key, hex, once a rotation retired it (hashing a "
+               "clear value needs every key of the chain); null while it is the newest"),
+            _p("state", "STRING", "rotating while `riskgraph rotate-key` re-keys the store to "
+               "this key, then current, then retired"),
+            _p("created_at", "INT64", "when it was recorded, epoch seconds"),
+            _p("rotated_at", "INT64", "when the rotation to it finished, epoch seconds"),
+        ),
+        record=True,
+        exported=False,
     ),
     NodeSpec(
         STORE_IDENTITY,

@@ -126,6 +126,37 @@ class SharedAccount:
     default_label: bool | None
 
 
+class Rewrite(Protocol):
+    """What :meth:`GraphStore.rewrite` does to the rows of a store (a key rotation:
+    :class:`graph.key_rotation.Rekeying`)."""
+
+    mark: int
+    """Marks the rows rewritten, so that a run stopped midway and run again rewrites each row
+    once; a later rewrite needs another mark."""
+    node_labels: tuple[NodeType, ...]
+    """Labels whose rows :meth:`node_row` rewrites, in this order."""
+    final_labels: tuple[NodeType, ...]
+    """Labels rewritten the same way, after every other label and type: the commit of the
+    whole (a key chain's ``current``)."""
+    id_labels: frozenset[NodeType]
+    """Labels whose ids change (by :meth:`node_id`): relationship ends follow them."""
+    edge_columns: Mapping[RelType, tuple[str, ...]]
+    """Per relationship type (event types, with a key), the properties :meth:`edge_value`
+    rewrites."""
+
+    def node_row(self, label: NodeType, row: dict[str, Any]) -> dict[str, Any]:
+        """A whole row (``id`` and every property) as it is to be."""
+        ...
+
+    def node_id(self, label: NodeType, node_id: str) -> str:
+        """The id a node of ``label`` is to have (what :meth:`node_row` gives it)."""
+        ...
+
+    def edge_value(self, rel_type: RelType, name: str, value: Any) -> Any:
+        """The value a relationship property of :attr:`edge_columns` is to have."""
+        ...
+
+
 def label_rows(labels: Sequence[LabelWrite]) -> dict[NodeType, list[Row]]:
     """The node rows that :meth:`GraphStore.write_labels` upserts for ``labels``, by label."""
     by_label: dict[NodeType, list[Row]] = {}
@@ -430,6 +461,39 @@ class GraphStore(abc.ABC):
             for chunk in _batches([{"id": i} for i in src_ids], self.batch_size):
                 self._remove_edge_properties(rel_type, [r["id"] for r in chunk], tuple(names))
 
+    def rewrite(self, rewrite: Rewrite, *, chunk_rows: int = 5000) -> dict[str, int]:
+        """Rewrite rows in place by ``rewrite`` (a key rotation), ids included; run again with
+        the same ``rewrite`` after a stop anywhere, it leaves what one whole run leaves.
+
+        Nothing else may write the store meanwhile.
+
+        Args:
+            rewrite (Rewrite): what to do to each row.
+            chunk_rows (int, optional): rows per transaction where the backend rewrites in
+                place. (default: ``5000``)
+
+        Returns:
+            dict[str, int]: rows rewritten per label and type by this call.
+
+        Raises:
+            ValueError: on a non-positive ``chunk_rows``.
+            SchemaError: on a label or type outside the schema, or an ``edge_columns`` type
+                without a key.
+        """
+        if chunk_rows <= 0:
+            raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+        for label in (*rewrite.node_labels, *rewrite.final_labels, *rewrite.id_labels):
+            self.schema.node(label)
+        for rel_type, names in rewrite.edge_columns.items():
+            spec = self.schema.rel(rel_type)
+            if spec.key is None:
+                raise SchemaError(f"rewrite: {rel_type} has no key to rewrite it by")
+            for name in names:
+                if name == spec.key:
+                    raise SchemaError(f"{rel_type}.{name} identifies the relationship")
+                spec.property(name)
+        return self._rewrite(rewrite, chunk_rows)
+
     def write_labels(self, labels: Sequence[LabelWrite]) -> int:
         """Set fraud / cleared / default labels; creates a bare node if the id is new."""
         for label, rows in label_rows(labels).items():
@@ -576,6 +640,9 @@ class GraphStore(abc.ABC):
         held = {name: counts[name] for name in (*self.schema.graph_labels,
                                                  *self.schema.rel_types) if counts.get(name)}
         return f"it is not empty ({describe_counts(held)})" if held else None
+
+    def _rewrite(self, rewrite: Rewrite, chunk_rows: int) -> dict[str, int]:
+        raise NotImplementedError(f"{type(self).__name__} cannot rewrite rows")
 
     def _remove_properties(self, label: NodeType, node_ids: list[str],
                            names: tuple[str, ...]) -> None:

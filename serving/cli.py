@@ -41,6 +41,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "keys": ("serving.commands.keys", "create, list or revoke API keys"),
     "erase": ("serving.commands.privacy", "erase a person's identifiers and documents; the "
               "graph's risk facts stay pseudonymous"),
+    "rotate-key": ("serving.commands.privacy", "re-key every keyed hash of the store under a "
+                   "new pseudonym secret (resumable); needs the pseudonym secret"),
 }
 """Command -> (the module that registers it, its line in ``riskgraph --help``)."""
 
@@ -66,6 +68,8 @@ _KNOWN_ERRORS: Final[tuple[tuple[str, str, str | Callable[[BaseException], str]]
      "--promote`, or promote one with `riskgraph models promote VERSION` "
      "(`riskgraph models list` shows them)"),
     ("graph.loader", "LoadError", "make a world with `riskgraph simulate --out DIR`"),
+    ("graph.key_rotation", "KeyChainError", ""),
+    ("serving.spool", "SpoolError", ""),
     ("graph.errors", "StoreUnavailableError", "start the store, or check RISKGRAPH_NEO4J_URI "
      "and its credentials"),
     ("graph.errors", "BufferPoolFullError", _buffer_pool_hint),

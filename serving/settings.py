@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     WRITE_BATCH_SIZE: int = Field(5000, ge=1, le=100_000, description="Rows per "
                                   "transaction when `riskgraph load` writes a world.")
     PSEUDONYM_SECRET: SecretStr | None = Field(None, description="HMAC key for identifiers "
-                                               "(>= 16 bytes).")
+                                               "(>= 16 bytes); after `riskgraph rotate-key`, "
+                                               "the new key (the store keeps the retired "
+                                               "ones).")
     PSEUDONYM_SECRET_FILE: Path | None = Field(None, description="File holding the HMAC key.")
     DEVICE: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where kernels and "
                                                    "models run; auto uses a GPU when usable.")
@@ -188,23 +190,46 @@ class Settings(BaseSettings):
             raise ConfigurationError("device cuda was asked for but no CUDA device is usable")
         return "cpu"
 
-    def pseudonymiser(self) -> Pseudonymiser:
-        """The identifier hasher; fails fast on a missing or placeholder secret."""
+    def pseudonym_secret(self) -> bytes:
+        """The identifier key; fails fast on a missing or placeholder secret."""
         if self.PSEUDONYM_SECRET is not None:
             secret = self.PSEUDONYM_SECRET.get_secret_value()
         elif self.PSEUDONYM_SECRET_FILE is not None:
-            try:
-                secret = self.PSEUDONYM_SECRET_FILE.read_text().strip()
-            except OSError as e:
-                raise ConfigurationError(
-                    f"RISKGRAPH_PSEUDONYM_SECRET_FILE cannot be read: {e}") from e
+            return read_secret_file(self.PSEUDONYM_SECRET_FILE, "RISKGRAPH_PSEUDONYM_SECRET_FILE")
         else:
             raise ConfigurationError(
                 "RISKGRAPH_PSEUDONYM_SECRET (or RISKGRAPH_PSEUDONYM_SECRET_FILE) is not set")
-        if secret.casefold() in _PLACEHOLDERS or len(secret.encode()) < 16:
-            raise ConfigurationError(
-                "RISKGRAPH_PSEUDONYM_SECRET is a placeholder or shorter than 16 bytes")
-        return Pseudonymiser(secret.encode())
+        return _checked_secret(secret, "RISKGRAPH_PSEUDONYM_SECRET")
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        """The identifier hasher under the configured key alone (a store whose key was rotated
+        needs its retired keys too: :func:`serving.key_rotation.pseudonymiser_for`); fails fast
+        on a missing or placeholder secret."""
+        return Pseudonymiser(self.pseudonym_secret())
+
+
+def read_secret_file(path: Path, name: str) -> bytes:
+    """A key kept in a file (surrounding blanks dropped), checked as the settings' secret is.
+
+    Args:
+        path (Path): the file.
+        name (str): what the file is, for the message (a setting or an option).
+
+    Raises:
+        ConfigurationError: the file cannot be read, or holds a placeholder or a key shorter
+            than 16 bytes.
+    """
+    try:
+        secret = path.read_text().strip()
+    except OSError as e:
+        raise ConfigurationError(f"{name} cannot be read: {e}") from e
+    return _checked_secret(secret, name)
+
+
+def _checked_secret(secret: str, name: str) -> bytes:
+    if secret.casefold() in _PLACEHOLDERS or len(secret.encode()) < 16:
+        raise ConfigurationError(f"{name} is a placeholder or shorter than 16 bytes")
+    return secret.encode()
 
 
 def _type_name(annotation: object) -> str:

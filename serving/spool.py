@@ -368,6 +368,12 @@ class Spool:
             except sqlite3.Error as e:
                 raise SpoolError(f"spool {self.path}: checkpoint: {e}") from e
 
+    def forget_answers(self) -> int:
+        """Forget every answer recorded (their hashes were made under a key that a rotation
+        retired; the store holds the verdicts); returns how many."""
+        with self._tx() as db:
+            return int(db.execute("DELETE FROM answers").rowcount)
+
     def dead_count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM dead").fetchone()[0])
@@ -463,6 +469,41 @@ class ClaimedSpool(Spool):
     def close(self) -> None:
         super().close()
         os.close(self._lock_fd)
+
+
+@contextmanager
+def hold_spools(directory: Path) -> Iterator[list[ClaimedSpool]]:
+    """Hold every spool file of ``directory`` (so that no replica of this host starts on one
+    meanwhile), each checked empty: work that needs no write under way (a key rotation).
+
+    Raises:
+        SpoolError: a file is held by a running replica, or still holds writes or dead
+            letters (the message says which and what to do).
+    """
+    held: list[ClaimedSpool] = []
+    try:
+        for i in range(MAX_SPOOL_FILES):
+            path = directory / f"spool-{i}.sqlite"
+            if not path.exists():
+                continue
+            fd = os.open(directory / f"spool-{i}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SpoolError(f"{path} is held by a running replica: stop `riskgraph "
+                                 "serve` on this host first") from None
+            spool = ClaimedSpool(path, fd)
+            held.append(spool)
+            if spool.depth or spool.dead_count():
+                raise SpoolError(
+                    f"{path} holds {spool.depth} writes and {spool.dead_count()} dead letters "
+                    "not in the store: run `riskgraph serve` with the store up until they are "
+                    "replayed (dead letters: replay or delete them), then stop it")
+        yield held
+    finally:
+        for spool in held:
+            spool.close()
 
 
 def claim_spool(directory: Path) -> ClaimedSpool:

@@ -12,6 +12,7 @@ from graph import GraphStore, StoreUnavailableError
 from graph.privacy import IP_ID_PREFIX
 from graph.snapshot import GraphSnapshot
 from serving.api import create_app
+from serving.key_rotation import cached_pseudonymiser, pseudonymiser_for
 from serving.live_graph import LiveGraph
 from serving.logs import configure_logging
 from serving.scorers import load_live_graph, load_scorer
@@ -100,16 +101,21 @@ def build_app(settings: Settings, store: GraphStore) -> FastAPI:
     except StoreUnavailableError as e:
         log.warning("graph store unavailable at start (%s); serving in degraded mode until it "
                     "answers", e)
+        pseudonymiser = cached_pseudonymiser(settings)
         live = LiveGraph(GraphSnapshot.from_tables({}, {}))
         # NOTE: no graph state until the store answers: verdicts are the prior, degraded,
         # rather than scores against an empty graph.
         app = create_app(settings, store, load_scorer(settings, live, store, with_state=False),
-                         live_graph=live)
+                         live_graph=live, pseudonymiser=pseudonymiser)
         app.state.runtime.start_without_store(str(e).splitlines()[0])
         return app
     check_pseudonymised(store)
+    # NOTE: the store's key chain before anything is hashed: a key that is not the store's
+    # would hash every served identifier away from its nodes (links lost, silently).
+    pseudonymiser = pseudonymiser_for(settings, store, claim=True)
     live = load_live_graph(settings, store)
-    return create_app(settings, store, load_scorer(settings, live, store), live_graph=live)
+    return create_app(settings, store, load_scorer(settings, live, store), live_graph=live,
+                      pseudonymiser=pseudonymiser)
 
 
 def check_pseudonymised(store: GraphStore) -> None:

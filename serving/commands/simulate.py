@@ -146,7 +146,7 @@ def _neo4j_import(args: argparse.Namespace, settings: Settings) -> Neo4jImport |
 
 def _load(args: argparse.Namespace) -> int:
     settings = get_settings()
-    pseudonymiser = settings.pseudonymiser()
+    settings.pseudonym_secret()  # NOTE: fail on a missing secret before the store opens.
     target = (f"neo4j:{settings.NEO4J_URI}/{settings.NEO4J_DATABASE}" if settings.NEO4J_URI
               else f"ladybug:{settings.ladybug_path.resolve()}")
     bulk_import: Neo4jImport | None = None
@@ -159,6 +159,11 @@ def _load(args: argparse.Namespace) -> int:
     if args.restart:
         clear_checkpoints(args.directory)
     with build_store(settings, bulk_import=bulk_import) as store:
+        # NOTE: imported here: `simulate` and `datacard` need none of the service.
+        from serving.key_rotation import pseudonymiser_for
+
+        store.apply_schema()
+        pseudonymiser = pseudonymiser_for(settings, store, claim=True)
         try:
             report = load_world(store, args.directory, pseudonymiser, as_of=args.as_of,
                                 chunk_rows=args.chunk_rows, target=target,

@@ -204,8 +204,8 @@ def test_a_full_buffer_pool_stops_a_bulk_load_and_leaves_nothing(
     """A real failure inside LadybugDB (its page cache too small for the ``COPY``): the load
     stops with the store's error naming the pool and leaves the store empty; reopened with a
     larger pool, the same load runs whole, in bulk."""
-    with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=16 * 2**20) as small:
-        with pytest.raises(BufferPoolFullError, match=r"buffer pool \(16 MiB\) is full"):
+    with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=20 * 2**20) as small:
+        with pytest.raises(BufferPoolFullError, match=r"buffer pool \(20 MiB\) is full"):
             load_world(small, fresh_dir, P, chunk_rows=CHUNK, target="t", progress=False)
         assert not any(n for name, n in small.counts().items() if name != "StoreIdentity")
     with LadybugStore(tmp_path / "graph.lbug", buffer_pool_bytes=256 * 2**20) as store:

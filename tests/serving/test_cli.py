@@ -95,7 +95,7 @@ def test_a_missing_world_with_the_secret_set_is_one_line(clean_env: dict[str, st
 
 
 def test_the_secret_is_named_where_it_is_needed() -> None:
-    for command in ("serve", "load"):
+    for command in ("serve", "load", "rotate-key"):
         parser = build_parser([command])
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         assert "RISKGRAPH_PSEUDONYM_SECRET" in (sub.choices[command].description or "")
