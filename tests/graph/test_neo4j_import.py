@@ -262,3 +262,29 @@ def test_import_files_carry_types_nulls_quotes_and_id_spaces(tmp_path: Path) -> 
     phones = pa.table({"id": ["p1"], "masked": ["13\n8"]})
     multi = write_import_files(SCHEMA, [("Phone", phones)], [], tmp_path / "multi")
     assert multi[-1] == "--multiline-fields=true"
+
+
+@pytest.mark.neo4j
+def test_the_load_command_imports_and_keeps_the_stores_key(
+        plain: Neo4jStore, fresh_dir: Path, server: Neo4jScript, tmp_path: Path) -> None:
+    """`riskgraph load` records the store's pseudonymisation key before it loads
+    (serving.key_rotation); the import replaces the whole database, so it carries that record
+    over like the store's identity, instead of refusing the database for holding it."""
+    env = {**os.environ, "RISKGRAPH_NEO4J_URI": f"bolt://127.0.0.1:{server.bolt_port}",
+           "RISKGRAPH_NEO4J_PASSWORD": PASSWORD, "RISKGRAPH_PSEUDONYM_SECRET": P_SECRET,
+           "RISKGRAPH_DATA_DIR": str(tmp_path)}
+    load = [sys.executable, "-m", "serving.cli", "load", str(fresh_dir), "--quiet"]
+    cli = subprocess.run([*load, "--neo4j-import", str(server.home)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    counts = plain.counts()
+    assert counts["User"] > 0 and counts["PseudonymKey"] == 1
+    # the same key again: the chunks are done, nothing is refused or written
+    again = subprocess.run(load, cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert plain.counts() == counts
+    # another key is refused: the record came through the import
+    other = subprocess.run(load, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                           env={**env, "RISKGRAPH_PSEUDONYM_SECRET": "another-secret-0123456789"})
+    assert other.returncode != 0 and "Traceback" not in other.stderr
