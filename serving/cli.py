@@ -57,6 +57,14 @@ def _buffer_pool_hint(error: BaseException) -> str:
     return buffer_pool_advice(int(getattr(error, "pool_bytes", 0)))
 
 
+def _unavailable_hint(error: BaseException) -> str:
+    # NOTE: LadybugDB's words when another process holds the file (graph.ladybug_store).
+    if "Could not set lock on file" in str(error):
+        return ("another process holds the embedded store (a running `riskgraph serve` or "
+                "`riskgraph demo` on this RISKGRAPH_DATA_DIR): stop it first")
+    return "start the store, or check RISKGRAPH_NEO4J_URI and its credentials"
+
+
 _KNOWN_ERRORS: Final[tuple[tuple[str, str, str | Callable[[BaseException], str]], ...]] = (
     # (module, exception class, what to do, or a function of the error that says it); classes
     # are looked up only in modules already imported, so catching a model error never imports
@@ -70,8 +78,7 @@ _KNOWN_ERRORS: Final[tuple[tuple[str, str, str | Callable[[BaseException], str]]
     ("graph.loader", "LoadError", "make a world with `riskgraph simulate --out DIR`"),
     ("graph.key_rotation", "KeyChainError", ""),
     ("serving.spool", "SpoolError", ""),
-    ("graph.errors", "StoreUnavailableError", "start the store, or check RISKGRAPH_NEO4J_URI "
-     "and its credentials"),
+    ("graph.errors", "StoreUnavailableError", _unavailable_hint),
     ("graph.errors", "BufferPoolFullError", _buffer_pool_hint),
     ("gnn.errors", "GraphDataError", "see docs/BENCHMARK_FORMAT.md"),
     ("gnn.errors", "ModelError", "check the input and the options (--help)"),

@@ -94,6 +94,25 @@ def test_a_missing_world_with_the_secret_set_is_one_line(clean_env: dict[str, st
                                   "simulate --out DIR`")
 
 
+def test_a_store_held_by_another_process_says_so_in_one_line(clean_env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    """It said "start the store, or check RISKGRAPH_NEO4J_URI" while the embedded store was
+    held by a running server (seen with `rotate-key` beside `riskgraph demo`)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    held = LadybugStore(data / "graph.lbug")  # this process holds the file's lock
+    try:
+        out = _riskgraph("schema", env={**clean_env, "RISKGRAPH_DATA_DIR": str(data)},
+                         cwd=tmp_path)
+    finally:
+        held.close()
+    assert out.returncode in (1, 2) and "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert "another process holds the embedded store" in lines[0]
+    assert "NEO4J_URI" not in lines[0]
+
+
 def test_the_secret_is_named_where_it_is_needed() -> None:
     for command in ("serve", "load", "rotate-key"):
         parser = build_parser([command])
