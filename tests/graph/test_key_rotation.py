@@ -18,6 +18,7 @@ from graph.key_rotation import (
     store_pseudonymiser,
 )
 from graph.privacy import HASHED_ID, key_check, rekey_digest, rekey_id
+from tests.utils.graphs import store_rows
 
 OLD = b"rotation-test-old-key-0123456789"
 NEW = b"rotation-test-new-key-9876543210"
@@ -169,7 +170,7 @@ def test_a_rotation_that_failed_midway_resumes_and_ends_as_one_clean_run(
         rotate_key(store, OLD, NEWER, _keep)
     report = rotate_key(store, OLD, NEW, _keep, chunk_rows=2, now=1000)
     assert report is not None and report.resumed
-    assert _state(store) == expected
+    assert store_rows(store) == expected
 
 
 def store_reset(store: GraphStore) -> None:
@@ -189,23 +190,7 @@ def store_reset(store: GraphStore) -> None:
 
 def _rotated_clean(store: GraphStore) -> dict[str, list[dict[str, Any]]]:
     rotate_key(store, OLD, NEW, _keep, chunk_rows=2, now=1000)
-    return _state(store)
-
-
-def _state(store: GraphStore) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every label and type, sorted; the chain without its times."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for spec in store.schema.nodes:
-        if spec.label == "StoreIdentity":
-            continue
-        rows = store.export_nodes(spec.label).to_pylist()
-        if spec.label == "PseudonymKey":
-            rows = [{k: r[k] for k in ("generation", "check", "retired_key", "state")}
-                    for r in rows]
-        out[spec.label] = sorted(rows, key=repr)
-    for rel in store.schema.rel_types:
-        out[rel] = sorted(store.export_edges(rel).to_pylist(), key=repr)
-    return out
+    return store_rows(store)
 
 
 def test_a_ladybug_swap_stopped_midway_is_finished_by_the_next_open(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,8 @@ from graph import BufferPoolFullError, GraphStore, Pseudonymiser, SchemaError, S
 from graph.ladybug_store import LadybugStore
 from graph.loader import LoadError, checkpoint_path, clear_checkpoints, fold_rows, load_world
 from graph.schema import SCHEMA
-from graph.typing import NodeType, RelType
 from simulator import WorldConfig, read_table
-from tests.utils.graphs import assert_same_graph, snapshot
+from tests.utils.graphs import DroppedMerchant, assert_same_graph, snapshot
 
 P_SECRET = b"loader-bulk-test-secret-0123"
 P = Pseudonymiser(P_SECRET)
@@ -108,24 +107,6 @@ def test_a_second_load_after_a_bulk_load_adds_nothing(open_store: Any,
                    bulk=True)
 
 
-class _FailingCopy:
-    """Delegates to a real LadybugDB store, but hands its bulk path tables that no longer
-    hold one node that a relationship names (past the checks of the public method): the
-    relationship's ``COPY`` fails in LadybugDB after the node tables were copied."""
-
-    def __init__(self, store: LadybugStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
-                  edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
-        broken = [(label, table.slice(1) if label == "Merchant" else table)
-                  for label, table in nodes]
-        return self._store._bulk_load(broken, edges)
-
-
 def _assert_nothing_loaded(store: GraphStore, world: Path) -> None:
     """A failed bulk load left no row (but the store's identity) and recorded no chunk."""
     assert not any(n for name, n in store.counts().items() if name != "StoreIdentity")
@@ -151,7 +132,7 @@ def test_a_bulk_load_that_fails_midway_leaves_the_store_empty(
     checkpoint records no chunk, and the same command run again loads everything in bulk."""
     store = open_store("graph")
     with pytest.raises(StoreError, match="Unable to find primary key"):
-        load_world(_FailingCopy(store), fresh_dir, P,  # type: ignore[arg-type]
+        load_world(DroppedMerchant(store), fresh_dir, P,  # type: ignore[arg-type]
                    chunk_rows=CHUNK, target="t", progress=False)
     _assert_nothing_loaded(store, fresh_dir)
     _assert_loads_whole_in_bulk(store, fresh_dir, open_store)

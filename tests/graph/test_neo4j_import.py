@@ -13,9 +13,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import neo4j
 import pyarrow as pa
@@ -26,9 +25,8 @@ from graph.loader import BulkLoadRefusedError, checkpoint_path, load_world
 from graph.neo4j_import import Neo4jImport, Neo4jScript, write_import_files
 from graph.neo4j_store import Neo4jStore
 from graph.schema import SCHEMA
-from graph.typing import NodeType, RelType
 from simulator import WorldConfig
-from tests.utils.graphs import assert_same_snapshot, snapshot
+from tests.utils.graphs import DroppedMerchant, assert_same_snapshot, snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "neo4j.sh"
@@ -193,24 +191,6 @@ def test_a_failed_import_leaves_the_database_as_it_was(
     assert plain.counts()["User"] == 1
 
 
-class _DroppedMerchant:
-    """Delegates to a real importing store, but hands its bulk path tables without one
-    merchant that relationships name (past the checks of the public method), so that
-    neo4j-admin itself fails."""
-
-    def __init__(self, store: Neo4jStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
-                  edges: Sequence[tuple[RelType, pa.Table]]) -> dict[str, float]:
-        broken = [(label, table.slice(1) if label == "Merchant" else table)
-                  for label, table in nodes]
-        return self._store._bulk_load(broken, edges)
-
-
 @pytest.mark.neo4j
 @pytest.mark.slow
 def test_a_load_whose_import_fails_leaves_an_empty_store_that_loads_whole(
@@ -220,7 +200,7 @@ def test_a_load_whose_import_fails_leaves_an_empty_store_that_loads_whole(
     again imports the world whole."""
     identity = importing.identity()
     with pytest.raises(StoreError, match="failed and the database is as it was"):
-        load_world(_DroppedMerchant(importing), fresh_dir, P,  # type: ignore[arg-type]
+        load_world(DroppedMerchant(importing), fresh_dir, P,  # type: ignore[arg-type]
                    chunk_rows=CHUNK, target="t", progress=False, bulk=True)
     assert importing.identity() == identity
     assert not any(n for name, n in importing.counts().items() if name != "StoreIdentity")

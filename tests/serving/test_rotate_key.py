@@ -11,7 +11,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from serving_world import (
@@ -35,6 +34,7 @@ from serving.graph_writes import canonical_json, sha256_hex
 from serving.key_rotation import AUDIT_FILE, rewrite_record, rotate
 from serving.settings import ConfigurationError
 from serving.spool import claim_spool
+from tests.utils.graphs import store_rows
 from tests.utils.neo4j import NEO4J_DATABASE, neo4j_auth, neo4j_uri
 
 OLD = SECRET.encode()
@@ -206,7 +206,7 @@ def test_a_rotation_killed_midway_and_run_again_ends_as_one_clean_run(
         graph_store: GraphStore, tmp_path: Path) -> None:
     _records(graph_store)
     rotate_key(graph_store, OLD, NEW, rewrite_record, chunk_rows=2, now=1000)
-    clean = _state(graph_store)
+    clean = store_rows(graph_store)
     graph_store = _emptied(graph_store)
     _records(graph_store)
     if graph_store.backend == "ladybug":
@@ -236,7 +236,7 @@ def test_a_rotation_killed_midway_and_run_again_ends_as_one_clean_run(
     assert read_chain(graph_store)[-1].state == "rotating"
     report = rotate_key(graph_store, OLD, NEW, rewrite_record, chunk_rows=2, now=1000)
     assert report is not None and report.resumed
-    assert _state(graph_store) == clean
+    assert store_rows(graph_store) == clean
 
 
 def _emptied(store: GraphStore) -> GraphStore:
@@ -252,22 +252,6 @@ def _emptied(store: GraphStore) -> GraphStore:
     store._open()
     store.apply_schema()
     return store
-
-
-def _state(store: GraphStore) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every label and type, sorted; the key chain without its times."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for spec in store.schema.nodes:
-        if spec.label == "StoreIdentity":
-            continue
-        rows = store.export_nodes(spec.label).to_pylist()
-        if spec.label == "PseudonymKey":
-            rows = [{k: r[k] for k in ("generation", "check", "retired_key", "state")}
-                    for r in rows]
-        out[spec.label] = sorted(rows, key=repr)
-    for rel in store.schema.rel_types:
-        out[rel] = sorted(store.export_edges(rel).to_pylist(), key=repr)
-    return out
 
 
 # -- the command line ---------------------------------------------------------------------------
