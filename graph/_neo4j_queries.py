@@ -23,10 +23,16 @@ AWAIT_INDEXES: Final[LiteralString] = "CALL db.awaitIndexes($seconds)"
 COUNT_ALL_NODES: Final[LiteralString] = "MATCH (n) RETURN count(n) AS n"
 """Every node of the database, whatever its labels (the count store answers it)."""
 
+DELETE_EDGE_BATCH: Final[LiteralString] = (
+    "MATCH ()-[r]->() WITH r LIMIT $limit DELETE r RETURN count(*) AS deleted"
+)
+"""Delete up to ``$limit`` relationships (the first phase of clearing the database)."""
+
 DELETE_BATCH: Final[LiteralString] = (
     "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
 )
-"""Delete up to ``$limit`` nodes with their relationships (tests clear the database with it)."""
+"""Delete up to ``$limit`` nodes (with what relationships are left: none once the first phase
+ran)."""
 
 
 def _q(name: str, allowed: tuple[str, ...]) -> str:

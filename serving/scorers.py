@@ -7,8 +7,7 @@ import logging
 from typing import Any
 
 from gnn import RootAttribution
-from graph import BufferPoolFullError, GraphError, GraphStore
-from graph.snapshot import GraphSnapshot
+from graph import GraphStore
 from serving.explanations import explain
 from serving.graph_scorer import ApplicationModel, GraphScorer
 from serving.live_graph import LiveGraph
@@ -20,23 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def load_live_graph(settings: Settings, store: GraphStore) -> LiveGraph:
-    """The live graph from the store (an empty one, filled by the first refresh, when the
-    store cannot be read now).
+    """The live graph from the store.
 
     Raises:
         BufferPoolFullError: the embedded store's page cache is too small to export the graph.
+        GraphError: the store did not give its graph; the caller starts without graph state
+            (:func:`serving.commands.serve.build_app`) rather than scoring against an empty
+            graph, which would decide every applicant as unknown and say nothing of it.
     """
     del settings
-    try:
-        return LiveGraph.from_store(store)
-    except BufferPoolFullError:
-        # NOTE: a page cache too small now stays too small, and the embedded store is never
-        # refreshed: started empty, the service would score against no graph until restarted.
-        # `riskgraph serve` stops with one line naming the setting instead.
-        raise
-    except GraphError as e:
-        log.warning("graph store unreadable at start (%s); the live graph starts empty", e)
-        return LiveGraph(GraphSnapshot.from_tables({}, {}))
+    return LiveGraph.from_store(store)
 
 
 def load_model(settings: Settings) -> ApplicationModel:

@@ -8,7 +8,7 @@ import logging
 import uvicorn
 from fastapi import FastAPI
 
-from graph import GraphStore, StoreUnavailableError
+from graph import BufferPoolFullError, GraphError, GraphStore, StoreUnavailableError
 from graph.privacy import IP_ID_PREFIX
 from graph.snapshot import GraphSnapshot
 from serving.api import create_app
@@ -113,7 +113,24 @@ def build_app(settings: Settings, store: GraphStore) -> FastAPI:
     # NOTE: the store's key chain before anything is hashed: a key that is not the store's
     # would hash every served identifier away from its nodes (links lost, silently).
     pseudonymiser = pseudonymiser_for(settings, store, claim=True)
-    live = load_live_graph(settings, store)
+    try:
+        live = load_live_graph(settings, store)
+    except BufferPoolFullError:
+        # NOTE: a page cache too small now stays too small: `riskgraph serve` stops with one
+        # line naming the setting.
+        raise
+    except GraphError as e:
+        # NOTE: the store answered but did not give its graph (seen: Neo4j ending the export
+        # at its transaction timeout on a busy host). Scored against an empty graph, every
+        # applicant would look new and no verdict would say so; instead verdicts are the
+        # prior, flagged degraded, until the refresh thread has built the graph (it retries).
+        log.warning("graph store did not give its graph at start (%s); serving degraded until "
+                    "the live graph is built", str(e).splitlines()[0])
+        live = LiveGraph(GraphSnapshot.from_tables({}, {}))
+        app = create_app(settings, store, load_scorer(settings, live, store, with_state=False),
+                         live_graph=live, pseudonymiser=pseudonymiser)
+        live.request_rebuild()
+        return app
     return create_app(settings, store, load_scorer(settings, live, store), live_graph=live,
                       pseudonymiser=pseudonymiser)
 

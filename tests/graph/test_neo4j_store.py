@@ -167,3 +167,18 @@ def test_clear_deletes_in_batches(neo4j_store: Neo4jStore) -> None:
     neo4j_store.upsert_edges("USES", [{"src": f"u{i}", "dst": "d"} for i in range(25)])
     assert neo4j_store.clear(batch_size=10) == 26
     assert sum(neo4j_store.counts().values()) == 0
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_an_export_outlasts_the_stores_transaction_timeout(
+        neo4j_store: Neo4jStore, neo4j_driver: neo4j.Driver) -> None:
+    """Issue 18: a served Neo4j ended the start-up export of 1.4M logins at its 30 s
+    transaction timeout on a busy host, and the service started without its graph. An export
+    reads a whole type whatever the timeout meant for the service's short transactions."""
+    n = 120_000
+    neo4j_store.upsert_edges("LOGGED_IN_FROM", [
+        {"src": f"u{i % 4000}", "dst": f"ip{i}", "event_id": f"e{i}", "ts": i} for i in range(n)])
+    short = Neo4jStore(neo4j_driver, database=NEO4J_DATABASE, query_timeout=0.05)
+    assert short.export_edges("LOGGED_IN_FROM").num_rows == n
+    assert short.export_nodes("IP").num_rows == n

@@ -168,7 +168,8 @@ def application(app_id: str, user_id: str, *, amount: float, device: str,
 
 class FlakyStore(GraphStore):
     """A real store behind a switch: ``down`` makes every call fail as an outage would,
-    ``delay_s`` makes every call slow. Used to drive the service's degraded mode and spool
+    ``delay_s`` makes every call slow, ``failed_exports`` makes that many of the next exports
+    fail as a store that answers but ends a long read would (Neo4j's transaction timeout). Used to drive the service's degraded mode and spool
     without stopping a server (the Neo4j outage test stops the real one)."""
 
     def __init__(self, inner: GraphStore) -> None:
@@ -177,6 +178,7 @@ class FlakyStore(GraphStore):
         self.backend = inner.backend
         self.down = False
         self.delay_s = 0.0
+        self.failed_exports = 0
         self.calls: list[str] = []
 
     def _gate(self, name: str) -> None:
@@ -233,11 +235,21 @@ class FlakyStore(GraphStore):
 
     def _export_nodes(self, label: str) -> Any:
         self._gate("export_nodes")
+        self._export_gate()
         return self.inner.export_nodes(label)
 
     def _export_edges(self, rel_type: str) -> Any:
         self._gate("export_edges")
+        self._export_gate()
         return self.inner.export_edges(rel_type)
+
+    def _export_gate(self) -> None:
+        if self.failed_exports > 0:
+            self.failed_exports -= 1
+            from graph import StoreError
+
+            raise StoreError("Neo4j transaction failed: the transaction has been terminated "
+                             "(TransactionTimedOutClientConfiguration), set by the test")
 
 
 class ServeProcess:

@@ -279,6 +279,38 @@ class _OnlyWriter(FlakyStore):
     exclusive_writer = True
 
 
+def test_a_store_that_does_not_give_its_graph_at_start_gets_degraded_verdicts_until_it_does(
+        settings: Settings, flaky: FlakyStore, graph_store: GraphStore,
+        uid: Callable[[str], str]) -> None:
+    """Seen on Neo4j under load: the store answered the ping, then ended the start-up export
+    at its transaction timeout, and the service scored every application against an empty
+    graph (all 6,000 of a benchmark's verdicts 'review', none flagged). Verdicts are the prior,
+    flagged degraded, until the refresh thread has built the graph; then the graph decides."""
+    from serving.commands.serve import build_app
+
+    user = uid("u-export")
+    graph_store.upsert_nodes("User", [{"id": user, "created_at": int(NOW.timestamp()) - 9_000_000}])
+    flaky.failed_exports = 1_000_000
+    app = build_app(settings, flaky)
+    server = LiveServer(app).start()
+    try:
+        with server.client() as c:
+            first = c.post("/v1/score", json=application(uid("app-export-0"), user, amount=200.0,
+                                                          device="exp-phone", place=SHANGHAI))
+            assert first.status_code == 200 and first.json()["degraded"] is True
+            assert "DEGRADED_MODE" in {r["code"] for r in first.json()["reasons"]}
+            flaky.failed_exports = 0
+            wait_until(app.state.runtime.scorer.ready, 60, 0.05)
+            live = app.state.runtime.live_graph
+            node = live.node("User", user) if live is not None else None
+            assert node is not None and "created_at" in node.properties  # from the store
+            later = c.post("/v1/score", json=application(uid("app-export-1"), user, amount=200.0,
+                                                          device="exp-phone", place=SHANGHAI))
+            assert later.status_code == 200 and later.json()["degraded"] is False
+    finally:
+        server.stop()
+
+
 def test_embedded_store_look_ups_of_new_applications_skip_the_store(
         tmp_path: Path, uid: Callable[[str], str]) -> None:
     """A store only this process writes holds no verdict this process did not claim: a new
