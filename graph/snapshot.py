@@ -162,9 +162,16 @@ class GraphSnapshot:
 
     @classmethod
     def from_store(cls, store: GraphStore) -> GraphSnapshot:
-        """Export every label and relationship type of ``store`` into a snapshot."""
-        node_tables = {label: store.export_nodes(label) for label in store.schema.graph_labels}
+        """Export every label and relationship type of ``store`` into a snapshot.
+
+        NOTE: one label or type at a time, not one transaction (a store other processes write
+        goes on meanwhile): the edges first, then the nodes, so that every node an exported
+        edge names is exported too (nodes are written with or before their edges, and erased
+        people keep their pseudonymous nodes). A write wholly after the export of its edge type
+        is missed until the next refresh.
+        """
         edge_tables = {rel: store.export_edges(rel) for rel in store.schema.rel_types}
+        node_tables = {label: store.export_nodes(label) for label in store.schema.graph_labels}
         return cls.from_tables(node_tables, edge_tables, schema=store.schema)
 
     def num_nodes(self, label: NodeType) -> int:

@@ -406,6 +406,12 @@ class DurableWriter:
         if self.spool.answer(answer.application_id) != answer:
             self.spool.record_answer(answer)
 
+    @property
+    def claims_in_store(self) -> bool:
+        """Whether :meth:`claim` settles verdict claims in the store (a store other processes
+        write): the claim returns the verdict another request made first."""
+        return not self.guard.store.exclusive_writer
+
     def may_have_verdict(self, application_id: str) -> bool:
         """Whether the store may hold a verdict for ``application_id``: ``False`` only when
         this process settles the claims itself and none was made for the id."""
@@ -479,15 +485,27 @@ class DurableWriter:
                 except Exception:
                     log.exception("conflict listener failed")
 
-    def claim(self, kind: str, op: Op, key: str | None = None) -> ApplyResult | None:
+    def claim(self, kind: str, op: Op, key: str | None = None, *,
+              spool_when_down: bool = True) -> ApplyResult | None:
         """Claim a ``verdict`` op's record in the store now and queue its ``then`` rows behind
         it; or, with the store unavailable, spool the whole op (replayed claim first). The
         verdict answered (this one, or the one that claimed the id first for the same
         request) is recorded with the spool append.
 
+        Args:
+            kind (str): what the write is.
+            op (Op): the ``verdict`` op.
+            key (str, optional): what :meth:`find_spooled` looks it up by. (default: ``None``)
+            spool_when_down (bool, optional): ``False``: a claim the store does not answer
+                raises instead of spooling (the caller decides again, degraded, and spools that
+                with :meth:`spool_claim`). (default: ``True``)
+
         Returns:
             ApplyResult | None: the claim's result (``existing_verdicts`` holds the record
             another request made first), or ``None`` when the op was spooled.
+
+        Raises:
+            StoreDown: the store did not answer the claim and ``spool_when_down`` is ``False``.
         """
         assert op["op"] == "verdict"
         row = op["row"]
@@ -507,6 +525,8 @@ class DurableWriter:
             try:
                 existing = self._claims.claim(row)
             except StoreDown as e:
+                if not spool_when_down:
+                    raise
                 log.warning("claim %s spooled: %s", key, e)
             else:
                 result = ApplyResult()
@@ -523,10 +543,21 @@ class DurableWriter:
                                  key, answer=Answer(row["id"], row["request_hash"],
                                                     str(stored.get("verdict_json"))))
                 return result
-        self.spool.append(kind, {"ops": [op]}, key, answer=answer)
+        self.spool_claim(kind, op, key)
+        return None
+
+    def spool_claim(self, kind: str, op: Op, key: str | None = None) -> None:
+        """Spool a ``verdict`` op without trying the store (its claim is replayed first); the
+        verdict answered is recorded with the append.
+
+        Raises:
+            SpoolError: the spool cannot be written.
+        """
+        row = op["row"]
+        self.spool.append(kind, {"ops": [op]}, key,
+                          answer=Answer(row["id"], row["request_hash"], row["verdict_json"]))
         self._wake.set()
         self._notify(op["then"])
-        return None
 
     def enqueue(self, kind: str, ops: Sequence[Op], key: str | None = None, *,
                 answer: Answer | None = None) -> None:

@@ -252,7 +252,9 @@ def test_spool_left_by_a_dead_process_is_replayed_at_start(
     store.apply_schema()
     flaky = FlakyStore(store)
     flaky.down = True
-    live = _serve(settings, flaky)
+    from serving.commands.serve import build_app
+
+    live = LiveServer(build_app(settings, flaky)).start()
     user = uid("u-dead")
     try:
         with live.client() as c:
