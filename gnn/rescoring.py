@@ -554,8 +554,9 @@ def _summarise(report: RescoreReport, graph: LendingGraph, label: NodeType, s: S
         "before": np.histogram(before[np.isfinite(before)], edges)[0].astype(float).tolist()}
     moved = np.where(seen, np.abs(diff), -1.0)
     top = np.argsort(-moved, kind="stable")[:20]
+    # NOTE: a move below 1e-6 is float summation order (another chunk size), not a change.
     report.movers[label] = [Mover(str(ids[i]), float(before[i]), float(s.fraud[i]))
-                            for i in top if moved[i] > 0]
+                            for i in top if moved[i] > 1e-6]
     if label == "User":
         report.clusters = high_risk_clusters(graph, s.fraud, before, high_risk)
 
