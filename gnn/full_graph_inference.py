@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from gnn.data.lending_graph import INCLUSIVE_RELATIONS, NODE_TYPES, RELATIONS, LendingGraph
-from gnn.data.neighbour_sampler import DEFAULT_STRATEGIES
+from gnn.data.neighbour_sampler import DEFAULT_STRATEGIES, NeighbourSampler, Seeds
 from gnn.errors import ModelError
 from gnn.features.risk_features import NODE_FEATURES, edge_recency
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN
@@ -52,15 +52,23 @@ ChunkHook = Callable[[NodeType, int, int], None]
 
 @dataclass
 class StageTimes:
-    """Wall time per stage of a full-graph pass, accumulated over calls.
+    """Wall time per stage of a full-graph pass, accumulated over calls, and what the network
+    had to do (for the benchmark's floors).
 
     Args:
         seconds (dict[str, float]): ``features`` (kernels and normalisation) and ``inference``
             (the network, tables and roots).
+        edges (int): edge states computed (each edge once per layer table that needs it).
+        bytes (int): the least memory traffic of inference: per edge its child index, time,
+            feature row, table rows and state; per table and output row its ``C`` floats.
+        flops (int): multiply-adds times two of the dense products.
     """
 
     seconds: dict[str, float] = field(default_factory=lambda: {"features": 0.0,
                                                                "inference": 0.0})
+    edges: int = 0
+    bytes: int = 0
+    flops: int = 0
 
     def add(self, stage: str, since: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
@@ -134,6 +142,7 @@ class FullGraphInference:
         self._x: dict[NodeType, Tensor] = {}
         self._rec_zero: dict[NodeType, float] = {}
         self._tables: dict[NodeType, list[dict[tuple[int, int, NodeType], Tensor | None]]] = {}
+        self._samplers: dict[NodeType, NeighbourSampler] = {}
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(version={self.pipeline.version!r}, "
@@ -203,9 +212,10 @@ class FullGraphInference:
         self.times.add("features", t0)
         t0 = time.perf_counter()
         fraud, pd, emb = [], [], None
+        first = self._first_hop(root_type, roots)
         with torch.inference_mode():
             for member, per in zip(self.members, self._tables[root_type], strict=True):
-                out = self._roots(member, per, root_type, roots, root_x)
+                out = self._roots(member, per, root_type, roots, root_x, first)
                 fraud.append(out[0])
                 pd.append(out[1])
                 if emb is None:
@@ -313,18 +323,25 @@ class FullGraphInference:
 
     def _edge_states(self, member: HeteroRiskGNN,
                      per: Mapping[tuple[int, int, NodeType], Tensor | None], t: NodeType,
-                     depth: int, layer: int, child: np.ndarray, edge_time: np.ndarray) -> Tensor:
-        """States after ``layer`` of nodes of type ``t`` at ``depth``, one per edge reaching
-        them. Shapes: ``[E, C]``."""
+                     depth: int, layer: int, child: np.ndarray, edge_time: np.ndarray
+                     ) -> list[Tensor]:
+        """States after layers ``0 .. layer`` of nodes of type ``t`` at ``depth``, one per edge
+        reaching them. Shapes: ``layer + 1`` times ``[E, C]``."""
         lin = member.node_in[t]  # type: ignore[index]
         rec = edge_recency(np.full(edge_time.shape[0], self.as_of), edge_time)
         rec_n = torch.from_numpy(self.pipeline.node_norm[t].column(-1, rec)).to(self.device)
         ci = torch.from_numpy(child).to(self.device)
         w = lin.weight
+        e, c, f = child.shape[0], w.shape[0], w.shape[1]
+        self.times.edges += e
+        self.times.bytes += e * (16 + 4 * f + 4 * c * (1 + 2 * layer))
+        self.times.flops += 2 * e * c * (f + c * layer)
         h = torch.relu(self._x[t][ci] @ w[:, :-1].T + rec_n[:, None] * w[:, -1] + lin.bias)
+        states = [h]
         for k in range(1, layer + 1):
             h = self._update(member, per.get((depth, k, t)), t, k, h, ci)
-        return h
+            states.append(h)
+        return states
 
     def _update(self, member: HeteroRiskGNN, table: Tensor | None, t: NodeType, layer: int,
                 h: Tensor, rows: Tensor | None) -> Tensor:
@@ -355,26 +372,76 @@ class FullGraphInference:
             counts = torch.zeros(parents.shape[0], device=self.device)
             for owner, child, etime in self._edges(root_type, relation, depth + 1, parents):
                 h = self._edge_states(member, per, child_type, depth + 1, layer - 1, child,
-                                      etime)
+                                      etime)[-1]
                 oi = torch.from_numpy(owner).to(self.device)
                 sums.index_add_(0, oi, h)
                 counts.index_add_(0, oi, torch.ones_like(oi, dtype=counts.dtype))
             mean = sums / counts.clamp(min=1.0)[:, None]
             out += mean @ w_r.T
+            self.times.flops += 2 * parents.shape[0] * c * c
+        self.times.bytes += 4 * parents.shape[0] * c
+        return out
+
+    def _first_hop(self, root_type: NodeType, roots: np.ndarray
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per relation, the root's first-hop neighbours exactly as the sampler draws them:
+        ``(root index, child position, edge time)``."""
+        c = self.pipeline.config
+        sampler = self._samplers.get(root_type)
+        if sampler is None:
+            first = {r: [int(caps[0])] for r, caps in c.fanouts[root_type].items() if caps}
+            # NOTE: the first hop is drawn per root (its key seeds the draw), so the
+            # sampler's own draw is used there; deeper hops are shared, hence pooled.
+            sampler = NeighbourSampler(self.graph, {root_type: first}, seed=c.sampler_seed,
+                                       hub_degree=c.hub_degree, hub_fanout=c.hub_fanout,
+                                       pool_size=c.pool_size)
+            self._samplers[root_type] = sampler
+        times = np.full(roots.shape[0], self.as_of, dtype=np.int64)
+        trees = sampler.sample(Seeds(root_type, roots, times,
+                                     self.graph.keys(root_type)[roots]))
+        out = {}
+        for relation in RELATIONS:
+            if RELATIONS[relation][0] != root_type:
+                continue
+            child, parent = trees.edges(relation)
+            ct = RELATIONS[relation][1]
+            out[relation] = (parent, trees.pos[ct][child], trees.edge_time[ct][child])
         return out
 
     def _roots(self, member: HeteroRiskGNN,
                per: Mapping[tuple[int, int, NodeType], Tensor | None], root_type: NodeType,
-               roots: np.ndarray, root_x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+               roots: np.ndarray, root_x: Tensor,
+               first: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
+               ) -> tuple[Tensor, Tensor, Tensor]:
         lin = member.node_in[root_type]  # type: ignore[index]
         w = lin.weight
         x = self._x[root_type][torch.from_numpy(roots).to(self.device)]
         h = torch.relu(x @ w[:, :-1].T + self._rec_zero[root_type] * w[:, -1] + lin.bias)
         root = member.root_in[root_type](root_x)  # type: ignore[index]
         h = h + root
-        for layer in range(1, self.num_layers + 1):
-            part = self._neighbour_part(member, per, root_type, root_type, 0, layer, roots)
-            h = self._update(member, part, root_type, layer, h, None)
+        n, c, layers = roots.shape[0], member.hidden_channels, self.num_layers
+        # every layer's neighbour part from one pass over the first-hop edges
+        parts = [member.convs[l - 1][root_type].lin.bias.expand(n, c).clone()  # type: ignore[index]
+                 for l in range(1, layers + 1)]
+        relations = member.convs[0][root_type].relations  # type: ignore[index]
+        for i, relation in enumerate(relations):
+            owner, child, etime = first[relation]
+            if owner.shape[0] == 0:
+                continue
+            states = self._edge_states(member, per, RELATIONS[relation][1], 1, layers - 1,
+                                       child, etime)
+            oi = torch.from_numpy(owner).to(self.device)
+            counts = torch.zeros(n, device=self.device).index_add_(
+                0, oi, torch.ones(oi.shape[0], device=self.device)).clamp(min=1.0)[:, None]
+            for layer in range(1, layers + 1):
+                mean = torch.zeros(n, c, device=self.device).index_add_(
+                    0, oi, states[layer - 1]) / counts
+                w_r = member.convs[layer - 1][root_type].lin.weight[  # type: ignore[index]
+                    :, (1 + i) * c:(2 + i) * c]
+                parts[layer - 1] += mean @ w_r.T
+                self.times.flops += 2 * n * c * c
+        for layer in range(1, layers + 1):
+            h = self._update(member, parts[layer - 1], root_type, layer, h, None)
         emb = member.embed[root_type](torch.cat([h, root], dim=-1))  # type: ignore[index]
         act = torch.relu(emb)
         return (member.fraud_head[root_type](act).squeeze(-1),  # type: ignore[index]
