@@ -125,10 +125,15 @@ def main() -> int:
             world = Path(tempfile.mkdtemp(prefix="bench-rescore-world-"))
             write_world(simulate_world(WorldConfig(users=args.simulate_users, seed=1)), world)
             log(f"simulated {args.simulate_users} users into {world}")
+        import psutil
+
+        rss0 = psutil.Process().memory_info().rss
         t0 = time.perf_counter()
         graph = LendingGraph.from_world(world)
         seconds["export"] = time.perf_counter() - t0
         peaks["export"] = peak_rss_gib()
+        peaks["graph held (RSS after the build - before)"] = (
+            psutil.Process().memory_info().rss - rss0) / 2**30
         if args.world is None:
             import shutil
 

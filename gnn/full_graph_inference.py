@@ -15,14 +15,15 @@ layer over the graph instead (PyG's ``BasicGNN.inference`` idea, adapted to this
   recomputed from those tables in chunks of at most ``max_edges`` edges, never stored.
 * The tree's shape is kept: a relation is followed at hop ``d`` only where the model's fan-outs
   for the root type expand it there, and a relation with no edge adds zeros, as in the tree.
-* The neighbours of a node are the sampler's candidates. Where the sampler keeps every
-  candidate (a node with at most ``k`` neighbours, the common case) or takes the ``k`` most
-  recent ("recent" relations), the mean is over exactly the neighbours the tree holds, and the
-  score equals the tree's up to float summation order. Where it draws ``k`` of more candidates
-  (a hub, a user with many devices), the mean is over the whole pool it draws from (its
-  ``pool_size`` most recent neighbours): the expectation of a uniform draw, where the tree holds
-  one draw. That is the one difference by design; ``tests/gnn/test_full_graph_inference.py``
-  bounds it.
+* The root's first hop is the sampler's own draw (drawn per root, seeded by its key). Deeper
+  hops are shared between roots, so a node's neighbours there are the sampler's candidates:
+  where the sampler keeps every candidate (a node with at most ``k`` neighbours, the common
+  case) or takes the ``k`` most recent ("recent" relations), exactly the neighbours the tree
+  holds, and the score equals the tree's up to float summation order. Where it draws ``k`` of
+  more candidates (a hub, a user with many devices), the mean is over the whole pool it draws
+  from (its ``pool_size`` most recent neighbours): the expectation of a uniform draw, where the
+  tree holds one draw. That is the one difference by design;
+  ``tests/gnn/test_full_graph_inference.py`` bounds it.
 
 Chunks of roots are numbered the same way however many processes share them, so a rank
 computes a chunk exactly as a single process would (``gnn.distributed_rescoring``).

@@ -458,7 +458,9 @@ def rescore_store(
                if ranks.world_size > 1 else ""))
         parts: dict[int, Scores] = {}
         if need:
+            t1 = time.perf_counter()
             inference.prepare(label, share=ranks.build_table)
+            say(f"{label}: features and per-node tables in {time.perf_counter() - t1:.1f}s")
         total = sum(c.stop - c.start for c in mine)
         progressed = 0
         for chunk in mine:
