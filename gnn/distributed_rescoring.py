@@ -14,7 +14,7 @@ run, the chunks done, the parts for the report) travel over a gloo group.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -40,8 +40,8 @@ class TorchRanks:
         self.device = torch.device(device)
         # NOTE: objects (pickled) over gloo whatever the tensor backend: NCCL moves only
         # device tensors, and these are host values.
-        self._objects = (dist.new_group(backend="gloo") if dist.get_backend() != "gloo"
-                         else dist.group.WORLD)
+        self._objects = cast(dist.ProcessGroup | None, dist.new_group(backend="gloo")
+                             if dist.get_backend() != "gloo" else None)
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(rank={self.rank}, world_size={self.world_size})"

@@ -34,16 +34,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gnn.data.lending_graph import INCLUSIVE_RELATIONS, NODE_TYPES, RELATIONS, LendingGraph
 from gnn.data.neighbour_sampler import DEFAULT_STRATEGIES, NeighbourSampler, Seeds
 from gnn.errors import ModelError
 from gnn.features.risk_features import NODE_FEATURES, edge_recency
-from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN
+from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RelationalSageConv
 from gnn.pipeline import Scores, ScoringPipeline
 from graph.typing import NodeType
 
@@ -137,7 +138,8 @@ class FullGraphInference:
         self.times = StageTimes()
         model = pipeline.model
         self.members: list[HeteroRiskGNN] = (
-            [m for m in model.members] if isinstance(model, HeteroRiskEnsemble)  # type: ignore[misc]
+            [cast(HeteroRiskGNN, m) for m in model.members]
+            if isinstance(model, HeteroRiskEnsemble)
             else [model])
         self.num_layers = self.members[0].num_layers
         self._x: dict[NodeType, Tensor] = {}
@@ -289,7 +291,7 @@ class FullGraphInference:
 
     def _active(self, member: HeteroRiskGNN, root_type: NodeType, t: NodeType, depth: int,
                 layer: int) -> bool:
-        conv = member.convs[layer - 1][t]  # type: ignore[index]
+        conv = _conv(member, layer, t)
         return any(self._cap(root_type, r, depth + 1) > 0 for r in conv.relations)
 
     def _edges(self, root_type: NodeType, relation: str, hop: int, parents: np.ndarray
@@ -328,7 +330,7 @@ class FullGraphInference:
                      ) -> list[Tensor]:
         """States after layers ``0 .. layer`` of nodes of type ``t`` at ``depth``, one per edge
         reaching them. Shapes: ``layer + 1`` times ``[E, C]``."""
-        lin = member.node_in[t]  # type: ignore[index]
+        lin = _linear(member.node_in, t)
         rec = edge_recency(np.full(edge_time.shape[0], self.as_of), edge_time)
         rec_n = torch.from_numpy(self.pipeline.node_norm[t].column(-1, rec)).to(self.device)
         ci = torch.from_numpy(child).to(self.device)
@@ -348,12 +350,13 @@ class FullGraphInference:
                 h: Tensor, rows: Tensor | None) -> Tensor:
         """One layer's residual update of states ``h`` given their projected neighbour part
         (``table[rows]``; only the bias where no relation is followed)."""
-        conv = member.convs[layer - 1][t]  # type: ignore[index]
+        conv = _conv(member, layer, t)
         c = h.shape[1]
         lin = conv.lin
         part = lin.bias if table is None else (table if rows is None else table[rows])
         msg = torch.relu(h @ lin.weight[:, :c].T + part)
-        return member.norms[layer - 1][t](h + msg)  # type: ignore[index,no-any-return]
+        norm = cast(nn.ModuleDict, member.norms[layer - 1])[t]
+        return cast(Tensor, norm(h + msg))
 
     def _neighbour_part(self, member: HeteroRiskGNN,
                         per: Mapping[tuple[int, int, NodeType], Tensor | None],
@@ -362,7 +365,7 @@ class FullGraphInference:
         """``b + sum_r W_r mean_r`` of layer ``layer`` for ``parents`` of type ``t`` at
         ``depth``: their relations' means of their children's states after ``layer - 1``,
         projected. Shapes: ``[P, C]``."""
-        conv = member.convs[layer - 1][t]  # type: ignore[index]
+        conv = _conv(member, layer, t)
         c = member.hidden_channels
         w = conv.lin.weight
         out = conv.lin.bias.expand(parents.shape[0], c).clone()
@@ -414,17 +417,17 @@ class FullGraphInference:
                roots: np.ndarray, root_x: Tensor,
                first: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
                ) -> tuple[Tensor, Tensor, Tensor]:
-        lin = member.node_in[root_type]  # type: ignore[index]
+        lin = _linear(member.node_in, root_type)
         w = lin.weight
         x = self._x[root_type][torch.from_numpy(roots).to(self.device)]
         h = torch.relu(x @ w[:, :-1].T + self._rec_zero[root_type] * w[:, -1] + lin.bias)
-        root = member.root_in[root_type](root_x)  # type: ignore[index]
+        root = cast(Tensor, member.root_in[root_type](root_x))
         h = h + root
         n, c, layers = roots.shape[0], member.hidden_channels, self.num_layers
         # every layer's neighbour part from one pass over the first-hop edges
-        parts = [member.convs[l - 1][root_type].lin.bias.expand(n, c).clone()  # type: ignore[index]
+        parts = [_conv(member, l, root_type).lin.bias.expand(n, c).clone()
                  for l in range(1, layers + 1)]
-        relations = member.convs[0][root_type].relations  # type: ignore[index]
+        relations = _conv(member, 1, root_type).relations
         for i, relation in enumerate(relations):
             owner, child, etime = first[relation]
             if owner.shape[0] == 0:
@@ -437,16 +440,25 @@ class FullGraphInference:
             for layer in range(1, layers + 1):
                 mean = torch.zeros(n, c, device=self.device).index_add_(
                     0, oi, states[layer - 1]) / counts
-                w_r = member.convs[layer - 1][root_type].lin.weight[  # type: ignore[index]
+                w_r = _conv(member, layer, root_type).lin.weight[
                     :, (1 + i) * c:(2 + i) * c]
                 parts[layer - 1] += mean @ w_r.T
                 self.times.flops += 2 * n * c * c
         for layer in range(1, layers + 1):
             h = self._update(member, parts[layer - 1], root_type, layer, h, None)
-        emb = member.embed[root_type](torch.cat([h, root], dim=-1))  # type: ignore[index]
+        emb = _linear(member.embed, root_type)(torch.cat([h, root], dim=-1))
         act = torch.relu(emb)
-        return (member.fraud_head[root_type](act).squeeze(-1),  # type: ignore[index]
-                member.pd_head[root_type](act).squeeze(-1), emb)  # type: ignore[index]
+        return (_linear(member.fraud_head, root_type)(act).squeeze(-1),
+                _linear(member.pd_head, root_type)(act).squeeze(-1), emb)
+
+
+def _conv(member: HeteroRiskGNN, layer: int, node_type: NodeType) -> RelationalSageConv:
+    """Layer ``layer``'s (from 1) convolution into ``node_type``."""
+    return cast(RelationalSageConv, cast(nn.ModuleDict, member.convs[layer - 1])[node_type])
+
+
+def _linear(modules: nn.ModuleDict, node_type: NodeType) -> nn.Linear:
+    return cast(nn.Linear, modules[node_type])
 
 
 def _build_here(rows: Callable[[RootChunk], Tensor], n: int, node_type: NodeType) -> Tensor:
