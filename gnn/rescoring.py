@@ -288,6 +288,7 @@ class RescoreRun:
 
 def open_run(store: GraphStore, version: str, as_of: int, counts: Mapping[str, int], *,
              chunk_size: int, world_size: int = 1, now: int | None = None,
+             as_of_given: bool = False,
              say: Callable[[str], None] = logger.info) -> RescoreRun:
     """Resume the newest unfinished run of model ``version`` on a graph of the same size, or
     start a new one (recorded in the store before anything is written).
@@ -300,6 +301,8 @@ def open_run(store: GraphStore, version: str, as_of: int, counts: Mapping[str, i
         chunk_size (int): roots per chunk of a new run.
         world_size (int, optional): processes of this attempt. (default: ``1``)
         now (int, optional): the wall-clock time. (default: now)
+        as_of_given (bool, optional): ``as_of`` was asked for: an unfinished run at another
+            time is abandoned rather than resumed. (default: ``False``: resume at its time)
         say (Callable[[str], None], optional): what it decided. (default: the module logger)
     """
     now = int(time.time()) if now is None else int(now)
@@ -317,6 +320,11 @@ def open_run(store: GraphStore, version: str, as_of: int, counts: Mapping[str, i
             # they are other nodes, so the chunks recorded say nothing about this graph.
             say(f"run {p['id']} was interrupted on a graph of {p.get('users')} users and "
                 f"{p.get('merchants')} merchants; this one differs: starting a new run")
+            store.upsert_nodes(RESCORE_RUN, [{"id": p["id"], "state": "abandoned"}])
+            break
+        if as_of_given and int(p["as_of"]) != int(as_of):
+            say(f"run {p['id']} was interrupted scoring as of {p['as_of']}; {as_of} was asked "
+                "for: starting a new run")
             store.upsert_nodes(RESCORE_RUN, [{"id": p["id"], "state": "abandoned"}])
             break
         store.upsert_nodes(RESCORE_RUN, [{"id": p["id"], "world_size": world_size}])
@@ -390,8 +398,13 @@ def rescore_store(
             (default: none)
 
     Raises:
+        ValueError: if ``chunk_size`` or ``max_edges`` is not positive.
         ModelError: if the model cannot score users or merchants.
     """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if max_edges < 1:
+        raise ValueError(f"max_edges must be positive, got {max_edges}")
     say = log or logger.info
     ranks = ranks or SingleProcess()
     tick = on_progress or (lambda stage, done, total: None)
@@ -411,7 +424,7 @@ def rescore_store(
                          counts["User"], counts["Merchant"])
     elif ranks.rank == 0:
         run = open_run(store, pipeline.version, t, counts, chunk_size=chunk_size,
-                       world_size=ranks.world_size, say=say)
+                       world_size=ranks.world_size, as_of_given=as_of is not None, say=say)
     else:
         run = None
     run = ranks.broadcast(run)

@@ -17,7 +17,7 @@ from gnn_lending_world import trained, world_dir
 
 from gnn import LendingGraph, ModelRegistry
 from gnn.full_graph_inference import FullGraphInference
-from gnn.rescoring import compare_devices, rescore_store
+from gnn.rescoring import compare_devices, open_run, rescore_store
 from graph import GraphStore, Pseudonymiser
 from graph.ladybug_store import LadybugStore
 from graph.loader import load_world
@@ -200,3 +200,23 @@ def _emptied(store: GraphStore) -> GraphStore:
     store._open()
     store.apply_schema()
     return store
+
+
+def test_an_unfinished_run_is_resumed_only_on_the_same_graph_and_time(
+        ladybug_store: LadybugStore) -> None:
+    counts = {"User": 10, "Merchant": 2}
+    first = open_run(ladybug_store, "v1", 1000, counts, chunk_size=4, now=5000)
+    assert not first.resumed and first.previous_run is None
+    again = open_run(ladybug_store, "v1", 2000, counts, chunk_size=8, now=6000)
+    assert again.resumed and (again.id, again.as_of, again.chunk_size) == (first.id, 1000, 4)
+    other_time = open_run(ladybug_store, "v1", 2000, counts, chunk_size=4, now=7000,
+                          as_of_given=True)
+    assert not other_time.resumed and other_time.as_of == 2000
+    bigger = open_run(ladybug_store, "v1", 2000, {"User": 11, "Merchant": 2}, chunk_size=4,
+                      now=8000)
+    assert not bigger.resumed and bigger.users == 11
+    runs = ladybug_store.get_nodes(RESCORE_RUN, ladybug_store.node_ids(RESCORE_RUN))
+    states = {i: n.properties["state"] for i, n in runs.items()}
+    assert states == {first.id: "abandoned", other_time.id: "abandoned", bigger.id: "running"}
+    with pytest.raises(ValueError, match="chunk_size"):
+        rescore_store(ladybug_store, trained().pipeline, chunk_size=0)

@@ -68,6 +68,7 @@ def test_no_future_warning_from_the_model_libraries(clean_env: dict[str, str]) -
 
 @pytest.mark.parametrize(("args", "needle"), [
     (("rescore",), "riskgraph train --world DIR --promote"),
+    (("rescore", "--chunk-size", "0"), "--chunk-size must be positive, got 0"),
     (("load", "/nonexistent-world"), "RISKGRAPH_PSEUDONYM_SECRET"),
     (("serve",), "RISKGRAPH_PSEUDONYM_SECRET"),
     (("benchmark", "tolokers", "--data", "/nonexistent/tolokers.npz"), "--data PATH"),
