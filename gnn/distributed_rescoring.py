@@ -20,8 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from gnn.full_graph_inference import RootChunk, root_chunks
-from gnn.rescoring import TABLE_CHUNK, SingleProcess
+from gnn.full_graph_inference import TABLE_CHUNK, RootChunk, root_chunks
+from gnn.rescoring import SingleProcess
 from graph.typing import NodeType
 
 

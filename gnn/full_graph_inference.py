@@ -48,6 +48,10 @@ from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, Relational
 from gnn.pipeline import Scores, ScoringPipeline
 from graph.typing import NodeType
 
+TABLE_CHUNK = 65536
+"""Rows per chunk of the per-node tables (the unit ranks split; the same in every process, so
+that a table is computed the same way however many share it)."""
+
 ChunkHook = Callable[[NodeType, int, int], None]
 """Called after each chunk of roots: ``(root type, roots done, roots in all)``."""
 
@@ -172,7 +176,7 @@ class FullGraphInference:
         self._check_root(root_type)
         self._features()
         t0 = time.perf_counter()
-        build = share or _build_here
+        build = share or build_table
         tables: list[dict[tuple[int, int, NodeType], Tensor | None]] = []
         for member in self.members:
             per: dict[tuple[int, int, NodeType], Tensor | None] = {}
@@ -461,8 +465,9 @@ def _linear(modules: nn.ModuleDict, node_type: NodeType) -> nn.Linear:
     return cast(nn.Linear, modules[node_type])
 
 
-def _build_here(rows: Callable[[RootChunk], Tensor], n: int, node_type: NodeType) -> Tensor:
-    parts = [rows(chunk) for chunk in root_chunks(n, 65536)]
+def build_table(rows: Callable[[RootChunk], Tensor], n: int, node_type: NodeType) -> Tensor:
+    """An ``[n, C]`` table from all its row chunks, computed here (one process)."""
+    parts = [rows(chunk) for chunk in root_chunks(n, TABLE_CHUNK)]
     return torch.cat(parts) if parts else torch.zeros((0, 1))
 
 

@@ -43,7 +43,13 @@ from torch import Tensor
 
 from gnn.data.lending_graph import LendingGraph
 from gnn.errors import ModelError
-from gnn.full_graph_inference import FullGraphInference, RootChunk, concat_scores, root_chunks
+from gnn.full_graph_inference import (
+    FullGraphInference,
+    RootChunk,
+    build_table,
+    concat_scores,
+    root_chunks,
+)
 from gnn.pipeline import Scores, ScoringPipeline
 from graph.schema import RESCORE_CHUNK, RESCORE_RUN
 from graph.snapshot import GraphSnapshot
@@ -236,8 +242,7 @@ class SingleProcess:
 
     def build_table(self, rows: Callable[[RootChunk], Tensor], n: int,
                     node_type: NodeType) -> Tensor:
-        parts = [rows(c) for c in root_chunks(n, TABLE_CHUNK)]
-        return torch.cat(parts) if parts else torch.zeros((0, 1))
+        return build_table(rows, n, node_type)
 
     def broadcast(self, value: Any) -> Any:
         return value
@@ -248,9 +253,6 @@ class SingleProcess:
     def close(self) -> None:
         pass
 
-
-TABLE_CHUNK = 65536
-"""Rows per chunk of the per-node tables (split between ranks)."""
 
 
 @dataclass
