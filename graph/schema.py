@@ -240,6 +240,12 @@ NODES: Final[tuple[NodeSpec, ...]] = (
 
 STORE_IDENTITY: Final[NodeType] = "StoreIdentity"
 """The label of the one node that names a store instance (:meth:`graph.GraphStore.identity`)."""
+RESCORE_RUN: Final[NodeType] = "RescoreRun"
+"""The label of a batch rescoring run's record (:mod:`gnn.rescoring`): its model, time and
+state; id ``rescore-<started>-<version>``."""
+RESCORE_CHUNK: Final[NodeType] = "RescoreChunk"
+"""The label of one written chunk of a rescoring run, id ``<run id>/<label>/<chunk>``: what a
+restarted run skips."""
 PSEUDONYM_KEY: Final[NodeType] = "PseudonymKey"
 """The label of the store's pseudonymisation key chain (:mod:`graph.key_rotation`), one node
 per key, by generation."""
@@ -338,6 +344,38 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
                "this key, then current, then retired"),
             _p("created_at", "INT64", "when it was recorded, epoch seconds"),
             _p("rotated_at", "INT64", "when the rotation to it finished, epoch seconds"),
+        ),
+        record=True,
+        exported=False,
+    ),
+    NodeSpec(
+        RESCORE_RUN,
+        (
+            _p("model_version", "STRING", "the model that scores"),
+            _p("as_of", "INT64", "the graph time scored at (features see events before it)"),
+            _p("scored_at", "INT64", "the time written as the nodes' scored_at, epoch seconds"),
+            _p("state", "STRING", "running, then done"),
+            _p("chunk_size", "INT64", "roots per chunk: chunk i holds positions i*size.."),
+            _p("chunks", "INT64", "chunks of users and merchants in all"),
+            _p("world_size", "INT64", "processes that shared the last attempt"),
+            _p("users", "INT64", "users scored (a restart on another count starts afresh)"),
+            _p("merchants", "INT64", "merchants scored"),
+            _p("started_at", "INT64", "when the run was created, epoch seconds"),
+            _p("finished_at", "INT64", "when its last chunk was written, epoch seconds"),
+            _p("previous_run", "STRING", "the last run done before it (its report compares)"),
+        ),
+        record=True,
+        exported=False,
+    ),
+    NodeSpec(
+        RESCORE_CHUNK,
+        (
+            _p("run_id", "STRING", "the RescoreRun it belongs to"),
+            _p("label", "STRING", "User or Merchant"),
+            _p("chunk", "INT64", "its number within the label"),
+            _p("rows", "INT64", "nodes written"),
+            _p("written_at", "INT64", "when its scores were written, epoch seconds"),
+            _p("rank", "INT64", "the torch.distributed rank that wrote it"),
         ),
         record=True,
         exported=False,

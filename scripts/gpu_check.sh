@@ -8,7 +8,8 @@
 # Installs nothing: the repo is put on PYTHONPATH, and numpy, pandas, psutil, pytest,
 # pytest-timeout, torch and CuPy are expected to be there (the H200 image has them; a missing
 # one can be carried as a wheel). Exits non-zero if any step failed.
-# NOTE: the device tool returns at most 8 files from $OUT; this script writes 8.
+# NOTE: the device tool returns at most 8 files from $OUT; this script leaves 7 (the
+# benchmark tables are folded into the summary).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -85,6 +86,18 @@ run_step "gnn: CPU vs GPU scores (atol 1e-4)" gnn-gpu.log 300 \
   "$PY" bench/gnn_device_check.py --users 3000 --devices cpu,cuda --atol 1e-4 \
   --out "$OUT/gnn-gpu.md"
 
+# ---- batch rescoring on the GPU (owner: rescoring) ------------------------------------------
+# Full-graph layer-wise inference with the CuPy kernels and the network on CUDA against the CPU
+# (probabilities within 1e-4), then the rescoring benchmark on CUDA: features + inference of
+# every user and merchant of a simulated world, with the floor measured on this GPU. 100k users:
+# building a 1M world's graph from its files takes longer than the device time a check has.
+run_step "rescoring: GPU tests, then GPU benchmark (${RESCORE_USERS:-100000} users)" \
+  rescore.log 560 bash -c '"$0" -m pytest -m gpu -q -p no:cacheprovider --confcutdir=tests/gnn \
+    -W default::DeprecationWarning -W default::FutureWarning \
+    tests/gnn/test_full_graph_inference.py &&
+  "$0" bench/bench_rescore.py --simulate-users "$1" --device cuda --no-write --out "$2"' \
+  "$PY" "${RESCORE_USERS:-100000}" "$OUT"
+
 # ---- summary ------------------------------------------------------------------------------
 if [ -f "$OUT/kernels-bench.md" ]; then
   { echo; cat "$OUT/kernels-bench.md"; } >>"$SUMMARY"
@@ -92,6 +105,11 @@ fi
 if [ -f "$OUT/gnn-gpu.md" ]; then
   { echo; cat "$OUT/gnn-gpu.md"; } >>"$SUMMARY"
 fi
+if [ -f "$OUT/rescore-benchmark.md" ]; then
+  { echo; cat "$OUT/rescore-benchmark.md"; } >>"$SUMMARY"
+fi
+# NOTE: the tables are in the summary now; removing their copies keeps $OUT at 7 files.
+rm -f "$OUT/kernels-bench.md" "$OUT/gnn-gpu.md" "$OUT/rescore-benchmark.md"
 echo
 cat "$SUMMARY"
 exit $failed

@@ -51,9 +51,26 @@ class FeatureNormaliser:
             raise GraphDataError("FeatureNormaliser used before fit")
         if x.shape[1] != self.mean.shape[0]:
             raise GraphDataError(f"expected {self.mean.shape[0]} columns, got {x.shape[1]}")
-        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.std
+        return self._z(np.asarray(x, dtype=np.float64), slice(None))
+
+    def column(self, index: int, values: np.ndarray) -> np.ndarray:
+        """Normalised float32 copy of ``values``, all of column ``index`` (a column computed
+        apart from the others: the recency of each edge in full-graph inference).
+
+        Raises:
+            GraphDataError: before :meth:`fit`, or for a column it does not have.
+        """
+        if self.mean is None or self.std is None:
+            raise GraphDataError("FeatureNormaliser used before fit")
+        if not -self.mean.shape[0] <= index < self.mean.shape[0]:
+            raise GraphDataError(f"no column {index} of {self.mean.shape[0]}")
+        return self._z(np.asarray(values, dtype=np.float64), index)
+
+    def _z(self, x: np.ndarray, cols: slice | int) -> np.ndarray:
+        assert self.mean is not None and self.std is not None
+        z = (x - self.mean[cols]) / self.std[cols]
         if self.varies is not None:
-            z = np.where(self.varies, z, 0.0)
+            z = np.where(self.varies[cols], z, 0.0)
         return np.clip(z, -self.clip, self.clip).astype(np.float32)
 
     def state_dict(self) -> dict[str, Any]:

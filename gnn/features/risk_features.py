@@ -96,6 +96,16 @@ def _log1p(x: np.ndarray) -> np.ndarray:
     return np.log1p(np.maximum(np.asarray(x, dtype=np.float64), 0.0))
 
 
+def edge_recency(seen_at: np.ndarray, edge_time: np.ndarray) -> np.ndarray:
+    """The last column of :data:`NODE_FEATURES`: hours (log1p) from the edge that reached a
+    node to the time it is seen at (a root has none and takes 0).
+
+    Shapes:
+        - **output:** ``[E]``, float64
+    """
+    return _log1p((np.asarray(seen_at) - np.asarray(edge_time)) / HOUR)
+
+
 def _share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.maximum(den, 1), 0.0)
@@ -363,13 +373,34 @@ class RiskFeatures:
             if pos.shape[0] == 0:
                 out[t] = np.zeros((0, len(names)), dtype=np.float32)
                 continue
-            cols = getattr(self, f"_node_{t.lower()}")(pos, time)
-            recency = _log1p((time - trees.edge_time[t]) / HOUR)
-            cols.append(np.where(trees.depth[t] > 0, recency, 0.0))
+            cols = self._node_columns(t, pos, time)
+            cols.append(np.where(trees.depth[t] > 0, edge_recency(time, trees.edge_time[t]),
+                                 0.0))
             x = np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
             assert x.shape[1] == len(names), (t, x.shape, len(names))
             out[t] = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
         return out
+
+    def node_columns(self, node_type: NodeType, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The columns of :data:`NODE_FEATURES` but the last (the edge's recency, which
+        :func:`edge_recency` gives per edge) of nodes seen as of ``t``: what full-graph
+        inference computes once per node (:mod:`gnn.full_graph_inference`).
+
+        Shapes:
+            - **output:** ``[Q, len(NODE_FEATURES[node_type]) - 1]``, float64
+        """
+        pos = np.asarray(pos, dtype=np.int64)
+        t = np.asarray(t, dtype=np.int64)
+        n = len(NODE_FEATURES[node_type]) - 1
+        if pos.shape[0] == 0:
+            return np.zeros((0, n), dtype=np.float64)
+        x = np.stack([np.asarray(c, dtype=np.float64)
+                      for c in self._node_columns(node_type, pos, t)], axis=1)
+        return np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
+
+    def _node_columns(self, node_type: NodeType, pos: np.ndarray, t: np.ndarray
+                      ) -> list[np.ndarray]:
+        return list(getattr(self, f"_node_{node_type.lower()}")(pos, t))
 
     def _count(self, rel: str, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
         return self.graph.relations[rel].count_before(pos, t)
