@@ -21,10 +21,10 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from graph import GraphNode, GraphStore
 from serving.errors import NotFoundError, StateConflictError, UnavailableError
@@ -33,6 +33,7 @@ from serving.keys import Principal
 from serving.schemas.labels import LabelCreate
 from serving.store_guard import StoreDown, StoreGuard
 
+T = TypeVar("T")
 Disposition = Literal["confirmed_fraud", "cleared", "default_risk"]
 DISPOSITIONS: Final[tuple[Disposition, ...]] = ("confirmed_fraud", "cleared", "default_risk")
 LABEL_KIND: Final[dict[str, Literal["fraud", "cleared", "default"]]] = {
@@ -234,13 +235,13 @@ class CaseService:
             raise NotFoundError(f"no case {case_id!r}")
         return Case(node.id, dict(node.properties))
 
-    def _investigate(self, fn: Any) -> Any:
+    def _investigate(self, fn: Callable[[GraphStore], T]) -> T:
         try:
             return self.guard.investigate(fn)
         except StoreDown as e:
             raise UnavailableError(f"graph store unavailable: {e}") from e
 
-    def _write(self, fn: Any) -> Any:
+    def _write(self, fn: Callable[[GraphStore], T]) -> T:
         try:
             return self.guard.write(fn)
         except StoreDown as e:

@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 from graph import GraphStore, Pseudonymiser, mask
+from graph.privacy import IdentifierKind
 from serving.errors import InvalidFieldError, NotFoundError, UnavailableError
 from serving.keys import Principal
 from serving.scoring import ApplicationFacts, Evidence, Signal
 from serving.store_guard import StoreDown, StoreGuard
 
+T = TypeVar("T")
 WatchLabel = Literal["Device", "Phone", "Address", "IP", "Merchant"]
 WATCH_LABELS: Final[tuple[WatchLabel, ...]] = ("Device", "Phone", "Address", "IP", "Merchant")
-PSEUDONYMISED: Final[dict[str, str]] = {"Device": "device", "Phone": "phone",
+PSEUDONYMISED: Final[dict[str, IdentifierKind]] = {"Device": "device", "Phone": "phone",
                                         "Address": "address", "IP": "ip"}
 """The kinds whose ids are keyed hashes of a value in clear (:mod:`graph.privacy`)."""
 WATCHLIST_WEIGHT: Final = 9.0
@@ -68,7 +70,8 @@ class Watchlist:
     def refresh(self, store: GraphStore) -> int:
         """Reload every active entry from the store; returns how many."""
         rows = store.export_nodes("WatchlistEntry").to_pylist()
-        entries = {(e.label, e.entity_id): e for e in map(_entry, rows) if e.active}
+        entries: dict[tuple[str, str], WatchEntry] = {
+            (e.label, e.entity_id): e for e in map(_entry, rows) if e.active}
         with self._lock:
             self._entries = entries
         return len(entries)
@@ -130,8 +133,8 @@ def add_entry(guard: StoreGuard, watchlist: Watchlist, pseudonymiser: Pseudonymi
     masked: str | None
     if value is not None:
         kind = PSEUDONYMISED.get(label)
-        entity_id = value if kind is None else pseudonymiser.hash(kind, value)  # type: ignore[arg-type]
-        masked = value if kind is None else mask(kind, value)  # type: ignore[arg-type]
+        entity_id = value if kind is None else pseudonymiser.hash(kind, value)
+        masked = value if kind is None else mask(kind, value)
     else:
         assert entity_id is not None
         node = _call(guard.investigate, lambda s: s.get_node(label, entity_id))
@@ -166,7 +169,7 @@ def remove_entry(guard: StoreGuard, watchlist: Watchlist, *, label: WatchLabel,
     watchlist.put(WatchEntry(label, entity_id, None, "", False, by.key_id, 0))
 
 
-def _call(run, fn):  # type: ignore[no-untyped-def]
+def _call(run: Callable[[Callable[[GraphStore], T]], T], fn: Callable[[GraphStore], T]) -> T:
     try:
         return run(fn)
     except StoreDown as e:
@@ -174,9 +177,9 @@ def _call(run, fn):  # type: ignore[no-untyped-def]
 
 
 def _entry(row: Mapping[str, object]) -> WatchEntry:
-    label = str(row.get("entity_label"))
-    return WatchEntry(label if label in WATCH_LABELS else "Device",  # type: ignore[arg-type]
+    found: list[WatchLabel] = [w for w in WATCH_LABELS if w == row.get("entity_label")]
+    return WatchEntry(found[0] if found else "Device",
                       str(row.get("entity_id")),
                       None if row.get("masked") is None else str(row.get("masked")),
                       str(row.get("reason") or ""), row.get("active") is True,
-                      str(row.get("added_by") or ""), int(row.get("added_at") or 0))  # type: ignore[call-overload]
+                      str(row.get("added_by") or ""), int(str(row.get("added_at") or 0)))
