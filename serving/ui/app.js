@@ -292,7 +292,9 @@ async function onNode(key, isHub) {
     addSubgraph(await neighbourhood(n.label, n.id, 1));
     draw();
   } catch (err) {
-    say(`cannot expand ${n.label} ${display(n)}: ${err.message}`, "error");
+    say(err.status === 404 && n.label !== "User"
+      ? `expanding a ${n.label} needs the graph routes (/v1/graph/...), not on this server`
+      : `cannot expand ${n.label} ${display(n)}: ${err.message}`, "error");
   }
 }
 
