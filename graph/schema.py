@@ -403,6 +403,7 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("removed_by", "STRING", "key id"),
             _p("removed_at", "INT64"),
         ),
+        indexes=("entity_id",),
         record=True,
     ),
     NodeSpec(

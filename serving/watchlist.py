@@ -14,13 +14,14 @@ review; a decline stays a decline.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-from graph import GraphStore, Pseudonymiser, mask
+from graph import GraphNode, GraphStore, Pseudonymiser, mask
 from graph.privacy import IdentifierKind
 from serving.errors import InvalidFieldError, NotFoundError, UnavailableError
 from serving.keys import Principal
@@ -49,12 +50,7 @@ class WatchEntry:
 
     @property
     def record_id(self) -> str:
-        return entry_id(self.label, self.entity_id)
-
-
-def entry_id(label: str, entity_id: str) -> str:
-    """The ``WatchlistEntry`` record id of an entity."""
-    return f"{label}:{entity_id}"
+        return f"{self.label}:{self.entity_id}"
 
 
 class Watchlist:
@@ -143,8 +139,12 @@ def add_entry(guard: StoreGuard, watchlist: Watchlist, pseudonymiser: Pseudonymi
         shown = node.properties.get("masked") or node.properties.get("name_masked")
         masked = str(shown) if shown is not None else None
     entry = WatchEntry(label, entity_id, masked, reason, True, by.key_id, int(time.time()))
+    found = _call(guard.investigate, lambda s: _records(s, label, entity_id))
+    # NOTE: a record id of its own, not the entity's id: a key rotation re-keys the entity's
+    # keyed hash (serving.key_rotation.rewrite_record), which a record id cannot follow.
+    record = found[0].id if found else f"wl-{secrets.token_hex(12)}"
     _call(guard.write, lambda s: s.upsert_nodes("WatchlistEntry", [{
-        "id": entry.record_id, "entity_label": label, "entity_id": entity_id,
+        "id": record, "entity_label": label, "entity_id": entity_id,
         "masked": masked, "reason": reason, "active": True, "added_by": by.key_id,
         "added_at": entry.added_at}]))
     watchlist.put(entry)
@@ -159,14 +159,22 @@ def remove_entry(guard: StoreGuard, watchlist: Watchlist, *, label: WatchLabel,
         NotFoundError: it is not on the list.
         UnavailableError: the store is down or slow.
     """
-    record = entry_id(label, entity_id)
-    node = _call(guard.investigate, lambda s: s.get_node("WatchlistEntry", record))
-    if node is None or node.properties.get("active") is not True:
+    found = [n for n in _call(guard.investigate, lambda s: _records(s, label, entity_id))
+             if n.properties.get("active") is True]
+    if not found:
         raise NotFoundError(f"{label} {entity_id!r} is not on the watchlist")
+    now = int(time.time())
     _call(guard.write, lambda s: s.upsert_nodes("WatchlistEntry", [{
-        "id": record, "active": False, "removed_by": by.key_id,
-        "removed_at": int(time.time())}]))
+        "id": n.id, "active": False, "removed_by": by.key_id, "removed_at": now}
+        for n in found]))
     watchlist.put(WatchEntry(label, entity_id, None, "", False, by.key_id, 0))
+
+
+def _records(store: GraphStore, label: str, entity_id: str) -> list[GraphNode]:
+    """The ``WatchlistEntry`` records of an entity (one, unless two replicas added it at
+    once)."""
+    return [n for n in store.find_nodes("WatchlistEntry", "entity_id", entity_id)
+            if n.properties.get("entity_label") == label]
 
 
 def _call(run: Callable[[Callable[[GraphStore], T]], T], fn: Callable[[GraphStore], T]) -> T:

@@ -6,6 +6,7 @@ member's verdict names the labels."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,17 +14,21 @@ import pytest
 from serving_world import (
     ADMIN_KEY,
     NOW,
+    SECRET,
     FlakyStore,
     LiveServer,
     World,
     application,
     iso,
+    make_settings,
     wait_until,
 )
 
-from graph import GraphStore
+from graph import GraphStore, Pseudonymiser
 from serving.api import create_app
+from serving.commands.serve import build_app
 from serving.graph_writes import application_ops, to_facts
+from serving.key_rotation import rotate
 from serving.schemas.application import ApplicationCreate
 from serving.scorers import load_live_graph, load_scorer
 from serving.settings import Settings
@@ -63,8 +68,6 @@ def _watch_device(server: LiveServer, key: str, device: str) -> dict[str, Any]:
 
 
 def test_a_review_verdict_writes_a_case_item_with_its_rows() -> None:
-    from graph import Pseudonymiser
-
     p = Pseudonymiser(b"k" * 32)
     app = ApplicationCreate.model_validate(application(
         "a-1", "u-1", amount=500.0, device="D1", place=HOME, product="cash_loan", merchant=None))
@@ -278,3 +281,32 @@ def test_a_review_decided_while_the_store_is_down_opens_its_case_after_replay(
         assert [(q["case_id"], q["items"]) for q in cases] == [(f"user:{user}:1", 1)]
     finally:
         live.stop()
+
+
+def test_a_watchlisted_device_is_still_named_after_a_key_rotation(
+        graph_store: GraphStore, tmp_path: Path, uid: Callable[[str], str]) -> None:
+    old, new = SECRET.encode(), b"cases-rotation-new-key-0123456789abcd"
+    settings = make_settings(tmp_path / "data", graph_store.backend)
+    device, user = uid("SN-watched"), uid("u-rotated")
+    server = LiveServer(build_app(settings, graph_store)).start()
+    try:
+        _watch_device(server, ADMIN_KEY, device)
+        server.drain()
+    finally:
+        server.stop()
+    assert rotate(graph_store, old, new, spool_dir=settings.spool_dir,
+                  data_dir=settings.DATA_DIR) is not None
+    settings = make_settings(tmp_path / "data", graph_store.backend,
+                             PSEUDONYM_SECRET=new.decode())
+    server = LiveServer(build_app(settings, graph_store)).start()
+    try:
+        v = _score(server, application(uid("app"), user, amount=300.0, device=device,
+                                       place=HOME, product="cash_loan", merchant=None))
+        with server.client() as c:
+            entries = c.get("/v1/watchlist").json()["entries"]
+    finally:
+        server.stop()
+    hashed = Pseudonymiser(new, [old]).hash("device", device)
+    assert [e["entity_id"] for e in entries] == [hashed]
+    assert [r["evidence"]["entity_id"] for r in v["reasons"]
+            if r["code"] == "WATCHLISTED_DEVICE"] == [hashed]
