@@ -14,6 +14,7 @@ review; a decline stays a decline.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ from graph import GraphNode, GraphStore, Pseudonymiser, mask
 from graph.privacy import IdentifierKind
 from serving.errors import InvalidFieldError, NotFoundError, UnavailableError
 from serving.keys import Principal
+from serving.schemas.common import ID_PATTERN
 from serving.scoring import ApplicationFacts, Evidence, Signal
 from serving.store_guard import StoreDown, StoreGuard
 
@@ -129,8 +131,13 @@ def add_entry(guard: StoreGuard, watchlist: Watchlist, pseudonymiser: Pseudonymi
     masked: str | None
     if value is not None:
         kind = PSEUDONYMISED.get(label)
-        entity_id = value if kind is None else pseudonymiser.hash(kind, value)
-        masked = value if kind is None else mask(kind, value)
+        try:
+            entity_id = value if kind is None else pseudonymiser.hash(kind, value)
+            masked = value if kind is None else mask(kind, value)
+        except ValueError as e:
+            raise InvalidFieldError(("body", "value"), str(e), value) from e
+        if kind is None and re.fullmatch(ID_PATTERN, value) is None:
+            raise InvalidFieldError(("body", "value"), f"must match {ID_PATTERN}", value)
     else:
         assert entity_id is not None
         node = _call(guard.investigate, lambda s: s.get_node(label, entity_id))

@@ -316,7 +316,7 @@ async function loadQueue(ev) {
       on: { click: () => openCase(c.case_id) } },
       el("strong", {}, c.case_id), el("br"),
       `risk ${c.risk.toFixed(2)} · ${c.amount.toLocaleString()} · ${c.items} verdicts`,
-      el("br"), el("small", {}, [c.products.join(", "), c.reasons.slice(0, 3).join(", ")].join(" · ")),
+      el("br"), el("small", {}, [c.products.join(", "), c.reasons.slice(0, 6).join(", ")].join(" · ")),
       c.assignee ? el("small", { className: "assignee" }, ` → ${c.assignee}`) : "")));
     say(`${data.cases.length} ${q.get("status")} cases`);
   } catch (err) { say(`queue: ${err.message}`, "error"); }

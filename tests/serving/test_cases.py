@@ -227,7 +227,11 @@ def test_watchlist_and_read_audit(graph_store: GraphStore, world: World, live: L
                             ({"entity_type": "User", "entity_id": user, "reason": "x"},
                              "entity_type"),
                             ({"entity_type": "Device", "entity_id": "dv_nope",
-                              "reason": "x"}, "entity_id")):
+                              "reason": "x"}, "entity_id"),
+                            ({"entity_type": "Phone", "value": "no digits", "reason": "x"},
+                             "value"),
+                            ({"entity_type": "Merchant", "value": "m 1", "reason": "x"},
+                             "value")):
             r = c.post("/v1/watchlist", json=body)
             assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == field, r.text
     with live.client() as admin:
