@@ -292,16 +292,18 @@ async function onNode(key, isHub) {
     addSubgraph(await neighbourhood(n.label, n.id, 1));
     draw();
   } catch (err) {
-    say(err.status === 404 && n.label !== "User"
-      ? `expanding a ${n.label} needs the graph routes (/v1/graph/...), not on this server`
-      : `cannot expand ${n.label} ${display(n)}: ${err.message}`, "error");
+    if (err.status === 404 && n.label !== "User") {
+      say(`expanding a ${n.label} needs the graph routes (/v1/graph/...), not on this server`);
+    } else {
+      say(`cannot expand ${n.label} ${display(n)}: ${err.message}`, "error");
+    }
   }
 }
 
 // -- cases ------------------------------------------------------------------------------------
 let currentCase = null;
 
-async function loadQueue(ev) {
+async function loadQueue(ev, quiet) {
   if (ev) ev.preventDefault();
   const q = new URLSearchParams({ status: document.getElementById("f-status").value });
   for (const [name, id] of [["product", "f-product"], ["reason", "f-reason"], ["assignee", "f-assignee"]]) {
@@ -318,7 +320,7 @@ async function loadQueue(ev) {
       `risk ${c.risk.toFixed(2)} · ${c.amount.toLocaleString()} · ${c.items} verdicts`,
       el("br"), el("small", {}, [c.products.join(", "), c.reasons.slice(0, 6).join(", ")].join(" · ")),
       c.assignee ? el("small", { className: "assignee" }, ` → ${c.assignee}`) : "")));
-    say(`${data.cases.length} ${q.get("status")} cases`);
+    if (!quiet) say(`${data.cases.length} ${q.get("status")} cases`);
   } catch (err) { say(`queue: ${err.message}`, "error"); }
 }
 
@@ -363,9 +365,9 @@ async function dispose(disposition) {
                         { disposition });
     currentCase = c;
     renderCase(c);
-    say(`case ${c.case_id} closed as ${c.disposition}`, "ok");
     await refreshLabels();
-    await loadQueue();
+    await loadQueue(null, true);
+    say(`case ${c.case_id} closed as ${c.disposition}`, "ok");
   } catch (err) { say(`disposition: ${err.message}`, "error"); }
 }
 
