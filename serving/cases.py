@@ -160,9 +160,11 @@ class CaseService:
         done = 0
         with self._sync_lock:
             while True:
-                n = self._write(lambda s: sync_cases(s, int(time.time())))
-                done += n
-                if n < SYNC_BATCH:
+                looked, placed = self._write(lambda s: sync_cases(s, int(time.time())))
+                done += placed
+                # NOTE: a full batch of items none of which could be placed (their verdicts
+                # not stored yet) would be looked at again and again.
+                if looked < SYNC_BATCH or placed == 0:
                     return done
 
     def assign(self, case_id: str, assignee: str, by: Principal) -> Case:
@@ -248,7 +250,7 @@ class CaseService:
             raise UnavailableError(f"graph store unavailable: {e}") from e
 
 
-def sync_cases(store: GraphStore, now: int) -> int:
+def sync_cases(store: GraphStore, now: int) -> tuple[int, int]:
     """Put up to :data:`SYNC_BATCH` case items that are in no case yet into the open case of
     their scope (:func:`case_scope`), then refresh those cases' totals.
 
@@ -256,11 +258,12 @@ def sync_cases(store: GraphStore, now: int) -> int:
     verdict another replica stored first) is marked ``-`` and joins none.
 
     Returns:
-        int: how many items were looked at.
+        tuple[int, int]: how many items were looked at, and how many were placed (in a case,
+        or set aside).
     """
     pending = store.find_nodes("CaseItem", "case_id", None, limit=SYNC_BATCH)
     if not pending:
-        return 0
+        return 0, 0
     verdicts = store.get_nodes("Verdict", [i.id for i in pending])
     users = store.get_nodes("User", sorted({str(i.properties.get("user_id")) for i in pending}))
     open_of: dict[str, str] = {}
@@ -279,10 +282,11 @@ def sync_cases(store: GraphStore, now: int) -> int:
         codes = [r.get("code") for r in _verdict_json(verdict).get("reasons", [])]
         rows.append({"id": item.id, "case_id": open_of[scope],
                      "reasons": ",".join(c for c in codes if isinstance(c, str))})
-    store.upsert_nodes("CaseItem", rows)
+    if rows:
+        store.upsert_nodes("CaseItem", rows)
     for case_id in sorted(set(open_of.values())):
         refresh_case(store, case_id, now)
-    return len(pending)
+    return len(pending), len(rows)
 
 
 def open_case(store: GraphStore, scope: str, now: int) -> str:

@@ -314,3 +314,25 @@ def test_a_watchlisted_device_is_still_named_after_a_key_rotation(
     assert [e["entity_id"] for e in entries] == [hashed]
     assert [r["evidence"]["entity_id"] for r in v["reasons"]
             if r["code"] == "WATCHLISTED_DEVICE"] == [hashed]
+
+
+def test_sync_places_reviews_sets_aside_other_verdicts_and_waits_for_missing_ones(
+        graph_store: GraphStore, uid: Callable[[str], str]) -> None:
+    from serving.cases import sync_cases
+
+    items = [{"id": uid(f"a{i}"), "user_id": uid("u"), "product": "bnpl", "amount": 10.0 * i,
+              "risk": 0.1 * i, "decided_at": 1_700_000_000} for i in range(1, 4)]
+    graph_store.upsert_nodes("CaseItem", items)
+    # the first is a stored review, the second's stored verdict is an approval (the same
+    # request answered again with another replica's verdict), the third's is not stored yet
+    graph_store.upsert_nodes("Verdict", [
+        {"id": uid("a1"), "decision": "review", "verdict_json": '{"reasons": [{"code": "X"}]}'},
+        {"id": uid("a2"), "decision": "approve", "verdict_json": "{}"}])
+    assert sync_cases(graph_store, 1_700_000_100) == (3, 2)
+    placed = graph_store.get_nodes("CaseItem", [i["id"] for i in items])
+    assert {k: n.properties.get("case_id") for k, n in placed.items()} == {
+        uid("a1"): f"user:{uid('u')}:1", uid("a2"): "-", uid("a3"): None}
+    case = graph_store.get_node("Case", f"user:{uid('u')}:1")
+    assert case is not None and case.properties["items"] == 1
+    assert case.properties["reasons"] == "X" and case.properties["status"] == "open"
+    assert sync_cases(graph_store, 1_700_000_200) == (1, 0)
