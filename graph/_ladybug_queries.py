@@ -346,3 +346,12 @@ def copy_from(table: str, allowed: tuple[str, ...], path: str) -> LiteralString:
     if any(c in path for c in "'\\\n\r") or not path:
         raise ValueError(f"path must need no escaping in a query, got {path!r}")
     return _literal(f"COPY {_q(table, allowed)} FROM '{path}'")
+
+
+def find_ids(spec: NodeSpec, name: str, is_null: bool) -> LiteralString:
+    """Ids of the nodes whose property ``name`` equals ``$value`` (or is null), the first
+    ``$limit`` by id."""
+    where = f"n.{_q(name, spec.columns)} " + ("IS NULL" if is_null else "= $value")
+    return _literal(
+        f"MATCH (n:{_q(spec.label, (spec.label,))}) WHERE {where} RETURN n.`id` AS id ORDER BY id LIMIT $limit"
+    )

@@ -285,3 +285,12 @@ def rewrite_edges(spec: RelSpec) -> LiteralString:
         f"{{{_q(spec.key, cols)}: row.key}}]->() "
         f"WHERE coalesce(r.`_rewrite_mark`, -1) <> $mark "
         f"SET r += row.props, r.`_rewrite_mark` = $mark")
+
+
+def find_ids(spec: NodeSpec, name: str, is_null: bool) -> LiteralString:
+    """Ids of the nodes whose property ``name`` equals ``$value`` (or is null), the first
+    ``$limit`` by id."""
+    where = f"n.{_q(name, spec.columns)} " + ("IS NULL" if is_null else "= $value")
+    return _literal(
+        f"MATCH (n:{_label(spec)}) WHERE {where} RETURN n.`id` AS id ORDER BY id LIMIT $limit"
+    )

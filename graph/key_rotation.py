@@ -51,7 +51,8 @@ HASHED_NODE_PROPERTIES: Final[dict[NodeType, tuple[str, ...]]] = {"User": ("id_h
 HASHED_EDGE_PROPERTIES: Final[dict[RelType, tuple[str, ...]]] = {
     "LOGGED_IN_FROM": ("device_id",)}
 """Relationship properties that hold keyed hashes."""
-RECORDS: Final[tuple[NodeType, ...]] = ("VerdictConflict", "Verdict", "EventRecord")
+RECORDS: Final[tuple[NodeType, ...]] = ("VerdictConflict", "Verdict", "EventRecord",
+                                         "WatchlistEntry", "ReadAudit")
 """The records ``rewrite_record`` is given, in this order (a conflict's rewrite may read its
 stored verdict, which is still as it was)."""
 

@@ -574,6 +574,14 @@ class LadybugStore(GraphStore):
 
         return self._read(run)
 
+    def _find_ids(self, label: NodeType, name: str, value: str | None,
+                  limit: int) -> list[str]:
+        spec = self.schema.node(label)
+        query = queries.find_ids(spec, name, value is None)
+        params: dict[str, Any] = {"limit": limit} if value is None else {"value": value,
+                                                                           "limit": limit}
+        return [str(r[0]) for r in self._read(lambda conn: _rows(conn, query, params))]
+
     def _node_ids(self, label: NodeType) -> list[str]:
         spec = self.schema.node(label)
         table = self._read(lambda conn: _arrow(conn, queries.node_ids(spec)))

@@ -488,6 +488,13 @@ class Neo4jStore(GraphStore):
 
         return self._transaction(work, RoutingControl.READ)
 
+    def _find_ids(self, label: NodeType, name: str, value: str | None,
+                  limit: int) -> list[str]:
+        spec = self.schema.node(label)
+        records = self._execute(queries.find_ids(spec, name, value is None),
+                                {"value": value, "limit": limit}, RoutingControl.READ)
+        return [str(r["id"]) for r in records]
+
     def _node_ids(self, label: NodeType) -> list[str]:
         spec = self.schema.node(label)
         return [str(r["id"]) for r in self._execute(queries.node_ids(spec), {},

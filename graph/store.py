@@ -511,6 +511,27 @@ class GraphStore(abc.ABC):
         self.schema.node(label)
         return self._get_nodes(label, list(dict.fromkeys(node_ids))) if node_ids else {}
 
+    def find_nodes(self, label: NodeType, name: str, value: str | None, *,
+                   limit: int = 1000) -> list[GraphNode]:
+        """The nodes of ``label`` whose property ``name`` equals ``value`` (is null when
+        ``value`` is ``None``), at most ``limit`` of them, in ``id`` order.
+
+        Meant for operational records looked up by an indexed property (a case's notes by
+        ``case_id``); on a label of millions without an index it scans.
+
+        Raises:
+            SchemaError: on an unknown label or property, or a document property.
+            ValueError: on a non-positive ``limit``.
+        """
+        spec = self.schema.node(label)
+        if name == "id" or spec.property(name).document:
+            raise SchemaError(f"{label}.{name} cannot be searched by")
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        ids = self._find_ids(label, name, value, limit)
+        found = self._get_nodes(label, ids) if ids else {}
+        return [found[i] for i in sorted(found)]
+
     def neighbourhood(
         self, label: NodeType, node_id: str, *, hops: int = 2, fanout: int = 50
     ) -> Subgraph:
@@ -659,6 +680,10 @@ class GraphStore(abc.ABC):
     def _shared_accounts(
         self, user_id: str, via: tuple[NodeType, ...], limit: int
     ) -> list[SharedAccount]: ...
+
+    @abc.abstractmethod
+    def _find_ids(self, label: NodeType, name: str, value: str | None,
+                  limit: int) -> list[str]: ...
 
     @abc.abstractmethod
     def _counts(self) -> dict[str, int]: ...

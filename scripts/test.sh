@@ -8,6 +8,17 @@ cd "$root"
 
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]"
 
+# NOTE: the browser test (tests/serving/test_ui.py) drives Debian's chromium through the
+# Playwright driver installed above; it fails, never skips, without it. The CJK font is for the
+# Chinese in the page's screenshots.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+  fi
+fi
+
 started=0
 if ! bash scripts/neo4j.sh status >/dev/null 2>&1; then
   bash scripts/neo4j.sh start

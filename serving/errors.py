@@ -37,6 +37,10 @@ class NotFoundError(ServingError, LookupError):
     """The entity or record asked for does not exist."""
 
 
+class StateConflictError(ServingError):
+    """The request contradicts what is already recorded (a case disposed of otherwise)."""
+
+
 class UnavailableError(ServingError):
     """The store is needed and is down or slow (no degraded answer exists for this call)."""
 

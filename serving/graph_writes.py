@@ -125,6 +125,14 @@ def application_ops(facts: ApplicationFacts, verdict_row: Mapping[str, Any],
         then.append(_nodes("Phone", [{"id": facts.phone_id, "masked": mask("phone", app.phone)}]))
         then.append(_edges("HAS_PHONE", [{"src": facts.user_id, "dst": facts.phone_id,
                                           "since": facts.ts}]))
+    if verdict_row["decision"] == "review":
+        # NOTE: a review opens (or joins) a case: the item rides the verdict's durable write,
+        # so it is stored exactly when the verdict's rows are; serving/cases.py puts it in
+        # its ring's or user's case when investigators next read the queue.
+        then.append(_nodes("CaseItem", [{
+            "id": facts.application_id, "user_id": facts.user_id, "product": facts.product,
+            "amount": facts.amount, "risk": float(verdict_row["fraud_probability"]),
+            "decided_at": int(verdict_row["decided_at"])}]))
     SCHEMA.check_node_row("Verdict", verdict_row)
     return [{"op": "verdict", "row": dict(verdict_row), "then": then}]
 

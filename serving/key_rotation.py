@@ -119,7 +119,13 @@ def _remember_chain(data_dir: Path, pseudonymiser: Pseudonymiser) -> None:
 
 
 def rewrite_record(label: NodeType, row: dict[str, Any], rekeying: Rekeying) -> dict[str, Any]:
-    """A ``Verdict``, ``VerdictConflict`` or ``EventRecord`` row re-keyed (module docstring)."""
+    """A ``Verdict``, ``VerdictConflict``, ``EventRecord``, ``WatchlistEntry`` or
+    ``ReadAudit`` row re-keyed (module docstring)."""
+    if label in ("WatchlistEntry", "ReadAudit"):
+        # NOTE: the entity a watchlist entry flags or a read looked at, by its id in the graph.
+        if row.get("entity_label") in HASHED_LABELS and row.get("entity_id"):
+            row["entity_id"] = rekeying.id(str(row["entity_id"]))
+        return row
     if label == "EventRecord":
         if row.get("type") == "login" and row.get("body_hash"):
             row["body_hash"] = rekeying.digest(str(row["body_hash"]))

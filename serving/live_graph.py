@@ -249,6 +249,8 @@ class LiveGraph:
             for op in ops:
                 kind = op["op"]
                 if kind == "nodes":
+                    if SCHEMA.node(op["label"]).record:
+                        continue  # NOTE: the service's records (a case item) are no graph
                     for row in op["rows"]:
                         self._set_props(op["label"], row["id"],
                                         {k: v for k, v in row.items() if k != "id"})

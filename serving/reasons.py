@@ -179,6 +179,14 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "Merchant {display} is owned by the applicant",
         "商户{display}为申请人所有",
     ),
+    # -- investigators' watchlist (serving/watchlist.py) ---------------------------------------
+    **{f"WATCHLISTED_{label.upper()}": (
+        f"{label_en} {{display}} is on the investigators' watchlist: {{reason}}",
+        f"{label_zh}{{display}}在调查员关注名单上：{{reason}}",
+    ) for label, label_en, label_zh in (
+        ("Device", "Device", "设备"), ("Phone", "Phone", "手机号"),
+        ("Address", "Address", "地址"), ("IP", "IP", "IP"),
+        ("Merchant", "Merchant", "商户"))},
     # -- credit -------------------------------------------------------------------------------
     "SELF_DEFAULT": (
         "User {user} has defaulted before",

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -47,6 +47,7 @@ from serving.schemas.verdict import (
 from serving.scoring import ApplicationFacts, Evidence, ScoreResult, Scorer, Signal
 from serving.spool import Answer
 from serving.store_guard import StoreDown, StoreGuard
+from serving.watchlist import Watchlist
 from serving.writer import DurableWriter, Op
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,13 @@ class ScoringService:
         metrics (ServingMetrics): where to count.
         degraded_cap (float, optional): operator ceiling on degraded approvals.
             (default: ``None``)
+        watchlist (Watchlist, optional): the investigators' watchlist, whose hits are fraud
+            reasons of the verdict. (default: ``None``)
     """
 
     def __init__(self, *, guard: StoreGuard, writer: DurableWriter, scorer: Scorer,
                  policy: Policy, pseudonymiser: Pseudonymiser, metrics: ServingMetrics,
-                 degraded_cap: float | None = None) -> None:
+                 degraded_cap: float | None = None, watchlist: Watchlist | None = None) -> None:
         self.guard = guard
         self.writer = writer
         self.scorer = scorer
@@ -93,6 +96,7 @@ class ScoringService:
         self.pseudonymiser = pseudonymiser
         self.metrics = metrics
         self.degraded_cap = degraded_cap
+        self.watchlist = watchlist
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     def __repr__(self) -> str:
@@ -146,8 +150,9 @@ class ScoringService:
                 self.metrics.scorer_errors.inc()
                 result = self.scorer.prior(facts)
             degraded = degraded or result.features.get("degraded") is True
+            watched = [] if self.watchlist is None else self.watchlist.signals(facts)
             verdict, op = self._decision(app, facts, request, request_hash, result, degraded,
-                                         t0)
+                                         t0, watched)
             t_claim = time.perf_counter()
             stage.labels("model").observe(t_claim - t_model)
             try:
@@ -165,7 +170,7 @@ class ScoringService:
                 if not self.guard.up:
                     degraded = True
                     verdict, op = self._decision(app, facts, request, request_hash, result,
-                                                 True, t0)
+                                                 True, t0, watched)
                 self.writer.spool_claim("score", op, key=app.application_id)
                 written = None
             stage.labels("claim").observe(time.perf_counter() - t_claim)
@@ -186,9 +191,10 @@ class ScoringService:
 
     def _decision(self, app: ApplicationCreate, facts: ApplicationFacts,
                   request: Mapping[str, Any], request_hash: str, result: ScoreResult,
-                  degraded: bool, t0: float) -> tuple[VerdictPublic, Op]:
+                  degraded: bool, t0: float, watched: Sequence[Signal]
+                  ) -> tuple[VerdictPublic, Op]:
         """The verdict of a scored application and the ``verdict`` op that stores it."""
-        verdict, features = self._verdict(app, result, degraded, t0)
+        verdict, features = self._verdict(app, result, degraded, t0, watched)
         verdict_json = verdict.model_dump_json()
         row = {
             "id": app.application_id, "request_hash": request_hash,
@@ -328,18 +334,19 @@ class ScoringService:
         return ScoreOutcome(str(row["verdict_json"]), True, where)
 
     def _verdict(self, app: ApplicationCreate, result: ScoreResult, degraded: bool,
-                 t0: float) -> tuple[VerdictPublic, dict[str, Any]]:
+                 t0: float, watched: Sequence[Signal] = ()) -> tuple[VerdictPublic, dict[str, Any]]:
         outcome = decide(
             self.policy, application_id=app.application_id, product=app.product,
             amount=float(app.amount), fraud_probability=result.fraud_probability,
             pd=result.pd, features=result.features, degraded=degraded,
-            degraded_cap=self.degraded_cap, fraud_reasons=result.fraud_signals,
+            degraded_cap=self.degraded_cap,
+            fraud_reasons=[*result.fraud_signals, *watched],
             credit_reasons=result.credit_signals)
         signals: list[Signal] = list(outcome.signals)
         if degraded:
             signals.append(Signal("DEGRADED_MODE", 0.0, Evidence(
                 "Application", app.application_id, app.application_id, "store_available", 0.0)))
-        adverse = [s for s in result.signals if s.weight > 0]
+        adverse = [s for s in [*watched, *result.signals] if s.weight > 0]
         favourable = [s for s in result.signals if s.weight <= 0]
         signals += sorted(adverse, key=lambda s: -s.weight)
         if outcome.decision == "approve" or not adverse:

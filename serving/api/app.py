@@ -12,19 +12,22 @@ from fastapi import FastAPI
 from graph import GraphStore, Pseudonymiser
 from serving.api.errors import install_error_handlers
 from serving.api.middleware import RequestContextMiddleware
-from serving.api.routes import events, health, investigation, keys, score
+from serving.api.routes import cases, events, health, investigation, keys, score, ui
 from serving.api.runtime import Runtime
+from serving.cases import CaseService
 from serving.ingest_service import IngestService
 from serving.live_graph import LiveGraph
 from serving.keys import KeyRing
 from serving.metrics import ServingMetrics
 from serving.policy import Policy, load_policy
 from serving.rate_limiter import RateLimiter
+from serving.read_audit import ReadAudit
 from serving.scoring import Scorer
 from serving.scoring_service import ScoringService
 from serving.settings import Settings
 from serving.spool import Spool, claim_spool
 from serving.store_guard import StoreGuard
+from serving.watchlist import Watchlist
 from serving.writer import DurableWriter
 
 log = logging.getLogger(__name__)
@@ -93,14 +96,18 @@ def create_app(
         on_verdict_conflict=lambda c: metrics.verdict_conflicts.labels(kind=c.kind).inc(),
         answers_keep_s=settings.ANSWERS_KEEP_S)
     metrics.bind(spool_depth=lambda: spool.depth, store_up=lambda: float(guard.up))
+    watchlist = Watchlist()
+    ingest = IngestService(writer=writer, pseudonymiser=pseudonymiser, metrics=metrics)
     runtime = Runtime(
         settings=settings, store=store, scorer=scorer, policy=policy, metrics=metrics,
         guard=guard, spool=spool, writer=writer, keyring=keyring,
         limiter=RateLimiter(settings.RATE_LIMIT_PER_S, settings.RATE_LIMIT_BURST),
         scoring=ScoringService(guard=guard, writer=writer, scorer=scorer, policy=policy,
                                pseudonymiser=pseudonymiser, metrics=metrics,
-                               degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT),
-        ingest=IngestService(writer=writer, pseudonymiser=pseudonymiser, metrics=metrics),
+                               degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT,
+                               watchlist=watchlist),
+        ingest=ingest, cases=CaseService(guard=guard, ingest=ingest), watchlist=watchlist,
+        read_audit=ReadAudit(writer), pseudonymiser=pseudonymiser,
         live_graph=live_graph,
     )
 
@@ -127,7 +134,7 @@ def create_app(
 
 
 def _routes(app: FastAPI) -> FastAPI:
-    for module in (health, score, events, investigation, keys):
+    for module in (health, score, events, investigation, cases, keys, ui):
         app.include_router(module.router)
     return app
 

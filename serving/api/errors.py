@@ -20,6 +20,7 @@ from serving.errors import (
     InvalidFieldError,
     LimitExceededError,
     NotFoundError,
+    StateConflictError,
     UnavailableError,
 )
 from serving.logs import request_id_var
@@ -91,6 +92,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LimitExceededError)
     async def _limit(request: Request, exc: LimitExceededError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(StateConflictError)
+    async def _state(request: Request, exc: StateConflictError) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
 
     @app.exception_handler(NotFoundError)

@@ -8,7 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
-from graph import GraphStore
+from graph import GraphStore, Pseudonymiser
+from serving.cases import CaseService
 from serving.ingest_service import IngestService
 from serving.keys import KEY_CACHE_FILE, KeyRing
 from serving.heap import settle_heap
@@ -16,11 +17,13 @@ from serving.live_graph import LiveGraph
 from serving.metrics import ServingMetrics
 from serving.policy import Policy
 from serving.rate_limiter import RateLimiter
+from serving.read_audit import ReadAudit
 from serving.scoring import Scorer
 from serving.scoring_service import ScoringService
 from serving.settings import Settings
 from serving.spool import Spool
 from serving.store_guard import StoreGuard
+from serving.watchlist import Watchlist
 from serving.writer import DurableWriter
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,10 @@ class Runtime:
     limiter: RateLimiter
     scoring: ScoringService
     ingest: IngestService
+    cases: CaseService
+    watchlist: Watchlist
+    read_audit: ReadAudit
+    pseudonymiser: Pseudonymiser
     live_graph: LiveGraph | None = None
     ready_cache: tuple[float, bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -159,6 +166,12 @@ class Runtime:
             self.guard.write(self.keyring.refresh)
         except Exception as e:  # noqa: BLE001 - keep serving with the keys already loaded
             log.warning("API keys not refreshed: %s", e)
+        # NOTE: the watchlist rides the keys' refresh: both are small records every replica
+        # holds in memory so that a verdict never waits on the store for them.
+        try:
+            self.guard.read(self.watchlist.refresh, timeout_s=self.settings.STORE_WRITE_TIMEOUT_S)
+        except Exception as e:  # noqa: BLE001 - keep scoring with the entries already loaded
+            log.warning("watchlist not refreshed: %s", e)
 
     def _run_heap(self) -> None:
         while not self._stop.wait(HEAP_SETTLE_S):

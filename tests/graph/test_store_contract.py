@@ -644,3 +644,23 @@ def test_a_pairs_since_only_moves_earlier(store: GraphStore) -> None:
     assert since == {("u1", "ph1"): 90, ("u2", "ph1"): 250}
     (uses,) = store.export_edges("USES").to_pylist()
     assert (uses["first_seen"], uses["last_seen"]) == (40, 70)
+
+
+def test_find_nodes_by_a_property_or_its_absence(store: GraphStore) -> None:
+    store.upsert_nodes("CaseItem", [{"id": f"a{i}", "user_id": f"u{i}",
+                                     **({"case_id": "c1"} if i % 2 else {})} for i in range(7)])
+    store.upsert_nodes("CaseNote", [{"id": "n1", "case_id": "c1", "text": "a long note"}])
+    assert [n.id for n in store.find_nodes("CaseItem", "case_id", "c1")] == ["a1", "a3", "a5"]
+    pending = store.find_nodes("CaseItem", "case_id", None, limit=3)
+    assert [n.id for n in pending] == ["a0", "a2", "a4"]
+    assert pending[0].properties == {"user_id": "u0"}
+    assert store.find_nodes("CaseItem", "case_id", "nope") == []
+    # documents come back with the node (LadybugDB keeps them beside its tables)
+    (note,) = store.find_nodes("CaseNote", "case_id", "c1")
+    assert note.properties["text"] == "a long note"
+    with pytest.raises(SchemaError):
+        store.find_nodes("CaseItem", "no_such_property", "x")
+    with pytest.raises(SchemaError):
+        store.find_nodes("CaseNote", "text", "a long note")
+    with pytest.raises(ValueError):
+        store.find_nodes("CaseItem", "case_id", "c1", limit=0)

@@ -229,6 +229,10 @@ class FlakyStore(GraphStore):
         self._gate("counts")
         return self.inner.counts()
 
+    def _find_ids(self, label: str, name: str, value: str | None, limit: int) -> list[str]:
+        self._gate("find_ids")
+        return [n.id for n in self.inner.find_nodes(label, name, value, limit=limit)]
+
     def _node_ids(self, label: str) -> list[str]:
         self._gate("node_ids")
         return self.inner.node_ids(label)

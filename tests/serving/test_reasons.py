@@ -10,6 +10,7 @@ from test_explanations import FACTS, explained_signals
 from serving.policy import decide, load_policy
 from serving.reasons import CATALOGUE, render
 from serving.scoring import Evidence, Signal
+from serving.watchlist import WatchEntry, Watchlist
 
 
 def test_every_code_is_given_by_a_producer_and_renders(caplog: pytest.LogCaptureFixture
@@ -37,6 +38,14 @@ def test_every_code_is_given_by_a_producer_and_renders(caplog: pytest.LogCapture
     signals += decide(policy, application_id="a", product="merchant_loan", features={},
                       degraded=False, fraud_probability=0.0, pd=0.0, amount=10.0).signals
     signals.append(Signal("DEGRADED_MODE", 0.0, Evidence("Application", "a", "a", "x", 0.0)))
+    watchlist = Watchlist()
+    for label, entity_id in (("Device", FACTS.device_id), ("IP", FACTS.ip),
+                             ("Phone", FACTS.phone_id), ("Address", FACTS.address_id),
+                             ("Merchant", FACTS.merchant_id)):
+        assert entity_id is not None
+        watchlist.put(WatchEntry(label, entity_id, None, "seen in a ring",  # type: ignore[arg-type]
+                                 True, "k1", 1))
+    signals += watchlist.signals(FACTS)
     produced = {s.code for s in signals}
     assert produced == set(CATALOGUE), set(CATALOGUE) ^ produced
     for s in signals:
