@@ -18,12 +18,13 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from graph import GraphError, GraphNode, GraphStore, Pseudonymiser
+from serving.champion_challenger import ChampionVerdict
 from serving.errors import IdempotencyConflictError, InvalidFieldError
 from serving.graph_writes import (
     application_ops,
@@ -93,6 +94,9 @@ class ScoringService:
         self.pseudonymiser = pseudonymiser
         self.metrics = metrics
         self.degraded_cap = degraded_cap
+        self.after_verdict: Callable[[ChampionVerdict], None] | None = None
+        """Called with each new verdict once it is decided and claimed (the challenger's
+        queue, :class:`serving.champion_challenger.ModelSlots`); must not block."""
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     def __repr__(self) -> str:
@@ -175,6 +179,10 @@ class ScoringService:
         labels = {"product": app.product, "decision": verdict.decision,
                   "degraded": str(degraded).lower()}
         self.metrics.score_latency.labels(**labels).observe(time.perf_counter() - t0)
+        if self.after_verdict is not None:
+            self.after_verdict(ChampionVerdict(
+                facts, verdict.decision, verdict.fraud_probability, verdict.credit.pd,
+                verdict.model_version, degraded))
         self.metrics.verdicts.labels(**labels).inc()
         if degraded:
             self.metrics.degraded.inc()

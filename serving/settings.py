@@ -116,6 +116,11 @@ class Settings(BaseSettings):
                                         "writes (Neo4j: the model's arrays are rebuilt too, so "
                                         "they arrive within this plus the export time); 0: "
                                         "never.")
+    MODEL_WATCH_S: float = Field(5.0, ge=0, description="How often a running service reads "
+                                 "the model registry's promoted and challenger models; a "
+                                 "change (`riskgraph models promote|rollback|challenger`) is "
+                                 "taken live, after one rebuild of the model's graph state; "
+                                 "0: never (a restart takes it).")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
     ANSWERS_KEEP_S: float = Field(86_400.0, gt=0, description="How long a replica keeps, in "

@@ -9,11 +9,14 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 
+from gnn import ModelRegistry
 from graph import GraphStore, Pseudonymiser
 from serving.api.errors import install_error_handlers
 from serving.api.middleware import RequestContextMiddleware
 from serving.api.routes import events, health, investigation, keys, score
 from serving.api.runtime import Runtime
+from serving.champion_challenger import CHALLENGER_NICE, ChallengerScorer, ModelSlots
+from serving.graph_scorer import ApplicationModel, GraphScorer
 from serving.ingest_service import IngestService
 from serving.live_graph import LiveGraph
 from serving.keys import KeyRing
@@ -115,6 +118,10 @@ def create_app(
         finally:
             runtime.stop()
 
+    if isinstance(scorer, GraphScorer) and live_graph is not None:
+        runtime.models = _model_slots(settings, store, scorer, live_graph, policy, guard,
+                                      metrics)
+        runtime.scoring.after_verdict = runtime.models.after_verdict
     app = _routes(FastAPI(
         title="RiskGraph", version="1", description=DESCRIPTION, lifespan=lifespan,
         docs_url="/docs" if settings.DOCS_ENABLED else None, redoc_url=None,
@@ -124,6 +131,22 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
     return app
+
+
+def _model_slots(settings: Settings, store: GraphStore, scorer: GraphScorer,
+                 live_graph: LiveGraph, policy: Policy, guard: StoreGuard,
+                 metrics: ServingMetrics) -> ModelSlots:
+    """The champion, a challenger built on demand, and the registry watcher."""
+
+    def make_challenger(model: ApplicationModel) -> ChallengerScorer:
+        challenger = GraphScorer(model, device=scorer.device, process=scorer.process,
+                                 nice=CHALLENGER_NICE)
+        return ChallengerScorer(challenger, policy=policy, guard=guard, metrics=metrics,
+                                degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT)
+
+    return ModelSlots(scorer, live_graph, ModelRegistry(settings.models_dir), make_challenger,
+                      metrics=metrics, rebase_on_refresh=not store.exclusive_writer,
+                      interval_s=settings.MODEL_WATCH_S)
 
 
 def _routes(app: FastAPI) -> FastAPI:
