@@ -183,7 +183,7 @@ class ChallengerScorer:
         for job, result in zip(jobs, results, strict=True):
             f = job.facts
             outcome = decide(self.policy, application_id=f.application_id,
-                             product=f.product, amount=f.amount,  # type: ignore[arg-type]
+                             product=f.product, amount=f.amount,
                              fraud_probability=result.fraud_probability, pd=result.pd,
                              features=result.features, degraded=job.degraded,
                              degraded_cap=self.degraded_cap)
