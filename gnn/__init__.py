@@ -43,6 +43,11 @@ from gnn.attribution import Attributions, RootAttribution, attribute
 from gnn.registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
 from gnn.train.bootstrap_metrics import probability_metrics, ranking_metrics
 from gnn.train.calibration import Calibrator
+from gnn.train.drift_reference import (
+    DRIFT_REFERENCE_FILE,
+    DriftReference,
+    build_drift_reference,
+)
 from gnn.train.multi_seed_evaluation import (
     DEVELOPMENT_SEED,
     MultiSeedEvaluation,
@@ -152,6 +157,8 @@ __all__ = [
     "Attributions",
     "Calibrator",
     "Estimate",
+    "DRIFT_REFERENCE_FILE",
+    "DriftReference",
     "EvaluationReport",
     "GroundTruth",
     "FeatureNormaliser",
@@ -200,6 +207,7 @@ __all__ = [
     "check_seeds",
     "check_feature_set",
     "current_feature_set",
+    "build_drift_reference",
     "evaluate_applications",
     "evaluate_registered",
     "evaluate_store",

@@ -349,6 +349,29 @@ class ModelRegistry:
         pipe.version = version
         return pipe
 
+    def write_extra(self, version: str, name: str, value: Any) -> None:
+        """Keep a JSON file beside a model (monitoring data such as its drift reference: not
+        part of what :meth:`load` checks).
+
+        Raises:
+            ModelNotFoundError: if the version is not registered.
+            ValueError: if ``name`` is not a plain ``*.json`` file name.
+        """
+        if not re.fullmatch(r"[a-z_]+\.json", name) or name in ("manifest.json",
+                                                                 "pipeline.json",
+                                                                 "metrics.json"):
+            raise ValueError(f"name must be a new plain *.json file name, got {name!r}")
+        _write_json(self._dir(version) / name, value)
+
+    def read_extra(self, version: str, name: str) -> Any | None:
+        """A JSON file kept beside a model by :meth:`write_extra`, or ``None``.
+
+        Raises:
+            ModelNotFoundError: if the version is not registered.
+        """
+        path = self._dir(version) / name
+        return json.loads(path.read_text()) if path.exists() else None
+
     def manifest(self, version: str) -> dict[str, Any]:
         """The manifest of one version."""
         return dict(json.loads((self._dir(version) / "manifest.json").read_text()))

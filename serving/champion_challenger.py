@@ -32,8 +32,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gnn import GraphWrites, LendingGraph, ModelError, ModelRegistry, RulesModel
@@ -67,6 +67,7 @@ class ChampionVerdict:
     pd: float
     model_version: str
     degraded: bool
+    features: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ChallengerScorer:

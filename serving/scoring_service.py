@@ -94,9 +94,9 @@ class ScoringService:
         self.pseudonymiser = pseudonymiser
         self.metrics = metrics
         self.degraded_cap = degraded_cap
-        self.after_verdict: Callable[[ChampionVerdict], None] | None = None
+        self.verdict_observers: list[Callable[[ChampionVerdict], None]] = []
         """Called with each new verdict once it is decided and claimed (the challenger's
-        queue, :class:`serving.champion_challenger.ModelSlots`); must not block."""
+        queue, the drift monitor's windows); each must return at once."""
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     def __repr__(self) -> str:
@@ -179,10 +179,12 @@ class ScoringService:
         labels = {"product": app.product, "decision": verdict.decision,
                   "degraded": str(degraded).lower()}
         self.metrics.score_latency.labels(**labels).observe(time.perf_counter() - t0)
-        if self.after_verdict is not None:
-            self.after_verdict(ChampionVerdict(
-                facts, verdict.decision, verdict.fraud_probability, verdict.credit.pd,
-                verdict.model_version, degraded))
+        if self.verdict_observers:
+            answered = ChampionVerdict(facts, verdict.decision, verdict.fraud_probability,
+                                       verdict.credit.pd, verdict.model_version, degraded,
+                                       result.features)
+            for observe in self.verdict_observers:
+                observe(answered)
         self.metrics.verdicts.labels(**labels).inc()
         if degraded:
             self.metrics.degraded.inc()

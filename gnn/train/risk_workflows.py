@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gnn.errors import ModelError
 from gnn.data.lending_graph import LendingGraph
 from gnn.registry import ModelRegistry
@@ -29,7 +31,8 @@ from gnn.train.risk_evaluation import (
 )
 from gnn.train.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.pipeline import PipelineConfig, ScoringPipeline
-from gnn.data.time_split import TimeSplit
+from gnn.data.time_split import TimeSplit, application_targets
+from gnn.train.drift_reference import DRIFT_REFERENCE_FILE, build_drift_reference
 from graph.label_history import labels_as_of
 from graph.privacy import Pseudonymiser
 from graph.snapshot import GraphSnapshot
@@ -227,6 +230,12 @@ def _train_graph(graph: LendingGraph, split: TimeSplit, registry: ModelRegistry,
         result.pipeline, data_sha256=graph.fingerprint, metrics=metrics,
         extra={"split": split.to_dict(), "train_config": tc.to_dict(), "source": source,
                "promotion_gate": {**gate.to_dict(), "forced": forced}})
+    t0 = time.perf_counter()
+    train_apps = np.flatnonzero(application_targets(graph, split).train)
+    reference = build_drift_reference(result.pipeline, graph, train_apps, seed=tc.seed)
+    registry.write_extra(version, DRIFT_REFERENCE_FILE, reference.to_dict())
+    say(f"drift reference of {min(train_apps.shape[0], 20_000)} training applications "
+        f"({time.perf_counter() - t0:.1f}s)")
     promoted = promote and (gate.passed or force)
     if promoted:
         registry.promote(version)

@@ -16,6 +16,7 @@ from serving.api.middleware import RequestContextMiddleware
 from serving.api.routes import events, health, investigation, keys, score
 from serving.api.runtime import Runtime
 from serving.champion_challenger import CHALLENGER_NICE, ChallengerScorer, ModelSlots
+from serving.drift import DriftCollector, DriftMonitor, DriftThresholds, References
 from serving.graph_scorer import ApplicationModel, GraphScorer
 from serving.ingest_service import IngestService
 from serving.live_graph import LiveGraph
@@ -121,7 +122,13 @@ def create_app(
     if isinstance(scorer, GraphScorer) and live_graph is not None:
         runtime.models = _model_slots(settings, store, scorer, live_graph, policy, guard,
                                       metrics)
-        runtime.scoring.after_verdict = runtime.models.after_verdict
+        runtime.scoring.verdict_observers.append(runtime.models.after_verdict)
+    runtime.drift = DriftMonitor(
+        References(ModelRegistry(settings.models_dir)), window=settings.DRIFT_WINDOW,
+        thresholds=DriftThresholds(settings.DRIFT_PSI_WARN, settings.DRIFT_PSI_ALERT,
+                                   settings.DRIFT_MIN_COUNT))
+    runtime.scoring.verdict_observers.append(runtime.drift.observe)
+    metrics.registry.register(DriftCollector(runtime.drift))
     app = _routes(FastAPI(
         title="RiskGraph", version="1", description=DESCRIPTION, lifespan=lifespan,
         docs_url="/docs" if settings.DOCS_ENABLED else None, redoc_url=None,

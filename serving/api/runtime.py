@@ -12,6 +12,7 @@ from graph import GraphStore
 from serving.ingest_service import IngestService
 from serving.keys import KEY_CACHE_FILE, KeyRing
 from serving.champion_challenger import ModelSlots
+from serving.drift import DriftMonitor
 from serving.heap import settle_heap
 from serving.live_graph import LiveGraph
 from serving.metrics import ServingMetrics
@@ -58,6 +59,7 @@ class Runtime:
     ingest: IngestService
     live_graph: LiveGraph | None = None
     models: ModelSlots | None = None
+    drift: DriftMonitor | None = None
     ready_cache: tuple[float, bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _keys_thread: threading.Thread | None = None
