@@ -128,7 +128,8 @@ def application_products(graph: LendingGraph, positions: np.ndarray) -> np.ndarr
     """Product names of applications (``""`` where unknown)."""
     codes = graph.attrs["Application"]["product"][positions]
     names = np.asarray([*PRODUCTS, ""], dtype=object)
-    return names[np.minimum(codes.astype(np.int64), len(PRODUCTS))]
+    out: np.ndarray = names[np.minimum(codes.astype(np.int64), len(PRODUCTS))]
+    return out
 
 
 def build_drift_reference(pipeline: ScoringPipeline, graph: LendingGraph,
