@@ -2,7 +2,7 @@
 product, so that a later stream can be measured against it (population stability index, PSI).
 
 Bins are the reference's deciles (ties merged, so a 0/1 input has two bins); a later stream is
-counted into the same bins. ``PSI = sum_b (c_b - r_b) ln(c_b / r_b)`` over the bins' shares,
+counted into the same bins, every value rounded as a verdict stores it (:data:`DECIMALS`). ``PSI = sum_b (c_b - r_b) ln(c_b / r_b)`` over the bins' shares,
 each smoothed by half an item (an empty bin would make it infinite). Common reading: below 0.1
 stable, 0.1-0.25 moved, above 0.25 shifted.
 """
@@ -25,6 +25,10 @@ ALL: Final = "all"
 SCORES: Final = ("score:fraud", "score:pd")
 """The input names of the two scores."""
 BINS: Final = 10
+DECIMALS: Final = 6
+"""Values are binned rounded to the decimals a verdict stores its features with: a served
+``log(2)`` is ``0.693147``, which an edge at ``0.6931471805...`` would put a bin lower (every
+count-like input has its edges exactly at such values)."""
 DRIFT_REFERENCE_FILE: Final = "drift_reference.json"
 """Where a registered model keeps its reference (:meth:`gnn.ModelRegistry.write_extra`)."""
 
@@ -38,7 +42,8 @@ class Binned:
     count: int
 
     def counts(self, values: np.ndarray) -> np.ndarray:
-        """How many of ``values`` fall in each bin."""
+        """How many of ``values`` (rounded to :data:`DECIMALS`) fall in each bin."""
+        values = np.round(np.asarray(values, np.float64), DECIMALS)
         return np.bincount(np.searchsorted(self.edges, values, side="right"),
                            minlength=self.shares.shape[0])
 
@@ -93,7 +98,7 @@ class DriftReference:
                 continue
             per: dict[str, Binned] = {}
             for name, v in values.items():
-                x = np.asarray(v, np.float64)[sel]
+                x = np.round(np.asarray(v, np.float64)[sel], DECIMALS)
                 x = x[np.isfinite(x)]
                 if x.size == 0:
                     continue

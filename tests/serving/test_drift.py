@@ -144,6 +144,12 @@ def test_the_reference_round_trips_and_psi_is_zero_on_itself() -> None:
     b = ref.binned["all"]["log_amount"]
     values = np.repeat((np.r_[b.edges, b.edges[-1] + 1] - 1e-9), 1)
     assert np.isfinite(ref.psi("all", "log_amount", values))
+    # a served feature is rounded to 6 decimals: log(2) must stay in log(2)'s bin
+    counts = np.log(np.asarray([1.0] * 50 + [2.0] * 40 + [3.0] * 10))
+    products = np.asarray(["bnpl"] * 100)
+    tiny = DriftReference.from_samples({"x": counts}, products)
+    assert tiny.psi("bnpl", "x", np.round(counts, 6)) < 1e-9
+    assert tiny.psi("bnpl", "x", np.round(counts, 6).astype(np.float32)) < 1e-9
     with pytest.raises(ValueError, match="bins must be >= 2"):
         DriftReference.from_samples({"x": np.zeros(3)}, np.asarray(["a"] * 3), bins=1)
     with pytest.raises(ValueError, match="warn <= alert"):
