@@ -54,6 +54,14 @@ class FeatureRow(Mapping[str, float]):
         except (TypeError, ValueError):  # a text value: the slow path, NaN for it
             self._values = np.asarray([_number(v) for v in features.values()], np.float32)
 
+    @property
+    def index(self) -> dict[str, int]:
+        return self._index
+
+    @property
+    def values(self) -> np.ndarray:  # type: ignore[override]
+        return self._values
+
     def __getitem__(self, key: str) -> float:
         return float(self._values[self._index[key]])
 
@@ -137,30 +145,56 @@ def measure_drift(samples: Sequence[Sample], reference: DriftReference | None,
                   thresholds: DriftThresholds, model_version: str | None) -> DriftStatus:
     """PSI per product and input of ``samples`` (those of ``model_version`` for the scores),
     and their decision and degraded shares."""
-    by: dict[str, list[Sample]] = {ALL: list(samples)}
-    for s in samples:
-        by.setdefault(s.product, []).append(s)
+    samples = list(samples)
+    product = np.asarray([s.product for s in samples], dtype=object)
+    decision = np.asarray([s.decision for s in samples], dtype=object)
+    degraded = np.asarray([s.degraded for s in samples], dtype=bool)
+    own = np.asarray([s.model_version == model_version for s in samples], dtype=bool)
+    scores = {"score:fraud": np.asarray([s.fraud for s in samples], np.float64),
+              "score:pd": np.asarray([s.pd for s in samples], np.float64)}
+    names = ([] if reference is None else
+             [k for k in reference.inputs if k not in scores])
+    x = _matrix(samples, names) if names else np.zeros((len(samples), 0))
     products: dict[str, ProductDrift] = {}
-    for product, rows in sorted(by.items()):
-        n = len(rows)
-        d = ProductDrift(product, n, n >= thresholds.min_count)
+    for name in sorted({ALL, *product.tolist()}):
+        sel = np.ones(len(samples), bool) if name == ALL else product == name
+        n = int(sel.sum())
+        d = ProductDrift(name, n, n >= thresholds.min_count)
         if n:
-            counts = {k: 0 for k in DECISIONS}
-            for s in rows:
-                counts[s.decision] = counts.get(s.decision, 0) + 1
-            d.decisions = {k: v / n for k, v in counts.items()}
-            d.degraded = sum(s.degraded for s in rows) / n
+            d.decisions = {k: float((decision[sel] == k).sum()) / n for k in DECISIONS}
+            d.degraded = float(degraded[sel].mean())
         if reference is not None and n:
-            for name in reference.inputs:
-                if name == "score:fraud" or name == "score:pd":
-                    own = [s for s in rows if s.model_version == model_version]
-                    v = np.asarray([s.fraud if name == "score:fraud" else s.pd for s in own],
-                                   np.float64)
-                else:
-                    v = np.asarray([_number(s.features.get(name)) for s in rows], np.float64)
-                d.psi[name] = reference.psi(product, name, v)
-        products[product] = d
+            for j, k in enumerate(names):
+                d.psi[k] = reference.psi(name, k, x[sel, j])
+            for k, v in scores.items():
+                d.psi[k] = reference.psi(name, k, v[sel & own])
+        products[name] = d
     return DriftStatus(model_version, reference is not None, thresholds, products)
+
+
+def _matrix(rows: Sequence[Sample], names: Sequence[str]) -> np.ndarray:
+    """``[len(rows), len(names)]`` float64 of the rows' features (NaN where absent); rows of
+    :class:`FeatureRow` with one key index are gathered at once."""
+    x = np.full((len(rows), len(names)), np.nan)
+    groups: dict[int, tuple[dict[str, int], list[int]]] = {}
+    for i, s in enumerate(rows):
+        f = s.features
+        if type(f) is FeatureRow:
+            key = id(f.index)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (f.index, [])
+            group[1].append(i)
+        else:
+            x[i] = [_number(f.get(name)) for name in names]
+    for index, members in groups.values():
+        cols = np.asarray([index.get(name, -1) for name in names])
+        have = cols >= 0
+        values = np.stack([rows[i].features.values for i in members])  # type: ignore[attr-defined]
+        block = np.full((len(members), len(names)), np.nan)
+        block[:, have] = values[:, cols[have]]
+        x[members] = block
+    return x
 
 
 def _number(value: Any) -> float:
@@ -324,7 +358,7 @@ def newest_version(samples: Sequence[Sample]) -> str | None:
 
 
 def render_drift_markdown(status: DriftStatus, *, command: str, image: str | None,
-                          top: int = 8) -> str:
+                          top: int = 40) -> str:
     """The report: what moved, per product, then the decision shares."""
     t = status.thresholds
     lines = ["# Drift report", "", f"Command: `{command}`", "",
