@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -58,8 +59,6 @@ def cc_settings(tmp_path: Path, graph_store: GraphStore, registry_dir: Path) -> 
     a, b = _models(str(registry_dir))
     settings = make_settings(tmp_path / "data", graph_store.backend, MODEL_WATCH_S=0.2)
     settings.models_dir.parent.mkdir(parents=True, exist_ok=True)
-    import shutil
-
     shutil.copytree(registry_dir, settings.models_dir)
     registry = ModelRegistry(settings.models_dir)
     for f in ("PROMOTED", "CHALLENGER", "promotions.jsonl"):
@@ -120,8 +119,7 @@ class _Applicant:
 
 
 def test_challenger_scores_are_stored_beside_the_verdicts_and_compared(
-        server: LiveServer, graph_store: GraphStore, cc_settings: Settings,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        server: LiveServer, graph_store: GraphStore, cc_settings: Settings) -> None:
     registry = ModelRegistry(cc_settings.models_dir)
     champion, challenger = registry.promoted(), registry.challenger()
     assert champion is not None and challenger is not None

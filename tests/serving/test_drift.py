@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -31,12 +32,20 @@ from gnn.train.drift_reference import application_products
 from graph import GraphStore
 from serving.api import create_app
 from serving.champion_challenger import ChampionVerdict
-from serving.cli import main
-from serving.drift import DriftMonitor, DriftThresholds, References, measure_drift
+from serving.drift import (
+    DriftMonitor,
+    DriftThresholds,
+    References,
+    measure_drift,
+    newest_version,
+    verdict_samples,
+    write_drift_report,
+)
 from serving.scorers import load_live_graph, load_scorer
 from serving.scoring import ApplicationFacts
-from serving.settings import Settings, get_settings
-from simulator import WorldConfig, simulate_world
+from serving.settings import Settings
+from graph.world_files import world_snapshot
+from simulator import WorldConfig, simulate_world, write_world
 from simulator.config import PATTERNS
 from tests.gnn.gnn_lending_world import lending_graph, trained
 
@@ -54,10 +63,6 @@ def _graph(seed: int, farm: bool = False) -> LendingGraph:
         # devices, and there is a lot of it.
         config = replace(config, fraud_rate=0.3,
                          pattern_mix={p: float(p == "device_farm") for p in PATTERNS})
-    from graph.world_files import world_snapshot
-    from simulator import write_world
-    import tempfile
-
     out = Path(tempfile.mkdtemp(prefix="rg-drift-"))
     write_world(simulate_world(config), out)
     graph = LendingGraph.from_snapshot(world_snapshot(out))
@@ -158,8 +163,7 @@ def test_the_reference_round_trips_and_psi_is_zero_on_itself() -> None:
 
 # -- over HTTP ------------------------------------------------------------------------------
 @pytest.fixture
-def drift_settings(tmp_path: Path, graph_store: GraphStore,
-                   tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def drift_settings(tmp_path: Path, graph_store: GraphStore) -> Settings:
     settings = make_settings(tmp_path / "data", graph_store.backend, DRIFT_MIN_COUNT=20,
                              DRIFT_WINDOW=1000)
     registry = ModelRegistry(settings.models_dir)
@@ -208,8 +212,6 @@ def test_metrics_and_the_report_show_drift_and_decisions(
     assert 'riskgraph_drift_psi_threshold{level="alert"} 0.25' in text
     server.drain()
     # the same windows read back from the store's verdicts
-    from serving.drift import newest_version, verdict_samples, write_drift_report
-
     samples = [s for s in verdict_samples(graph_store, window=1000)
                if s.product == "cash_loan"]
     assert len(samples) >= 30
