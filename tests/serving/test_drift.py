@@ -43,11 +43,13 @@ from serving.drift import (
 )
 from serving.scorers import load_live_graph, load_scorer
 from serving.scoring import ApplicationFacts
-from serving.settings import Settings
+from serving.cli import main
+from serving.settings import Settings, get_settings
 from graph.world_files import world_snapshot
 from simulator import WorldConfig, simulate_world, write_world
 from simulator.config import PATTERNS
 from tests.gnn.gnn_lending_world import lending_graph, trained
+from tests.utils.neo4j import neo4j_auth, neo4j_uri
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -220,3 +222,24 @@ def test_metrics_and_the_report_show_drift_and_decisions(
                            .get(version), DriftThresholds(min_count=20), version)
     doc, image = write_drift_report(status, tmp_path / "drift.md", command="riskgraph drift")
     assert "## Inputs that moved" in doc.read_text() and image.stat().st_size > 1000
+    if graph_store.backend != "neo4j":
+        return  # NOTE: the embedded store's file is held by this process's server fixture
+    # the command, on the same store, from a clean environment
+    env = {"RISKGRAPH_DATA_DIR": str(drift_settings.DATA_DIR), "RISKGRAPH_NEO4J_URI": neo4j_uri(),
+           "RISKGRAPH_NEO4J_USER": neo4j_auth()[0], "RISKGRAPH_NEO4J_PASSWORD": neo4j_auth()[1],
+           "RISKGRAPH_DRIFT_MIN_COUNT": "20", "RISKGRAPH_DRIFT_WINDOW": "1000"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("RISKGRAPH_"):
+                mp.delenv(key)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        get_settings.cache_clear()
+        try:
+            rc = main(["drift", "--out", str(tmp_path / "cli" / "drift.md")])
+        finally:
+            get_settings.cache_clear()
+    assert rc == (1 if status.shifted() else 0)
+    report = (tmp_path / "cli" / "drift.md").read_text()
+    assert "Command: `riskgraph drift --out" in report and "| cash_loan | 30 |" in report
+    assert (tmp_path / "cli" / "drift.png").stat().st_size > 1000
