@@ -43,6 +43,11 @@ from gnn.attribution import Attributions, RootAttribution, attribute
 from gnn.registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
 from gnn.train.bootstrap_metrics import probability_metrics, ranking_metrics
 from gnn.train.calibration import Calibrator
+from gnn.train.drift_reference import (
+    DRIFT_REFERENCE_FILE,
+    DriftReference,
+    build_drift_reference,
+)
 from gnn.train.multi_seed_evaluation import (
     DEVELOPMENT_SEED,
     MultiSeedEvaluation,
@@ -52,9 +57,22 @@ from gnn.train.multi_seed_evaluation import (
     write_seeds_report,
 )
 from gnn.train.promotion_gate import PromotionDecision, judge_promotion
-from gnn.train.risk_evaluation import EvaluationReport, binary_metrics, evaluate_world
+from gnn.train.risk_evaluation import (
+    EvaluationReport,
+    GroundTruth,
+    binary_metrics,
+    evaluate_applications,
+    evaluate_world,
+)
 from gnn.train.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
-from gnn.train.risk_workflows import TrainedVersion, evaluate_registered, train_world
+from gnn.train.risk_workflows import (
+    TrainedVersion,
+    evaluate_registered,
+    evaluate_store,
+    store_training_graph,
+    train_store,
+    train_world,
+)
 from gnn.train.scored_test_set import ScoredTestSet
 from gnn.train.seed_aggregation import Estimate, SeedSummary, Standing, aggregate_seeds
 
@@ -139,7 +157,10 @@ __all__ = [
     "Attributions",
     "Calibrator",
     "Estimate",
+    "DRIFT_REFERENCE_FILE",
+    "DriftReference",
     "EvaluationReport",
+    "GroundTruth",
     "FeatureNormaliser",
     "FeatureSet",
     "FeatureSetMismatchError",
@@ -186,13 +207,18 @@ __all__ = [
     "check_seeds",
     "check_feature_set",
     "current_feature_set",
+    "build_drift_reference",
+    "evaluate_applications",
     "evaluate_registered",
+    "evaluate_store",
     "evaluate_seeds",
     "evaluate_world",
     "probability_metrics",
     "ranking_metrics",
     "judge_promotion",
     "train_risk_model",
+    "store_training_graph",
+    "train_store",
     "train_world",
     "write_seeds_report",
 ]

@@ -40,6 +40,12 @@ from gnn.features.feature_set import (
 from gnn.pipeline import ScoringPipeline
 
 PROMOTED_FILE: Final = "PROMOTED"
+CHALLENGER_FILE: Final = "CHALLENGER"
+"""The version the service scores every request with beside the champion (off the latency
+path), or absent."""
+HISTORY_FILE: Final = "promotions.jsonl"
+"""One JSON line per promotion, rollback and challenger change: what :meth:`ModelRegistry.rollback`
+walks back through."""
 _VERSION: Final = re.compile(r"^gnn-\d{8}-\d{6}-[0-9a-f]{8}(-\d+)?$")
 
 
@@ -177,9 +183,89 @@ class ModelRegistry:
             FeatureSetMismatchError: if this code would refuse to load it.
         """
         self.check(version)
-        tmp = self.root / f".{PROMOTED_FILE}.tmp"
+        previous = self.promoted()
+        self._point(PROMOTED_FILE, version)
+        self._record({"action": "promote", "version": version, "previous": previous})
+        if self.challenger() == version:
+            # NOTE: a challenger promoted is the champion now, not its own challenger.
+            self.set_challenger(None)
+
+    def rollback(self) -> tuple[str, str]:
+        """Make the champion the one promoted before the current one (each call walks one
+        promotion further back).
+
+        A challenger that is the version rolled back to stops being the challenger.
+
+        Returns:
+            tuple[str, str]: the version rolled back from and the one now promoted.
+
+        Raises:
+            ModelNotFoundError: if nothing is promoted, or the current champion's promotion has
+                no predecessor in the history.
+            FeatureSetMismatchError: if this code would refuse to load the previous one.
+        """
+        current = self.promoted()
+        if current is None:
+            raise ModelNotFoundError(f"no model is promoted in {self.root}: nothing to roll "
+                                     "back")
+        promotions = [h for h in self.history() if h.get("action") == "promote"
+                      and h.get("version") == current]
+        previous = promotions[-1].get("previous") if promotions else None
+        if previous is None:
+            raise ModelNotFoundError(f"{current} was the first model promoted in {self.root}: "
+                                     "there is no earlier champion to roll back to")
+        self.check(previous)
+        self._point(PROMOTED_FILE, previous)
+        self._record({"action": "rollback", "version": previous, "previous": current})
+        if self.challenger() == previous:
+            # NOTE: the champion is never its own challenger.
+            self.set_challenger(None)
+        return current, previous
+
+    def set_challenger(self, version: str | None) -> None:
+        """Score every request with ``version`` beside the champion (``None``: no challenger).
+
+        Raises:
+            ModelNotFoundError: if it is not registered.
+            FeatureSetMismatchError: if this code would refuse to load it.
+            RegistryError: if it is the promoted model.
+        """
+        if version is None:
+            (self.root / CHALLENGER_FILE).unlink(missing_ok=True)
+            self._record({"action": "challenger", "version": None})
+            return
+        self.check(version)
+        if version == self.promoted():
+            raise RegistryError(f"{version} is the champion; a challenger is another model")
+        self._point(CHALLENGER_FILE, version)
+        self._record({"action": "challenger", "version": version})
+
+    def challenger(self) -> str | None:
+        """The challenger's version, or ``None``."""
+        path = self.root / CHALLENGER_FILE
+        if not path.exists():
+            return None
+        return path.read_text().strip() or None
+
+    def history(self) -> list[dict[str, Any]]:
+        """The promotions, rollbacks and challenger changes, oldest first."""
+        path = self.root / HISTORY_FILE
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def _point(self, name: str, version: str) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{name}.tmp"
         tmp.write_text(version + "\n")
-        os.replace(tmp, self.root / PROMOTED_FILE)
+        os.replace(tmp, self.root / name)
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        line = json.dumps({**entry, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        with (self.root / HISTORY_FILE).open("a") as f:
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
 
     # -- reading ------------------------------------------------------------------------------------
     def promoted(self) -> str | None:
@@ -262,6 +348,29 @@ class ModelRegistry:
         pipe = ScoringPipeline.from_state(state, weights)
         pipe.version = version
         return pipe
+
+    def write_extra(self, version: str, name: str, value: Any) -> None:
+        """Keep a JSON file beside a model (monitoring data such as its drift reference: not
+        part of what :meth:`load` checks).
+
+        Raises:
+            ModelNotFoundError: if the version is not registered.
+            ValueError: if ``name`` is not a plain ``*.json`` file name.
+        """
+        if not re.fullmatch(r"[a-z_]+\.json", name) or name in ("manifest.json",
+                                                                 "pipeline.json",
+                                                                 "metrics.json"):
+            raise ValueError(f"name must be a new plain *.json file name, got {name!r}")
+        _write_json(self._dir(version) / name, value)
+
+    def read_extra(self, version: str, name: str) -> Any | None:
+        """A JSON file kept beside a model by :meth:`write_extra`, or ``None``.
+
+        Raises:
+            ModelNotFoundError: if the version is not registered.
+        """
+        path = self._dir(version) / name
+        return json.loads(path.read_text()) if path.exists() else None
 
     def manifest(self, version: str) -> dict[str, Any]:
         """The manifest of one version."""

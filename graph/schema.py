@@ -278,6 +278,26 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
         record=True,
     ),
     NodeSpec(
+        "ChallengerScore",
+        (
+            _p("application_id", "STRING", "the application (its Verdict has the same id)"),
+            _p("model_version", "STRING", "the challenger that scored it"),
+            _p("champion_version", "STRING", "the model whose verdict was answered"),
+            _p("product", "STRING"),
+            _p("fraud_probability", "DOUBLE", "the challenger's"),
+            _p("pd", "DOUBLE", "the challenger's probability of default"),
+            _p("decision", "STRING", "what the policy would have decided on the challenger's "
+               "scores"),
+            _p("champion_decision", "STRING", "the decision answered"),
+            _p("champion_fraud_probability", "DOUBLE"),
+            _p("champion_pd", "DOUBLE"),
+            _p("scored_at", "INT64", "when the challenger scored it, epoch seconds (after the "
+               "verdict was answered)"),
+        ),
+        indexes=("application_id",),
+        record=True,
+    ),
+    NodeSpec(
         "VerdictConflict",
         (
             _p("application_id", "STRING", "the application two verdicts were answered for"),

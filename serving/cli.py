@@ -28,11 +28,14 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "schema": ("serving.commands.store", "apply the graph schema to the configured store"),
     "counts": ("serving.commands.store", "print node and relationship counts as JSON"),
     "export": ("serving.commands.store", "export the whole graph to Parquet files"),
-    "train": ("serving.commands.train", "train the GNN on a simulated world under a time "
-              "split and register it"),
+    "train": ("serving.commands.train", "train the GNN on the configured store (or a "
+              "simulated world's files) under a time split and register it"),
     "evaluate": ("serving.commands.train", "evaluate a registered model and the baselines on "
                  "the test period"),
-    "models": ("serving.commands.models", "list, show or promote trained models"),
+    "models": ("serving.commands.models", "list, show, promote or roll back models; set a "
+               "challenger and compare it with the champion"),
+    "drift": ("serving.commands.drift", "PSI of every model input and both scores per product "
+              "against the training reference, and decision shares: a Markdown + PNG report"),
     "rescore": ("serving.commands.rescore", "rescore every user and merchant with the promoted "
                 "model and write the scores to the store"),
     "benchmark": ("serving.commands.benchmark", "train and evaluate the GNN on a labelled "

@@ -145,17 +145,21 @@ class GraphScorer:
             (default: none: no model reasons)
         on_lost (Callable[[], None], optional): called when the state is lost (the child
             died), to have new arrays built. (default: none)
+        nice (int, optional): niceness added to the child process (a challenger's: the
+            operating system runs the champion's child first). (default: ``0``)
     """
 
     def __init__(self, model: ApplicationModel, *, device: str = "cpu", process: bool = False,
                  explain: Explain | None = None, reasons: Reasons | None = None,
-                 on_lost: Callable[[], None] | None = None) -> None:
+                 on_lost: Callable[[], None] | None = None, nice: int = 0) -> None:
         self.model = model
         self.device = device
         self.process = process and device == "cpu"
         self.explain = explain
         self.reasons = reasons
         self.on_lost = on_lost
+        self.nice = nice
+        self._next_model: ApplicationModel | None = None
         self._lock = threading.Lock()
         self._batcher = _Batcher(self._score_batch)
         self._graph: LendingGraph | None = None
@@ -175,22 +179,40 @@ class GraphScorer:
         return self._graph is not None or self._worker is not None
 
     # -- the state ----------------------------------------------------------------------------
+    def set_model(self, model: ApplicationModel) -> None:
+        """Score with ``model`` from the next state on (:meth:`set_graph`, which a rebuild of
+        the live graph's arrays calls): until then the current model keeps deciding, so that
+        a swap never leaves a request without one."""
+        with self._lock:
+            self._next_model = model
+
+    @property
+    def pending_model(self) -> str | None:
+        """The version waiting for the next state, if any."""
+        with self._lock:
+            return None if self._next_model is None else self._next_model.version
+
     def set_graph(self, graph: LendingGraph, writes: Sequence[GraphWrites] = ()) -> None:
         """Score against ``graph`` from now on, after ``writes`` (accepted since ``graph``
         was exported; applied before the next batch). The scorer owns ``graph`` from here:
         it applies every accepted write to it."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        with self._lock:
+            model = self._next_model or self.model
         if self.process:
-            worker = _Worker(self.model, graph, self.device, self.explain)
+            worker = _Worker(model, graph, self.device, self.explain, self.nice)
         else:
             worker = None
-            warm_up(self.model, graph, self.device, self.explain)
+            warm_up(model, graph, self.device, self.explain)
         with self._lock:
             old = self._worker
             self._graph = None if self.process else graph
             self._worker = worker
             self._pending = list(writes)
             self._base = f"live:{stamp}"
+            self.model = model
+            if self._next_model is model:
+                self._next_model = None
         if old is not None:
             old.close()
 
@@ -225,7 +247,21 @@ class GraphScorer:
         del store  # NOTE: the live state is the source; the store is the durable copy
         if not self.ready():
             return self.prior(application)
-        job = self._batcher.submit(application)
+        return self._result(self._batcher.submit(application))
+
+    def score_many(self, applications: Sequence[ApplicationFacts]) -> list[ScoreResult]:
+        """Score several applications, queued at once so that they share batches (what a
+        caller that is not a request, the challenger, uses); the prior without a state.
+
+        Raises:
+            RuntimeError: a batch failed.
+        """
+        if not self.ready():
+            return [self.prior(a) for a in applications]
+        return [self._result(job) for job in [self._batcher.submit(a) for a in applications]]
+
+    def _result(self, job: _Job) -> ScoreResult:
+        application = job.application
         scored, i = job.result()
         names = scored.root_names
         values = scored.root_x[i]
@@ -241,7 +277,7 @@ class GraphScorer:
         return ScoreResult(
             fraud_probability=float(scored.fraud[i]), pd=float(scored.pd[i]),
             features=features, fraud_signals=fraud, credit_signals=credit,
-            model_version=self.model.version,
+            model_version=job.version,
             graph_version=f"{job.base}+{scored.writes_applied}")
 
     def prior(self, application: ApplicationFacts) -> ScoreResult:
@@ -258,6 +294,7 @@ class GraphScorer:
         """
         with self._lock:
             graph, worker, base = self._graph, self._worker, self._base
+            model = self.model
             writes, self._pending = self._pending, []
         applications = [job.application for job in jobs]
         if worker is not None:
@@ -276,10 +313,10 @@ class GraphScorer:
             if graph is None:
                 raise RuntimeError("GraphScorer has no graph state")
             apply_writes(graph, writes)
-            scored = score_applications(self.model, graph, applications, self.device,
+            scored = score_applications(model, graph, applications, self.device,
                                         self.explain)
         for job in jobs:
-            job.base = base
+            job.base, job.version = base, model.version
         for i, job in enumerate(jobs):
             job.scored, job.row = scored, i
 
@@ -328,13 +365,14 @@ class _Worker:
     in, :class:`Scored` out, over a pipe. Used from one thread at a time (the batcher's)."""
 
     def __init__(self, model: ApplicationModel, graph: LendingGraph, device: str,
-                 explain: Explain | None) -> None:
+                 explain: Explain | None, nice: int = 0) -> None:
         ctx = mp.get_context("fork")
         # NOTE: what the child inherits must be frozen before the fork (module docstring).
         settle_heap()
         self._conn, child = ctx.Pipe()
         self._process = ctx.Process(target=_serve_batches,
-                                    args=(child, model, graph, device, explain, os.getpid()),
+                                    args=(child, model, graph, device, explain, os.getpid(),
+                                          nice),
                                     name="gnn-scorer", daemon=True)
         self._process.start()
         child.close()
@@ -373,11 +411,13 @@ class _Worker:
 
 
 def _serve_batches(conn: Connection, model: ApplicationModel, graph: LendingGraph, device: str,
-                   explain: Explain | None, parent_pid: int) -> None:
+                   explain: Explain | None, parent_pid: int, nice: int = 0) -> None:
     """The child process: apply writes and answer batches until the parent closes the pipe."""
     import torch
 
     die_with_parent(parent_pid)
+    if nice:
+        os.nice(nice)
     # NOTE: the parent's OpenMP pool does not survive a fork; one thread also suits batches of
     # a few applications. Ctrl-C is for the parent, which stops this process itself.
     torch.set_num_threads(1)
@@ -414,6 +454,7 @@ class _Job:
     scored: Scored | None = None
     row: int = 0
     base: str = "none"
+    version: str = ""
 
     def result(self) -> tuple[Scored, int]:
         """Block until the batch is scored; its scores and this application's row in them.

@@ -68,6 +68,13 @@ class ServingMetrics:
         self.dead_letters = Counter(
             "riskgraph_spool_dead_letters_total", "Spooled writes the store kept rejecting.",
             registry=r)
+        self.challenger = Counter(
+            "riskgraph_challenger_scores_total", "Answered applications the challenger scored "
+            "after the verdict (stored) or did not (dropped_queue_full, dropped_no_state, "
+            "dropped_store, failed).", ["outcome"], registry=r)
+        self.model_changes = Counter(
+            "riskgraph_model_changes_total", "Champion or challenger changes taken from the "
+            "registry without a restart.", ["slot"], registry=r)
         self.spool_depth = Gauge(
             "riskgraph_spool_depth", "Writes waiting in the local spool for the store.",
             registry=r)

@@ -18,12 +18,13 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from graph import GraphError, GraphNode, GraphStore, Pseudonymiser
+from serving.champion_challenger import ChampionVerdict
 from serving.errors import IdempotencyConflictError, InvalidFieldError
 from serving.graph_writes import (
     application_ops,
@@ -97,6 +98,9 @@ class ScoringService:
         self.metrics = metrics
         self.degraded_cap = degraded_cap
         self.watchlist = watchlist
+        self.verdict_observers: list[Callable[[ChampionVerdict], None]] = []
+        """Called with each new verdict once it is decided and claimed (the challenger's
+        queue, the drift monitor's windows); each must return at once."""
         self._locks = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
     def __repr__(self) -> str:
@@ -184,6 +188,12 @@ class ScoringService:
         labels = {"product": app.product, "decision": verdict.decision,
                   "degraded": str(degraded).lower()}
         self.metrics.score_latency.labels(**labels).observe(time.perf_counter() - t0)
+        if self.verdict_observers:
+            answered = ChampionVerdict(facts, verdict.decision, verdict.fraud_probability,
+                                       verdict.credit.pd, verdict.model_version, degraded,
+                                       result.features)
+            for observe in self.verdict_observers:
+                observe(answered)
         self.metrics.verdicts.labels(**labels).inc()
         if degraded:
             self.metrics.degraded.inc()

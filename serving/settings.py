@@ -116,6 +116,22 @@ class Settings(BaseSettings):
                                         "writes (Neo4j: the model's arrays are rebuilt too, so "
                                         "they arrive within this plus the export time); 0: "
                                         "never.")
+    MODEL_WATCH_S: float = Field(5.0, ge=0, description="How often a running service reads "
+                                 "the model registry's promoted and challenger models; a "
+                                 "change (`riskgraph models promote|rollback|challenger`) is "
+                                 "taken live, after one rebuild of the model's graph state; "
+                                 "0: never (a restart takes it).")
+    DRIFT_WINDOW: int = Field(5000, ge=1, description="Verdicts per product in the sliding "
+                              "window that drift (PSI of every model input and of both scores "
+                              "against the model's training reference) and decision shares "
+                              "are measured over, on /metrics and by `riskgraph drift`.")
+    DRIFT_MIN_COUNT: int = Field(200, ge=1, description="Verdicts a product's window needs "
+                                 "before its drift is judged (fewer make PSI noise).")
+    DRIFT_PSI_WARN: float = Field(0.1, gt=0, description="PSI from which an input has moved "
+                                  "(reported).")
+    DRIFT_PSI_ALERT: float = Field(0.25, gt=0, description="PSI from which an input has "
+                                   "shifted (flagged; riskgraph_drift_shifted_inputs counts "
+                                   "them).")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
     ANSWERS_KEEP_S: float = Field(86_400.0, gt=0, description="How long a replica keeps, in "
@@ -154,6 +170,9 @@ class Settings(BaseSettings):
             key = self.ADMIN_API_KEY.get_secret_value()
             if key.casefold() in _PLACEHOLDERS or len(key) < 24:
                 raise ValueError("ADMIN_API_KEY is a placeholder or shorter than 24 characters")
+        if self.DRIFT_PSI_WARN > self.DRIFT_PSI_ALERT:
+            raise ValueError(f"DRIFT_PSI_WARN ({self.DRIFT_PSI_WARN}) must not exceed "
+                             f"DRIFT_PSI_ALERT ({self.DRIFT_PSI_ALERT})")
         return self
 
     @property

@@ -33,13 +33,14 @@ from sklearn.metrics import precision_recall_curve
 
 from gnn.train.bootstrap_metrics import ranking_metrics, reliability_bins
 from gnn.train.calibration import Calibrator
-from gnn.data.lending_graph import NODE_TYPES, RELATIONS, LendingGraph
+from gnn.data.lending_graph import NEVER, NODE_TYPES, RELATIONS, LendingGraph
 from gnn.data.neighbour_sampler import RELATION_IDS
 from gnn.features.risk_features import NODE_FEATURES, ApplicationQueries
 from gnn.rules import RULES_VERSION, RiskRules
 from gnn.train.scored_test_set import ScoredTestSet
 from gnn.pipeline import Prepared, ScoringPipeline
-from gnn.data.time_split import TimeSplit, application_targets
+from gnn.data.time_split import DAY, TimeSplit, application_targets
+from graph.typing import PRODUCTS
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,85 @@ def _reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str,
     return reliability_bins(y, p, bins)
 
 
+@dataclass(frozen=True)
+class GroundTruth:
+    """What the test period is judged against, per application (graph position).
+
+    Args:
+        application_id (np.ndarray): object ids.
+        fraud (np.ndarray): bool, the application is fraud.
+        pattern (np.ndarray): object, the planted pattern (``""`` for honest or unknown).
+        product (np.ndarray): object, the product.
+        funded (np.ndarray): bool, the loan was funded.
+        default (np.ndarray): bool, the funded loan defaulted.
+        evaluable (np.ndarray): bool, the application may be judged (its outcome is mature).
+        source (str): where the truth comes from (``world:<dir>`` or ``store:<id>``).
+    """
+
+    application_id: np.ndarray
+    fraud: np.ndarray
+    pattern: np.ndarray
+    product: np.ndarray
+    funded: np.ndarray
+    default: np.ndarray
+    evaluable: np.ndarray
+    source: str
+
+    @classmethod
+    def from_world(cls, world_dir: str | Path, graph: LendingGraph) -> GroundTruth:
+        """The simulator's own truth (``truth_applications``), which no part of training reads.
+
+        Raises:
+            ValueError: if a truth application is not in the graph.
+        """
+        import pyarrow.parquet as pq
+
+        world_dir = Path(world_dir)
+        truth = pq.read_table(world_dir / "truth_applications.parquet").to_pandas()
+        pos = graph.positions("Application", truth["application_id"].tolist())
+        if (pos < 0).any():
+            raise ValueError(f"{int((pos < 0).sum())} truth applications are not in the graph")
+        n_apps = graph.num_nodes("Application")
+
+        def column(name: str, dtype: Any, fill: Any) -> np.ndarray:
+            out = np.full(n_apps, fill, dtype=dtype)
+            values = truth[name]
+            out[pos] = (values.fillna("") if dtype is object else values).to_numpy(dtype)
+            return out
+
+        return cls(column("application_id", object, ""), column("fraud", bool, False),
+                   column("pattern", object, ""), column("product", object, ""),
+                   column("funded", bool, False), column("default", bool, False),
+                   np.ones(n_apps, dtype=bool), f"world:{world_dir}")
+
+    @classmethod
+    def from_labels(cls, graph: LendingGraph, *, maturity_days: int, source: str
+                    ) -> GroundTruth:
+        """The labels a store holds now: fraud is a fraud label on the application, default a
+        default label, funded a repayment; no pattern is known.
+
+        An application counts (``evaluable``) only once it is ``maturity_days`` old at the
+        graph's latest event: a younger one without a label may be fraud not confirmed yet.
+
+        Raises:
+            ValueError: if ``maturity_days`` is negative.
+        """
+        if maturity_days < 0:
+            raise ValueError(f"maturity_days must be >= 0, got {maturity_days}")
+        a = graph.attrs["Application"]
+        n_apps = graph.num_nodes("Application")
+        rep = graph.events["repayments"]
+        funded = np.zeros(n_apps, dtype=bool)
+        funded[rep["application"]] = True
+        products = np.asarray(PRODUCTS, dtype=object)
+        product = np.where(a["product"] < len(PRODUCTS),
+                           products[np.minimum(a["product"], len(PRODUCTS) - 1)], "")
+        return cls(np.asarray(graph.ids["Application"], dtype=object),
+                   graph.fraud_at["Application"] < NEVER, np.full(n_apps, "", dtype=object),
+                   product.astype(object), funded, graph.default_at["Application"] < NEVER,
+                   a["ts"] <= graph.as_of - maturity_days * DAY, source)
+
+
 def evaluate_world(
     world_dir: str | Path,
     graph: LendingGraph,
@@ -164,7 +244,7 @@ def evaluate_world(
     threads: int = 1,
     log: Callable[[str], None] | None = None,
 ) -> EvaluationReport:
-    """Score the test period with the GNN and the three baselines.
+    """Score the test period with the GNN and the three baselines against a world's truth.
 
     Args:
         world_dir (str or Path): the world (for its ground truth).
@@ -175,33 +255,51 @@ def evaluate_world(
         threads (int, optional): LightGBM threads. (default: ``1``)
         log (Callable[[str], None], optional): progress lines. (default: module logger)
     """
-    import pyarrow.parquet as pq
+    return evaluate_applications(graph, pipeline, split, GroundTruth.from_world(world_dir, graph),
+                                 seed=seed, threads=threads, log=log)
 
+
+def evaluate_applications(
+    graph: LendingGraph,
+    pipeline: ScoringPipeline,
+    split: TimeSplit,
+    truth: GroundTruth,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """Score the test period (its ``truth.evaluable`` applications) with the GNN and the three
+    baselines; training targets are the labels visible before ``T2``, as in training.
+
+    Args:
+        graph (LendingGraph): the graph the pipeline was trained on, or its later state.
+        pipeline (ScoringPipeline): the trained pipeline.
+        split (TimeSplit): the split the pipeline was trained under (from its manifest).
+        truth (GroundTruth): what the test period is judged against.
+        seed (int, optional): LightGBM seed. (default: ``0``)
+        threads (int, optional): LightGBM threads. (default: ``1``)
+        log (Callable[[str], None], optional): progress lines. (default: module logger)
+
+    Raises:
+        ValueError: if no test application is evaluable.
+    """
     say = log or logger.info
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    world_dir = Path(world_dir)
     targets = application_targets(graph, split)
-    truth = pq.read_table(world_dir / "truth_applications.parquet").to_pandas()
-    pos = graph.positions("Application", truth["application_id"].tolist())
-    if (pos < 0).any():
-        raise ValueError(f"{int((pos < 0).sum())} truth applications are not in the graph")
-    n_apps = graph.num_nodes("Application")
-    t_fraud = np.zeros(n_apps, bool)
-    t_fraud[pos] = truth["fraud"].to_numpy(bool)
-    t_pattern = np.full(n_apps, "", dtype=object)
-    t_pattern[pos] = truth["pattern"].fillna("").to_numpy(object)
-    t_funded = np.zeros(n_apps, bool)
-    t_funded[pos] = truth["funded"].to_numpy(bool)
-    t_default = np.zeros(n_apps, bool)
-    t_default[pos] = truth["default"].to_numpy(bool)
-    t_product = np.full(n_apps, "", dtype=object)
-    t_product[pos] = truth["product"].to_numpy(object)
-    t_id = np.full(n_apps, "", dtype=object)
-    t_id[pos] = truth["application_id"].to_numpy(object)
+    t_fraud, t_pattern, t_funded = truth.fraud, truth.pattern, truth.funded
+    t_default, t_product, t_id = truth.default, truth.product, truth.application_id
+    judged = targets.test & truth.evaluable
+    if not judged.any():
+        raise ValueError("no test application is old enough to be judged (label maturity)")
+    if not truth.fraud[judged].any():
+        raise ValueError(f"no fraud label among the {int(judged.sum())} test applications old "
+                         "enough to be judged: nothing to rank against")
 
     idx = {k: np.flatnonzero(getattr(targets, m)) for k, m in
            (("train", "train"), ("val", "val_choose"), ("test", "test"))}
+    idx["test"] = np.flatnonzero(targets.test & truth.evaluable)
     t0 = time.perf_counter()
     prep = {k: pipeline.prepare_applications(graph, ApplicationQueries.from_graph(graph, v))
             for k, v in idx.items()}
@@ -279,7 +377,8 @@ def evaluate_world(
                    "fraud": _reliability(fraud.astype(float), scores["gnn"])}
     timings["total"] = time.perf_counter() - started
     info = {
-        "world": str(world_dir), "model_version": pipeline.version,
+        "world": truth.source.removeprefix("world:"), "truth": truth.source,
+        "model_version": pipeline.version,
         "split": split.to_dict(), "timings_s": timings,
         "test_applications": int(test.shape[0]), "test_fraud": int(fraud.sum()),
         "test_patterns": {k: int((t_pattern[test] == k).sum()) for k in per_pattern},

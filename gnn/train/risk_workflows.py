@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gnn.errors import ModelError
 from gnn.data.lending_graph import LendingGraph
 from gnn.registry import ModelRegistry
 from gnn.train.promotion_gate import PromotionDecision, judge_promotion
 from gnn.train.risk_evaluation import (
     EvaluationReport,
+    GroundTruth,
+    evaluate_applications,
     evaluate_world,
     plot_report,
     render_markdown,
@@ -27,8 +31,13 @@ from gnn.train.risk_evaluation import (
 )
 from gnn.train.risk_trainer import RiskTrainConfig, RiskTrainResult, train_risk_model
 from gnn.pipeline import PipelineConfig, ScoringPipeline
-from gnn.data.time_split import TimeSplit
+from gnn.data.time_split import TimeSplit, application_targets
+from gnn.train.drift_reference import DRIFT_REFERENCE_FILE, build_drift_reference
+from graph.label_history import labels_as_of
 from graph.privacy import Pseudonymiser
+from graph.snapshot import GraphSnapshot
+from graph.errors import StoreError
+from graph.store import GraphStore
 
 logger = logging.getLogger(__name__)
 
@@ -99,13 +108,111 @@ def train_world(
         ValueError: if ``margin`` is negative.
     """
     say = log or logger.info
+    if margin < 0:
+        raise ValueError(f"margin must be non-negative, got {margin}")
     t0 = time.perf_counter()
     graph = LendingGraph.from_world(world_dir, pseudonymiser=pseudonymiser)
     load_s = time.perf_counter() - t0
     say(f"loaded {graph!r} in {load_s:.1f}s")
     split = TimeSplit.from_fractions(graph, train_fraction, val_fraction, pd_maturity_days)
+    return _train_graph(graph, split, registry, load_s=load_s,
+                        source={"world": str(Path(world_dir).resolve())},
+                        pipeline_config=pipeline_config, train_config=train_config,
+                        promote=promote, margin=margin, force=force, say=say)
+
+
+def train_store(
+    store: GraphStore,
+    registry: ModelRegistry,
+    *,
+    train_fraction: float = 0.6,
+    val_fraction: float = 0.2,
+    pd_maturity_days: int = 75,
+    label_maturity_days: int = 14,
+    pipeline_config: PipelineConfig | None = None,
+    train_config: RiskTrainConfig | None = None,
+    promote: bool = False,
+    margin: float = 0.01,
+    force: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> TrainedVersion:
+    """Train on what a store holds, as :func:`train_world` trains on a world's files.
+
+    The store is exported (:meth:`GraphSnapshot.from_store`) and split by its own application
+    times; the model is built at ``T2`` with the labels known before ``T2`` only: a label set at
+    or after ``T2`` is taken away and the one it replaced, if the store's label events know one,
+    put back (:func:`graph.label_history.labels_as_of`). Features of an event read only labels
+    known before it; validation applications younger than ``label_maturity_days`` at ``T2`` are
+    not chosen on (their labels may not be in yet). The same store and configuration give the
+    same model (the snapshot is in id order; every draw is seeded).
+
+    Args:
+        store (GraphStore): the store (Neo4j or the embedded one).
+        registry (ModelRegistry): where the model goes.
+        train_fraction, val_fraction, pd_maturity_days, pipeline_config, train_config, promote,
+            margin, force, log: as :func:`train_world`.
+        label_maturity_days (int, optional): see :class:`TimeSplit`. (default: ``14``)
+
+    Raises:
+        ValueError: if ``margin`` is negative or the fractions are out of range.
+        GraphDataError: if the store holds no application.
+    """
+    say = log or logger.info
     if margin < 0:
         raise ValueError(f"margin must be non-negative, got {margin}")
+    t0 = time.perf_counter()
+    graph, split, info = store_training_graph(store, train_fraction=train_fraction,
+                                              val_fraction=val_fraction,
+                                              pd_maturity_days=pd_maturity_days,
+                                              label_maturity_days=label_maturity_days)
+    load_s = time.perf_counter() - t0
+    say(f"read {store!r} into {graph!r} in {load_s:.1f}s; labels as of T2: "
+        f"{info['labels_rewound']} node labels set at or after T2 taken back")
+    return _train_graph(graph, split, registry, load_s=load_s, source={"store": info},
+                        pipeline_config=pipeline_config, train_config=train_config,
+                        promote=promote, margin=margin, force=force, say=say)
+
+
+def store_training_graph(
+    store: GraphStore,
+    *,
+    train_fraction: float = 0.6,
+    val_fraction: float = 0.2,
+    pd_maturity_days: int = 75,
+    label_maturity_days: int = 14,
+) -> tuple[LendingGraph, TimeSplit, dict[str, Any]]:
+    """The graph a model is trained on from ``store``, its split and where it came from.
+
+    Returns:
+        tuple: the graph with labels as known before ``T2``, the split (by the store's own
+        application times), and ``{"backend", "instance_id", "as_of", "labels_rewound",
+        "label_events"}``.
+    """
+    snapshot = GraphSnapshot.from_store(store)
+    events = store.export_nodes("LabelEvent")
+    full = LendingGraph.from_snapshot(snapshot)
+    split = TimeSplit.from_fractions(full, train_fraction, val_fraction, pd_maturity_days,
+                                     label_maturity_days)
+    as_of_t2, rewound = labels_as_of(snapshot, events, split.label_cutoff)
+    graph = full if rewound == 0 else LendingGraph.from_snapshot(as_of_t2)
+    info = {"backend": store.backend, "instance_id": _instance_id(store),
+            "as_of": full.as_of, "labels_rewound": rewound, "label_events": events.num_rows}
+    return graph, split, info
+
+
+def _instance_id(store: GraphStore) -> str | None:
+    """The store's identity, or ``None`` for a store opened read-only that has none yet."""
+    try:
+        return store.identity().instance_id
+    except StoreError:
+        return None
+
+
+def _train_graph(graph: LendingGraph, split: TimeSplit, registry: ModelRegistry, *,
+                 load_s: float, source: dict[str, Any], pipeline_config: PipelineConfig | None,
+                 train_config: RiskTrainConfig | None, promote: bool, margin: float,
+                 force: bool, say: Callable[[str], None]) -> TrainedVersion:
+    """Train on ``graph`` under ``split``, judge at the gate, register (and promote)."""
     tc = train_config or RiskTrainConfig()
     result = train_risk_model(graph, split, pipeline_config, tc, log=say)
     t0 = time.perf_counter()
@@ -121,9 +228,14 @@ def train_world(
                                "counts": result.counts}
     version = registry.save(
         result.pipeline, data_sha256=graph.fingerprint, metrics=metrics,
-        extra={"split": split.to_dict(), "train_config": tc.to_dict(),
-               "source": {"world": str(Path(world_dir).resolve())},
+        extra={"split": split.to_dict(), "train_config": tc.to_dict(), "source": source,
                "promotion_gate": {**gate.to_dict(), "forced": forced}})
+    t0 = time.perf_counter()
+    train_apps = np.flatnonzero(application_targets(graph, split).train)
+    reference = build_drift_reference(result.pipeline, graph, train_apps, seed=tc.seed)
+    registry.write_extra(version, DRIFT_REFERENCE_FILE, reference.to_dict())
+    say(f"drift reference of {min(train_apps.shape[0], 20_000)} training applications "
+        f"({time.perf_counter() - t0:.1f}s)")
     promoted = promote and (gate.passed or force)
     if promoted:
         registry.promote(version)
@@ -181,7 +293,56 @@ def evaluate_registered(
         raise ValueError(f"{world_dir} is not the world {pipeline.version} was trained on "
                          "(data fingerprints differ)")
     report = evaluate_world(world_dir, graph, pipeline, split, threads=threads, log=say)
-    (registry.root / pipeline.version / "evaluation.json").write_text(
+    _write_report(report, registry, pipeline.version, doc, img_dir, command, notes, say)
+    return report
+
+
+def evaluate_store(
+    store: GraphStore,
+    registry: ModelRegistry,
+    *,
+    version: str | None = None,
+    label_maturity_days: int = 14,
+    doc: str | Path | None = None,
+    img_dir: str | Path | None = None,
+    command: str = "riskgraph evaluate",
+    notes: Sequence[str] = (),
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate a registered model (default: the promoted one) on a store's labels.
+
+    The test period is the model's own (applications from its ``T2``), judged against the
+    labels the store holds now, on the applications at least ``label_maturity_days`` old at
+    the store's latest event (an unlabelled younger one may be fraud not confirmed yet). The
+    baselines train on the labels known before ``T2``, as the model did.
+
+    Raises:
+        gnn.registry.ModelNotFoundError: if the version does not exist.
+        ValueError: if no test application is old enough to be judged.
+    """
+    say = log or logger.info
+    pipeline = registry.load(version)
+    manifest = registry.manifest(pipeline.version)
+    split = TimeSplit(**manifest["split"])
+    snapshot = GraphSnapshot.from_store(store)
+    graph = LendingGraph.from_snapshot(snapshot)
+    trained_on = manifest.get("source", {}).get("store", {}).get("instance_id")
+    instance = _instance_id(store)
+    if trained_on is not None and trained_on != instance:
+        say(f"note: {pipeline.version} was trained on store {trained_on}, this is {instance}")
+    truth = GroundTruth.from_labels(graph, maturity_days=label_maturity_days,
+                                    source=f"store:{store.backend}:{instance}")
+    report = evaluate_applications(graph, pipeline, split, truth, threads=threads, log=say)
+    _write_report(report, registry, pipeline.version, doc, img_dir, command, notes, say)
+    return report
+
+
+def _write_report(report: EvaluationReport, registry: ModelRegistry, version: str,
+                  doc: str | Path | None, img_dir: str | Path | None, command: str,
+                  notes: Sequence[str], say: Callable[[str], None]) -> None:
+    """``evaluation.json`` beside the model; the Markdown and plots where asked."""
+    (registry.root / version / "evaluation.json").write_text(
         json.dumps(report_to_json(report), indent=2, sort_keys=True) + "\n")
     if img_dir is not None:
         plot_report(report, img_dir)
@@ -197,4 +358,3 @@ def evaluate_registered(
         doc.write_text(render_markdown(report, command=command, img_prefix=prefix,
                                        notes=notes))
         say(f"wrote {doc}")
-    return report

@@ -9,12 +9,16 @@ from typing import Any, Final
 
 from fastapi import FastAPI
 
+from gnn import ModelRegistry
 from graph import GraphStore, Pseudonymiser
 from serving.api.errors import install_error_handlers
 from serving.api.middleware import RequestContextMiddleware
 from serving.api.routes import cases, events, health, investigation, keys, score, ui
 from serving.api.runtime import Runtime
 from serving.cases import CaseService
+from serving.champion_challenger import CHALLENGER_NICE, ChallengerScorer, ModelSlots
+from serving.drift import DriftCollector, DriftMonitor, DriftThresholds, References
+from serving.graph_scorer import ApplicationModel, GraphScorer
 from serving.ingest_service import IngestService
 from serving.live_graph import LiveGraph
 from serving.keys import KeyRing
@@ -122,6 +126,16 @@ def create_app(
         finally:
             runtime.stop()
 
+    if isinstance(scorer, GraphScorer) and live_graph is not None:
+        runtime.models = _model_slots(settings, store, scorer, live_graph, policy, guard,
+                                      metrics)
+        runtime.scoring.verdict_observers.append(runtime.models.after_verdict)
+    runtime.drift = DriftMonitor(
+        References(ModelRegistry(settings.models_dir)), window=settings.DRIFT_WINDOW,
+        thresholds=DriftThresholds(settings.DRIFT_PSI_WARN, settings.DRIFT_PSI_ALERT,
+                                   settings.DRIFT_MIN_COUNT))
+    runtime.scoring.verdict_observers.append(runtime.drift.observe)
+    metrics.registry.register(DriftCollector(runtime.drift))
     app = _routes(FastAPI(
         title="RiskGraph", version="1", description=DESCRIPTION, lifespan=lifespan,
         docs_url="/docs" if settings.DOCS_ENABLED else None, redoc_url=None,
@@ -131,6 +145,22 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
     return app
+
+
+def _model_slots(settings: Settings, store: GraphStore, scorer: GraphScorer,
+                 live_graph: LiveGraph, policy: Policy, guard: StoreGuard,
+                 metrics: ServingMetrics) -> ModelSlots:
+    """The champion, a challenger built on demand, and the registry watcher."""
+
+    def make_challenger(model: ApplicationModel) -> ChallengerScorer:
+        challenger = GraphScorer(model, device=scorer.device, process=scorer.process,
+                                 nice=CHALLENGER_NICE)
+        return ChallengerScorer(challenger, policy=policy, guard=guard, metrics=metrics,
+                                degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT)
+
+    return ModelSlots(scorer, live_graph, ModelRegistry(settings.models_dir), make_challenger,
+                      metrics=metrics, rebase_on_refresh=not store.exclusive_writer,
+                      interval_s=settings.MODEL_WATCH_S)
 
 
 def _routes(app: FastAPI) -> FastAPI:

@@ -12,6 +12,8 @@ from graph import GraphStore, Pseudonymiser
 from serving.cases import CaseService
 from serving.ingest_service import IngestService
 from serving.keys import KEY_CACHE_FILE, KeyRing
+from serving.champion_challenger import ModelSlots
+from serving.drift import DriftMonitor
 from serving.heap import settle_heap
 from serving.live_graph import LiveGraph
 from serving.metrics import ServingMetrics
@@ -63,6 +65,8 @@ class Runtime:
     read_audit: ReadAudit
     pseudonymiser: Pseudonymiser
     live_graph: LiveGraph | None = None
+    models: ModelSlots | None = None
+    drift: DriftMonitor | None = None
     ready_cache: tuple[float, bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _keys_thread: threading.Thread | None = None
@@ -91,6 +95,8 @@ class Runtime:
         self.guard.on_up(self._warm_up_in_background)
         self.guard.start()
         self.writer.start()
+        if self.models is not None:
+            self.models.start()
         if self.live_graph is not None:
             # NOTE: after an outage the store holds what other replicas wrote meanwhile.
             self.guard.on_up(self._refresh_live_graph)
@@ -110,6 +116,8 @@ class Runtime:
         self._stop.set()
         if self.live_graph is not None:
             self.live_graph.close()
+        if self.models is not None:
+            self.models.close()
         self.writer.close()
         self.guard.close()
         self.scorer.close()

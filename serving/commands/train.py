@@ -9,6 +9,7 @@ import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from gnn import (
     DEVELOPMENT_SEED,
@@ -20,12 +21,16 @@ from gnn import (
     check_seeds,
     evaluate_registered,
     evaluate_seeds,
+    evaluate_store,
+    train_store,
     train_world,
     write_seeds_report,
 )
 from graph import Pseudonymiser
 from simulator import WorldConfig
+from serving.commands._progress import progress
 from serving.settings import ConfigurationError, get_settings
+from serving.stores import build_store
 
 _DOC = Path("docs/EVALUATION.md")
 _IMG = Path("docs/img")
@@ -33,13 +38,21 @@ _USERS = 100_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("train", help="train the GNN on a simulated world under a time split and "
-                       "register it")
-    p.add_argument("--world", type=Path, required=True, help="a `riskgraph simulate` directory")
+    p = sub.add_parser("train", help="train the GNN on the configured store (or a simulated "
+                       "world's files) under a time split and register it",
+                       description="Without --world: the configured store (Neo4j or the "
+                       "embedded one), split by its own application times, with the labels "
+                       "known before T2 only (labels from POST /v1/labels included, each as of "
+                       "its `at`). With --world: a `riskgraph simulate` directory's files.")
+    p.add_argument("--world", type=Path, default=None,
+                   help="a `riskgraph simulate` directory (default: the configured store)")
     p.add_argument("--train-fraction", type=float, default=0.6,
                    help="share of the application span before T1 (default 0.6)")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share between T1 and T2 (default 0.2); the rest is test")
+    p.add_argument("--label-maturity-days", type=int, default=14,
+                   help="validation applications younger than this at T2 are not chosen on: "
+                   "their fraud labels may not be in yet (default 14)")
     p.add_argument("--epochs", type=int, default=20, help="most epochs (default 20)")
     p.add_argument("--patience", type=int, default=4,
                    help="epochs without a better validation AUPRC before stopping (default 4)")
@@ -77,13 +90,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "(if absent), train on it with `riskgraph train`'s recipe, evaluate; then mean ± std "
         "and bootstrap intervals over the worlds. The report goes beside the model (--world) "
         "or into --work-dir (--seeds); docs/EVALUATION.md only with --write-docs or --doc.")
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--world", type=Path, help="the world the model was trained on")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--world", type=Path, help="the world the model was trained on "
+                       "(default, without --seeds: the configured store, judged on its labels)")
     which.add_argument("--seeds", type=_seeds,
                        help="comma-separated world seeds, e.g. 11,12,13 (never the "
                        f"development seed {DEVELOPMENT_SEED})")
     p.add_argument("--version", default=None,
-                   help="with --world: model version (default: the promoted one)")
+                   help="with --world or the store: model version (default: the promoted one)")
+    p.add_argument("--label-maturity-days", type=int, default=14,
+                   help="on the store: a test application counts once this old at the store's "
+                   "latest event (default 14)")
     p.add_argument("--users", type=int, default=None,
                    help=f"with --seeds: honest users per world (default {_USERS})")
     p.add_argument("--fraud-rate", type=float, default=None,
@@ -147,11 +164,21 @@ def _train(args: argparse.Namespace) -> int:
     margin = get_settings().PROMOTION_MARGIN if args.margin is None else args.margin
     if not 0 <= margin <= 1:
         raise SystemExit(f"riskgraph train: --margin must be in [0, 1], got {margin}")
-    out = train_world(args.world, _registry(), train_fraction=args.train_fraction,
-                      val_fraction=args.val_fraction,
-                      pipeline_config=PipelineConfig(sampler_seed=args.seed), train_config=tc,
-                      pseudonymiser=_pseudonymiser(), promote=args.promote, margin=margin,
-                      force=args.force, log=lambda s: print(s, file=sys.stderr, flush=True))
+    say = progress("train")
+    common: dict[str, Any] = {
+        "train_fraction": args.train_fraction, "val_fraction": args.val_fraction,
+        "pipeline_config": PipelineConfig(sampler_seed=args.seed), "train_config": tc,
+        "promote": args.promote, "margin": margin, "force": args.force, "log": say}
+    if args.world is not None:
+        out = train_world(args.world, _registry(), pseudonymiser=_pseudonymiser(), **common)
+    else:
+        if args.label_maturity_days < 0:
+            print(f"--label-maturity-days must be >= 0, got {args.label_maturity_days}",
+                  file=sys.stderr)
+            return 2
+        with build_store(get_settings(), read_only=True) as store:
+            out = train_store(store, _registry(),
+                              label_maturity_days=args.label_maturity_days, **common)
     r = out.result
     summary = {"version": out.version, "promoted": out.promoted, "forced": out.forced,
                "best_epoch": r.best_epoch,
@@ -208,17 +235,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     registry = _registry()
     version = args.version or registry.promoted()
     if version is None:
-        print(f"no promoted model in {registry.root}: run `riskgraph train --world "
-              f"{args.world} --promote` first, or give --version", file=sys.stderr)
+        where = "" if args.world is None else f" --world {args.world}"
+        print(f"no promoted model in {registry.root}: run `riskgraph train{where} --promote` "
+              "first, or give --version", file=sys.stderr)
         return 2
     paths = _report_paths(args, registry.root / version)
     if paths is None:
         return 2
     doc, img = paths
-    report = evaluate_registered(args.world, registry, version=version, doc=doc,
-                                 img_dir=img, command=command, notes=_notes(args),
-                                 pseudonymiser=_pseudonymiser(), threads=args.threads,
-                                 log=lambda s: print(s, file=sys.stderr, flush=True))
+    say = progress("evaluate")
+    if args.world is not None:
+        report = evaluate_registered(args.world, registry, version=version, doc=doc,
+                                     img_dir=img, command=command, notes=_notes(args),
+                                     pseudonymiser=_pseudonymiser(), threads=args.threads,
+                                     log=say)
+    else:
+        if args.label_maturity_days < 0:
+            print("--label-maturity-days must be >= 0, got "
+                  f"{args.label_maturity_days}", file=sys.stderr)
+            return 2
+        with build_store(get_settings(), read_only=True) as store:
+            try:
+                report = evaluate_store(store, registry, version=version,
+                                        label_maturity_days=args.label_maturity_days,
+                                        doc=doc, img_dir=img, command=command,
+                                        notes=_notes(args), threads=args.threads, log=say)
+            except ValueError as e:
+                print(str(e), file=sys.stderr)
+                return 2
     for m, o in report.overall.items():
         print(f"{m:16s} AUROC {o['auroc']:.4f}  AUPRC {o['auprc']:.4f}  "
               f"R@1%FPR {o['recall_at_1pct_fpr']:.4f}")

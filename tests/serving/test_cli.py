@@ -125,7 +125,9 @@ def test_the_secret_is_named_where_it_is_needed() -> None:
 
 def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, str],
                                                          tmp_path: Path) -> None:
-    """`load` into an embedded store whose page cache is too small (20 MiB for this world)
+    """`load` into an embedded store whose page cache is too small (20 MiB for this world; 16
+    MiB, since the schema gained its ChallengerScore and rescoring run tables, fails before the
+    first chunk)
     stops with one line naming RISKGRAPH_LADYBUG_BUFFER_POOL_MB and its value; raised, the
     same command loads what a one-shot load does (the store was empty: the bulk load that
     stopped kept nothing, and the next one loads it whole). `serve` on a pool too small to
@@ -134,8 +136,8 @@ def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, s
     write_world(simulate_world(WorldConfig(users=300, seed=7)), world)
     env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": "cli-test-secret-0123456789",
            "RISKGRAPH_DATA_DIR": str(tmp_path / "data"),
-           # NOTE: 20, not 16: with the rescoring run's two record tables 16 MiB fails before
-           # the first chunk, where the line cannot offer a resume.
+           # NOTE: 20, not 16: with the record tables of rescoring runs and challenger scores
+           # 16 MiB fails before the first chunk, where the line cannot offer a resume.
            "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "20"}
     stopped = _riskgraph("load", str(world), "--quiet", env=env, cwd=tmp_path)
     assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr
