@@ -125,9 +125,9 @@ def test_the_secret_is_named_where_it_is_needed() -> None:
 
 def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, str],
                                                          tmp_path: Path) -> None:
-    """`load` into an embedded store whose page cache is too small (20 MiB for this world; 16
-    MiB, since the schema gained its ChallengerScore and rescoring run tables, fails before the
-    first chunk)
+    """`load` into an embedded store whose page cache is too small (32 MiB for this world; 24
+    MiB, since the schema gained the record tables of issues 14-16, fails before the first
+    chunk)
     stops with one line naming RISKGRAPH_LADYBUG_BUFFER_POOL_MB and its value; raised, the
     same command loads what a one-shot load does (the store was empty: the bulk load that
     stopped kept nothing, and the next one loads it whole). `serve` on a pool too small to
@@ -136,16 +136,16 @@ def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, s
     write_world(simulate_world(WorldConfig(users=300, seed=7)), world)
     env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": "cli-test-secret-0123456789",
            "RISKGRAPH_DATA_DIR": str(tmp_path / "data"),
-           # NOTE: 20, not 16: with the record tables of rescoring runs and challenger scores
-           # 16 MiB fails before the first chunk, where the line cannot offer a resume.
-           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "20"}
+           # NOTE: 32: with the record tables of cases, rescoring runs and challenger scores
+           # 24 MiB fails before the first chunk, where the line cannot offer a resume.
+           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "32"}
     stopped = _riskgraph("load", str(world), "--quiet", env=env, cwd=tmp_path)
     assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr
     lines = stopped.stderr.strip().splitlines()
     assert len(lines) == 1, stopped.stderr
-    assert lines[0].startswith("riskgraph load: LadybugDB write failed: its buffer pool (20 MiB) "
+    assert lines[0].startswith("riskgraph load: LadybugDB write failed: its buffer pool (32 MiB) "
                                "is full"), lines[0]
-    assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 20)" in lines[0]
+    assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 32)" in lines[0]
     assert "run the same command again to resume" in lines[0]
 
     resumed = _riskgraph("load", str(world), "--quiet", cwd=tmp_path,
@@ -170,8 +170,9 @@ def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, s
 
 def test_serve_stops_when_the_buffer_pool_cannot_hold_the_export(clean_env: dict[str, str],
                                                                  tmp_path: Path) -> None:
-    """A store that opens in a 24 MiB page cache but whose export at start does not fit in it
-    (this 3,000-user world: opens from 16 MiB, exports from 48): `serve` stops with the one
+    """A store that opens in a 32 MiB page cache but whose export at start does not fit in it
+    (this 3,000-user world with the schema's record tables of issues 14-16: exports from 36
+    MiB; 24 MiB no longer opens in `serve`): `serve` stops with the one
     line rather than starting with an empty graph (the embedded store is never refreshed)."""
     world = tmp_path / "world"
     write_world(simulate_world(WorldConfig(users=3000, seed=7)), world)
@@ -181,10 +182,10 @@ def test_serve_stops_when_the_buffer_pool_cannot_hold_the_export(clean_env: dict
         load_world(store, world, Pseudonymiser(secret.encode()), progress=False)
     env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": secret,
            "RISKGRAPH_DATA_DIR": str(tmp_path / "data"),
-           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "24"}
+           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "32"}
     served = _riskgraph("serve", "--port", "1", cwd=tmp_path, timeout=120, env=env)
     assert served.returncode == 2 and "Traceback" not in served.stderr, served.stderr
     (line,) = served.stderr.strip().splitlines()
-    assert line == ("riskgraph serve: LadybugDB read failed: its buffer pool (24 MiB) is full "
+    assert line == ("riskgraph serve: LadybugDB read failed: its buffer pool (32 MiB) is full "
                     "and no page in it could be freed; raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB "
-                    "(now 24), e.g. to 48")
+                    "(now 32), e.g. to 64")
