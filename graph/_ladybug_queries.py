@@ -346,3 +346,47 @@ def copy_from(table: str, allowed: tuple[str, ...], path: str) -> LiteralString:
     if any(c in path for c in "'\\\n\r") or not path:
         raise ValueError(f"path must need no escaping in a query, got {path!r}")
     return _literal(f"COPY {_q(table, allowed)} FROM '{path}'")
+
+
+def degree(spec: NodeSpec) -> LiteralString:
+    """The number of distinct neighbours of node ``$id``, any type or direction (one node per
+    query, as :func:`neighbours`)."""
+    return _literal(
+        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[]-(t) "
+        "RETURN count(DISTINCT t)"
+    )
+
+
+def linked(spec: NodeSpec, rels: tuple[RelSpec, ...]) -> LiteralString:
+    """Distinct ``(label, id)`` of the neighbours of node ``$id`` over the relationship types
+    ``rels``, either direction (the caller sorts and caps, as for :func:`neighbours`)."""
+    types = "|".join(_q(r.type, (r.type,)) for r in rels)
+    return _literal(
+        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[:{types}]-(t) "
+        "RETURN DISTINCT label(t), t.`id`"
+    )
+
+
+def edge_pairs(spec: RelSpec) -> LiteralString:
+    """The distinct ``(src, dst)`` pairs of a relationship type."""
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))})-[:{_q(spec.type, (spec.type,))}]->"
+        f"(t:{_q(spec.dst, (spec.dst,))}) RETURN DISTINCT s.`id` AS `src`, t.`id` AS `dst`"
+    )
+
+
+def top_nodes(spec: NodeSpec, order_by: tuple[str, ...], at_least: tuple[str, ...],
+              unset: tuple[str, ...]) -> LiteralString:
+    """Columns ``id`` then the properties of the nodes of a label ordered by ``order_by``
+    descending then ``id``, the first ``$limit``; property ``p`` of ``at_least`` at least
+    ``$min_<p>``, those of ``unset`` null."""
+    cols = spec.columns
+    where = [f"n.{_q(p, cols)} >= $min_{p}" for p in at_least]
+    where += [f"n.{_q(p, cols)} IS NULL" for p in unset]
+    returns = ", ".join(f"n.{_q(c, cols)}" for c in cols)
+    order = ", ".join(f"n.{_q(p, cols)} DESC" for p in order_by)
+    return _literal(
+        f"MATCH (n:{_q(spec.label, (spec.label,))})"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" RETURN {returns} ORDER BY {order}, n.`id` LIMIT $limit"
+    )

@@ -279,3 +279,49 @@ def rewrite_edges(spec: RelSpec) -> LiteralString:
         f"{{{_q(spec.key, cols)}: row.key}}]->() "
         f"WHERE coalesce(r.`_rewrite_mark`, -1) <> $mark "
         f"SET r += row.props, r.`_rewrite_mark` = $mark")
+
+
+def degrees(spec: NodeSpec) -> LiteralString:
+    """Per node in ``$ids``, its number of distinct neighbours over any type and direction."""
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        "CALL (s) { MATCH (s)--(t) RETURN count(DISTINCT t) AS degree } "
+        "RETURN s.`id` AS id, degree"
+    )
+
+
+def linked(spec: NodeSpec, rels: tuple[RelSpec, ...]) -> LiteralString:
+    """Per node in ``$ids``, its first ``$limit`` distinct neighbours by ``(label, id)`` over
+    the relationship types ``rels``, either direction (capped on the server, as
+    :func:`neighbours`)."""
+    types = "|".join(_q(r.type, (r.type,)) for r in rels)
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        "CALL (s) { "
+        f"MATCH (s)-[:{types}]-(t) WITH DISTINCT t "
+        "RETURN head(labels(t)) AS label, t.`id` AS id ORDER BY label, id LIMIT $limit } "
+        "RETURN s.`id` AS near, label, id"
+    )
+
+
+def edge_pairs(spec: RelSpec) -> LiteralString:
+    """The distinct ``(src, dst)`` pairs of a relationship type."""
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))})-[:{_q(spec.type, (spec.type,))}]->"
+        f"(t:{_q(spec.dst, (spec.dst,))}) RETURN DISTINCT s.`id` AS src, t.`id` AS dst"
+    )
+
+
+def top_nodes(spec: NodeSpec, order_by: tuple[str, ...], at_least: tuple[str, ...],
+              unset: tuple[str, ...]) -> LiteralString:
+    """Nodes of a label ordered by ``order_by`` descending then ``id``, the first ``$limit``;
+    property ``p`` of ``at_least`` at least ``$min_<p>``, those of ``unset`` null."""
+    cols = spec.columns
+    where = [f"n.{_q(p, cols)} >= $min_{p}" for p in at_least]
+    where += [f"n.{_q(p, cols)} IS NULL" for p in unset]
+    order = ", ".join(f"n.{_q(p, cols)} DESC" for p in order_by)
+    return _literal(
+        f"MATCH (n:{_label(spec)})"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" RETURN n.`id` AS id, properties(n) AS props ORDER BY {order}, n.`id` LIMIT $limit"
+    )

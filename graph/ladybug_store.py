@@ -47,6 +47,7 @@ from graph.store import (
     SHARED_VIA,
     GraphEdge,
     GraphNode,
+    ExplorationReader,
     GraphStore,
     Rewrite,
     SharedAccount,
@@ -574,6 +575,25 @@ class LadybugStore(GraphStore):
 
         return self._read(run)
 
+    def _explore(self, fn: Callable[[ExplorationReader], T]) -> T:
+        return self._read(lambda conn: fn(_Reader(conn, self.schema)))
+
+    def _edge_pairs(self, rel_type: RelType) -> pa.Table:
+        query = queries.edge_pairs(self.schema.rel(rel_type))
+        table = self._read(lambda conn: _arrow(conn, query))
+        return pa.table({"src": table.column(0).cast(pa.string()),
+                         "dst": table.column(1).cast(pa.string())})
+
+    def _top_nodes(self, label: NodeType, order_by: tuple[str, ...], limit: int,
+                   at_least: dict[str, float], unset: tuple[str, ...]) -> list[GraphNode]:
+        spec = self.schema.node(label)
+        query = queries.top_nodes(spec, order_by, tuple(at_least), unset)
+        params: dict[str, Any] = {"limit": limit, **{f"min_{k}": v for k, v in at_least.items()}}
+        names = spec.columns[1:]
+        rows = self._read(lambda conn: _rows(conn, query, params))
+        return [GraphNode(label, row[0], {k: v for k, v in zip(names, row[1:]) if v is not None})
+                for row in rows]
+
     def _node_ids(self, label: NodeType) -> list[str]:
         spec = self.schema.node(label)
         table = self._read(lambda conn: _arrow(conn, queries.node_ids(spec)))
@@ -611,6 +631,27 @@ class _Reader:
         self, label: NodeType, ids: list[str], limit: int
     ) -> dict[str, list[tuple[NodeType, str]]]:
         query = queries.neighbours(self._schema.node(label))
+        return {
+            i: sorted((lab, j) for lab, j in _rows(self._conn, query, {"id": i}))[:limit]
+            for i in ids
+        }
+
+    def degrees(self, label: NodeType, ids: list[str]) -> dict[str, int]:
+        query = queries.degree(self._schema.node(label))
+        found: dict[str, int] = {}
+        for i in ids:
+            rows = _rows(self._conn, query, {"id": i})
+            # NOTE: a missing node still counts 0 in one row; its existence is what nodes() says.
+            if rows and rows[0][0]:
+                found[i] = int(rows[0][0])
+        return found
+
+    def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
+               limit: int) -> dict[str, list[tuple[NodeType, str]]]:
+        rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))
+        if not rels or not ids:
+            return {i: [] for i in ids}
+        query = queries.linked(self._schema.node(label), rels)
         return {
             i: sorted((lab, j) for lab, j in _rows(self._conn, query, {"id": i}))[:limit]
             for i in ids
