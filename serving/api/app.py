@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from graph import GraphStore, Pseudonymiser
 from serving.api.errors import install_error_handlers
 from serving.api.middleware import RequestContextMiddleware
-from serving.api.routes import events, health, investigation, keys, score
+from serving.api.routes import events, graph, health, investigation, keys, rings, score
 from serving.api.runtime import Runtime
 from serving.ingest_service import IngestService
 from serving.live_graph import LiveGraph
@@ -20,6 +20,7 @@ from serving.keys import KeyRing
 from serving.metrics import ServingMetrics
 from serving.policy import Policy, load_policy
 from serving.rate_limiter import RateLimiter
+from serving.ring_refresher import RingRefresher
 from serving.scoring import Scorer
 from serving.scoring_service import ScoringService
 from serving.settings import Settings
@@ -120,6 +121,9 @@ def create_app(
         docs_url="/docs" if settings.DOCS_ENABLED else None, redoc_url=None,
         openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
     ))
+    runtime.rings = RingRefresher(store, hub_size=settings.RINGS_HUB_SIZE,
+                                  min_size=settings.RINGS_MIN_SIZE, seed=settings.RINGS_SEED,
+                                  interval_s=settings.RINGS_REFRESH_S or None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
@@ -127,7 +131,7 @@ def create_app(
 
 
 def _routes(app: FastAPI) -> FastAPI:
-    for module in (health, score, events, investigation, keys):
+    for module in (health, score, events, investigation, graph, rings, keys):
         app.include_router(module.router)
     return app
 
