@@ -92,13 +92,14 @@ class RingSummaryPublic(BaseModel):
 class RingsPublic(BaseModel):
     """Rings, highest risk first."""
 
-    rings: list[RingSummaryPublic]
+    rings: list[RingSummaryPublic] = Field(description="Live rings, by risk, then money at "
+                                           "stake, then size.")
 
 
 class RingMemberPublic(BaseModel):
     """A member account of a ring."""
 
-    user_id: str = Field(examples=["U00000042"])
+    user_id: str = Field(description="The member account.", examples=["U00000042"])
     fraud_score: float | None = Field(description="Latest fraud probability; null when never "
                                       "scored.", examples=[0.83])
     fraud_label: int | None = Field(description="1 confirmed fraud, 0 cleared, null "
@@ -108,16 +109,17 @@ class RingMemberPublic(BaseModel):
 class RingEntityPublic(BaseModel):
     """An entity two or more members share."""
 
-    label: str = Field(examples=["Device"])
-    id: str = Field(examples=["dv_3fa94b2c1d0e4f5a6b7c8d9e0f1a2b3c"])
+    label: str = Field(description="Device, Phone, Address or IP.", examples=["Device"])
+    id: str = Field(description="Its id.", examples=["dv_3fa94b2c1d0e4f5a6b7c8d9e0f1a2b3c"])
     members: int = Field(description="Members sharing it.", examples=[5])
 
 
 class RingPublic(RingSummaryPublic):
     """A ring with its members, what they share, and its subgraph for drawing."""
 
-    members: list[RingMemberPublic]
-    entities: list[RingEntityPublic]
+    members: list[RingMemberPublic] = Field(description="Member accounts, by id.")
+    entities: list[RingEntityPublic] = Field(description="What two or more members share, "
+                                             "most shared first.")
     nodes: list[GraphNodePublic] = Field(description="Members and shared entities.")
     edges: list[GraphEdgePublic] = Field(description="Relationships among them.")
 
