@@ -282,11 +282,29 @@ def rewrite_edges(spec: RelSpec) -> LiteralString:
 
 
 def degrees(spec: NodeSpec) -> LiteralString:
-    """Per node in ``$ids``, its number of distinct neighbours over any type and direction."""
+    """Per node in ``$ids`` with more than ``$above`` distinct neighbours (any type and
+    direction), that number.
+
+    NOTE: the relationship count (``COUNT { (s)--() }``, read from the node's degree store
+    without touching a relationship) bounds the distinct count from above, so only nodes past
+    it are counted one neighbour at a time.
+    """
     return _literal(
         f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        "WHERE COUNT { (s)--() } > $above "
         "CALL (s) { MATCH (s)--(t) RETURN count(DISTINCT t) AS degree } "
+        "WITH s, degree WHERE degree > $above "
         "RETURN s.`id` AS id, degree"
+    )
+
+
+def edges_between(spec: NodeSpec) -> LiteralString:
+    """Type, ends and properties of every relationship leaving a node in ``$ids`` for a node
+    whose id is in ``$targets``."""
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}})-[r]->(t) "
+        "WHERE t.`id` IN $targets "
+        "RETURN s.`id` AS src, type(r) AS type, t.`id` AS dst, properties(r) AS props"
     )
 
 

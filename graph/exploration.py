@@ -102,9 +102,9 @@ def entity_neighbourhood(store: GraphStore, label: NodeType, node_id: str, *, ho
 def _neighbourhood(reader: ExplorationReader, schema: Schema, seed: Key, hops: int,
                    per_hop: int, hub_size: int) -> Subgraph:
     records = set(schema.labels) - set(schema.graph_labels)
-    degree = _degrees(reader, [seed])
-    if seed not in degree and seed[1] not in reader.nodes(seed[0], [seed[1]]):
+    if seed[1] not in reader.nodes(seed[0], [seed[1]]):
         raise EntityNotFoundError(*seed)
+    degree = _degrees(reader, [seed], hub_size)
     visited: dict[Key, int] = {seed: 0}
     frontier = [seed]
     for hop in range(1, hops + 1):
@@ -124,7 +124,7 @@ def _neighbourhood(reader: ExplorationReader, schema: Schema, seed: Key, hops: i
                         break
             if len(taken) == per_hop:
                 break
-        degree.update(_degrees(reader, taken))
+        degree.update(_degrees(reader, taken, hub_size))
         frontier = taken
         if not frontier:
             break
@@ -308,8 +308,10 @@ def _subgraph(reader: ExplorationReader, schema: Schema, order: list[Key]) -> Su
             props[(label, i)] = p
         # NOTE: most labels (devices, phones, addresses, IPs) start no relationship, and
         # reading each node's outgoing ones costs a query per node on LadybugDB.
-        if any(r.src == label and r.dst in by_label for r in schema.rels):
-            edges.extend(e for e in reader.edges_from(label, ids)
+        ends = sorted({i for lab, i in order if any(
+            r.src == label and r.dst == lab for r in schema.rels)})
+        if ends:
+            edges.extend(e for e in reader.edges_between(label, ids, ends)
                          if (schema.rel(e.type).dst, e.dst) in wanted)
     nodes = tuple(GraphNode(label, i, props[(label, i)]) for label, i in order
                   if (label, i) in props)
@@ -350,10 +352,10 @@ def _linked(reader: ExplorationReader, nodes: Sequence[Key], limit: int
                      nodes, limit)
 
 
-def _degrees(reader: ExplorationReader, nodes: Sequence[Key]) -> dict[Key, int]:
+def _degrees(reader: ExplorationReader, nodes: Sequence[Key], above: int) -> dict[Key, int]:
     found: dict[Key, int] = {}
     for label in sorted({lab for lab, _ in nodes}):
         ids = sorted(i for lab, i in nodes if lab == label)
-        for i, d in reader.degrees(label, ids).items():
+        for i, d in reader.degrees(label, ids, above).items():
             found[(label, i)] = d
     return found

@@ -632,18 +632,21 @@ class _Reader:
     ) -> dict[str, list[tuple[NodeType, str]]]:
         query = queries.neighbours(self._schema.node(label))
         return {
-            i: sorted((lab, j) for lab, j in _rows(self._conn, query, {"id": i}))[:limit]
+            i: sorted({(lab, j) for lab, j in _rows(self._conn, query, {"id": i})})[:limit]
             for i in ids
         }
 
-    def degrees(self, label: NodeType, ids: list[str]) -> dict[str, int]:
-        query = queries.degree(self._schema.node(label))
+    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
+        spec = self._schema.node(label)
+        count, distinct = (queries.degree(spec, distinct=False),
+                           queries.degree(spec, distinct=True))
         found: dict[str, int] = {}
         for i in ids:
-            rows = _rows(self._conn, query, {"id": i})
-            # NOTE: a missing node still counts 0 in one row; its existence is what nodes() says.
-            if rows and rows[0][0]:
-                found[i] = int(rows[0][0])
+            if int(_rows(self._conn, count, {"id": i})[0][0]) <= above:
+                continue
+            degree = int(_rows(self._conn, distinct, {"id": i})[0][0])
+            if degree > above:
+                found[i] = degree
         return found
 
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
@@ -653,9 +656,20 @@ class _Reader:
             return {i: [] for i in ids}
         query = queries.linked(self._schema.node(label), rels)
         return {
-            i: sorted((lab, j) for lab, j in _rows(self._conn, query, {"id": i}))[:limit]
+            i: sorted({(lab, j) for lab, j in _rows(self._conn, query, {"id": i})})[:limit]
             for i in ids
         }
+
+    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
+                      ) -> list[GraphEdge]:
+        query = queries.edges_between(self._schema.node(label))
+        edges: list[GraphEdge] = []
+        for i in ids:
+            for rel_type, dst, rel in _rows(self._conn, query, {"id": i, "targets": targets}):
+                names = [p.name for p in self._schema.rel(rel_type).properties]
+                props = {k: rel[k] for k in names if rel.get(k) is not None}
+                edges.append(GraphEdge(rel_type, i, dst, props))
+        return edges
 
     def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
         spec = self._schema.node(label)

@@ -565,9 +565,15 @@ class _Reader:
                 found[record["near"]].append((record["label"], record["id"]))
         return {i: sorted(n) for i, n in found.items()}
 
-    def degrees(self, label: NodeType, ids: list[str]) -> dict[str, int]:
+    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
         query = queries.degrees(self._schema.node(label))
-        return {record["id"]: int(record["degree"]) for record in self._tx.run(query, ids=ids)}
+        return {record["id"]: int(record["degree"])
+                for record in self._tx.run(query, ids=ids, above=above)}
+
+    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
+                      ) -> list[GraphEdge]:
+        return self._edges(queries.edges_between(self._schema.node(label)),
+                           {"ids": ids, "targets": targets})
 
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
                limit: int) -> dict[str, list[tuple[NodeType, str]]]:
@@ -590,9 +596,12 @@ class _Reader:
         }
 
     def edges_from(self, label: NodeType, ids: list[str]) -> list[GraphEdge]:
+        return self._edges(queries.edges_from(self._schema.node(label)), {"ids": ids})
+
+    def _edges(self, query: LiteralString, params: dict[str, Any]) -> list[GraphEdge]:
         known = set(self._schema.rel_types)
         edges: list[GraphEdge] = []
-        for record in self._tx.run(queries.edges_from(self._schema.node(label)), ids=ids):
+        for record in self._tx.run(query, params):
             rel_type = record["type"]
             if rel_type not in known:
                 continue

@@ -877,9 +877,15 @@ class NeighbourhoodReader(Protocol):
 class ExplorationReader(NeighbourhoodReader, Protocol):
     """What :mod:`graph.exploration` reads besides a neighbourhood's, in one transaction."""
 
-    def degrees(self, label: NodeType, ids: list[str]) -> dict[str, int]:
+    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
         """Id -> number of distinct neighbours (any type, either direction) of the ``label``
-        nodes in ``ids`` that exist."""
+        nodes in ``ids`` that have more than ``above`` of them; the others are left out."""
+        ...
+
+    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
+                      ) -> list[GraphEdge]:
+        """Every relationship leaving a ``label`` node in ``ids`` for a node whose id is in
+        ``targets`` (of any label), with non-null properties."""
         ...
 
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
