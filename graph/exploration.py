@@ -31,7 +31,7 @@ it uses, lives or works at, logs in from, buys from or owns."""
 PATH_LABELS: Final[tuple[NodeType, ...]] = ("User", "Device", "Phone", "Address", "IP",
                                             "Merchant")
 """The labels a path can start, pass and end at."""
-_ENDPOINT_FANOUT: Final = 10_000
+_ENDPOINT_FANOUT: Final = 1_000_000
 """Neighbours read from a path's own ends, hubs or not (a hub is skipped only in between)."""
 
 Key = tuple[NodeType, str]
@@ -194,12 +194,11 @@ def _paths(reader: ExplorationReader, schema: Schema, source: Key, target: Key,
     sized: set[Key] = set()
 
     def links(nodes: list[Key]) -> dict[Key, list[Key]]:
-        inner = [n for n in nodes if n not in ends]
-        found = _linked(reader, inner, hub_size + 1)
+        found = _linked(reader, [n for n in nodes if n not in ends], hub_size)
         found.update(_linked(reader, [n for n in nodes if n in ends], _ENDPOINT_FANOUT))
-        hub.update(n for n in inner if len(found.get(n, ())) > hub_size)
+        hub.update(n for n, near in found.items() if near is None)
         sized.update(nodes)
-        return found
+        return {n: near for n, near in found.items() if near is not None}
 
     while depth[0] + depth[1] < max_hops and frontier[0] and frontier[1]:
         side = 0 if len(frontier[0]) <= len(frontier[1]) else 1
@@ -347,9 +346,13 @@ def _by_label(read: Any, nodes: Sequence[Key], limit: int) -> dict[Key, list[Key
 
 
 def _linked(reader: ExplorationReader, nodes: Sequence[Key], limit: int
-            ) -> dict[Key, list[Key]]:
-    return _by_label(lambda label, ids, cap: reader.linked(label, ids, PATH_RELS, cap),
-                     nodes, limit)
+            ) -> dict[Key, list[Key] | None]:
+    found: dict[Key, list[Key] | None] = {}
+    for label in sorted({lab for lab, _ in nodes}):
+        ids = sorted(i for lab, i in nodes if lab == label)
+        for i, near in reader.linked(label, ids, PATH_RELS, limit).items():
+            found[(label, i)] = near
+    return found
 
 
 def _degrees(reader: ExplorationReader, nodes: Sequence[Key], above: int) -> dict[Key, int]:

@@ -650,15 +650,21 @@ class _Reader:
         return found
 
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
-               limit: int) -> dict[str, list[tuple[NodeType, str]]]:
+               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
         rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))
         if not rels or not ids:
             return {i: [] for i in ids}
-        query = queries.linked(self._schema.node(label), rels)
-        return {
-            i: sorted({(lab, j) for lab, j in _rows(self._conn, query, {"id": i})})[:limit]
-            for i in ids
-        }
+        spec = self._schema.node(label)
+        count, distinct, every = (queries.linked(spec, rels, mode=m)
+                                  for m in ("count", "distinct", "all"))
+        found: dict[str, list[tuple[NodeType, str]] | None] = {}
+        for i in ids:
+            if (int(_rows(self._conn, count, {"id": i})[0][0]) > limit
+                    and int(_rows(self._conn, distinct, {"id": i})[0][0]) > limit):
+                found[i] = None
+            else:
+                found[i] = sorted({(lab, j) for lab, j in _rows(self._conn, every, {"id": i})})
+        return found
 
     def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
                       ) -> list[GraphEdge]:

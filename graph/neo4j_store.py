@@ -576,16 +576,16 @@ class _Reader:
                            {"ids": ids, "targets": targets})
 
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
-               limit: int) -> dict[str, list[tuple[NodeType, str]]]:
+               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
         found: dict[str, list[tuple[NodeType, str]]] = {i: [] for i in ids}
         rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))
         if not rels or not ids:
             return {i: [] for i in ids}
         query = queries.linked(self._schema.node(label), rels)
-        for record in self._tx.run(query, ids=ids, limit=limit):
+        for record in self._tx.run(query, ids=ids, limit=limit + 1):
             if record["id"] is not None:
                 found[record["near"]].append((record["label"], record["id"]))
-        return {i: sorted(n) for i, n in found.items()}
+        return {i: sorted(n) if len(n) <= limit else None for i, n in found.items()}
 
     def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
         spec = self._schema.node(label)

@@ -889,9 +889,9 @@ class ExplorationReader(NeighbourhoodReader, Protocol):
         ...
 
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
-               limit: int) -> dict[str, list[tuple[NodeType, str]]]:
+               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
         """Per id, its distinct neighbours over ``rel_types`` (either direction), sorted by
-        ``(label, id)``, the first ``limit`` of them."""
+        ``(label, id)``; ``None`` for a node that has more than ``limit`` of them."""
         ...
 
 
