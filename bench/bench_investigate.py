@@ -10,8 +10,9 @@ The stores must hold a world already (the 100k one: ``riskgraph load /data/w100k
 the script only reads them, except that ring detection writes the rings (``Ring`` nodes and
 ``User.ring_id``, as ``riskgraph rings refresh`` does) before the ring queries are timed.
 
-What is timed, each call alone, one after another, on the library calls the API routes make
-(:mod:`graph.exploration`, :mod:`graph.rings`; HTTP and JSON add their own on top):
+What is timed, each call alone, one after another, on the service functions the API routes
+call (:mod:`serving.investigation`, under a :class:`serving.store_guard.StoreGuard`, on the
+investigators' threads; HTTP and JSON add their own on top):
 
 1. ``neighbourhood``: ``entity_neighbourhood(User, u, hops=2, per_hop=50, hub_size=200)`` (the
    API's defaults) for ``--samples`` users drawn at random;
@@ -21,8 +22,9 @@ What is timed, each call alone, one after another, on the library calls the API 
    steps: the whole search);
 4. ``rings refresh``: ``refresh_rings`` over the whole graph (hub size 100, min size 3, seed 0),
    once, with its steps;
-5. ``ring list``: ``ranked_rings(limit=50)``; ``ring view``: a ring of the top 200 with its
-   members and subgraph (what ``GET /v1/rings/{id}`` reads).
+5. ``ring list``: ``ranked_rings(limit=50)``; ``ring view``: ``ring_view(max_nodes=300)``
+   of a ring drawn from the 200 riskiest, and of the largest ring (what ``GET /v1/rings``
+   and ``GET /v1/rings/{id}`` read).
 
 Prints a Markdown section; ``--out FILE`` also writes it to FILE.
 """
@@ -47,13 +49,12 @@ from machine_info import machine, today  # noqa: E402
 from graph import GraphStore  # noqa: E402
 from graph.exploration import (  # noqa: E402
     PATH_RELS,
-    entity_neighbourhood,
-    shortest_paths,
-    subgraph,
 )
 from graph.ladybug_store import LadybugStore  # noqa: E402
 from graph.neo4j_store import Neo4jStore  # noqa: E402
-from graph.rings import get_ring, ranked_rings, refresh_rings  # noqa: E402
+from graph.rings import ranked_rings, refresh_rings  # noqa: E402
+from serving import investigation  # noqa: E402
+from serving.store_guard import StoreGuard  # noqa: E402
 
 
 def _quantiles(samples: list[float]) -> tuple[float, float, float]:
@@ -106,23 +107,26 @@ def bench_store(name: str, store: GraphStore, samples: int, seed: int) -> list[s
     print(f"{name}: {len(users):,} users", file=sys.stderr)
     drawn = rng.sample(users, samples)
     rows: list[str] = []
+    guard = StoreGuard(store, read_timeout_s=60, write_timeout_s=60, probe_interval_s=60,
+                       threads=2, investigation_timeout_s=600)
 
-    times, subs = _timed([lambda u=u: entity_neighbourhood(store, "User", u, hops=2, per_hop=50,
-                                                           hub_size=200) for u in drawn])
+    times, subs = _timed([lambda u=u: investigation.entity_neighbourhood(
+        guard, "User", u, hops=2, per_hop=50, hub_size=200) for u in drawn])
     sizes = [len(s.nodes) for s in subs]
     rows.append(_row(name, "neighbourhood, 2 hops", times,
                      f"{statistics.median(sizes):.0f} nodes median, {max(sizes)} max"))
 
     pairs = _linked_pairs(store, rng.sample(users, samples * 3), rng, samples, 200)
-    times, found = _timed([lambda a=a, b=b: shortest_paths(
-        store, ("User", a), ("User", b), max_hops=4, limit=3, hub_size=200) for a, b in pairs])
+    times, found = _timed([lambda a=a, b=b: investigation.shortest_paths(
+        guard, ("User", a), ("User", b), max_hops=4, limit=3, hub_size=200)
+        for a, b in pairs])
     lengths = sorted({len(p[0].edges) for p in found if p})
     rows.append(_row(name, "path, linked pairs", times,
                      f"{sum(bool(p) for p in found)}/{len(pairs)} found, lengths {lengths}"))
 
     randoms = [tuple(rng.sample(users, 2)) for _ in range(samples)]
-    times, found = _timed([lambda a=a, b=b: shortest_paths(
-        store, ("User", a), ("User", b), max_hops=4, limit=3, hub_size=200)
+    times, found = _timed([lambda a=a, b=b: investigation.shortest_paths(
+        guard, ("User", a), ("User", b), max_hops=4, limit=3, hub_size=200)
         for a, b in randoms])
     rows.append(_row(name, "path, random pairs", times,
                      f"{sum(bool(p) for p in found)}/{len(randoms)} found"))
@@ -134,21 +138,22 @@ def bench_store(name: str, store: GraphStore, samples: int, seed: int) -> list[s
     rows.append(f"| {name} | rings refresh, whole graph | {total:.1f} s | | | {done.rings:,} "
                 f"rings, {done.members:,} members ({steps}) |")
 
-    times, _ = _timed([lambda: ranked_rings(store, limit=50)] * samples)
+    times, _ = _timed([lambda: investigation.ranked_rings(guard, limit=50, min_size=1)]
+                      * samples)
     rows.append(_row(name, "ring list (top 50)", times, ""))
     top = ranked_rings(store, limit=200)
-
-    def view(ring_id: str) -> int:
-        ring = get_ring(store, ring_id)
-        assert ring is not None
-        store.get_nodes("User", ring.members)
-        keys = [("User", m) for m in ring.members] + [(e.label, e.id) for e in ring.entities]
-        return len(subgraph(store, keys).nodes)
-
     picks = [rng.choice(top).ring_id for _ in range(samples)]
-    times, sizes = _timed([lambda r=r: view(r) for r in picks])
+    times, views = _timed([lambda r=r: investigation.ring_view(guard, r, max_nodes=300)
+                           for r in picks])
+    sizes = [len(v.subgraph.nodes) if v.subgraph else 0 for v in views]
     rows.append(_row(name, "ring view (top 200)", times,
                      f"{statistics.median(sizes):.0f} nodes median, {max(sizes)} max"))
+    largest = max(ranked_rings(store, limit=100_000), key=lambda r: r.size)
+    times, views = _timed([lambda: investigation.ring_view(guard, largest.ring_id,
+                                                           max_nodes=300)] * 10, warm=1)
+    rows.append(_row(name, f"ring view, largest ({largest.size:,} members)", times,
+                     f"{len(views[0].subgraph.nodes) if views[0].subgraph else 0} nodes drawn"))
+    guard.close()
     return rows
 
 

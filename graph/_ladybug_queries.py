@@ -407,16 +407,19 @@ def edge_pairs(spec: RelSpec) -> LiteralString:
 
 def top_nodes(spec: NodeSpec, order_by: tuple[str, ...], at_least: tuple[str, ...],
               unset: tuple[str, ...]) -> LiteralString:
-    """Columns ``id`` then the properties of the nodes of a label ordered by ``order_by``
-    descending then ``id``, the first ``$limit``; property ``p`` of ``at_least`` at least
-    ``$min_<p>``, those of ``unset`` null."""
+    """The ids of the nodes of a label ordered by ``order_by`` descending then ``id``, the
+    first ``$limit``; property ``p`` of ``at_least`` at least ``$min_<p>``, those of ``unset``
+    null.
+
+    NOTE: ids only: sorting whole rows carries every column (a ring's member list) through the
+    sort; the caller reads the few rows it keeps by id.
+    """
     cols = spec.columns
     where = [f"n.{_q(p, cols)} >= $min_{p}" for p in at_least]
     where += [f"n.{_q(p, cols)} IS NULL" for p in unset]
-    returns = ", ".join(f"n.{_q(c, cols)}" for c in cols)
     order = ", ".join(f"n.{_q(p, cols)} DESC" for p in order_by)
     return _literal(
         f"MATCH (n:{_q(spec.label, (spec.label,))})"
         + (f" WHERE {' AND '.join(where)}" if where else "")
-        + f" RETURN {returns} ORDER BY {order}, n.`id` LIMIT $limit"
+        + f" RETURN n.`id` ORDER BY {order}, n.`id` LIMIT $limit"
     )

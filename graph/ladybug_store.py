@@ -589,10 +589,13 @@ class LadybugStore(GraphStore):
         spec = self.schema.node(label)
         query = queries.top_nodes(spec, order_by, tuple(at_least), unset)
         params: dict[str, Any] = {"limit": limit, **{f"min_{k}": v for k, v in at_least.items()}}
-        names = spec.columns[1:]
-        rows = self._read(lambda conn: _rows(conn, query, params))
-        return [GraphNode(label, row[0], {k: v for k, v in zip(names, row[1:]) if v is not None})
-                for row in rows]
+
+        def run(conn: ladybug.Connection) -> list[GraphNode]:
+            ids = [str(row[0]) for row in _rows(conn, query, params)]
+            found = self._nodes(conn, spec, ids) if ids else {}
+            return [GraphNode(label, i, found[i]) for i in ids if i in found]
+
+        return self._read(run)
 
     def _node_ids(self, label: NodeType) -> list[str]:
         spec = self.schema.node(label)

@@ -65,6 +65,8 @@ class Ring:
     confirmed_fraud_share: float
     money_at_stake: float
     refreshed_at: int
+    shared_entities: int
+    """How many entities two or more members share (``entities`` may be left unread)."""
 
     @property
     def size(self) -> int:
@@ -75,20 +77,23 @@ class Ring:
         return {
             "id": self.ring_id, "size": self.size, "risk": self.risk,
             "confirmed_fraud_share": self.confirmed_fraud_share,
-            "money_at_stake": self.money_at_stake, "shared_entities": len(self.entities),
+            "money_at_stake": self.money_at_stake, "shared_entities": self.shared_entities,
             "refreshed_at": self.refreshed_at, "members_json": json.dumps(list(self.members)),
             "entities_json": json.dumps([[e.label, e.id, e.members] for e in self.entities]),
         }
 
     @classmethod
-    def from_node(cls, node: GraphNode) -> Ring:
-        """The ring a stored :data:`graph.schema.RING` node holds."""
+    def from_node(cls, node: GraphNode, *, entities: bool = True) -> Ring:
+        """The ring a stored :data:`graph.schema.RING` node holds (``entities``: with its
+        shared entities read; a large ring has thousands)."""
         p = node.properties
         return cls(
             ring_id=node.id,
             members=tuple(json.loads(p.get("members_json") or "[]")),
             entities=tuple(RingEntity(str(lab), str(i), int(n))
-                           for lab, i, n in json.loads(p.get("entities_json") or "[]")),
+                           for lab, i, n in json.loads(p.get("entities_json") or "[]"))
+            if entities else (),
+            shared_entities=int(p.get("shared_entities") or 0),
             risk=float(p.get("risk") or 0.0),
             confirmed_fraud_share=float(p.get("confirmed_fraud_share") or 0.0),
             money_at_stake=float(p.get("money_at_stake") or 0.0),
@@ -174,11 +179,13 @@ def refresh_rings(store: GraphStore, *, hub_size: int = 100, min_size: int = 3, 
     return RingRefresh(len(rings), len(after), len(gone), len(left), seconds)
 
 
-def ranked_rings(store: GraphStore, *, limit: int = 50, min_size: int = 1) -> list[Ring]:
-    """The live rings (not retired) of at least ``min_size`` members, by :data:`RING_ORDER`."""
+def ranked_rings(store: GraphStore, *, limit: int = 50, min_size: int = 1,
+                 entities: bool = False) -> list[Ring]:
+    """The live rings (not retired) of at least ``min_size`` members, by :data:`RING_ORDER`
+    (``entities``: with their shared entities read, as :meth:`Ring.from_node`)."""
     nodes = store.top_nodes(RING, order_by=RING_ORDER, limit=limit,
                             at_least={"size": min_size}, unset=("retired_at",))
-    return [Ring.from_node(n) for n in nodes]
+    return [Ring.from_node(n, entities=entities) for n in nodes]
 
 
 def get_ring(store: GraphStore, ring_id: str) -> Ring | None:
@@ -269,7 +276,8 @@ def _detect(store: GraphStore, hub_size: int, min_size: int, seed: int, now: int
         risks = [_member_risk(labels[u], scores[u]) for u in members]
         rings.append(Ring(
             ring_id=ring_id, members=tuple(sorted(ids[u] for u in members)),
-            entities=tuple(entities), risk=round(float(np.mean(risks)), 6),
+            entities=tuple(entities), shared_entities=len(entities),
+            risk=round(float(np.mean(risks)), 6),
             confirmed_fraud_share=round(sum(labels[u] == "fraud" for u in members)
                                         / len(members), 6),
             money_at_stake=round(sum(money.get(ids[u], 0.0) for u in members), 2),

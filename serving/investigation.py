@@ -113,11 +113,13 @@ def shortest_paths(guard: StoreGuard, source: tuple[NodeType, str], target: tupl
 
 @dataclass(frozen=True)
 class RingView:
-    """A ring with its members' nodes and its subgraph."""
+    """A ring with its members' nodes and the subgraph drawn of it (``truncated``: not all of
+    its members and entities fitted in the drawing)."""
 
     ring: Ring
     members: dict[str, GraphNode]
     subgraph: Subgraph | None
+    truncated: bool
 
 
 def ranked_rings(guard: StoreGuard, *, limit: int, min_size: int) -> list[Ring]:
@@ -133,8 +135,10 @@ def ranked_rings(guard: StoreGuard, *, limit: int, min_size: int) -> list[Ring]:
         raise UnavailableError(f"graph store unavailable: {e}") from e
 
 
-def ring_view(guard: StoreGuard, ring_id: str) -> RingView:
-    """One ring (retired or not) with its members and subgraph.
+def ring_view(guard: StoreGuard, ring_id: str, *, max_nodes: int) -> RingView:
+    """One ring (retired or not) with its members and a subgraph of at most ``max_nodes``
+    nodes: its riskiest members (confirmed fraud, then by fraud score) and most shared
+    entities, about two members to one entity.
 
     Raises:
         NotFoundError: no such ring.
@@ -145,12 +149,12 @@ def ring_view(guard: StoreGuard, ring_id: str) -> RingView:
         if ring is None:
             return None
         members = store.get_nodes("User", ring.members)
-        keys = [("User", m) for m in ring.members] + [(e.label, e.id) for e in ring.entities]
+        keys = _drawn(ring, members, max_nodes)
         try:
             sub = exploration.subgraph(store, keys) if keys else None
         except EntityNotFoundError:
             sub = None
-        return RingView(ring, members, sub)
+        return RingView(ring, members, sub, len(keys) < ring.size + len(ring.entities))
 
     try:
         view = guard.investigate(read)
@@ -159,3 +163,17 @@ def ring_view(guard: StoreGuard, ring_id: str) -> RingView:
     if view is None:
         raise NotFoundError(f"no ring {ring_id!r}")
     return view
+
+
+def _drawn(ring: Ring, members: dict[str, GraphNode], max_nodes: int
+           ) -> list[tuple[NodeType, str]]:
+    def risk(user_id: str) -> tuple[int, float, str]:
+        props = members[user_id].properties if user_id in members else {}
+        score = props.get("fraud_score")
+        return (props.get("fraud_label") != "fraud",
+                -float(score) if isinstance(score, int | float) else 0.0, user_id)
+
+    entities = min(len(ring.entities), max(max_nodes // 3, max_nodes - ring.size))
+    people = sorted(ring.members, key=risk)[:max_nodes - entities]
+    return ([("User", m) for m in people]
+            + [(e.label, e.id) for e in ring.entities[:entities]])

@@ -48,6 +48,6 @@ def _list(args: argparse.Namespace) -> int:
             print(json.dumps({"ring_id": ring.ring_id, "size": ring.size, "risk": ring.risk,
                               "confirmed_fraud_share": ring.confirmed_fraud_share,
                               "money_at_stake": ring.money_at_stake,
-                              "shared_entities": len(ring.entities),
+                              "shared_entities": ring.shared_entities,
                               "refreshed_at": ring.refreshed_at}))
     return 0

@@ -120,8 +120,11 @@ class RingPublic(RingSummaryPublic):
     members: list[RingMemberPublic] = Field(description="Member accounts, by id.")
     entities: list[RingEntityPublic] = Field(description="What two or more members share, "
                                              "most shared first.")
-    nodes: list[GraphNodePublic] = Field(description="Members and shared entities.")
+    nodes: list[GraphNodePublic] = Field(description="Members and shared entities, at most "
+                                         "max_nodes: the riskiest members first.")
     edges: list[GraphEdgePublic] = Field(description="Relationships among them.")
+    truncated: bool = Field(False, description="True when the drawing leaves members or "
+                            "entities out (max_nodes).")
 
 
 class RingRefreshPublic(BaseModel):

@@ -50,7 +50,8 @@ def test_rings_are_found_ranked_and_stored_on_their_members(store: GraphStore) -
     _world(store)
     done = refresh_rings(store, hub_size=10, min_size=3, seed=0, now=1000)
     assert (done.rings, done.members, done.retired, done.users_left) == (2, 10, 0, 0)
-    a, b = ranked_rings(store, limit=10)
+    a, b = ranked_rings(store, limit=10, entities=True)
+    assert [r.shared_entities for r in ranked_rings(store, limit=10)] == [3, 1]
     assert a.members == tuple(RING_A) and b.members == tuple(RING_B)
     # risk: mean of 1, 1, 0, 0, 0 (two fraud, one cleared, two unknown); B: 0.4 / 5
     assert a.risk == pytest.approx(0.4) and a.confirmed_fraud_share == pytest.approx(0.4)

@@ -55,9 +55,11 @@ def refresh(runtime: RuntimeDep, _: Investigator) -> RingRefreshPublic:
 def ring(
     ring_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="Ring id.")],
     runtime: RuntimeDep, _: Investigator,
+    max_nodes: Annotated[int, Query(ge=10, le=5000, description="Most nodes drawn: the "
+                                    "riskiest members and most shared entities.")] = 300,
 ) -> RingPublic:
     """One ring: members, what they share, and its subgraph for drawing (investigator)."""
-    view = investigation.ring_view(runtime.guard, ring_id)
+    view = investigation.ring_view(runtime.guard, ring_id, max_nodes=max_nodes)
     nodes, edges = subgraph_public(view.subgraph) if view.subgraph else ([], [])
     members = []
     for user_id in view.ring.members:
@@ -71,11 +73,11 @@ def ring(
         **_summary(view.ring).model_dump(), members=members,
         entities=[RingEntityPublic(label=e.label, id=e.id, members=e.members)
                   for e in view.ring.entities],
-        nodes=nodes, edges=edges)
+        nodes=nodes, edges=edges, truncated=view.truncated)
 
 
 def _summary(r: Ring) -> RingSummaryPublic:
     return RingSummaryPublic(ring_id=r.ring_id, size=r.size, risk=r.risk,
                              confirmed_fraud_share=r.confirmed_fraud_share,
                              money_at_stake=r.money_at_stake,
-                             shared_entities=len(r.entities), refreshed_at=r.refreshed_at)
+                             shared_entities=r.shared_entities, refreshed_at=r.refreshed_at)
