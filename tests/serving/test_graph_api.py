@@ -88,6 +88,11 @@ def test_the_planted_ring_is_found_ranked_and_drawn(server: LiveServer) -> None:
         for edge in ring["edges"]:
             assert (edge["src_label"], edge["src"]) in drawn
             assert (edge["dst_label"], edge["dst"]) in drawn
+        assert ring["truncated"] is False
+        small = c.get(f"/v1/rings/{ring_id}", params={"max_nodes": 10}).json()
+        assert len(small["nodes"]) <= 10 and small["members"] == ring["members"]
+        assert small["truncated"] is (ring["size"] + ring["shared_entities"] > 10)
+        assert c.get(f"/v1/rings/{ring_id}", params={"max_nodes": 9}).status_code == 422
         assert c.get("/v1/rings", params={"min_size": ring["size"] + 1000}).json() == {
             "rings": []}
         missing = c.get("/v1/rings/ring_nope")
