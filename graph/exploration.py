@@ -67,7 +67,7 @@ def entity_neighbourhood(store: GraphStore, label: NodeType, node_id: str, *, ho
     direction) are taken in turns, one per frontier node in ``(label, id)`` order, each node's
     in ``(label, id)`` order, until ``per_hop`` new nodes are taken. A node with more than
     ``hub_size`` distinct neighbours is returned but not expanded (``Subgraph.hubs`` gives its
-    degree); the seed is expanded whatever its size. Relationships between two returned nodes
+    degree: its relationships, each event counted); the seed is expanded whatever its size. Relationships between two returned nodes
     are returned; the events of one type between the same two nodes are one edge with their
     ``count`` and the latest one's properties.
 

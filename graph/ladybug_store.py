@@ -645,10 +645,8 @@ class _Reader:
                            queries.degree(spec, distinct=True))
         found: dict[str, int] = {}
         for i in ids:
-            if int(_rows(self._conn, count, {"id": i})[0][0]) <= above:
-                continue
-            degree = int(_rows(self._conn, distinct, {"id": i})[0][0])
-            if degree > above:
+            degree = int(_rows(self._conn, count, {"id": i})[0][0])
+            if degree > above and int(_rows(self._conn, distinct, {"id": i})[0][0]) > above:
                 found[i] = degree
         return found
 

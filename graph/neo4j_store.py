@@ -568,7 +568,7 @@ class _Reader:
     def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
         query = queries.degrees(self._schema.node(label))
         return {record["id"]: int(record["degree"])
-                for record in self._tx.run(query, ids=ids, above=above)}
+                for record in self._tx.run(query, ids=ids, above=above, cap=above + 1)}
 
     def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
                       ) -> list[GraphEdge]:

@@ -117,7 +117,7 @@ class Subgraph:
     """Nodes and edges around a seed, as an investigator sees them.
 
     ``hubs`` maps each node returned but not expanded for its size, ``(label, id)``, to its
-    degree (distinct neighbours).
+    degree (its relationships, each event counted).
     """
 
     seed: GraphNode
@@ -878,8 +878,9 @@ class ExplorationReader(NeighbourhoodReader, Protocol):
     """What :mod:`graph.exploration` reads besides a neighbourhood's, in one transaction."""
 
     def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
-        """Id -> number of distinct neighbours (any type, either direction) of the ``label``
-        nodes in ``ids`` that have more than ``above`` of them; the others are left out."""
+        """Id -> number of relationships (any type, either direction) of the ``label`` nodes
+        in ``ids`` that have more than ``above`` distinct neighbours; the others are left
+        out."""
         ...
 
     def edges_between(self, label: NodeType, ids: list[str], targets: list[str]

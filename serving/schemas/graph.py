@@ -29,8 +29,10 @@ class GraphNodePublic(BaseModel):
                                       examples=[None])
     ring_id: str | None = Field(None, description="The ring a user was last found in.",
                                 examples=["ring_3fa94b2c1d0e4f5a"])
-    hub_size: int | None = Field(description="Distinct neighbours, when above the hub size "
-                                 "asked for: returned but not expanded.", examples=[None])
+    hub_size: int | None = Field(description="Set when the node has more distinct neighbours "
+                                 "than the hub size asked for (returned but not expanded): its "
+                                 "degree, its relationships with each event counted.",
+                                 examples=[None])
 
 
 class GraphEdgePublic(BaseModel):
