@@ -80,10 +80,18 @@ def _linked_pairs(store: GraphStore, users: list[str], rng: random.Random, n: in
     """Pairs two or four steps apart through entities that are not hubs."""
     def sharing(u: str) -> list[str]:
         rows = store.shared_accounts(u, limit=200)
-        small = {(r.via_label, r.via_id) for r in rows if store.explore(
-            lambda reader, r=r: reader.linked(r.via_label, [r.via_id], PATH_RELS, hub_size)
-        )[r.via_id] is not None}
-        return sorted({r.user_id for r in rows if (r.via_label, r.via_id) in small})
+        vias = sorted({(r.via_label, r.via_id) for r in rows})
+
+        def small(reader: Any) -> set[tuple[str, str]]:
+            keep = set()
+            for label in sorted({lab for lab, _ in vias}):
+                ids = [i for lab, i in vias if lab == label]
+                found = reader.linked(label, ids, PATH_RELS, hub_size)
+                keep |= {(label, i) for i in ids if found[i] is not None}
+            return keep
+
+        kept = store.explore(small)
+        return sorted({r.user_id for r in rows if (r.via_label, r.via_id) in kept})
 
     pairs: list[tuple[str, str]] = []
     for u in users:
