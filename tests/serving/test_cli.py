@@ -190,6 +190,7 @@ def test_rings_refresh_stores_the_rings_and_list_ranks_them(tmp_path: Path,
     """`riskgraph rings refresh` then `rings list` on the embedded store: two groups of
     accounts sharing a device and a phone, one with a confirmed fraud."""
     data = tmp_path / "data"
+    data.mkdir()
     with LadybugStore(data / "graph.lbug") as store:
         store.apply_schema()
         users = [f"g{g}u{i}" for g in range(2) for i in range(4)]
