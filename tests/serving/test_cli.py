@@ -124,7 +124,7 @@ def test_the_secret_is_named_where_it_is_needed() -> None:
 
 def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, str],
                                                          tmp_path: Path) -> None:
-    """`load` into an embedded store whose page cache is too small (16 MiB for this world)
+    """`load` into an embedded store whose page cache is too small (20 MiB for this world)
     stops with one line naming RISKGRAPH_LADYBUG_BUFFER_POOL_MB and its value; raised, the
     same command loads what a one-shot load does (the store was empty: the bulk load that
     stopped kept nothing, and the next one loads it whole). `serve` on a pool too small to
@@ -133,14 +133,14 @@ def test_a_full_buffer_pool_names_the_setting_in_one_line(clean_env: dict[str, s
     write_world(simulate_world(WorldConfig(users=300, seed=7)), world)
     env = {**clean_env, "RISKGRAPH_PSEUDONYM_SECRET": "cli-test-secret-0123456789",
            "RISKGRAPH_DATA_DIR": str(tmp_path / "data"),
-           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "16"}
+           "RISKGRAPH_LADYBUG_BUFFER_POOL_MB": "20"}
     stopped = _riskgraph("load", str(world), "--quiet", env=env, cwd=tmp_path)
     assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr
     lines = stopped.stderr.strip().splitlines()
     assert len(lines) == 1, stopped.stderr
-    assert lines[0].startswith("riskgraph load: LadybugDB write failed: its buffer pool (16 MiB) "
+    assert lines[0].startswith("riskgraph load: LadybugDB write failed: its buffer pool (20 MiB) "
                                "is full"), lines[0]
-    assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 16)" in lines[0]
+    assert "raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB (now 20)" in lines[0]
     assert "run the same command again to resume" in lines[0]
 
     resumed = _riskgraph("load", str(world), "--quiet", cwd=tmp_path,
