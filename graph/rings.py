@@ -8,6 +8,10 @@ network, a public Wi-Fi, a carrier NAT) is left out, since it links people who d
 other. Each shared entity adds ``1 / (k - 1)`` to the weight of each pair among its ``k`` users,
 so that one big entity does not outweigh a few small ones (Newman's weighting for
 collaboration graphs).
+
+NOTE: a ring record holds its entities' ids as they were at its refresh; a key rotation
+(:mod:`graph.key_rotation`) re-keys those ids and leaves the records as they are until the
+next refresh.
 """
 
 from __future__ import annotations
