@@ -205,17 +205,18 @@ def get_nodes(spec: NodeSpec) -> LiteralString:
 
 
 def neighbours(spec: NodeSpec) -> LiteralString:
-    """Distinct ``(label, id)`` of the neighbours of node ``$id``, any type or direction.
+    """``(label, id)`` of the neighbours of node ``$id``, any type or direction, once per
+    relationship (the caller removes repeats, sorts and caps).
 
     NOTE: one node per query on purpose: a pattern anchored on a literal ``id`` probes the
     primary-key index (0.2 ms), while ``UNWIND $ids`` or ``WHERE s.id IN $ids`` before a
     relationship pattern scans the tables (5 ms to 1 s on 100k users, growing with the table).
-    The caller sorts and caps: ``ORDER BY ... LIMIT`` here costs 1-2 ms per node, which only
-    a hub with thousands of neighbours would win back.
+    No ``DISTINCT`` and no ``ORDER BY ... LIMIT``: LadybugDB's DISTINCT costs five times the
+    match (1.2 against 0.23 ms per user on the 100k world), a set in Python microseconds.
     """
     return _literal(
         f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[]-(t) "
-        "RETURN DISTINCT label(t), t.`id`"
+        "RETURN label(t), t.`id`"
     )
 
 
@@ -354,4 +355,80 @@ def find_ids(spec: NodeSpec, name: str, is_null: bool) -> LiteralString:
     where = f"n.{_q(name, spec.columns)} " + ("IS NULL" if is_null else "= $value")
     return _literal(
         f"MATCH (n:{_q(spec.label, (spec.label,))}) WHERE {where} RETURN n.`id` AS id ORDER BY id LIMIT $limit"
+    )
+
+
+def degree(spec: NodeSpec, *, distinct: bool) -> LiteralString:
+    """The number of relationships (``distinct``: of distinct neighbours) of node ``$id``, any
+    type or direction (one node per query, as :func:`neighbours`).
+
+    NOTE: counting relationships is a third of the cost of counting distinct neighbours
+    (0.2 against 0.6 ms on the 100k world) and bounds it from above.
+    """
+    count = "count(DISTINCT t)" if distinct else "count(*)"
+    return _literal(
+        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[]-(t) RETURN {count}"
+    )
+
+
+def edges_between(spec: NodeSpec) -> LiteralString:
+    """Type, target id and the relationship (as :func:`edges_from`) for each relationship
+    leaving node ``$id`` for a node whose id is in ``$targets``.
+
+    NOTE: the filter keeps the relationship maps of the rest (a user's logins and orders)
+    from being built: 1.2 ms against 2.8 ms per user on the 100k world.
+    """
+    return _literal(
+        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[r]->(t) "
+        "WHERE t.`id` IN $targets RETURN label(r), t.`id`, r"
+    )
+
+
+def linked(spec: NodeSpec, rels: tuple[RelSpec, ...], *, mode: str) -> LiteralString:
+    """Node ``$id``'s neighbours over the relationship types ``rels``, either direction:
+
+    * ``count``: how many relationships;
+    * ``distinct``: how many distinct neighbours;
+    * ``all``: ``(label, id)`` once per relationship (the caller removes repeats, as for
+      :func:`neighbours`).
+
+    NOTE: a path search reads many entities only to learn they are hubs: the counts (1-2 ms
+    for a merchant of 7,000 orders) replace reading every relationship (5-15 ms).
+    """
+    types = "|".join(_q(r.type, (r.type,)) for r in rels)
+    match = f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[:{types}]-(t) "
+    if mode == "count":
+        return _literal(match + "RETURN count(*)")
+    if mode == "distinct":
+        return _literal(match + "RETURN count(DISTINCT t)")
+    if mode == "all":
+        return _literal(match + "RETURN label(t), t.`id`")
+    raise ValueError(f"mode must be count, distinct or all, got {mode!r}")
+
+
+def edge_pairs(spec: RelSpec) -> LiteralString:
+    """The distinct ``(src, dst)`` pairs of a relationship type."""
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))})-[:{_q(spec.type, (spec.type,))}]->"
+        f"(t:{_q(spec.dst, (spec.dst,))}) RETURN DISTINCT s.`id` AS `src`, t.`id` AS `dst`"
+    )
+
+
+def top_nodes(spec: NodeSpec, order_by: tuple[str, ...], at_least: tuple[str, ...],
+              unset: tuple[str, ...]) -> LiteralString:
+    """The ids of the nodes of a label ordered by ``order_by`` descending then ``id``, the
+    first ``$limit``; property ``p`` of ``at_least`` at least ``$min_<p>``, those of ``unset``
+    null.
+
+    NOTE: ids only: sorting whole rows carries every column (a ring's member list) through the
+    sort; the caller reads the few rows it keeps by id.
+    """
+    cols = spec.columns
+    where = [f"n.{_q(p, cols)} >= $min_{p}" for p in at_least]
+    where += [f"n.{_q(p, cols)} IS NULL" for p in unset]
+    order = ", ".join(f"n.{_q(p, cols)} DESC" for p in order_by)
+    return _literal(
+        f"MATCH (n:{_q(spec.label, (spec.label,))})"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" RETURN n.`id` ORDER BY {order}, n.`id` LIMIT $limit"
     )

@@ -294,3 +294,72 @@ def find_ids(spec: NodeSpec, name: str, is_null: bool) -> LiteralString:
     return _literal(
         f"MATCH (n:{_label(spec)}) WHERE {where} RETURN n.`id` AS id ORDER BY id LIMIT $limit"
     )
+
+
+def degrees(spec: NodeSpec) -> LiteralString:
+    """Per node in ``$ids`` with more than ``$above`` distinct neighbours (any type and
+    direction), its number of relationships.
+
+    NOTE: the relationship count (``COUNT { (s)--() }``) comes from the node's degree store
+    without touching a relationship and bounds the distinct count from above; past it, the
+    distinct neighbours are read only until one more than ``$above`` (a merchant of 7,000
+    orders is a hub after a few hundred).
+    """
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        "WITH s, COUNT { (s)--() } AS degree WHERE degree > $above "
+        "CALL (s) { MATCH (s)--(t) WITH DISTINCT t LIMIT $cap RETURN count(t) AS seen } "
+        "WITH s, degree, seen WHERE seen > $above "
+        "RETURN s.`id` AS id, degree"
+    )
+
+
+def edges_between(spec: NodeSpec) -> LiteralString:
+    """Type, ends and properties of every relationship leaving a node in ``$ids`` for a node
+    whose id is in ``$targets``."""
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}})-[r]->(t) "
+        "WHERE t.`id` IN $targets "
+        "RETURN s.`id` AS src, type(r) AS type, t.`id` AS dst, properties(r) AS props"
+    )
+
+
+def linked(spec: NodeSpec, rels: tuple[RelSpec, ...]) -> LiteralString:
+    """Per node in ``$ids``, up to ``$limit`` of its distinct neighbours over the relationship
+    types ``rels``, either direction, in no order.
+
+    NOTE: no ``ORDER BY`` before the ``LIMIT``: a path search caps a node at one more than the
+    hub size only to learn whether it is a hub, and sorting would read every relationship of a
+    merchant with thousands of orders first (seconds per path on the 100k world).
+    """
+    types = "|".join(_q(r.type, (r.type,)) for r in rels)
+    return _literal(
+        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        "CALL (s) { "
+        f"MATCH (s)-[:{types}]-(t) WITH DISTINCT t LIMIT $limit "
+        "RETURN head(labels(t)) AS label, t.`id` AS id } "
+        "RETURN s.`id` AS near, label, id"
+    )
+
+
+def edge_pairs(spec: RelSpec) -> LiteralString:
+    """The distinct ``(src, dst)`` pairs of a relationship type."""
+    return _literal(
+        f"MATCH (s:{_q(spec.src, (spec.src,))})-[:{_q(spec.type, (spec.type,))}]->"
+        f"(t:{_q(spec.dst, (spec.dst,))}) RETURN DISTINCT s.`id` AS src, t.`id` AS dst"
+    )
+
+
+def top_nodes(spec: NodeSpec, order_by: tuple[str, ...], at_least: tuple[str, ...],
+              unset: tuple[str, ...]) -> LiteralString:
+    """Nodes of a label ordered by ``order_by`` descending then ``id``, the first ``$limit``;
+    property ``p`` of ``at_least`` at least ``$min_<p>``, those of ``unset`` null."""
+    cols = spec.columns
+    where = [f"n.{_q(p, cols)} >= $min_{p}" for p in at_least]
+    where += [f"n.{_q(p, cols)} IS NULL" for p in unset]
+    order = ", ".join(f"n.{_q(p, cols)} DESC" for p in order_by)
+    return _literal(
+        f"MATCH (n:{_label(spec)})"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" RETURN n.`id` AS id, properties(n) AS props ORDER BY {order}, n.`id` LIMIT $limit"
+    )

@@ -47,6 +47,7 @@ from graph.store import (
     SHARED_VIA,
     GraphEdge,
     GraphNode,
+    ExplorationReader,
     GraphStore,
     Rewrite,
     SharedAccount,
@@ -582,6 +583,28 @@ class LadybugStore(GraphStore):
                                                                            "limit": limit}
         return [str(r[0]) for r in self._read(lambda conn: _rows(conn, query, params))]
 
+    def _explore(self, fn: Callable[[ExplorationReader], T]) -> T:
+        return self._read(lambda conn: fn(_Reader(conn, self.schema)))
+
+    def _edge_pairs(self, rel_type: RelType) -> pa.Table:
+        query = queries.edge_pairs(self.schema.rel(rel_type))
+        table = self._read(lambda conn: _arrow(conn, query))
+        return pa.table({"src": table.column(0).cast(pa.string()),
+                         "dst": table.column(1).cast(pa.string())})
+
+    def _top_nodes(self, label: NodeType, order_by: tuple[str, ...], limit: int,
+                   at_least: dict[str, float], unset: tuple[str, ...]) -> list[GraphNode]:
+        spec = self.schema.node(label)
+        query = queries.top_nodes(spec, order_by, tuple(at_least), unset)
+        params: dict[str, Any] = {"limit": limit, **{f"min_{k}": v for k, v in at_least.items()}}
+
+        def run(conn: ladybug.Connection) -> list[GraphNode]:
+            ids = [str(row[0]) for row in _rows(conn, query, params)]
+            found = self._nodes(conn, spec, ids) if ids else {}
+            return [GraphNode(label, i, found[i]) for i in ids if i in found]
+
+        return self._read(run)
+
     def _node_ids(self, label: NodeType) -> list[str]:
         spec = self.schema.node(label)
         table = self._read(lambda conn: _arrow(conn, queries.node_ids(spec)))
@@ -620,9 +643,48 @@ class _Reader:
     ) -> dict[str, list[tuple[NodeType, str]]]:
         query = queries.neighbours(self._schema.node(label))
         return {
-            i: sorted((lab, j) for lab, j in _rows(self._conn, query, {"id": i}))[:limit]
+            i: sorted({(lab, j) for lab, j in _rows(self._conn, query, {"id": i})})[:limit]
             for i in ids
         }
+
+    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
+        spec = self._schema.node(label)
+        count, distinct = (queries.degree(spec, distinct=False),
+                           queries.degree(spec, distinct=True))
+        found: dict[str, int] = {}
+        for i in ids:
+            degree = int(_rows(self._conn, count, {"id": i})[0][0])
+            if degree > above and int(_rows(self._conn, distinct, {"id": i})[0][0]) > above:
+                found[i] = degree
+        return found
+
+    def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
+               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
+        rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))
+        if not rels or not ids:
+            return {i: [] for i in ids}
+        spec = self._schema.node(label)
+        count, distinct, every = (queries.linked(spec, rels, mode=m)
+                                  for m in ("count", "distinct", "all"))
+        found: dict[str, list[tuple[NodeType, str]] | None] = {}
+        for i in ids:
+            if (int(_rows(self._conn, count, {"id": i})[0][0]) > limit
+                    and int(_rows(self._conn, distinct, {"id": i})[0][0]) > limit):
+                found[i] = None
+            else:
+                found[i] = sorted({(lab, j) for lab, j in _rows(self._conn, every, {"id": i})})
+        return found
+
+    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
+                      ) -> list[GraphEdge]:
+        query = queries.edges_between(self._schema.node(label))
+        edges: list[GraphEdge] = []
+        for i in ids:
+            for rel_type, dst, rel in _rows(self._conn, query, {"id": i, "targets": targets}):
+                names = [p.name for p in self._schema.rel(rel_type).properties]
+                props = {k: rel[k] for k in names if rel.get(k) is not None}
+                edges.append(GraphEdge(rel_type, i, dst, props))
+        return edges
 
     def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
         spec = self._schema.node(label)

@@ -42,6 +42,7 @@ from graph.store import (
     SHARED_VIA,
     GraphEdge,
     GraphNode,
+    ExplorationReader,
     GraphStore,
     Rewrite,
     SharedAccount,
@@ -495,6 +496,32 @@ class Neo4jStore(GraphStore):
                                 {"value": value, "limit": limit}, RoutingControl.READ)
         return [str(r["id"]) for r in records]
 
+    def _explore(self, fn: Callable[[ExplorationReader], T]) -> T:
+        schema = self.schema
+        return self._transaction(lambda tx: fn(_Reader(tx, schema)), RoutingControl.READ)
+
+    def _edge_pairs(self, rel_type: RelType) -> pa.Table:
+        query = queries.edge_pairs(self.schema.rel(rel_type))
+
+        def work(tx: ManagedTransaction) -> tuple[list[str], list[str]]:
+            src: list[str] = []
+            dst: list[str] = []
+            for record in tx.run(query):
+                src.append(record[0])
+                dst.append(record[1])
+            return src, dst
+
+        src, dst = self._transaction(work, RoutingControl.READ)
+        return pa.table({"src": pa.array(src, pa.string()), "dst": pa.array(dst, pa.string())})
+
+    def _top_nodes(self, label: NodeType, order_by: tuple[str, ...], limit: int,
+                   at_least: dict[str, float], unset: tuple[str, ...]) -> list[GraphNode]:
+        spec = self.schema.node(label)
+        query = queries.top_nodes(spec, order_by, tuple(at_least), unset)
+        params: dict[str, Any] = {"limit": limit, **{f"min_{k}": v for k, v in at_least.items()}}
+        return [GraphNode(label, r["id"], _schema_props(spec.columns[1:], r["props"]))
+                for r in self._execute(query, params, RoutingControl.READ)]
+
     def _node_ids(self, label: NodeType) -> list[str]:
         spec = self.schema.node(label)
         return [str(r["id"]) for r in self._execute(queries.node_ids(spec), {},
@@ -556,6 +583,28 @@ class _Reader:
                 found[record["near"]].append((record["label"], record["id"]))
         return {i: sorted(n) for i, n in found.items()}
 
+    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
+        query = queries.degrees(self._schema.node(label))
+        return {record["id"]: int(record["degree"])
+                for record in self._tx.run(query, ids=ids, above=above, cap=above + 1)}
+
+    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
+                      ) -> list[GraphEdge]:
+        return self._edges(queries.edges_between(self._schema.node(label)),
+                           {"ids": ids, "targets": targets})
+
+    def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
+               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
+        found: dict[str, list[tuple[NodeType, str]]] = {i: [] for i in ids}
+        rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))
+        if not rels or not ids:
+            return {i: [] for i in ids}
+        query = queries.linked(self._schema.node(label), rels)
+        for record in self._tx.run(query, ids=ids, limit=limit + 1):
+            if record["id"] is not None:
+                found[record["near"]].append((record["label"], record["id"]))
+        return {i: sorted(n) if len(n) <= limit else None for i, n in found.items()}
+
     def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
         spec = self._schema.node(label)
         names = spec.columns[1:]
@@ -565,9 +614,12 @@ class _Reader:
         }
 
     def edges_from(self, label: NodeType, ids: list[str]) -> list[GraphEdge]:
+        return self._edges(queries.edges_from(self._schema.node(label)), {"ids": ids})
+
+    def _edges(self, query: LiteralString, params: dict[str, Any]) -> list[GraphEdge]:
         known = set(self._schema.rel_types)
         edges: list[GraphEdge] = []
-        for record in self._tx.run(queries.edges_from(self._schema.node(label)), ids=ids):
+        for record in self._tx.run(query, params):
             rel_type = record["type"]
             if rel_type not in known:
                 continue

@@ -170,7 +170,7 @@ NODES: Final[tuple[NodeSpec, ...]] = (
             *_LABEL_PROPS,
             *_SCORE_PROPS,
         ),
-        indexes=("id_hash", "fraud_label"),
+        indexes=("id_hash", "fraud_label", "ring_id"),
     ),
     NodeSpec(
         "Device",
@@ -240,6 +240,9 @@ NODES: Final[tuple[NodeSpec, ...]] = (
     ),
 )
 
+RING: Final[NodeType] = "Ring"
+"""The label of a ring found by :func:`graph.rings.refresh_rings` (derived from the graph, so an
+operational record: snapshots and models leave it out)."""
 STORE_IDENTITY: Final[NodeType] = "StoreIdentity"
 """The label of the one node that names a store instance (:meth:`graph.GraphStore.identity`)."""
 RESCORE_RUN: Final[NodeType] = "RescoreRun"
@@ -443,6 +446,26 @@ RECORDS: Final[tuple[NodeSpec, ...]] = (
             _p("at", "INT64", "when, epoch seconds"),
         ),
         indexes=("key_id",),
+        record=True,
+    ),
+    NodeSpec(
+        RING,
+        (
+            _p("size", "INT64", "member accounts"),
+            _p("risk", "DOUBLE", "mean member risk: 1 confirmed fraud, 0 cleared, else the "
+               "latest fraud_score, else 0"),
+            _p("confirmed_fraud_share", "DOUBLE", "share of members labelled fraud"),
+            _p("money_at_stake", "DOUBLE", "sum of the members' application amounts not "
+               "declined"),
+            _p("shared_entities", "INT64", "devices, phones, addresses and IPs that two or "
+               "more members share (hubs left out)"),
+            _p("refreshed_at", "INT64", "when the refresh that found it ran, epoch seconds"),
+            _p("retired_at", "INT64", "set when a refresh no longer finds it; null while live"),
+            _p("members_json", "STRING", "member user ids, a JSON list"),
+            _p("entities_json", "STRING", "shared entities, a JSON list of [label, id, "
+               "members]"),
+        ),
+        indexes=("risk",),
         record=True,
     ),
     NodeSpec(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import abc
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 from graph.errors import GraphError, SchemaError, StoreError
 from graph.schema import SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
 from graph.typing import NodeType, RelType, Row, Rows
+
+T = TypeVar("T")
 
 MAX_HOPS: Final = 3
 LabelKind = Literal["fraud", "cleared", "default"]
@@ -100,19 +102,28 @@ class GraphNode:
 
 @dataclass(frozen=True)
 class GraphEdge:
+    """A relationship; ``count`` > 1 when it stands for that many events between the same two
+    nodes (:mod:`graph.exploration` folds them, keeping the latest one's properties)."""
+
     type: RelType
     src: str
     dst: str
     properties: Mapping[str, Any] = field(default_factory=dict)
+    count: int = 1
 
 
 @dataclass(frozen=True)
 class Subgraph:
-    """Nodes and edges around a seed, as an investigator sees them."""
+    """Nodes and edges around a seed, as an investigator sees them.
+
+    ``hubs`` maps each node returned but not expanded for its size, ``(label, id)``, to its
+    degree (its relationships, each event counted).
+    """
 
     seed: GraphNode
     nodes: tuple[GraphNode, ...]
     edges: tuple[GraphEdge, ...]
+    hubs: Mapping[tuple[NodeType, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -569,6 +580,38 @@ class GraphStore(abc.ABC):
             raise ValueError(f"limit must be positive, got {limit}")
         return self._shared_accounts(user_id, via, limit)
 
+    def explore(self, fn: Callable[[ExplorationReader], T]) -> T:
+        """Run ``fn`` with a reader of the graph in one read transaction (Neo4j) or on one
+        connection (LadybugDB): what :mod:`graph.exploration` builds its answers on."""
+        return self._explore(fn)
+
+    def edge_pairs(self, rel_type: RelType) -> pa.Table:
+        """The distinct ``(src, dst)`` pairs of ``rel_type``, without properties: columns
+        ``src`` and ``dst`` (an event type's many events between two nodes are one pair)."""
+        self.schema.rel(rel_type)
+        return self._edge_pairs(rel_type)
+
+    def top_nodes(self, label: NodeType, *, order_by: Sequence[str], limit: int,
+                  at_least: Mapping[str, float] | None = None,
+                  unset: Sequence[str] = ()) -> list[GraphNode]:
+        """The first ``limit`` nodes of ``label`` ordered by ``order_by`` (each descending,
+        then ``id`` ascending), among those whose properties are at least ``at_least`` and
+        whose ``unset`` properties are null.
+
+        Raises:
+            SchemaError: on an unknown label or property.
+            ValueError: on a non-positive ``limit`` or an empty ``order_by``.
+        """
+        spec = self.schema.node(label)
+        at_least = dict(at_least or {})
+        for name in (*order_by, *at_least, *unset):
+            spec.property(name)
+        if not order_by:
+            raise ValueError("order_by must name at least one property")
+        if limit <= 0:
+            raise ValueError(f"limit must be positive, got {limit}")
+        return self._top_nodes(label, tuple(order_by), limit, at_least, tuple(unset))
+
     def counts(self) -> dict[str, int]:
         """Number of nodes per label and relationships per type."""
         return self._counts()
@@ -680,6 +723,18 @@ class GraphStore(abc.ABC):
     def _shared_accounts(
         self, user_id: str, via: tuple[NodeType, ...], limit: int
     ) -> list[SharedAccount]: ...
+
+    def _explore(self, fn: Callable[[ExplorationReader], T]) -> T:
+        raise NotImplementedError(f"{type(self).__name__} has no exploration reader")
+
+    def _edge_pairs(self, rel_type: RelType) -> pa.Table:
+        # NOTE: the whole export, then distinct pairs; backends override with one query.
+        table = self._export_edges(rel_type).select(["src", "dst"])
+        return table.group_by(["src", "dst"], use_threads=False).aggregate([])
+
+    def _top_nodes(self, label: NodeType, order_by: tuple[str, ...], limit: int,
+                   at_least: dict[str, float], unset: tuple[str, ...]) -> list[GraphNode]:
+        raise NotImplementedError(f"{type(self).__name__} cannot rank nodes")
 
     @abc.abstractmethod
     def _find_ids(self, label: NodeType, name: str, value: str | None,
@@ -841,6 +896,28 @@ class NeighbourhoodReader(Protocol):
 
     def edges_from(self, label: NodeType, ids: list[str]) -> list[GraphEdge]:
         """Every relationship leaving a ``label`` node in ``ids``, with non-null properties."""
+        ...
+
+
+class ExplorationReader(NeighbourhoodReader, Protocol):
+    """What :mod:`graph.exploration` reads besides a neighbourhood's, in one transaction."""
+
+    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
+        """Id -> number of relationships (any type, either direction) of the ``label`` nodes
+        in ``ids`` that have more than ``above`` distinct neighbours; the others are left
+        out."""
+        ...
+
+    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
+                      ) -> list[GraphEdge]:
+        """Every relationship leaving a ``label`` node in ``ids`` for a node whose id is in
+        ``targets`` (of any label), with non-null properties."""
+        ...
+
+    def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
+               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
+        """Per id, its distinct neighbours over ``rel_types`` (either direction), sorted by
+        ``(label, id)``; ``None`` for a node that has more than ``limit`` of them."""
         ...
 
 

@@ -42,6 +42,8 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
                   "graph (tolokers or your own files)"),
     "serve": ("serving.commands.serve", "run the scoring API; needs the pseudonym secret"),
     "keys": ("serving.commands.keys", "create, list or revoke API keys"),
+    "rings": ("serving.commands.rings", "find the rings of the graph and store them (refresh), "
+              "or list the riskiest"),
     "erase": ("serving.commands.privacy", "erase a person's identifiers and documents; the "
               "graph's risk facts stay pseudonymous"),
     "rotate-key": ("serving.commands.privacy", "re-key every keyed hash of the store under a "

@@ -132,6 +132,18 @@ class Settings(BaseSettings):
     DRIFT_PSI_ALERT: float = Field(0.25, gt=0, description="PSI from which an input has "
                                    "shifted (flagged; riskgraph_drift_shifted_inputs counts "
                                    "them).")
+
+    RINGS_HUB_SIZE: int = Field(100, ge=2, le=1_000_000, description="Ring detection leaves "
+                                "out a device, phone, address or IP shared by more users than "
+                                "this (an office network, a public Wi-Fi).")
+    RINGS_MIN_SIZE: int = Field(3, ge=2, le=10_000, description="Fewest member accounts of a "
+                                "ring.")
+    RINGS_SEED: int = Field(0, ge=0, description="Random seed of ring detection (Leiden).")
+    RINGS_REFRESH_S: float = Field(0.0, ge=0, description="How often the service refreshes "
+                                   "the rings from the live graph (Leiden over the whole graph: "
+                                   "about 30 s of one core on a 100k-user world); 0: never, "
+                                   "refresh with `riskgraph rings refresh` or POST "
+                                   "/v1/rings/refresh.")
     SPOOL_DIR: Path | None = Field(None, description="Durable spool of writes made while the "
                                    "store is down; default DATA_DIR/spool.")
     ANSWERS_KEEP_S: float = Field(86_400.0, gt=0, description="How long a replica keeps, in "

@@ -13,7 +13,7 @@ from gnn import ModelRegistry
 from graph import GraphStore, Pseudonymiser
 from serving.api.errors import install_error_handlers
 from serving.api.middleware import RequestContextMiddleware
-from serving.api.routes import cases, events, health, investigation, keys, score, ui
+from serving.api.routes import cases, events, graph, health, investigation, keys, rings, score, ui
 from serving.api.runtime import Runtime
 from serving.cases import CaseService
 from serving.champion_challenger import CHALLENGER_NICE, ChallengerScorer, ModelSlots
@@ -26,6 +26,7 @@ from serving.metrics import ServingMetrics
 from serving.policy import Policy, load_policy
 from serving.rate_limiter import RateLimiter
 from serving.read_audit import ReadAudit
+from serving.ring_refresher import RingRefresher
 from serving.scoring import Scorer
 from serving.scoring_service import ScoringService
 from serving.settings import Settings
@@ -141,6 +142,9 @@ def create_app(
         docs_url="/docs" if settings.DOCS_ENABLED else None, redoc_url=None,
         openapi_url="/openapi.json" if settings.DOCS_ENABLED else None,
     ))
+    runtime.rings = RingRefresher(store, hub_size=settings.RINGS_HUB_SIZE,
+                                  min_size=settings.RINGS_MIN_SIZE, seed=settings.RINGS_SEED,
+                                  interval_s=settings.RINGS_REFRESH_S or None)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
@@ -164,7 +168,7 @@ def _model_slots(settings: Settings, store: GraphStore, scorer: GraphScorer,
 
 
 def _routes(app: FastAPI) -> FastAPI:
-    for module in (health, score, events, investigation, cases, keys, ui):
+    for module in (health, score, events, investigation, graph, rings, cases, keys, ui):
         app.include_router(module.router)
     return app
 

@@ -16,6 +16,7 @@ from serving.champion_challenger import ModelSlots
 from serving.drift import DriftMonitor
 from serving.heap import settle_heap
 from serving.live_graph import LiveGraph
+from serving.ring_refresher import RingRefresher
 from serving.metrics import ServingMetrics
 from serving.policy import Policy
 from serving.rate_limiter import RateLimiter
@@ -67,6 +68,7 @@ class Runtime:
     live_graph: LiveGraph | None = None
     models: ModelSlots | None = None
     drift: DriftMonitor | None = None
+    rings: RingRefresher | None = None
     ready_cache: tuple[float, bool] | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _keys_thread: threading.Thread | None = None
@@ -110,10 +112,14 @@ class Runtime:
         self._heap_thread = threading.Thread(target=self._run_heap, name="heap-settle",
                                              daemon=True)
         self._heap_thread.start()
+        if self.rings is not None:
+            self.rings.start()
 
     def stop(self) -> None:
         """Stop the threads, release the spool; the store belongs to the caller."""
         self._stop.set()
+        if self.rings is not None:
+            self.rings.close()
         if self.live_graph is not None:
             self.live_graph.close()
         if self.models is not None:

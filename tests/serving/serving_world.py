@@ -225,6 +225,20 @@ class FlakyStore(GraphStore):
         self._gate("shared_accounts")
         return self.inner.shared_accounts(user_id, via=via, limit=limit)
 
+    def _explore(self, fn: Any) -> Any:
+        self._gate("explore")
+        return self.inner.explore(fn)
+
+    def _edge_pairs(self, rel_type: str) -> Any:
+        self._gate("edge_pairs")
+        return self.inner.edge_pairs(rel_type)
+
+    def _top_nodes(self, label: str, order_by: Any, limit: int, at_least: Any,
+                   unset: Any) -> Any:
+        self._gate("top_nodes")
+        return self.inner.top_nodes(label, order_by=order_by, limit=limit, at_least=at_least,
+                                    unset=unset)
+
     def _counts(self) -> dict[str, int]:
         self._gate("counts")
         return self.inner.counts()

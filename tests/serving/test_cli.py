@@ -189,3 +189,31 @@ def test_serve_stops_when_the_buffer_pool_cannot_hold_the_export(clean_env: dict
     assert line == ("riskgraph serve: LadybugDB read failed: its buffer pool (32 MiB) is full "
                     "and no page in it could be freed; raise RISKGRAPH_LADYBUG_BUFFER_POOL_MB "
                     "(now 32), e.g. to 64")
+
+
+def test_rings_refresh_stores_the_rings_and_list_ranks_them(tmp_path: Path,
+                                                            clean_env: dict[str, str]) -> None:
+    """`riskgraph rings refresh` then `rings list` on the embedded store: two groups of
+    accounts sharing a device and a phone, one with a confirmed fraud."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with LadybugStore(data / "graph.lbug") as store:
+        store.apply_schema()
+        users = [f"g{g}u{i}" for g in range(2) for i in range(4)]
+        store.upsert_nodes("User", [{"id": u} for u in users] + [
+            {"id": "g1u0", "fraud_label": "fraud"}])
+        store.upsert_edges("USES", [{"src": u, "dst": f"D{u[1]}"} for u in users])
+        store.upsert_edges("HAS_PHONE", [{"src": u, "dst": f"P{u[1]}"} for u in users])
+        store.upsert_edges("LIVES_AT", [{"src": f"c{i}{w}", "dst": f"A{i}"}
+                                        for i in range(40) for w in "mf"])
+    env = {**clean_env, "RISKGRAPH_DATA_DIR": str(data)}
+    done = _riskgraph("rings", "refresh", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rings"] == 2
+    listed = _riskgraph("rings", "list", "--limit", "5", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rings = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["size"], r["risk"], r["shared_entities"]) for r in rings] == [
+        (4, 0.25, 2), (4, 0.0, 2)]
+    with LadybugStore(data / "graph.lbug", read_only=True) as store:
+        assert store.get_node("User", "g1u3").properties["ring_id"] == rings[0]["ring_id"]
