@@ -200,3 +200,30 @@ def test_bad_input_unknown_entities_and_other_roles_are_refused(server: LiveServ
             assert call().status_code == 403
     with server.client(None) as c:
         assert c.get("/v1/rings").status_code == 401
+
+
+def test_graph_reads_are_audited_and_masked_by_role(server: LiveServer) -> None:
+    """Issue 14, part 3, on the graph questions: each read is recorded with the key, the
+    entity and the time, and a user's home and national-id hash reach only an admin key."""
+    key = server.new_key("investigator", name="dora")
+    key_id = key.split("_")[1]
+    ring = _planted("fraud_ring")[0]
+    with server.client(key) as c:
+        seen = c.get(f"/v1/graph/User/{ring[0]}/neighbourhood", params={"hops": 1}).json()
+        assert c.get("/v1/graph/paths", params={"from_label": "User", "from_id": ring[0],
+                                                 "to_label": "User", "to_id": ring[1]}
+                     ).status_code == 200
+    with server.client() as admin:
+        unmasked = admin.get(f"/v1/graph/User/{ring[0]}/neighbourhood",
+                             params={"hops": 1}).json()
+    hidden = {"id_hash", "home_lat", "home_lon"}
+    assert hidden <= set(unmasked["seed"]["properties"])
+    assert hidden.isdisjoint(seen["seed"]["properties"])
+    server.drain()
+    with server.client() as admin:
+        reads = admin.get("/v1/read-audit", params={"key_id": key_id}).json()["reads"]
+    assert {(r["route"], r["entity_id"]) for r in reads} >= {
+        ("/v1/graph/{label}/{entity_id}/neighbourhood", ring[0]),
+        ("/v1/graph/paths", ring[0]), ("/v1/graph/paths", ring[1])}
+    assert all(r["key_id"] == key_id and r["role"] == "investigator" and r["at"]
+               for r in reads)

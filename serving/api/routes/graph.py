@@ -12,6 +12,8 @@ from graph.typing import NodeType
 from serving import investigation
 from serving.api.deps import Investigator, RuntimeDep
 from serving.api.errors import ERROR_RESPONSES
+from serving.keys import Principal
+from serving.read_audit import visible_properties
 from serving.schemas.common import ID_PATTERN
 from serving.schemas.graph import (
     GraphEdgePublic,
@@ -34,7 +36,7 @@ EntityId = Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="E
             responses=_RESPONSES)
 def neighbourhood(
     label: Annotated[EntityLabel, Path(description="Node label of the entity.")],
-    entity_id: EntityId, runtime: RuntimeDep, _: Investigator,
+    entity_id: EntityId, runtime: RuntimeDep, who: Investigator,
     hops: Annotated[int, Query(ge=1, le=3, description="Hops from the entity, 1 to 3.")] = 2,
     per_hop: Annotated[int, Query(ge=1, le=200, description="Most new nodes per hop.")] = 50,
     hub_size: Annotated[int, Query(ge=2, le=10_000, description="A node with more distinct "
@@ -43,8 +45,10 @@ def neighbourhood(
     """Any entity's neighbourhood with latest scores and labels, hubs collapsed (investigator)."""
     sub = investigation.entity_neighbourhood(runtime.guard, label, entity_id, hops=hops,
                                              per_hop=per_hop, hub_size=hub_size)
-    return NeighbourhoodPublic(seed=node_public(sub.seed, sub.hubs),
-                               nodes=[node_public(n, sub.hubs) for n in sub.nodes],
+    runtime.read_audit.record(who, "/v1/graph/{label}/{entity_id}/neighbourhood", label,
+                              entity_id)
+    return NeighbourhoodPublic(seed=node_public(sub.seed, who, sub.hubs),
+                               nodes=[node_public(n, who, sub.hubs) for n in sub.nodes],
                                edges=[edge_public(e) for e in sub.edges])
 
 
@@ -56,7 +60,7 @@ def paths(
     to_label: Annotated[PathLabel, Query(description="Label of the second entity.")],
     to_id: Annotated[str, Query(pattern=ID_PATTERN, max_length=64,
                                 description="Id of the second entity.")],
-    runtime: RuntimeDep, _: Investigator,
+    runtime: RuntimeDep, who: Investigator,
     max_hops: Annotated[int, Query(ge=1, le=6, description="Longest path looked for, in "
                                    "relationships.")] = 4,
     limit: Annotated[int, Query(ge=1, le=10, description="Most paths returned.")] = 3,
@@ -69,20 +73,25 @@ def paths(
     found = investigation.shortest_paths(runtime.guard, (from_label, from_id),
                                          (to_label, to_id), max_hops=max_hops, limit=limit,
                                          hub_size=hub_size)
-    return PathsPublic(paths=[PathPublic(nodes=[node_public(n) for n in p.nodes],
+    runtime.read_audit.record(who, "/v1/graph/paths", from_label, from_id)
+    runtime.read_audit.record(who, "/v1/graph/paths", to_label, to_id)
+    return PathsPublic(paths=[PathPublic(nodes=[node_public(n, who) for n in p.nodes],
                                          edges=[edge_public(e) for e in p.edges])
                               for p in found])
 
 
-def subgraph_public(sub: Subgraph) -> tuple[list[GraphNodePublic], list[GraphEdgePublic]]:
-    """A subgraph's nodes and edges as the API shows them."""
-    return [node_public(n, sub.hubs) for n in sub.nodes], [edge_public(e) for e in sub.edges]
+def subgraph_public(sub: Subgraph, who: Principal
+                    ) -> tuple[list[GraphNodePublic], list[GraphEdgePublic]]:
+    """A subgraph's nodes and edges as ``who`` may see them."""
+    return ([node_public(n, who, sub.hubs) for n in sub.nodes],
+            [edge_public(e) for e in sub.edges])
 
 
-def node_public(n: GraphNode, hubs: Mapping[tuple[NodeType, str], int] | None = None
-                ) -> GraphNodePublic:
-    """A node with its scores and labels lifted out of its properties."""
-    p = n.properties
+def node_public(n: GraphNode, who: Principal,
+                hubs: Mapping[tuple[NodeType, str], int] | None = None) -> GraphNodePublic:
+    """A node with its scores and labels lifted out of its properties, showing what ``who``'s
+    role may see (serving.read_audit)."""
+    p = visible_properties(n.label, n.properties, who)
     fraud = p.get("fraud_label")
     default = p.get("default_label")
     return GraphNodePublic(

@@ -54,13 +54,14 @@ def refresh(runtime: RuntimeDep, _: Investigator) -> RingRefreshPublic:
             responses={**_RESPONSES, 404: {"description": "No such ring."}})
 def ring(
     ring_id: Annotated[str, Path(pattern=ID_PATTERN, max_length=64, description="Ring id.")],
-    runtime: RuntimeDep, _: Investigator,
+    runtime: RuntimeDep, who: Investigator,
     max_nodes: Annotated[int, Query(ge=10, le=5000, description="Most nodes drawn: the "
                                     "riskiest members and most shared entities.")] = 300,
 ) -> RingPublic:
     """One ring: members, what they share, and its subgraph for drawing (investigator)."""
     view = investigation.ring_view(runtime.guard, ring_id, max_nodes=max_nodes)
-    nodes, edges = subgraph_public(view.subgraph) if view.subgraph else ([], [])
+    runtime.read_audit.record(who, "/v1/rings/{ring_id}", "Ring", ring_id)
+    nodes, edges = subgraph_public(view.subgraph, who) if view.subgraph else ([], [])
     members = []
     for user_id in view.ring.members:
         props = view.members[user_id].properties if user_id in view.members else {}
