@@ -72,6 +72,15 @@ function svg(tag, attrs) {
 // -- the graph's data -------------------------------------------------------------------------
 function nodeKey(label, id) { return `${label}:${id}`; }
 
+// The user routes give the stored label ("fraud", "cleared"); the graph routes give it as
+// 1 / 0 beside the stored properties: one spelling for drawing.
+function fraudLabel(given, stored) {
+  if (typeof stored === "string") return stored;
+  if (given === 1) return "fraud";
+  if (given === 0) return "cleared";
+  return given ?? null;
+}
+
 function addNode(n) {
   const p = n.properties || {};
   const key = nodeKey(n.label, n.id);
@@ -79,7 +88,7 @@ function addNode(n) {
   graph.nodes.set(key, {
     key, label: n.label, id: n.id, properties: { ...(old.properties || {}), ...p },
     fraud_score: n.fraud_score ?? p.fraud_score ?? old.fraud_score ?? null,
-    fraud_label: n.fraud_label ?? p.fraud_label ?? old.fraud_label ?? null,
+    fraud_label: fraudLabel(n.fraud_label, p.fraud_label) ?? old.fraud_label ?? null,
     default_label: n.default_label ?? p.default_label ?? old.default_label ?? null,
     hub_size: n.hub_size ?? old.hub_size ?? null,
   });
