@@ -45,6 +45,7 @@ from gnn.train.bootstrap_metrics import probability_metrics, ranking_metrics
 from gnn.train.calibration import Calibrator
 from gnn.train.drift_reference import (
     DRIFT_REFERENCE_FILE,
+    BinCoder,
     DriftReference,
     build_drift_reference,
 )
@@ -155,6 +156,7 @@ __all__ = [
     "ApplicationQueries",
     "ApplicationTargets",
     "Attributions",
+    "BinCoder",
     "Calibrator",
     "Estimate",
     "DRIFT_REFERENCE_FILE",

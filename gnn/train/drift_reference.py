@@ -50,12 +50,67 @@ class Binned:
     def psi(self, values: np.ndarray) -> float:
         """Population stability index of ``values`` against the reference (NaN if empty)."""
         values = values[np.isfinite(values)]
-        if values.size == 0:
+        return self.psi_of_counts(self.counts(values))
+
+    def psi_of_counts(self, counts: np.ndarray) -> float:
+        """Population stability index of a stream given as its count per bin (NaN if empty):
+        the one PSI formula, for :meth:`psi` and for counts kept as a stream goes by."""
+        n = float(counts.sum())
+        if n == 0:
             return float("nan")
         bins = self.shares.shape[0]
-        current = (self.counts(values) + 0.5) / (values.size + 0.5 * bins)
+        current = (counts + 0.5) / (n + 0.5 * bins)
         reference = (self.shares * self.count + 0.5) / (self.count + 0.5 * bins)
         return float(np.sum((current - reference) * np.log(current / reference)))
+
+
+@dataclass(frozen=True)
+class BinCoder:
+    """Every input of one product's reference at once: which bin a row of values falls in per
+    input (the bin :meth:`Binned.counts` counts it in), so that a stream's counts can be kept
+    as it goes by and its PSI read from them (:meth:`psi`).
+
+    Args:
+        names (tuple[str, ...]): the inputs, in the order of a row's values.
+        binned (tuple[Binned | None, ...]): each input's bins (``None``: no reference).
+        edges (np.ndarray): ``[len(names), most edges]`` inner edges, padded with ``+inf``.
+        have (np.ndarray): ``[len(names)]`` bool, the input has a reference.
+    """
+
+    names: tuple[str, ...]
+    binned: tuple[Binned | None, ...]
+    edges: np.ndarray
+    have: np.ndarray
+
+    @classmethod
+    def of(cls, reference: DriftReference, product: str, names: Sequence[str]) -> BinCoder:
+        per = reference.binned.get(product, {})
+        binned = tuple(per.get(name) for name in names)
+        width = max((b.edges.shape[0] for b in binned if b is not None), default=0)
+        edges = np.full((len(names), width), np.inf)
+        for i, b in enumerate(binned):
+            if b is not None:
+                edges[i, :b.edges.shape[0]] = b.edges
+        return cls(tuple(names), binned, edges, np.asarray([b is not None for b in binned]))
+
+    @property
+    def bins(self) -> int:
+        """Columns a count matrix needs: the most bins of any input."""
+        return int(self.edges.shape[1]) + 1
+
+    def codes(self, x: np.ndarray) -> np.ndarray:
+        """``[..., len(names)]`` values -> int16 bin per value, ``-1`` where the value is not
+        finite or the input has no reference (such values are not counted)."""
+        x = np.round(np.asarray(x, np.float64), DECIMALS)
+        code = (self.edges <= x[..., None]).sum(-1)
+        return np.where(np.isfinite(x) & self.have, code, -1).astype(np.int16)
+
+    def psi(self, counts: np.ndarray) -> dict[str, float]:
+        """PSI per input of a stream counted as ``[len(names), bins]`` (NaN: no reference or
+        nothing counted)."""
+        return {name: float("nan") if b is None
+                else b.psi_of_counts(counts[i, :b.shares.shape[0]])
+                for i, (name, b) in enumerate(zip(self.names, self.binned, strict=True))}
 
 
 @dataclass(frozen=True)
