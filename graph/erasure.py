@@ -9,7 +9,11 @@ What goes (:func:`erase_user`):
   addresses and IPs only this person used: a node another account also reaches keeps them,
   they are that account's data as much as this one's;
 * the documents kept for the person's applications (``Verdict`` and ``VerdictConflict``
-  records): each is replaced by what ``redact`` makes of it (the caller knows their formats).
+  records): each is replaced by what ``redact`` makes of it (the caller knows their formats);
+* the investigators' notes on every case that held one of the person's applications (free
+  text that may name, quote or locate them; the case, its items and its disposition stay);
+* what a watchlist entry shows of an entity only this person used (its masked form and the
+  investigator's free-text reason); the entry itself stays, so the entity stays watched.
 
 What stays, pseudonymous: the account id, every relationship (to the keyed-hash ids of
 devices, phones, addresses and IPs, so a ring the person was part of is still a ring), labels,
@@ -55,6 +59,8 @@ class ErasureReport:
         records (int): verdict records whose documents were replaced.
         private_entities (int): devices, phones, addresses, IPs only it used (masks erased).
         shared_entities (int): those another account also reaches (kept as they are).
+        notes (int): investigators' case notes whose text was replaced.
+        watchlist_entries (int): watchlist entries of its private entities made anonymous.
     """
 
     user_id: str
@@ -63,6 +69,8 @@ class ErasureReport:
     records: int
     private_entities: int
     shared_entities: int
+    notes: int
+    watchlist_entries: int
 
 
 def erase_user(store: GraphStore, user_id: str, redact: Redact) -> ErasureReport | None:
@@ -94,13 +102,15 @@ def erase_user(store: GraphStore, user_id: str, redact: Redact) -> ErasureReport
         else:
             shared += 1
     records = _redact_records(store, applications, redact)
+    notes = _redact_case_notes(store, applications, redact)
+    watched = _anonymise_watchlist(store, [e for ids in private.values() for e in ids], redact)
     store.remove_properties("User", [user_id], USER_IDENTIFIERS)
     store.remove_edge_properties("LOGGED_IN_FROM", [user_id], ("lat", "lon"))
     store.remove_properties("Application", applications, ("lat", "lon"))
     for label, ids in private.items():
         store.remove_properties(label, ids, _ENTITY_IDENTIFIERS[label])
     return ErasureReport(user_id, len(applications), logins, records,
-                         sum(len(ids) for ids in private.values()), shared)
+                         sum(len(ids) for ids in private.values()), shared, notes, watched)
 
 
 def _redact_records(store: GraphStore, applications: list[str], redact: Redact) -> int:
@@ -130,3 +140,35 @@ def _redact_records(store: GraphStore, applications: list[str], redact: Redact) 
             store.upsert_nodes(label, rows)
         found += len(nodes)
     return found
+
+
+def _redact_case_notes(store: GraphStore, applications: list[str], redact: Redact) -> int:
+    """Replace the text of every note on a case that held one of ``applications`` (their
+    ``CaseItem`` records carry the application's id); returns how many notes."""
+    items = store.get_nodes("CaseItem", applications) if applications else {}
+    cases = sorted({str(c) for n in items.values()
+                    if (c := n.properties.get("case_id")) not in (None, "-")})
+    rows = []
+    for case_id in cases:
+        for note in store.find_nodes("CaseNote", "case_id", case_id, limit=_FANOUT):
+            text = note.properties.get("text")
+            if isinstance(text, str):
+                rows.append({"id": note.id, "text": redact("CaseNote", "text", text)})
+    if rows:
+        store.upsert_nodes("CaseNote", rows)
+    return len(rows)
+
+
+def _anonymise_watchlist(store: GraphStore, entities: list[str], redact: Redact) -> int:
+    """Watchlist entries of ``entities`` (ids only the erased person used) lose their masked
+    form and their reason's text; returns how many entries."""
+    entries = [e for entity in entities
+               for e in store.find_nodes("WatchlistEntry", "entity_id", entity, limit=_FANOUT)]
+    if not entries:
+        return 0
+    ids = [e.id for e in entries]
+    store.remove_properties("WatchlistEntry", ids, ("masked",))
+    store.upsert_nodes("WatchlistEntry", [
+        {"id": e.id, "reason": redact("WatchlistEntry", "reason", str(e.properties["reason"]))}
+        for e in entries if isinstance(e.properties.get("reason"), str)])
+    return len(entries)

@@ -3,7 +3,8 @@
 
 A verdict's stored JSON keeps its decision, scores, grade, limit and versions and loses its
 reasons (their messages name cities, masked identifiers and amounts of the person); the stored
-request and features are replaced by ``{}``. A resent application id of an erased person is
+request and features are replaced by ``{}``; investigators' notes on the person's cases and the
+reasons of watchlist entries of entities only they used by :data:`ERASED_TEXT`. A resent application id of an erased person is
 still answered with its stored decision (now without reasons), or 409 for another body: the
 request hash stays.
 """
@@ -21,7 +22,7 @@ from typing import Final
 from graph import GraphStore
 from graph.erasure import ErasureReport, erase_user
 
-__all__ = ["AUDIT_FILE", "erase", "redact_document"]
+__all__ = ["AUDIT_FILE", "ERASED_TEXT", "erase", "redact_document"]
 
 AUDIT_FILE: Final = "erasures.jsonl"
 """The audit trail of erasures, one JSON line each, in ``RISKGRAPH_DATA_DIR``."""
@@ -29,8 +30,14 @@ AUDIT_FILE: Final = "erasures.jsonl"
 log = logging.getLogger(__name__)
 
 
+ERASED_TEXT: Final = "[erased at the person's request]"
+"""What an investigator's free text (a case note, a watchlist reason) becomes."""
+
+
 def redact_document(label: str, name: str, text: str) -> str:
-    """What an erased person's verdict record keeps of a document."""
+    """What an erased person's record keeps of a document or an investigator's free text."""
+    if label in ("CaseNote", "WatchlistEntry"):
+        return ERASED_TEXT
     if name != "verdict_json":
         return "{}"
     try:

@@ -60,6 +60,29 @@ def _person(store: GraphStore) -> None:
             "features_json": "{\"dist_home_log_km\": 0.1}",
             "request_json": json.dumps({"phone_id": OWN_PHONE, "lat": 31.23})}])
     store.write_labels([LabelWrite("User", "a", "fraud", 30, "investigator:alice")])
+    # the investigators' records: a ring case with both applications, b's own earlier case,
+    # a note on each; the ring's device and a's own phone on the watchlist
+    store.upsert_nodes("CaseItem", [
+        {"id": "app-a", "user_id": "a", "product": "cash_loan", "amount": 5000.0,
+         "case_id": "ring:r1:1"},
+        {"id": "app-b", "user_id": "b", "product": "cash_loan", "amount": 5000.0,
+         "case_id": "ring:r1:1"},
+        {"id": "app-b0", "user_id": "b", "product": "bnpl", "amount": 300.0,
+         "case_id": "user:b:1"}])
+    store.upsert_nodes("Case", [{"id": "ring:r1:1", "scope": "ring:r1", "status": "closed",
+                                 "disposition": "confirmed_fraud"},
+                                {"id": "user:b:1", "scope": "user:b", "status": "open"}])
+    store.upsert_nodes("CaseNote", [
+        {"id": "n1", "case_id": "ring:r1:1", "author": "k1", "at": 40,
+         "text": "张三 answered on 138****8000, lives at 世纪大道100号"},
+        {"id": "n2", "case_id": "user:b:1", "author": "k1", "at": 41,
+         "text": "李四 asked for a higher limit"}])
+    store.upsert_nodes("WatchlistEntry", [
+        {"id": "w1", "entity_label": "Phone", "entity_id": OWN_PHONE,
+         "masked": mask("phone", "13800138000"), "reason": "张三's phone, used by a ring",
+         "active": True, "added_by": "k1", "added_at": 42},
+        {"id": "w2", "entity_label": "Device", "entity_id": RING_DEVICE, "masked": "****ce-1",
+         "reason": "device farm", "active": True, "added_by": "k1", "added_at": 42}])
 
 
 def test_erasure_removes_identifiers_and_documents_and_keeps_risk_facts(
@@ -99,6 +122,16 @@ def test_erasure_removes_identifiers_and_documents_and_keeps_risk_facts(
     assert logins["lb1"]["lat"] == 31.2
     assert "138****8000" in store.get_node("Verdict", "app-b").properties["verdict_json"]  # type: ignore[union-attr]
     assert store.get_node("Application", "app-b").properties["lat"] == 31.2  # type: ignore[union-attr]
+    # the notes of a case that held a's applications go; the case and its disposition stay;
+    # a watchlist entry of an entity only a used loses what identified it, a shared one stays
+    assert store.get_node("CaseNote", "n1").properties["text"] == json.dumps({"erased": "text"})  # type: ignore[union-attr]
+    assert store.get_node("CaseNote", "n2").properties["text"] == "李四 asked for a higher limit"  # type: ignore[union-attr]
+    assert store.get_node("Case", "ring:r1:1").properties["disposition"] == "confirmed_fraud"  # type: ignore[union-attr]
+    w1 = store.get_node("WatchlistEntry", "w1")
+    assert w1 is not None and "masked" not in w1.properties and "张三" not in str(w1.properties)
+    assert w1.properties["active"] is True and w1.properties["entity_id"] == OWN_PHONE
+    assert store.get_node("WatchlistEntry", "w2").properties["reason"] == "device farm"  # type: ignore[union-attr]
+    assert report.notes == 1 and report.watchlist_entries == 1
     # every relationship stays: the ring is still a ring
     assert {t: store.export_edges(t).num_rows for t in store.schema.rel_types} == edges_before
     assert {s.user_id for s in store.shared_accounts("a")} == {"b"}
