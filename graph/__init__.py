@@ -9,6 +9,7 @@ from graph.errors import (
     TransactionLimitError,
 )
 from graph.privacy import Pseudonymiser, mask, normalise
+from graph.regions import PROVINCES, UNKNOWN_PROVINCE, province_of
 from graph.schema import SCHEMA, NodeSpec, Property, RelSpec, Schema
 from graph.store import (
     SHARED_VIA,
@@ -22,6 +23,7 @@ from graph.store import (
 )
 
 __all__ = [
+    "PROVINCES",
     "SCHEMA",
     "SHARED_VIA",
     "BufferPoolFullError",
@@ -42,6 +44,8 @@ __all__ = [
     "StoreUnavailableError",
     "Subgraph",
     "TransactionLimitError",
+    "UNKNOWN_PROVINCE",
     "mask",
     "normalise",
+    "province_of",
 ]
