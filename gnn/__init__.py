@@ -38,7 +38,7 @@ from gnn.nn.hetero_risk_gnn import (
 )
 from gnn.nn.stacked_ensemble import StackedEnsemble
 from gnn.pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
-from gnn.rules import RULES_VERSION, RiskRules, RulesModel, RuleScores
+from gnn.rules import RULES, RULES_VERSION, Rule, RiskRules, RulesModel, RuleScores
 from gnn.attribution import Attributions, RootAttribution, attribute
 from gnn.registry import ModelInfo, ModelNotFoundError, ModelRegistry, RegistryError
 from gnn.train.bootstrap_metrics import probability_metrics, ranking_metrics
@@ -152,6 +152,7 @@ __all__ = [
     # the heterogeneous risk model
     "DEVELOPMENT_SEED",
     "FEATURE_SET_VERSION",
+    "RULES",
     "RULES_VERSION",
     "ApplicationQueries",
     "ApplicationTargets",
@@ -183,6 +184,7 @@ __all__ = [
     "RiskFeatures",
     "RiskOutput",
     "RiskRules",
+    "Rule",
     "RulesModel",
     "RiskTrainConfig",
     "RiskTrainResult",

@@ -32,9 +32,9 @@ from gnn import DRIFT_REFERENCE_FILE, BinCoder, DriftReference, ModelError, Mode
 from gnn.train.drift_reference import SCORES
 from graph import GraphStore
 from serving.champion_challenger import ChampionVerdict
+from serving.policy import DECISIONS
 
 ALL: Final = "all"
-DECISIONS: Final = ("approve", "review", "decline")
 
 
 class FeatureRow(Mapping[str, float]):

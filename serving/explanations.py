@@ -500,3 +500,43 @@ FAMILIES: Final[tuple[_Family, ...]] = (
             _merchant_ownership),
 )
 """Every reason family: its root features, its relation groups and its renderer."""
+
+
+def family_codes() -> dict[str, frozenset[str]]:
+    """Per family of :data:`FAMILIES`, the reason codes its renderer can give.
+
+    The renderers choose a code from the values they read; this finds the codes by rendering
+    each family over its features' values (0, 1 and a large count on the ``log1p`` scale:
+    every flag off and on, every count none, one and many; every combination for a family of
+    up to six features, 729 seeded draws of them for a larger one), with either sign of
+    weight; the application names a merchant unless the family's own ``has_merchant`` says
+    not. What the fairness report reads to tell which reasons rest on location alone
+    (:mod:`serving.backtest.location_reasons`).
+    """
+    import itertools
+    import random
+
+    facts = ApplicationFacts(
+        application_id="a", product="merchant_loan", amount=1000.0, currency="CNY",
+        user_id="u", device_id="dv", device_masked="****", ip="ip", lat=0.0, lon=0.0, ts=0,
+        address_id="ad", phone_id="ph", merchant_id="m")
+    grid = (0.0, 1.0, 6.5)
+    out: dict[str, frozenset[str]] = {}
+    for fam in FAMILIES:
+        k = len(fam.features)
+        if len(grid) ** k <= 729:
+            points = list(itertools.product(grid, repeat=k))
+        else:
+            draw = random.Random(k)
+            points = [tuple(draw.choice(grid) for _ in range(k)) for _ in range(729)]
+        codes: set[str] = set()
+        for point in points:
+            # NOTE: a merchant family renders only for an application with a merchant
+            raw = {"has_merchant": 1.0, **dict(zip(fam.features, point, strict=True))}
+            values = _Values(raw, facts, {}, {})
+            for weight in (1.0, -1.0):
+                rendered = fam.render(values, weight)
+                if rendered is not None:
+                    codes.add(rendered[0])
+        out[fam.name] = frozenset(codes)
+    return out

@@ -132,6 +132,25 @@ def score_applications(model: ApplicationModel, graph: LendingGraph,
                   scores.fraud_logit, scores.pd_logit, roots, graph.writes_applied)
 
 
+def verdict_features(names: Sequence[str], values: np.ndarray, fraud_logit: float,
+                     pd_logit: float) -> dict[str, FeatureValue]:
+    """What a verdict records of its scoring: the root features, both logits and the policy's
+    inputs read from them (:func:`serving.policy.policy_inputs`); the policy backtest replays
+    from the same (:mod:`serving.backtest`).
+
+    Args:
+        names (Sequence[str]): root feature names.
+        values (np.ndarray): their raw values for one application ``[F]``.
+        fraud_logit (float): the fraud logit.
+        pd_logit (float): the default logit.
+    """
+    features: dict[str, FeatureValue] = {
+        n: round(float(v), 6) for n, v in zip(names, values.tolist(), strict=True)}
+    features.update(fraud_logit=fraud_logit, pd_logit=pd_logit)
+    features.update(policy_inputs(names, values))
+    return features
+
+
 class GraphScorer:
     """Scores applications with a model over the live graph state (see the module docstring).
 
@@ -263,13 +282,8 @@ class GraphScorer:
     def _result(self, job: _Job) -> ScoreResult:
         application = job.application
         scored, i = job.result()
-        names = scored.root_names
-        values = scored.root_x[i]
-        features: dict[str, FeatureValue] = {
-            n: round(float(v), 6) for n, v in zip(names, values.tolist(), strict=True)}
-        features.update(fraud_logit=float(scored.fraud_logit[i]),
-                        pd_logit=float(scored.pd_logit[i]))
-        features.update(policy_inputs(names, values))
+        features = verdict_features(scored.root_names, scored.root_x[i],
+                                    float(scored.fraud_logit[i]), float(scored.pd_logit[i]))
         fraud: tuple[Signal, ...] = ()
         credit: tuple[Signal, ...] = ()
         if self.reasons is not None and scored.roots is not None:

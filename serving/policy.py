@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -23,6 +23,7 @@ from graph.typing import PRODUCTS, Product
 from serving.scoring import Evidence, FeatureValue, Signal
 
 Decision = Literal["approve", "review", "decline"]
+DECISIONS: Final[tuple[Decision, ...]] = get_args(Decision)
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 

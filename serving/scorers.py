@@ -49,6 +49,17 @@ def load_model(settings: Settings) -> ApplicationModel:
     return RulesModel()
 
 
+def explain_batch(model: Any, prepared: Any, device: str) -> Any:
+    """A batch's scores with their attributions, from the model that decides (the rules'
+    points, or :func:`gnn.attribute` of the network): what a verdict's reasons come from
+    (:data:`serving.graph_scorer.Explain`)."""
+    from gnn import RulesModel, attribute
+
+    if isinstance(model, RulesModel):
+        return model.attribute(prepared, device=device)
+    return attribute(model, prepared, device=device)
+
+
 def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore, *,
                 with_state: bool = True) -> GraphScorer:
     """The scorer to serve with, holding the live graph's arrays and connected to it.
@@ -62,15 +73,8 @@ def load_scorer(settings: Settings, live: LiveGraph, store: GraphStore, *,
             the store did not answer at start (the state comes with the first rebuild,
             :meth:`LiveGraph.request_rebuild`). (default: ``True``)
     """
-    from gnn import RulesModel, attribute
-
     model = load_model(settings)
     min_weight = load_policy(settings.POLICY_FILE).reasons.min_weight
-
-    def explain_batch(m: Any, prepared: Any, device: str) -> Any:
-        if isinstance(m, RulesModel):
-            return m.attribute(prepared, device=device)
-        return attribute(m, prepared, device=device)
 
     def reasons(facts: ApplicationFacts, root: RootAttribution
                 ) -> tuple[tuple[Signal, ...], tuple[Signal, ...]]:
