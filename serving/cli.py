@@ -38,6 +38,9 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
               "against the training reference, and decision shares: a Markdown + PNG report"),
     "rescore": ("serving.commands.rescore", "rescore every user and merchant with the promoted "
                 "model and write the scores to the store"),
+    "policy": ("serving.commands.policy", "replay a decision policy on the store's historical "
+               "applications, alone or against another: rates, losses, grades, thin-file and "
+               "province groups (Markdown + PNG)"),
     "benchmark": ("serving.commands.benchmark", "train and evaluate the GNN on a labelled "
                   "graph (tolokers or your own files)"),
     "serve": ("serving.commands.serve", "run the scoring API; needs the pseudonym secret"),
@@ -75,6 +78,7 @@ _KNOWN_ERRORS: Final[tuple[tuple[str, str, str | Callable[[BaseException], str]]
     # are looked up only in modules already imported, so catching a model error never imports
     # torch.
     ("serving.settings", "ConfigurationError", "see README.md, Configuration"),
+    ("serving.policy", "PolicyError", "serving/policy.toml documents every field"),
     ("pydantic", "ValidationError", "check the RISKGRAPH_ environment variables and .env"),
     ("gnn.features.feature_set", "FeatureSetMismatchError", ""),
     ("gnn.registry", "ModelNotFoundError", "train one with `riskgraph train --world DIR "
