@@ -234,6 +234,14 @@ def _location_section(run: BacktestRun) -> list[str]:
     lines += ["", "An approval goes to review when such a reason is its strongest fraud reason "
               "(`FRAUD_MAIN_REASON`); a verdict that reviewed on it names it only in its "
               "message, so reviews from stored verdicts are not attributed here.", ""]
+    counts = sorted(((c, int((main == c).sum())) for c in set(main.tolist()) if c),
+                    key=lambda kv: (-kv[1], kv[0]))
+    if counts:
+        flagged = {reason.code for reason in run.location_reasons}
+        lines += ["Every strongest fraud reason that sent an approval to review here:", "",
+                  "| reason | reviews | location alone |", "|---|---:|---|"]
+        lines += [f"| `{c}` | {n:,} | {'yes' if c in flagged else ''} |" for c, n in counts]
+        lines.append("")
     return lines
 
 
