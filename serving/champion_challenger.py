@@ -245,7 +245,23 @@ class ModelSlots:
         return f"ModelSlots(champion={self.champion.model_version!r}, challenger={self.challenger!r})"
 
     def start(self) -> None:
-        """Feed the challenger the writes and states the champion gets; watch the registry."""
+        """Feed the challenger the writes and states the champion gets; watch the registry.
+
+        Call it before any write is accepted. A challenger the registry names at start gets
+        its state here, built from the live graph as the champion's was: asking for a rebuild
+        instead (what a challenger set later does) would export the whole store again once
+        traffic runs, which on a 100k-user world took 63 s of both cores and left verdicts
+        queued for seconds (docs/BENCHMARKS.md, champion and challenger)."""
+        try:
+            named = self.registry.challenger()
+        except OSError as e:
+            log.warning("model registry not read: %s", e)
+            named = None
+        if named is not None and self.champion.ready():
+            self._set_challenger(named)
+            if self.challenger is not None:
+                self.challenger.scorer.set_graph(self.live_graph.arrays())
+                self._seen = (self._seen[0], named)
         self.live_graph.connect(self.accept, self.set_graph, on_refresh=self.rebase_on_refresh)
         self.check()
         if self.interval_s > 0:

@@ -169,6 +169,8 @@ class LiveGraph:
         self._out: dict[tuple[RelType, str], dict[str, tuple[str, dict[str, Any]]]] = {}
         self._in: dict[tuple[RelType, str], frozenset[str]] = {}
         self.applied = 0
+        self.refreshes = 0
+        """Refreshes from the store completed (each one a whole export)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sink: WriteSink | None = None
@@ -324,6 +326,7 @@ class LiveGraph:
             if arrays is not None and rebase is not None:
                 rebase(arrays, self._recording or [])
             self._recording = None
+            self.refreshes += 1
         log.info("live graph refreshed in %.1fs (model arrays %s): %s",
                  time.perf_counter() - t0, "rebuilt" if arrays is not None else "kept", self)
         if settled and not self._stop.wait(grace_s):

@@ -96,9 +96,11 @@ class Runtime:
         # outage would otherwise spend their read budget on it and be decided degraded.
         self.guard.on_up(self._warm_up_in_background)
         self.guard.start()
-        self.writer.start()
         if self.models is not None:
+            # NOTE: before the writer replays the spool: a challenger named at start is
+            # built from the same arrays as the champion, which no write has reached yet.
             self.models.start()
+        self.writer.start()
         if self.live_graph is not None:
             # NOTE: after an outage the store holds what other replicas wrote meanwhile.
             self.guard.on_up(self._refresh_live_graph)

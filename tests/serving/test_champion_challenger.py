@@ -79,6 +79,21 @@ def server(graph_store: GraphStore, cc_settings: Settings) -> Iterator[LiveServe
     s.stop()
 
 
+def test_a_challenger_named_at_start_costs_no_export_of_the_store(server: LiveServer) -> None:
+    """Started with a challenger in the registry, the service builds its state from the live
+    graph it already holds; asking the refresh thread for a rebuild exported the whole store
+    again once traffic ran (63 s on the 100k-user world, verdicts queued for seconds)."""
+    c = _challenger_ready(server)
+    a = _Applicant(server)
+    for i in range(4):
+        a.apply(i, ring=False)
+    assert c.wait_idle(60)
+    time.sleep(1.0)  # five registry reads (MODEL_WATCH_S=0.2): none asks for a rebuild
+    live = server.app.state.runtime.live_graph
+    assert live.refreshes == 0
+    assert _metrics(server).count('riskgraph_challenger_scores_total{outcome="stored"} 4.0') == 1
+
+
 def _slots(server: LiveServer) -> ModelSlots:
     models = server.app.state.runtime.models
     assert isinstance(models, ModelSlots)
