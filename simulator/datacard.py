@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 
 from graph.privacy import normalise
 from simulator.config import PATTERNS, WorldConfig
+from simulator.difficulty import DIFFICULTIES, hiding_knobs, with_difficulty
 from graph.world_files import TABLES, read_metadata
 
-SECTIONS: Final[tuple[str, ...]] = ("parameters", "schemas", "datacard", "hiding")
+SECTIONS: Final[tuple[str, ...]] = ("parameters", "difficulties", "schemas", "datacard",
+                                     "hiding")
 """Generated sections of the data card, each between ``<!-- NAME:begin ... -->`` and
 ``<!-- NAME:end -->``."""
 DAY: Final = 86_400
@@ -282,6 +284,26 @@ def render_parameters() -> str:
             lines.append(f"| `{sub.name}` | `{getattr(section, sub.name)}` | "
                          f"{docs.get(sub.name, '')} |")
     return "\n".join(lines)
+
+
+def render_difficulties() -> str:
+    """One table per difficulty other than the default: each parameter it changes, today's
+    value, its value, and what it means (from the docstrings)."""
+    lines: list[str] = []
+    base = WorldConfig()
+    for name in DIFFICULTIES:
+        knobs = hiding_knobs(with_difficulty(base, name))
+        if not knobs:
+            continue
+        lines += [f"**`{name}`** (`riskgraph simulate --difficulty {name}`)", "",
+                  "| parameter | default | " + name + " | meaning |", "|---|---|---|---|"]
+        for key, value in knobs.items():
+            section, knob = key.split(".")
+            docs = _arg_docs(type(getattr(base, section)))
+            lines.append(f"| `{key}` | `{getattr(getattr(base, section), knob)}` | `{value}` | "
+                         f"{docs.get(knob, '')} |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 def render_schemas() -> str:

@@ -18,6 +18,7 @@ from simulator import (
     CreditConfig,
     LabelConfig,
     WorldConfig,
+    render_difficulties,
     render_hiding,
     render_markdown,
     render_parameters,
@@ -226,6 +227,7 @@ def _datacard(args: argparse.Namespace) -> int:
     command = f"riskgraph datacard {args.directory}"
     sections = {
         "parameters": render_parameters(),
+        "difficulties": render_difficulties(),
         "schemas": render_schemas(),
         "datacard": render_markdown(args.directory, command=command),
     }
