@@ -114,6 +114,8 @@ HIDING_STATISTICS: Final[dict[str, str]] = {
     "age_at_first_application_days": "account age at its first application, days (median)",
     "orders_before_first_application": "orders before its first application (mean)",
     "history_share": "share of accounts with >= 3 orders before their first application",
+    "labelled_neighbour_share": "share of applications whose account already has a contact "
+                                "or a device-mate labelled fraud",
 }
 """What :func:`hiding_statistics` measures, and how the data card names it."""
 
@@ -145,6 +147,15 @@ def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
     per_phone = phones.groupby("phone").user_id.nunique()
     plain = orders[orders.application_id.isna()]
     honest_users = set(tu.user_id[tu.role == "honest"])
+    events = _read(directory, "label_events", ["entity_type", "entity_id", "kind", "visible_at"])
+    labelled = events[(events.entity_type == "User") & (events.kind == "fraud")
+                      ].groupby("entity_id").visible_at.min()
+    contacts = _read(directory, "contacts", ["user_id", "contact_user_id"])
+    mates = logins.drop_duplicates()
+    neighbours = pd.concat([
+        contacts.rename(columns={"contact_user_id": "other"}),
+        contacts.rename(columns={"user_id": "other", "contact_user_id": "user_id"}),
+    ])
     out: dict[str, dict[str, float]] = {}
     for who in ("honest", *HIDING_PATTERNS):
         if who == "honest":
@@ -169,6 +180,8 @@ def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
             "orders_before_first_application": float(n_before.mean()),
             "history_share": float((n_before >= 3).mean()),
         }
+        stats["labelled_neighbour_share"] = _labelled_neighbour_share(mine, neighbours, mates,
+                                                                      labelled)
         by_account = mine.sort_values("ts").groupby("user_id").ts
         stats["account_gap_days"] = float((by_account.diff().dropna() / DAY).median())
         if who != "honest":
@@ -177,6 +190,22 @@ def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
             stats["group_span_days"] = float(((by_group.max() - by_group.min()) / DAY).median())
         out[who] = stats
     return out
+
+
+def _labelled_neighbour_share(apps: pd.DataFrame, neighbours: pd.DataFrame,
+                              mates: pd.DataFrame, labelled: pd.Series) -> float:
+    """Share of ``apps`` filed when a contact of the account, or another account on the
+    application's device, already carried a visible fraud label (what a spread-out group
+    risks: its first members are caught before its last ones apply)."""
+    contact = apps[["application_id", "user_id", "ts"]].merge(neighbours, on="user_id")
+    device = apps[["application_id", "user_id", "ts", "device_serial"]].merge(
+        mates.rename(columns={"user_id": "other"}), on="device_serial")
+    device = device[device.other != device.user_id]
+    seen = pd.concat([contact[["application_id", "ts", "other"]],
+                      device[["application_id", "ts", "other"]]])
+    hit = seen.other.map(labelled) < seen.ts
+    caught = set(seen.application_id[hit.to_numpy()])
+    return float(apps.application_id.isin(caught).mean())
 
 
 def render_hiding(worlds: dict[str, Path], *, command: str) -> str:
@@ -197,7 +226,7 @@ def render_hiding(worlds: dict[str, Path], *, command: str) -> str:
             values = [measured[n][who][key] for n in names]
             if all(v != v for v in values):
                 continue
-            cells = " | ".join("—" if v != v else (_pct(v) if key == "history_share"
+            cells = " | ".join("—" if v != v else (_pct(v) if key.endswith("_share")
                                                     else f"{v:.2f}") for v in values)
             lines.append(f"| {who} | {label} | {cells} |")
     return "\n".join(lines)
