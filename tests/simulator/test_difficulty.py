@@ -134,6 +134,7 @@ def test_unknown_difficulty_is_refused() -> None:
     assert set(DIFFICULTIES) == {"default", "adaptive"}
 
 
+@pytest.mark.slow
 def test_adaptive_hides_every_way_at_once(tmp_path: Path,
                                           default_stats: dict[str, dict[str, float]]) -> None:
     adaptive = _stats(with_difficulty(WorldConfig(users=_USERS, seed=_SEED), "adaptive"),
@@ -174,6 +175,7 @@ _KNOBS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("section", "knob", "value", "pattern", "statistic", "direction"),
                          _KNOBS, ids=[f"{s}.{k}-{st}" for s, k, _, _, st, _ in _KNOBS])
 def test_each_knob_moves_its_statistic(tmp_path: Path,
@@ -189,6 +191,7 @@ def test_each_knob_moves_its_statistic(tmp_path: Path,
     assert (after - before) * direction > 0, (before, after)
 
 
+@pytest.mark.slow
 def test_aged_mules_fill_their_years_with_a_borrowed_history(tmp_path: Path) -> None:
     # NOTE: a mule opened days before its scheme has little history to borrow; aged, it has.
     base = WorldConfig(users=_USERS, seed=_SEED)
@@ -200,6 +203,7 @@ def test_aged_mules_fill_their_years_with_a_borrowed_history(tmp_path: Path) -> 
             > before["orders_before_first_application"] + 1.0), (before, after)
 
 
+@pytest.mark.slow
 def test_bought_accounts_are_old_honest_users_with_their_history(tmp_path: Path) -> None:
     base = WorldConfig(users=_USERS, seed=_SEED)
     config = replace(base, fraud_ring=replace(base.fraud_ring, bought_account_prob=1.0))
