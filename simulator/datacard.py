@@ -114,8 +114,8 @@ HIDING_STATISTICS: Final[dict[str, str]] = {
     "age_at_first_application_days": "account age at its first application, days (median)",
     "orders_before_first_application": "orders before its first application (mean)",
     "history_share": "share of accounts with >= 3 orders before their first application",
-    "labelled_neighbour_share": "share of applications whose account already has a contact "
-                                "or a device-mate labelled fraud",
+    "labelled_neighbour_share": "share of applications filed when the account, a contact, a "
+                                "device-mate or the merchant already carried a fraud label",
 }
 """What :func:`hiding_statistics` measures, and how the data card names it."""
 
@@ -137,7 +137,7 @@ def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
     ta = _read(directory, "truth_applications", ["application_id", "user_id", "ts", "fraud",
                                                  "pattern", "group_id"])
     tu = _read(directory, "truth_users", ["user_id", "role"])
-    apps = _read(directory, "applications", ["application_id", "device_serial"])
+    apps = _read(directory, "applications", ["application_id", "device_serial", "merchant_id"])
     logins = _read(directory, "logins", ["user_id", "device_serial"])
     phones = _read(directory, "phones", ["user_id", "phone"])
     orders = _read(directory, "orders", ["user_id", "ts", "application_id"])
@@ -148,8 +148,9 @@ def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
     plain = orders[orders.application_id.isna()]
     honest_users = set(tu.user_id[tu.role == "honest"])
     events = _read(directory, "label_events", ["entity_type", "entity_id", "kind", "visible_at"])
-    labelled = events[(events.entity_type == "User") & (events.kind == "fraud")
-                      ].groupby("entity_id").visible_at.min()
+    fraud_labels = events[events.kind == "fraud"]
+    labelled = fraud_labels[fraud_labels.entity_type != "Application"
+                            ].groupby("entity_id").visible_at.min()
     contacts = _read(directory, "contacts", ["user_id", "contact_user_id"])
     mates = logins.drop_duplicates()
     neighbours = pd.concat([
@@ -194,14 +195,18 @@ def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
 
 def _labelled_neighbour_share(apps: pd.DataFrame, neighbours: pd.DataFrame,
                               mates: pd.DataFrame, labelled: pd.Series) -> float:
-    """Share of ``apps`` filed when a contact of the account, or another account on the
-    application's device, already carried a visible fraud label (what a spread-out group
-    risks: its first members are caught before its last ones apply)."""
+    """Share of ``apps`` filed when the account itself, a contact of it, another account on the
+    application's device or the application's merchant already carried a visible fraud label
+    (``labelled``: first label per account or merchant id). What a spread-out group risks: its
+    first members are caught before its last ones apply."""
+    own = apps[["application_id", "ts"]].assign(other=apps.user_id)
+    shop = apps[["application_id", "ts"]].assign(other=apps.merchant_id)
     contact = apps[["application_id", "user_id", "ts"]].merge(neighbours, on="user_id")
     device = apps[["application_id", "user_id", "ts", "device_serial"]].merge(
         mates.rename(columns={"user_id": "other"}), on="device_serial")
     device = device[device.other != device.user_id]
-    seen = pd.concat([contact[["application_id", "ts", "other"]],
+    seen = pd.concat([own, shop.dropna(subset=["other"]),
+                      contact[["application_id", "ts", "other"]],
                       device[["application_id", "ts", "other"]]])
     hit = seen.other.map(labelled) < seen.ts
     caught = set(seen.application_id[hit.to_numpy()])
