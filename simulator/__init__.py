@@ -22,8 +22,13 @@ from simulator.config import (
     WorldConfig,
 )
 from simulator.datacard import (
+    HIDING_PATTERNS,
+    HIDING_STATISTICS,
     BaseRates,
     base_rates,
+    hiding_statistics,
+    render_difficulties,
+    render_hiding,
     render_markdown,
     render_parameters,
     render_schemas,
@@ -37,9 +42,13 @@ from graph.world_files import (
     read_metadata,
     read_table,
 )
+from simulator.difficulty import DIFFICULTIES, difficulty_of, hiding_knobs, with_difficulty
 from simulator.world import World, simulate_world, write_world
 
 __all__ = [
+    "DIFFICULTIES",
+    "HIDING_PATTERNS",
+    "HIDING_STATISTICS",
     "METADATA_FILE",
     "PATTERNS",
     "PRODUCTS",
@@ -61,12 +70,18 @@ __all__ = [
     "World",
     "WorldConfig",
     "base_rates",
+    "difficulty_of",
+    "hiding_knobs",
+    "hiding_statistics",
     "read_metadata",
     "read_table",
+    "render_difficulties",
+    "render_hiding",
     "render_markdown",
     "render_parameters",
     "render_schemas",
     "simulate_world",
+    "with_difficulty",
     "write_into",
     "write_world",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator._builder import ANDROID, HOME, IOS, WorldBuilder
+from simulator._builder import ANDROID, DAY, HOME, IOS, WorldBuilder
+from simulator._catalogue import TICKET_MEDIAN
 from simulator._geo import CITY_LAT, CITY_LON
-from simulator._sampling import event_times
+from simulator._sampling import event_times, mean_one_lognormal
+from simulator.behaviour import pick_merchants
 
 
 def add_accounts(b: WorldBuilder, rng: np.random.Generator, *, city: np.ndarray,
@@ -123,6 +125,57 @@ def warmup_logins(b: WorldBuilder, rng: np.random.Generator, user: np.ndarray,
     b.logins.append(user=user[who], ts=ts, device=device[who], ip=ip[who],
                     lat=lat[who] + 0.002 * rng.standard_normal(len(who)),
                     lon=lon[who] + 0.002 * rng.standard_normal(len(who)))
+
+
+def borrowed_history(b: WorldBuilder, rng: np.random.Generator, user: np.ndarray,
+                     lo: np.ndarray, hi: np.ndarray, city: np.ndarray, device: np.ndarray,
+                     ip: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> None:
+    """An honest-looking history for fraud accounts: orders and logins between ``lo`` and ``hi``.
+
+    Orders come at the honest rate (``behaviour.orders_per_180d``, a log-normal activity per
+    account), at local or national merchants with the honest tickets of their category, and are
+    returned at the honest mean return rate; logins at the honest rate from the account's usual
+    context. Nothing here is financed: the history holds no application.
+
+    Args:
+        b (WorldBuilder): the world.
+        rng (np.random.Generator): random source of the calling pattern.
+        user (np.ndarray): the accounts.
+        lo, hi (np.ndarray): per account, the span of the history (clipped to the window).
+        city (np.ndarray): per account, where it shops.
+        device, ip, lat, lon (np.ndarray): per account, the context of its logins.
+    """
+    bc = b.config.behaviour
+    lo = np.maximum(lo, b.start)
+    hi = np.minimum(hi, b.end)
+    days = np.maximum(hi - lo, 0) / DAY
+    activity = mean_one_lognormal(rng, bc.activity_sigma, len(user))
+    k = rng.poisson(bc.orders_per_180d * days / 180 * activity)
+    who = np.repeat(np.arange(len(user)), k)
+    if len(who):
+        merchant = pick_merchants(b, rng, city[who], bc.national_order_share)
+        category = b.merchants.col("category")[merchant]
+        amount = TICKET_MEDIAN[category] * np.exp(0.7 * rng.standard_normal(len(who)))
+        b.orders.append(user=user[who], merchant=merchant, ts=event_times(rng, lo[who], hi[who]),
+                        amount=np.round(amount, 2), bnpl=False,
+                        returned=rng.random(len(who)) < bc.return_rate_mean, application=-1)
+    k = rng.poisson(bc.logins_per_day * days * activity)
+    who = np.repeat(np.arange(len(user)), k)
+    b.logins.append(user=user[who], ts=event_times(rng, lo[who], hi[who]), device=device[who],
+                    ip=ip[who], lat=lat[who] + 0.002 * rng.standard_normal(len(who)),
+                    lon=lon[who] + 0.002 * rng.standard_normal(len(who)))
+
+
+def pick_in_city(rng: np.random.Generator, users: np.ndarray, user_city: np.ndarray,
+                  want_city: np.ndarray) -> np.ndarray:
+    """A random user of each wanted city (``-1`` when the city has none)."""
+    order = np.argsort(user_city, kind="stable")
+    sc = user_city[order]
+    lo = np.searchsorted(sc, want_city, side="left")
+    hi = np.searchsorted(sc, want_city, side="right")
+    pos = lo + (rng.random(len(want_city)) * np.maximum(hi - lo, 1)).astype(np.int64)
+    out = users[order][np.minimum(pos, len(order) - 1)] if len(order) else np.zeros_like(lo)
+    return np.where(hi > lo, out, -1)
 
 
 def groups_needed(n_apps: int, mean_apps_per_group: float) -> int:

@@ -29,6 +29,13 @@ PATTERNS: Final[tuple[str, ...]] = (
 )
 """The planted fraud patterns, in planting order. Code ``k`` in the builder is ``PATTERNS[k-1]``."""
 
+_HIDING: Final = {"hiding": True}
+"""Field metadata of the knobs that make fraud hide (docs/SIMULATOR.md, "Harder worlds")."""
+
+
+def _hiding(default: Any) -> Any:
+    """A hiding knob: its default leaves the world as it was before the knob existed."""
+    return field(default=default, metadata=_HIDING)
 
 
 @dataclass(frozen=True)
@@ -214,6 +221,14 @@ class FraudRingConfig:
         addresses_max (int): most home addresses in the pool (at least one).
         clean_device_prob (float): P(an account applies from its own clean device instead).
         aged_account_prob (float): P(an account is old (bought) with a few decoy orders).
+        devices_per_account (float): when above 0, the device pool holds ``ceil(size * this)``
+            devices instead of ``devices_min..devices_max`` (0.5: about two accounts a device).
+        history_prob (float): P(an account shops like an honest user, at the honest order rate
+            with typical tickets and returns, from its creation until the ring applies).
+        bought_account_prob (float): P(an account is a real honest user's account, years old
+            with its own history, household and contacts, sold to the ring), else a new one.
+        new_account_days_max (int): the ring's new (not aged) accounts open between 3 and this
+            many days before the ring's first application.
         apps_min (int): fewest applications per account.
         apps_max (int): most applications per account.
         burst_hours (float): all applications of a ring fall within this many hours.
@@ -232,6 +247,10 @@ class FraudRingConfig:
     addresses_max: int = 3
     clean_device_prob: float = 0.25
     aged_account_prob: float = 0.30
+    devices_per_account: float = _hiding(0.0)
+    history_prob: float = _hiding(0.0)
+    bought_account_prob: float = _hiding(0.0)
+    new_account_days_max: int = _hiding(30)
     apps_min: int = 1
     apps_max: int = 3
     burst_hours: float = 48.0
@@ -257,8 +276,12 @@ class SyntheticIdentityConfig:
         nurture_days_min (int): fewest days between sign-up and the first application.
         nurture_days_max (int): most days between sign-up and the first application.
         warmup_orders_max (int): most tiny warm-up orders.
+        history_prob (float): P(an identity shops like an honest user while it is nurtured,
+            instead of a couple of tiny warm-up orders).
         apps_min (int): fewest applications per identity.
         apps_max (int): most applications per identity.
+        app_gap_days_max (int): days between an identity's consecutive applications are drawn
+            from 1 to this many.
         amount_median (float): median cash amount in CNY.
         default_prob (float): P(a funded loan of a synthetic identity defaults (bust-out)).
     """
@@ -272,8 +295,10 @@ class SyntheticIdentityConfig:
     nurture_days_min: int = 10
     nurture_days_max: int = 60
     warmup_orders_max: int = 2
+    history_prob: float = _hiding(0.0)
     apps_min: int = 1
     apps_max: int = 3
+    app_gap_days_max: int = _hiding(6)
     amount_median: float = 5000.0
     default_prob: float = 0.95
 
@@ -328,6 +353,11 @@ class MerchantCollusionConfig:
         mules_min (int): fewest mules per colluding merchant.
         mules_max (int): most mules per colluding merchant.
         recruited_prob (float): P(a mule is an existing user), else a new account.
+        aged_mule_prob (float): P(a new mule account was opened ``aged_days_min`` to
+            ``aged_days_max`` days before the scheme and left to age), else 0–20 days before.
+        aged_days_min (int): youngest aged mule, in days before the scheme starts.
+        aged_days_max (int): oldest aged mule.
+        history_prob (float): P(a new mule shops like an honest user until the scheme).
         apps_min (int): fewest BNPL purchases per mule.
         apps_max (int): most BNPL purchases per mule.
         window_days_min (int): shortest collusion window.
@@ -342,6 +372,10 @@ class MerchantCollusionConfig:
     mules_min: int = 5
     mules_max: int = 25
     recruited_prob: float = 0.5
+    aged_mule_prob: float = _hiding(0.0)
+    aged_days_min: int = _hiding(90)
+    aged_days_max: int = _hiding(540)
+    history_prob: float = _hiding(0.0)
     apps_min: int = 1
     apps_max: int = 4
     window_days_min: int = 30
@@ -434,6 +468,8 @@ class DeviceFarmConfig:
         signup_days (float): accounts sign up within this many days.
         dormant_prob (float): P(an account was registered months earlier and left dormant
             (养号), so it does not look new).
+        history_prob (float): P(an account shops like an honest user from its creation until
+            its first application).
         apply_days (float): applications spread over this many days after sign-up.
         apps_min (int): fewest applications per account.
         apps_max (int): most applications per account.
@@ -451,6 +487,7 @@ class DeviceFarmConfig:
     ips_max: int = 3
     signup_days: float = 3.0
     dormant_prob: float = 0.25
+    history_prob: float = _hiding(0.0)
     apply_days: float = 28.0
     apps_min: int = 1
     apps_max: int = 2
@@ -541,10 +578,35 @@ class WorldConfig:
             probs = getattr(self.population, probs_name)
             if abs(sum(probs) - 1.0) > 1e-6:
                 raise ValueError(f"population.{probs_name} must sum to 1, got {probs}")
+        self._check_hiding()
         try:
             date.fromisoformat(self.start)
         except ValueError as e:
             raise ValueError(f"start must be an ISO date, got {self.start!r}") from e
+
+    def _check_hiding(self) -> None:
+        for section, name in ((self.fraud_ring, "fraud_ring"),
+                              (self.synthetic_identity, "synthetic_identity"),
+                              (self.merchant_collusion, "merchant_collusion"),
+                              (self.device_farm, "device_farm")):
+            for knob in ("history_prob", "bought_account_prob", "aged_mule_prob"):
+                value = getattr(section, knob, 0.0)
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{name}.{knob} must be in [0, 1], got {value}")
+        ring = self.fraud_ring
+        if ring.devices_per_account < 0:
+            raise ValueError(f"fraud_ring.devices_per_account must be non-negative, got "
+                             f"{ring.devices_per_account}")
+        if ring.new_account_days_max <= 3:
+            raise ValueError(f"fraud_ring.new_account_days_max must exceed 3, got "
+                             f"{ring.new_account_days_max}")
+        if self.synthetic_identity.app_gap_days_max < 1:
+            raise ValueError("synthetic_identity.app_gap_days_max must be at least 1, got "
+                             f"{self.synthetic_identity.app_gap_days_max}")
+        mc = self.merchant_collusion
+        if not 0 <= mc.aged_days_min < mc.aged_days_max:
+            raise ValueError(f"merchant_collusion.aged_days_min must be non-negative and below "
+                             f"aged_days_max, got {mc.aged_days_min} and {mc.aged_days_max}")
 
     @property
     def start_ts(self) -> int:
@@ -558,8 +620,21 @@ class WorldConfig:
         return self.start_ts + self.days * 86_400
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every parameter (written next to the data)."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every parameter (written next to the data).
+
+        Hiding knobs at their defaults are left out: they change nothing, and leaving them out
+        keeps ``world.json`` of a world that uses none of them byte for byte what it was before
+        they existed (so earlier worlds and work directories still match their config).
+        """
+        out = dataclasses.asdict(self)
+        for f in dataclasses.fields(self):
+            section = getattr(self, f.name)
+            if not dataclasses.is_dataclass(section):
+                continue
+            for sub in dataclasses.fields(section):
+                if sub.metadata.get("hiding") and getattr(section, sub.name) == sub.default:
+                    del out[f.name][sub.name]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WorldConfig:

@@ -21,9 +21,11 @@ import pyarrow.parquet as pq
 
 from graph.privacy import normalise
 from simulator.config import PATTERNS, WorldConfig
+from simulator.difficulty import DIFFICULTIES, hiding_knobs, with_difficulty
 from graph.world_files import TABLES, read_metadata
 
-SECTIONS: Final[tuple[str, ...]] = ("parameters", "schemas", "datacard")
+SECTIONS: Final[tuple[str, ...]] = ("parameters", "difficulties", "schemas", "datacard",
+                                     "hiding")
 """Generated sections of the data card, each between ``<!-- NAME:begin ... -->`` and
 ``<!-- NAME:end -->``."""
 DAY: Final = 86_400
@@ -94,6 +96,145 @@ def base_rates(directory: Path) -> BaseRates:
         companies_with_several_spellings=int((spellings > 1).sum()),
         devices_with_3plus_accounts=int((per_device >= 3).sum()),
     )
+
+
+HIDING_PATTERNS: Final[tuple[str, ...]] = (
+    "fraud_ring", "synthetic_identity", "merchant_collusion", "intermediary_packaging",
+    "device_farm",
+)
+"""The patterns whose own accounts :func:`hiding_statistics` describes (an account takeover's
+account is its victim's, a sales inflation's is the merchant owner's)."""
+
+HIDING_STATISTICS: Final[dict[str, str]] = {
+    "accounts_per_device": "accounts on the device of an application (mean over applications)",
+    "accounts_per_phone": "accounts listing the account's most shared phone (mean over accounts)",
+    "account_gap_days": "days between consecutive applications of an account (median)",
+    "group_gap_days": "days between consecutive applications of a group (median)",
+    "group_span_days": "days from a group's first to its last application (median)",
+    "age_at_first_application_days": "account age at its first application, days (median)",
+    "orders_before_first_application": "orders before its first application (mean)",
+    "history_share": "share of accounts with >= 3 orders before their first application",
+    "labelled_neighbour_share": "share of applications filed when the account, a contact, a "
+                                "device-mate or the merchant already carried a fraud label",
+}
+"""What :func:`hiding_statistics` measures, and how the data card names it."""
+
+
+def hiding_statistics(directory: Path) -> dict[str, dict[str, float]]:
+    """How well fraud hides in a world: the statistics of :data:`HIDING_STATISTICS` for honest
+    accounts and for the accounts of each pattern of :data:`HIDING_PATTERNS`.
+
+    The honest column reads honest applications and the accounts of the honest role; a
+    pattern's column reads its fraud applications and the accounts that filed them. Groups
+    (rings, operators, shops, agencies, farms) have no honest counterpart (NaN).
+
+    Args:
+        directory (Path): a world written by :func:`simulator.write_world`.
+
+    Returns:
+        dict[str, dict[str, float]]: ``"honest"`` or pattern -> statistic -> value.
+    """
+    ta = _read(directory, "truth_applications", ["application_id", "user_id", "ts", "fraud",
+                                                 "pattern", "group_id"])
+    tu = _read(directory, "truth_users", ["user_id", "role"])
+    apps = _read(directory, "applications", ["application_id", "device_serial", "merchant_id"])
+    logins = _read(directory, "logins", ["user_id", "device_serial"])
+    phones = _read(directory, "phones", ["user_id", "phone"])
+    orders = _read(directory, "orders", ["user_id", "ts", "application_id"])
+    created = _read(directory, "users", ["user_id", "created_at"]).set_index("user_id").created_at
+    ta = ta.merge(apps, on="application_id")
+    per_device = logins.groupby("device_serial").user_id.nunique()
+    per_phone = phones.groupby("phone").user_id.nunique()
+    plain = orders[orders.application_id.isna()]
+    honest_users = set(tu.user_id[tu.role == "honest"])
+    events = _read(directory, "label_events", ["entity_type", "entity_id", "kind", "visible_at"])
+    fraud_labels = events[events.kind == "fraud"]
+    labelled = fraud_labels[fraud_labels.entity_type != "Application"
+                            ].groupby("entity_id").visible_at.min()
+    contacts = _read(directory, "contacts", ["user_id", "contact_user_id"])
+    mates = logins.drop_duplicates()
+    neighbours = pd.concat([
+        contacts.rename(columns={"contact_user_id": "other"}),
+        contacts.rename(columns={"user_id": "other", "contact_user_id": "user_id"}),
+    ])
+    out: dict[str, dict[str, float]] = {}
+    for who in ("honest", *HIDING_PATTERNS):
+        if who == "honest":
+            mine = ta[~ta.fraud & ta.user_id.isin(honest_users)]
+        else:
+            mine = ta[ta.fraud & (ta.pattern == who)]
+        users = mine.user_id.unique()
+        first = mine.groupby("user_id").ts.min()
+        before = plain.merge(first.rename("first"), left_on="user_id", right_index=True)
+        n_before = (before[before.ts < before["first"]].groupby("user_id").size()
+                    .reindex(first.index, fill_value=0))
+        listed = phones[phones.user_id.isin(users)]
+        sharing = per_phone.reindex(listed.phone).to_numpy()
+        stats = {
+            "accounts_per_device": float(per_device.reindex(mine.device_serial).mean()),
+            "accounts_per_phone": float(pd.Series(sharing).groupby(listed.user_id.to_numpy())
+                                        .max().mean()),
+            "group_gap_days": float("nan"),
+            "group_span_days": float("nan"),
+            "age_at_first_application_days": float(
+                ((first - created.reindex(first.index)) / DAY).median()),
+            "orders_before_first_application": float(n_before.mean()),
+            "history_share": float((n_before >= 3).mean()),
+        }
+        stats["labelled_neighbour_share"] = _labelled_neighbour_share(mine, neighbours, mates,
+                                                                      labelled)
+        by_account = mine.sort_values("ts").groupby("user_id").ts
+        stats["account_gap_days"] = float((by_account.diff().dropna() / DAY).median())
+        if who != "honest":
+            by_group = mine.sort_values("ts").groupby("group_id").ts
+            stats["group_gap_days"] = float((by_group.diff().dropna() / DAY).median())
+            stats["group_span_days"] = float(((by_group.max() - by_group.min()) / DAY).median())
+        out[who] = stats
+    return out
+
+
+def _labelled_neighbour_share(apps: pd.DataFrame, neighbours: pd.DataFrame,
+                              mates: pd.DataFrame, labelled: pd.Series) -> float:
+    """Share of ``apps`` filed when the account itself, a contact of it, another account on the
+    application's device or the application's merchant already carried a visible fraud label
+    (``labelled``: first label per account or merchant id). What a spread-out group risks: its
+    first members are caught before its last ones apply."""
+    own = apps[["application_id", "ts"]].assign(other=apps.user_id)
+    shop = apps[["application_id", "ts"]].assign(other=apps.merchant_id)
+    contact = apps[["application_id", "user_id", "ts"]].merge(neighbours, on="user_id")
+    device = apps[["application_id", "user_id", "ts", "device_serial"]].merge(
+        mates.rename(columns={"user_id": "other"}), on="device_serial")
+    device = device[device.other != device.user_id]
+    seen = pd.concat([own, shop.dropna(subset=["other"]),
+                      contact[["application_id", "ts", "other"]],
+                      device[["application_id", "ts", "other"]]])
+    hit = seen.other.map(labelled) < seen.ts
+    caught = set(seen.application_id[hit.to_numpy()])
+    return float(apps.application_id.isin(caught).mean())
+
+
+def render_hiding(worlds: dict[str, Path], *, command: str) -> str:
+    """The data card's table of :func:`hiding_statistics`, one column per world and group.
+
+    Args:
+        worlds (dict[str, Path]): world name (e.g. ``"default"``, ``"adaptive"``) -> directory;
+            the worlds should share their seed and size, so that only the fraud differs.
+        command (str): the command that made the table, quoted above it.
+    """
+    measured = {name: hiding_statistics(path) for name, path in worlds.items()}
+    names = list(worlds)
+    lines = [f"Generated by `{command}`.", "",
+             "| accounts | statistic | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for who in ("honest", *HIDING_PATTERNS):
+        for key, label in HIDING_STATISTICS.items():
+            values = [measured[n][who][key] for n in names]
+            if all(v != v for v in values):
+                continue
+            cells = " | ".join("—" if v != v else (_pct(v) if key.endswith("_share")
+                                                    else f"{v:.2f}") for v in values)
+            lines.append(f"| {who} | {label} | {cells} |")
+    return "\n".join(lines)
 
 
 def _pct(x: float) -> str:
@@ -177,6 +318,26 @@ def render_parameters() -> str:
             lines.append(f"| `{sub.name}` | `{getattr(section, sub.name)}` | "
                          f"{docs.get(sub.name, '')} |")
     return "\n".join(lines)
+
+
+def render_difficulties() -> str:
+    """One table per difficulty other than the default: each parameter it changes, today's
+    value, its value, and what it means (from the docstrings)."""
+    lines: list[str] = []
+    base = WorldConfig()
+    for name in DIFFICULTIES:
+        knobs = hiding_knobs(with_difficulty(base, name))
+        if not knobs:
+            continue
+        lines += [f"**`{name}`** (`riskgraph simulate --difficulty {name}`)", "",
+                  "| parameter | default | " + name + " | meaning |", "|---|---|---|---|"]
+        for key, value in knobs.items():
+            section, knob = key.split(".")
+            docs = _arg_docs(type(getattr(base, section)))
+            lines.append(f"| `{key}` | `{getattr(getattr(base, section), knob)}` | `{value}` | "
+                         f"{docs.get(knob, '')} |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 def render_schemas() -> str:

@@ -14,8 +14,10 @@ import numpy as np
 from simulator._actors import (
     add_accounts,
     available_users,
+    borrowed_history,
     groups_needed,
     log_uniform_mean,
+    new_devices,
     new_homes,
     pool_member,
     pools,
@@ -96,6 +98,14 @@ def plant_device_farms(b: WorldBuilder, rng: np.random.Generator, n_apps: int) -
                     lat=u["lat"][users], lon=u["lon"][users])
     warmup_logins(b, rng, users, active, active + int(cfg.apply_days * DAY), 2.0, device, ip,
                   u["lat"][users], u["lon"][users])
+    if cfg.history_prob > 0:
+        # NOTE: the history is lived on a phone of its own, before the account joins the farm.
+        shops = np.flatnonzero(rng.random(s) < cfg.history_prob)
+        who, where = users[shops], city[farm[shops]]
+        mobile = np.array([p[0] for p in b.mobile_ips_by_city])
+        borrowed_history(b, rng, who, created[shops], active[shops], where,
+                         new_devices(b, rng, len(shops)), mobile[where], u["lat"][who],
+                         u["lon"][who])
 
     k = rng.integers(cfg.apps_min, cfg.apps_max + 1, size=s)
     who = np.repeat(np.arange(s), k)

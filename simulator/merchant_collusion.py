@@ -15,12 +15,14 @@ import numpy as np
 from simulator._actors import (
     add_accounts,
     available_users,
+    borrowed_history,
     groups_needed,
     mark_users,
     new_devices,
     new_homes,
     new_phones,
     other_members,
+    pick_in_city,
     sizes_for_target,
     warmup_logins,
 )
@@ -79,7 +81,7 @@ def plant_merchant_collusion(b: WorldBuilder, rng: np.random.Generator, n_apps: 
     free = available_users(b)
     u = b.users.frame()
     mule = np.empty(len(shop), dtype=np.int64)
-    pick = _pick_in_city(rng, free, u["city"][free].astype(np.int64), shop_city[shop[recruited]])
+    pick = pick_in_city(rng, free, u["city"][free].astype(np.int64), shop_city[shop[recruited]])
     got = pick >= 0
     idx = np.flatnonzero(recruited)
     mule[idx[got]] = pick[got]
@@ -94,6 +96,12 @@ def plant_merchant_collusion(b: WorldBuilder, rng: np.random.Generator, n_apps: 
     fresh = ~recruited
     nf = int(fresh.sum())
     created = win_start[shop[fresh]] - rng.integers(0, 20 * DAY, size=nf)
+    if cfg.aged_mule_prob > 0:
+        aged = rng.random(nf) < cfg.aged_mule_prob
+        created[aged] = (win_start[shop[fresh][aged]]
+                         - rng.integers(cfg.aged_days_min, cfg.aged_days_max,
+                                        size=int(aged.sum())) * DAY
+                         - rng.integers(0, DAY, size=int(aged.sum())))
     mule[fresh] = add_accounts(b, rng, city=shop_city[shop[fresh]], created_at=created,
                                role=FRAUDSTER, pattern=PATTERN, group=groups[shop[fresh]])
     uf = b.users.frame()
@@ -105,6 +113,13 @@ def plant_merchant_collusion(b: WorldBuilder, rng: np.random.Generator, n_apps: 
     warmup_logins(b, rng, mule[fresh], np.maximum(created, b.start), win_end[shop[fresh]], 2.0,
                   mule_device[fresh], shop_ip[shop[fresh]], shop_lat[shop[fresh]],
                   shop_lon[shop[fresh]])
+    if cfg.history_prob > 0:
+        shops = np.flatnonzero(rng.random(nf) < cfg.history_prob)
+        who, city = mule[fresh][shops], shop_city[shop[fresh][shops]]
+        mobile = np.array([p[0] for p in b.mobile_ips_by_city])
+        borrowed_history(b, rng, who, created[shops], win_start[shop[fresh][shops]], city,
+                         mule_device[fresh][shops], mobile[city], uf["lat"][who],
+                         uf["lon"][who])
     order = np.argsort(shop[fresh], kind="stable")
     a, c = other_members(rng, mule[fresh][order], shop[fresh][order], 1)
     b.contacts.append(user=a, contact=c, since=np.maximum(uf["created_at"][a],
@@ -125,15 +140,3 @@ def plant_merchant_collusion(b: WorldBuilder, rng: np.random.Generator, n_apps: 
         lon=shop_lon[s] + 0.001 * rng.standard_normal(len(who)), merchant=merchants[s],
         pattern=PATTERN, group=groups[s], default_prob=cfg.default_prob,
         returned=rng.random(len(who)) < cfg.returned_prob)
-
-
-def _pick_in_city(rng: np.random.Generator, users: np.ndarray, user_city: np.ndarray,
-                  want_city: np.ndarray) -> np.ndarray:
-    """A random user of each wanted city (``-1`` when the city has none)."""
-    order = np.argsort(user_city, kind="stable")
-    sc = user_city[order]
-    lo = np.searchsorted(sc, want_city, side="left")
-    hi = np.searchsorted(sc, want_city, side="right")
-    pos = lo + (rng.random(len(want_city)) * np.maximum(hi - lo, 1)).astype(np.int64)
-    out = users[order][np.minimum(pos, len(order) - 1)] if len(order) else np.zeros_like(lo)
-    return np.where(hi > lo, out, -1)

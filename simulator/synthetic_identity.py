@@ -14,6 +14,7 @@ import numpy as np
 from simulator._actors import (
     add_accounts,
     available_users,
+    borrowed_history,
     groups_needed,
     new_devices,
     new_homes,
@@ -113,12 +114,17 @@ def plant_synthetic_identities(b: WorldBuilder, rng: np.random.Generator, n_apps
                         ts=event_times(rng, np.maximum(created[w], b.start), first_app[w]),
                         amount=np.round(rng.uniform(15, 80, size=len(w)), 2), bnpl=False,
                         returned=False, application=-1)
+    if cfg.history_prob > 0:
+        shops = np.flatnonzero(rng.random(s) < cfg.history_prob)
+        borrowed_history(b, rng, users[shops], created[shops], first_app[shops],
+                         city[op[shops]], device[shops], ip[shops], lat[shops], lon[shops])
 
     # Bust-out: maybe a small BNPL purchase first, then cash within days.
     k = rng.integers(cfg.apps_min, cfg.apps_max + 1, size=s)
     who = np.repeat(np.arange(s), k)
     nth = np.arange(len(who)) - np.repeat(np.cumsum(k) - k, k)
-    ts = np.minimum(first_app[who] + nth * rng.integers(1, 7, size=len(who)) * DAY
+    ts = np.minimum(first_app[who] + nth * rng.integers(1, cfg.app_gap_days_max + 1,
+                                                        size=len(who)) * DAY
                     + rng.integers(0, 12 * HOUR, size=len(who)), b.end - 1)
     product = np.where((nth == 0) & (rng.random(len(who)) < 0.5), BNPL, CASH_LOAN)
     merchant = np.where(product == BNPL, pick_merchants(b, rng, city[op[who]], 1.0), -1)

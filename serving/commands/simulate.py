@@ -14,13 +14,17 @@ from graph import BufferPoolFullError, StoreError
 from graph.loader import BulkLoadRefusedError, LoadLimitError, clear_checkpoints, load_world
 from graph.neo4j_import import Neo4jImport, Neo4jScript
 from simulator import (
+    DIFFICULTIES,
     CreditConfig,
     LabelConfig,
     WorldConfig,
+    render_difficulties,
+    render_hiding,
     render_markdown,
     render_parameters,
     render_schemas,
     simulate_world,
+    with_difficulty,
     write_into,
     write_world,
 )
@@ -50,6 +54,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="default share of funded loans (default 0.05)")
     p.add_argument("--unlabelled", type=float, default=0.2,
                    help="share of fraud never labelled (default 0.2)")
+    p.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="default",
+                   help="how the fraud behaves: default (today's world, unchanged) or adaptive "
+                   "(rings spread over more devices and phones, applications weeks apart, "
+                   "borrowed honest histories, accounts aged before use; docs/SIMULATOR.md, "
+                   "\"Harder worlds\")")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.set_defaults(func=_simulate)
 
@@ -90,6 +99,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"document with the datacard markers (default {_DEFAULT_DOC})")
     p.add_argument("--print", dest="print_only", action="store_true",
                    help="print the section instead of writing it")
+    p.add_argument("--adaptive", type=Path, default=None, metavar="DIR",
+                   help="an adaptive world of DIRECTORY's seed and size (`riskgraph simulate "
+                   "--difficulty adaptive`): also write the 'hiding' section, which measures "
+                   "how fraud hides in each")
     p.set_defaults(func=_datacard)
 
 
@@ -106,14 +119,14 @@ def _timestamp(text: str) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    config = WorldConfig(
+    config = with_difficulty(WorldConfig(
         users=args.users, seed=args.seed, days=args.days, start=args.start,
         fraud_rate=args.fraud_rate, credit=CreditConfig(default_rate=args.default_rate),
         labels=LabelConfig(unlabelled_fraud_share=args.unlabelled),
-    )
+    ), args.difficulty)
     say = progress("simulate")
-    say(f"{args.users} users over {args.days} days from {args.start}, seed {args.seed}; one "
-        "line per finished stage")
+    say(f"{args.users} users over {args.days} days from {args.start}, seed {args.seed}, "
+        f"{args.difficulty} fraud; one line per finished stage")
     world = simulate_world(config, log=say)
     say(f"writing the tables to {args.out}")
     rows = write_world(world, args.out)
@@ -214,9 +227,14 @@ def _datacard(args: argparse.Namespace) -> int:
     command = f"riskgraph datacard {args.directory}"
     sections = {
         "parameters": render_parameters(),
+        "difficulties": render_difficulties(),
         "schemas": render_schemas(),
         "datacard": render_markdown(args.directory, command=command),
     }
+    if args.adaptive is not None:
+        sections["hiding"] = render_hiding(
+            {"default": args.directory, "adaptive": args.adaptive},
+            command=f"{command} --adaptive {args.adaptive}")
     if args.print_only:
         print("\n\n".join(sections.values()))
         return 0

@@ -27,7 +27,7 @@ from gnn import (
     write_seeds_report,
 )
 from graph import Pseudonymiser
-from simulator import WorldConfig
+from simulator import DIFFICULTIES, WorldConfig, with_difficulty
 from serving.commands._progress import progress
 from serving.settings import ConfigurationError, get_settings
 from serving.stores import build_store
@@ -106,6 +106,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--fraud-rate", type=float, default=None,
                    help="with --seeds: fraud share of applications, as `riskgraph simulate` "
                    f"(default {WorldConfig().fraud_rate})")
+    p.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default=None,
+                   help="with --seeds: the worlds' fraud, as `riskgraph simulate "
+                   "--difficulty` (default: default; adaptive is fraud that hides, "
+                   "docs/SIMULATOR.md)")
     p.add_argument("--work-dir", type=Path, default=None,
                    help="with --seeds (required): worlds, models and results, one "
                    "seed-<S>/ directory per seed; a seed already evaluated there is kept")
@@ -228,7 +232,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         return _evaluate_seeds(args, command)
     for flag, value in (("--users", args.users), ("--fraud-rate", args.fraud_rate),
-                        ("--work-dir", args.work_dir), ("--device", args.device)):
+                        ("--difficulty", args.difficulty), ("--work-dir", args.work_dir),
+                        ("--device", args.device)):
         if value is not None:
             print(f"{flag} goes with --seeds, not --world", file=sys.stderr)
             return 2
@@ -274,7 +279,7 @@ def _world_config(args: argparse.Namespace) -> WorldConfig:
     config = WorldConfig(users=args.users or _USERS)
     if args.fraud_rate is not None:
         config = replace(config, fraud_rate=args.fraud_rate)
-    return config
+    return with_difficulty(config, args.difficulty or "default")
 
 
 def _evaluate_seeds(args: argparse.Namespace, command: str) -> int:
