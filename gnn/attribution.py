@@ -250,7 +250,8 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
             batch, root_x=torch.cat([x, x[torch.from_numpy(plan.pair_tree).to(device)]])))
     fl32 = out.fraud_logit.float().cpu().numpy()
     pl32 = out.pd_logit.float().cpu().numpy()
-    scores = pipeline.scores(rt, fl32[:r], pl32[:r], out.embedding[:r].float().cpu().numpy())
+    scores = pipeline.scores(rt, fl32[:r], pl32[:r], out.embedding[:r].float().cpu().numpy(),
+                             prepared.root_x)
     fl, pl = fl32.astype(np.float64), pl32.astype(np.float64)
     # NOTE: the baseline is the normalised training mean, 0; path point k is alpha_k * x.
     nodes, weights = _quadrature(steps)
@@ -276,12 +277,44 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
     variant = r + np.arange(plan.pair_tree.shape[0])
     occ_fraud[plan.pair_tree, plan.pair_group] = fl[plan.pair_tree] - fl[variant]
     occ_pd[plan.pair_tree, plan.pair_group] = pl[plan.pair_tree] - pl[variant]
+    pd_logit = pl[:r]
+    pd_base = on_path.pd_logit[:r].detach().double().cpu().numpy()
+    if rt == "Application" and pipeline.credit is not None:
+        pd_logit, pd_base, ig_pd, occ_pd = _credit_attributions(
+            pipeline, prepared, fl[:r], pl[:r], ig_pd, occ_pd)
     return Attributions(
         rt, list(prepared.root_names), [name for name, _ in groups],
-        np.asarray(prepared.root_x, dtype=np.float64), fl[:r], pl[:r],
-        on_path.fraud_logit[:r].detach().double().cpu().numpy(),
-        on_path.pd_logit[:r].detach().double().cpu().numpy(), ig_fraud, ig_pd, occ_fraud,
-        occ_pd, steps, scores)
+        np.asarray(prepared.root_x, dtype=np.float64), fl[:r], pd_logit,
+        on_path.fraud_logit[:r].detach().double().cpu().numpy(), pd_base, ig_fraud, ig_pd,
+        occ_fraud, occ_pd, steps, scores)
+
+
+def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_logit: np.ndarray,
+                         pd_logit: np.ndarray, ig_pd: np.ndarray, occ_pd: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The default side explained as the credit model decides it: its per-input shares of the
+    default log-odds (:meth:`CreditHazardModel.contributions`) on the root features it reads.
+
+    The credit model reads the neighbourhood only through root features (contacts and
+    co-borrowers in default, shared entities), so no relation group is occluded for it. The
+    share of a GNN logit it reads (:data:`gnn.nn.credit_hazard.GNN_INPUTS`) is not split over
+    features here: it stays in the baseline, and the reasons name what the features explain.
+
+    Returns:
+        the explained log-odds, their baseline, ``[R, F]`` and ``[R, G]`` attributions.
+    """
+    credit = pipeline.credit
+    assert credit is not None
+    x = credit.inputs(prepared.root_x, prepared.root_names, fraud_logit, pd_logit)
+    shares, base = credit.contributions(x)
+    names = list(prepared.root_names)
+    feats = np.zeros_like(ig_pd)
+    for k, name in enumerate(credit.input_names):
+        if name in credit.gnn_inputs:
+            base = base + shares[:, k]
+        else:
+            feats[:, names.index(name)] += shares[:, k]
+    return base + feats.sum(axis=1), base, feats, np.zeros_like(occ_pd)
 
 
 @functools.lru_cache(maxsize=8)

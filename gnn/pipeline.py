@@ -26,6 +26,7 @@ from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput
 from gnn.data.lending_graph import NODE_TYPES, LendingGraph
 from gnn.data.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.features.risk_features import NODE_FEATURES, ApplicationQueries, RiskFeatures
+from gnn.nn.credit_hazard import CreditHazardModel
 from gnn.nn.stacked_ensemble import StackedEnsemble
 from graph.typing import NodeType
 
@@ -133,9 +134,12 @@ class Scores:
 
     Args:
         fraud (np.ndarray): calibrated fraud probability ``[R]``.
-        pd (np.ndarray): calibrated probability of default ``[R]``.
+        pd (np.ndarray): probability of default ``[R]``: the credit model's
+            (:class:`~gnn.nn.credit_hazard.CreditHazardModel`) for applications when the
+            pipeline has one, else the GNN default head's, calibrated.
         fraud_logit (np.ndarray): raw fraud logit ``[R]``.
-        pd_logit (np.ndarray): raw default logit ``[R]``.
+        pd_logit (np.ndarray): raw logit of the GNN's default head ``[R]`` (an input of the
+            credit model, not the logit of ``pd`` when a credit model decides it).
         embedding (np.ndarray): float32 ``[R, embedding_dim]``.
     """
 
@@ -157,6 +161,8 @@ class ScoringPipeline:
         calibrators (Mapping[str, Calibrator]): ``"<RootType>.fraud"`` / ``"<RootType>.pd"``.
         root_feature_names (Mapping[NodeType, Sequence[str]]): per root type, for checks.
         version (str, optional): registry version. (default: ``"unversioned"``)
+        credit (CreditHazardModel, optional): the probability of default of applications;
+            without it the GNN's default head gives it. (default: ``None``)
     """
 
     def __init__(
@@ -168,6 +174,7 @@ class ScoringPipeline:
         calibrators: Mapping[str, Calibrator],
         root_feature_names: Mapping[NodeType, Sequence[str]],
         version: str = "unversioned",
+        credit: CreditHazardModel | None = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -176,6 +183,7 @@ class ScoringPipeline:
         self.calibrators = dict(calibrators)
         self.root_feature_names = {k: list(v) for k, v in root_feature_names.items()}
         self.version = version
+        self.credit = credit
         self.kernels: K.Backend = K.CPU
         self._bound: tuple[int, NeighbourSampler, RiskFeatures] | None = None
         self._stacked: tuple[tuple[tuple[int, int], ...], StackedEnsemble] | None = None
@@ -288,14 +296,49 @@ class ScoringPipeline:
         fl = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.float32)
         pl = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
         emb = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, dim), np.float32)
-        return self.scores(prepared.root_type, fl, pl, emb)
+        return self.scores(prepared.root_type, fl, pl, emb, prepared.root_x)
 
     def scores(self, root_type: NodeType, fraud_logit: np.ndarray, pd_logit: np.ndarray,
-               embedding: np.ndarray) -> Scores:
-        """:class:`Scores` of raw model outputs: the logits calibrated per root type and head."""
+               embedding: np.ndarray, root_x: np.ndarray | None = None) -> Scores:
+        """:class:`Scores` of raw model outputs: the logits calibrated per root type and head,
+        the probability of default of applications from the credit model where there is one.
+
+        Args:
+            root_type (NodeType): the roots' type.
+            fraud_logit, pd_logit (np.ndarray): the network's raw logits ``[R]``.
+            embedding (np.ndarray): ``[R, embedding_dim]``.
+            root_x (np.ndarray, optional): raw root features ``[R, F]`` (the credit model's
+                inputs); required for applications when the pipeline has a credit model.
+                (default: ``None``)
+
+        Raises:
+            ModelError: if the credit model needs ``root_x`` and it is missing.
+        """
         return Scores(self._calibrate(f"{root_type}.fraud", fraud_logit),
-                      self._calibrate(f"{root_type}.pd", pd_logit), fraud_logit, pd_logit,
-                      embedding)
+                      self.probability_of_default(root_type, pd_logit, root_x, fraud_logit),
+                      fraud_logit, pd_logit, embedding)
+
+    def probability_of_default(self, root_type: NodeType, pd_logit: np.ndarray,
+                               root_x: np.ndarray | None = None,
+                               fraud_logit: np.ndarray | None = None) -> np.ndarray:
+        """The probability of default that decides: the credit model's for applications when
+        the pipeline has one, else the GNN default head's calibrated logit (one definition for
+        online, batch and evaluation).
+
+        Raises:
+            ModelError: if the credit model needs ``root_x`` and it is missing.
+        """
+        if root_type != "Application" or self.credit is None:
+            return self._calibrate(f"{root_type}.pd", pd_logit)
+        if root_x is None:
+            raise ModelError("the credit model scores applications from their root features")
+        return self.credit.predict(self.credit.inputs(
+            root_x, self.root_feature_names["Application"], fraud_logit, pd_logit))
+
+    def gnn_pd(self, root_type: NodeType, pd_logit: np.ndarray) -> np.ndarray:
+        """The GNN default head's calibrated probability (what decided before the credit
+        model; the evaluation shows it beside)."""
+        return self._calibrate(f"{root_type}.pd", pd_logit)
 
     def scoring_model(self, device: torch.device | str = "cpu"
                       ) -> Callable[[TreeBatch], RiskOutput]:
@@ -376,6 +419,7 @@ class ScoringPipeline:
             "node_norm": {t: n.state_dict() for t, n in self.node_norm.items()},
             "root_norm": {t: n.state_dict() for t, n in self.root_norm.items()},
             "calibrators": {k: c.state_dict() for k, c in self.calibrators.items()},
+            "credit": None if self.credit is None else self.credit.state_dict(),
         }
 
     @classmethod
@@ -401,6 +445,8 @@ class ScoringPipeline:
             {t: FeatureNormaliser.from_state_dict(s) for t, s in state["root_norm"].items()},
             {k: Calibrator.from_state_dict(s) for k, s in state["calibrators"].items()},
             names, state.get("version", "unversioned"),
+            None if state.get("credit") is None
+            else CreditHazardModel.from_state_dict(state["credit"]),
         )
 
 

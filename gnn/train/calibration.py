@@ -79,6 +79,17 @@ class Calibrator:
             return 1.0 / (1.0 + np.exp(-(self._a * z + self._b)))
         return 1.0 / (1.0 + np.exp(-z))
 
+    @property
+    def slope(self) -> float:
+        """``d logit(p) / d logit`` of a Platt map (1 before fitting).
+
+        Raises:
+            ModelError: for an isotonic map, whose slope is not one number.
+        """
+        if self.fitted == "isotonic":
+            raise ModelError("an isotonic calibration has no single slope")
+        return self._a if self.fitted == "platt" else 1.0
+
     def state_dict(self) -> dict[str, Any]:
         return {"method": self.method, "min_positives": self.min_positives,
                 "fitted": self.fitted, "x": self._x.tolist(), "y": self._y.tolist(),

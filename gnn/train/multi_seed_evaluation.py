@@ -32,7 +32,7 @@ import numpy as np
 
 from gnn.errors import ModelError, WorkDirMismatch
 from gnn.registry import ModelRegistry
-from gnn.train.risk_evaluation import MODEL_NAMES, report_to_json
+from gnn.train.risk_evaluation import MODEL_NAMES, decile_check, report_to_json
 from gnn.train.risk_trainer import RiskTrainConfig
 from gnn.train.risk_workflows import evaluate_registered, train_world
 from gnn.train.scored_test_set import ScoredTestSet
@@ -515,6 +515,15 @@ def render_seeds_markdown(evaluation: MultiSeedEvaluation, *, command: str,
                     cells.append(f"{bins[k]['predicted']:.4f} / {bins[k]['observed']:.4f}"
                                  if k < len(bins) else "—")
                 lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
+            auc = d.metrics.get(dep, {}).get("auroc")
+            auc_b = d.metrics.get("gbt_no_graph", {}).get("auroc")
+            if auc is not None and auc_b is not None:
+                lines += ["", "Credit targets per world (each decile within ±25 % of observed, "
+                          "observed rate monotone over the deciles, default AUROC at least "
+                          "(b)'s):", ""]
+                for k, (seed, bins) in enumerate(s.reliability.items()):
+                    check = decile_check(bins, auc.per_seed[k], auc_b.per_seed[k])
+                    lines.append(f"- world {seed}: {check.summary()}")
 
     lines += ["", "## Per world", "", "Fraud AUPRC over all test applications"
               + (" and default AUROC on funded test loans" if s.default_models else "") +

@@ -48,7 +48,10 @@ MODELS: Final[tuple[str, ...]] = ("rules", "gbt_no_graph", "gbt_neighbours", "gn
 MODEL_NAMES: Final[dict[str, str]] = {
     "rules": "(a) rules (points model)", "gbt_no_graph": "(b) LightGBM, no graph",
     "gbt_neighbours": "(c) LightGBM + neighbour aggregates", "gnn": "HeteroRiskGNN",
+    "gnn_head": "GNN default head (calibrated)",
 }
+"""Display names. For default, ``gnn`` is the probability of default the deployed pipeline
+decides with (its credit model where it has one) and ``gnn_head`` the GNN's own default head."""
 
 
 def binary_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
@@ -311,6 +314,8 @@ def evaluate_applications(
     t0 = time.perf_counter()
     gnn = pipeline.predict(prep["test"])
     scores["gnn"], pd_scores["gnn"] = gnn.fraud, gnn.pd
+    if pipeline.credit is not None:
+        pd_scores["gnn_head"] = pipeline.gnn_pd("Application", gnn.pd_logit)
     timings["gnn_score"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -369,7 +374,7 @@ def evaluate_applications(
     funded = t_funded[test]
     dflt = t_default[test][funded]
     default = {}
-    for m in MODELS:
+    for m in pd_scores:
         p = pd_scores[m][funded]
         default[m] = {**binary_metrics(dflt, p), "brier": float(np.mean((p - dflt) ** 2)),
                       "mean_predicted": float(p.mean()), "observed_rate": float(dflt.mean())}
@@ -388,14 +393,59 @@ def evaluate_applications(
         "val_applications": int(idx["val"].shape[0]), "val_fraud_labels": int(y["val"].sum()),
         "root_features": len(names), "no_graph_features": int(no_graph.shape[0]),
         "aggregate_features": int(agg["train"].shape[1]),
+        "credit_model": repr(pipeline.credit) if pipeline.credit is not None else None,
     }
     scored = ScoredTestSet(
         application_id=t_id[test], fraud=fraud, pattern=t_pattern[test],
         product=t_product[test], funded=funded, default=t_default[test],
         fraud_scores={m: scores[m] for m in MODELS},
         pd_scores={m: pd_scores[m] for m in default})
+    say("default deciles of the deployed probability: "
+        + decile_check(reliability["pd"], default["gnn"]["auroc"],
+                       default["gbt_no_graph"]["auroc"]).summary())
     return EvaluationReport(overall, per_pattern, per_product, default, reliability, curves,
                             info, scored)
+
+
+@dataclass(frozen=True)
+class DecileCheck:
+    """The credit targets on one world's per-decile table (predicted against observed).
+
+    Args:
+        within (int): deciles whose mean predicted is within ``tolerance`` (relative) of the
+            observed rate.
+        deciles (int): deciles in the table.
+        monotone (bool): the observed rate never falls from one decile to the next.
+        auroc_margin (float): default AUROC of the deployed probability minus (b)'s.
+        tolerance (float): the relative band. (default: ``0.25``)
+    """
+
+    within: int
+    deciles: int
+    monotone: bool
+    auroc_margin: float
+    tolerance: float = 0.25
+
+    @property
+    def met(self) -> bool:
+        return self.within == self.deciles and self.monotone and self.auroc_margin >= 0
+
+    def summary(self) -> str:
+        return (f"Credit targets: {self.within}/{self.deciles} deciles within "
+                f"±{self.tolerance:.0%} of observed, observed rate "
+                f"{'monotone' if self.monotone else 'not monotone'} over the deciles, AUROC "
+                f"{self.auroc_margin:+.3f} against (b): {'met' if self.met else 'not met'}.")
+
+
+def decile_check(bins: Sequence[Mapping[str, float]], auroc: float, auroc_no_graph: float,
+                 tolerance: float = 0.25) -> DecileCheck:
+    """Check a reliability table (:func:`gnn.train.bootstrap_metrics.reliability_bins`)
+    against the credit targets."""
+    obs = np.asarray([b["observed"] for b in bins], dtype=np.float64)
+    pred = np.asarray([b["predicted"] for b in bins], dtype=np.float64)
+    within = int(np.sum(np.abs(pred - obs) <= tolerance * obs))
+    return DecileCheck(within, len(bins), bool(np.all(np.diff(obs) >= 0)),
+                       float(auroc - auroc_no_graph), tolerance)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -480,8 +530,12 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
                      " | ".join(_fmt(per[m]["auprc"]) for m in MODELS) + " |")
     lines += ["", "## Default (funded test loans, ground truth)", "",
               f"{i['funded_test_loans']} funded test loans, {i['test_defaults']} default. The "
-              "default heads train on loans mature at T2 and calibrate on the latest mature "
-              "ones.", "",
+              "baselines' default models train on loans mature at T2 and calibrate on the "
+              "latest mature ones; the deployed probability (HeteroRiskGNN's row) is the "
+              "credit model's, a discrete-time hazard over loan periods where loans not "
+              "mature at T2 count for the periods they lived (gnn/train/credit_trainer.py)."
+              + (f" {decile_check(report.reliability['pd'], report.default['gnn']['auroc'], report.default['gbt_no_graph']['auroc']).summary()}"
+                 if report.reliability.get("pd") else ""), "",
               "| model | AUROC | AUPRC | Brier | mean predicted | observed rate |",
               "|---|---|---|---|---|---|"]
     for m, d in report.default.items():

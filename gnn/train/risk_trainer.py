@@ -29,8 +29,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
 from gnn.train.calibration import Calibrator, Method
+from gnn.train.credit_trainer import CreditTrainConfig, train_credit_model
 from gnn.errors import ModelError
 from gnn.features.feature_normaliser import FeatureNormaliser
+from gnn.nn.credit_hazard import CreditHazardModel
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN
 from gnn.data.lending_graph import NODE_TYPES, LendingGraph
 from gnn.features.risk_features import ApplicationQueries
@@ -70,6 +72,9 @@ class RiskTrainConfig:
         device (str): ``"cpu"`` or ``"cuda"``. (default: ``"cpu"``)
         threads (int): torch CPU threads, 0 to leave torch's default; small tree batches run
             fastest on one thread of a shared machine. (default: ``1``)
+        credit (CreditTrainConfig, optional): the credit model that gives applications their
+            probability of default (:mod:`gnn.train.credit_trainer`); ``None`` leaves it to
+            the GNN's default head. (default: defaults)
     """
 
     epochs: int = 20
@@ -88,6 +93,7 @@ class RiskTrainConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 1
+    credit: CreditTrainConfig | None = field(default_factory=CreditTrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -322,10 +328,38 @@ def train_risk_model(
                 say(f"no calibration for {name}: validation has one class only")
     pipe.calibrators = calibrators
     seconds["calibrate"] = time.perf_counter() - t0
+    if tc.credit is not None:
+        t0 = time.perf_counter()
+        pipe.credit = _credit_model(graph, split, pipe, tc.credit, metrics, say)
+        seconds["credit"] = time.perf_counter() - t0
     seconds["total"] = time.perf_counter() - t_start
     say(f"trained in {seconds['total']:.1f}s, best epoch {best_epoch} "
         f"(application val AUPRC {best:.4f})")
     return RiskTrainResult(pipe, history, metrics, seconds, split, best_epoch, counts)
+
+
+def _credit_model(graph: LendingGraph, split: TimeSplit, pipe: ScoringPipeline,
+                  config: CreditTrainConfig, metrics: dict[str, Any],
+                  say: Callable[[str], None]) -> CreditHazardModel | None:
+    """The credit model on every loan applied for before ``T2``, or ``None`` (logged, in
+    ``metrics``) when the world holds too few visible defaults to learn one."""
+    apps = np.flatnonzero(graph.attrs["Application"]["ts"] < split.t2)
+    root_x, names, groups = pipe.bind(graph)[1].application_features(
+        ApplicationQueries.from_graph(graph, apps))
+    fl = pl = None
+    if config.gnn_inputs:
+        s = pipe.score_applications(graph, ApplicationQueries.from_graph(graph, apps))
+        fl, pl = s.fraud_logit, s.pd_logit
+    try:
+        model = train_credit_model(graph, apps, root_x, names, groups, split.label_cutoff,
+                                   config, fraud_logit=fl, pd_logit=pl, recent_from=split.t1,
+                                   log=say)
+    except ModelError as e:
+        say(f"no credit model, the GNN's default head gives the probability of default: {e}")
+        metrics["credit_model"] = f"none: {e}"
+        return None
+    metrics["credit_model"] = repr(model)
+    return model
 
 
 def _node_only(name: str, num_layers: int) -> bool:

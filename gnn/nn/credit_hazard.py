@@ -1,0 +1,195 @@
+"""`CreditHazardModel`: the probability of default of an application, from a discrete-time
+hazard.
+
+The learner (gradient-boosted trees) scores *defaults in period j given alive at its start*
+(:mod:`gnn.data.loan_periods`) from the application's inputs and the period; a Platt map,
+fitted on later loans' periods, calibrates that hazard; the probability of default over the
+loan's life is ``1 - prod_j (1 - h_j)`` over :attr:`periods` periods.
+
+Periods after the last one any training loan lived through (:attr:`fit_periods`) cannot be
+learned before the cut; their hazard continues the applicant's own last learned hazard,
+shrinking per period by its product's ratio of the last two learned baseline hazards
+(:attr:`tail_ratio`, at most 1). The application does not name its term, so the probability is
+over the product's mix of terms as funded.
+
+Inputs (:func:`credit_inputs`): the application's root features the model was trained on
+(:attr:`feature_names`) and, where :attr:`gnn_inputs` says so, the GNN's fraud and default
+logits of the same application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+
+from gnn.data.loan_periods import term_pd
+from gnn.errors import ModelError
+from gnn.train.calibration import Calibrator
+
+GNN_INPUTS: Final[tuple[str, ...]] = ("gnn_fraud_logit", "gnn_pd_logit")
+PRODUCT_FEATURES: Final[tuple[str, ...]] = ("product_bnpl", "product_cash_loan",
+                                            "product_merchant_loan", "product_sme_owner_loan")
+"""The root features that one-hot the product, in :data:`graph.typing.PRODUCTS` order."""
+
+
+def credit_inputs(root_x: np.ndarray, root_names: Sequence[str], feature_names: Sequence[str],
+                  gnn_inputs: Sequence[str], fraud_logit: np.ndarray | None = None,
+                  pd_logit: np.ndarray | None = None) -> np.ndarray:
+    """The credit model's input matrix: the chosen root features, then the GNN logits.
+
+    Raises:
+        ModelError: if a chosen root feature or a needed GNN logit is missing.
+
+    Shapes:
+        - **output:** ``[R, len(feature_names) + len(gnn_inputs)]`` float64
+    """
+    index = {n: i for i, n in enumerate(root_names)}
+    missing = [n for n in feature_names if n not in index]
+    if missing:
+        raise ModelError(f"the credit model needs root features the scorer lacks: {missing}")
+    cols = [np.asarray(root_x, dtype=np.float64)[:, [index[n] for n in feature_names]]]
+    for name, v in (("gnn_fraud_logit", fraud_logit), ("gnn_pd_logit", pd_logit)):
+        if name in gnn_inputs:
+            if v is None:
+                raise ModelError(f"the credit model needs {name}")
+            cols.append(np.asarray(v, dtype=np.float64).reshape(-1, 1))
+    return np.concatenate(cols, axis=1)
+
+
+class CreditHazardModel:
+    """Discrete-time hazard of default over a loan's periods (see the module docstring).
+
+    Args:
+        booster (str): the LightGBM booster, as ``Booster.model_to_string`` writes it; its
+            last input column is the period.
+        calibrator (Calibrator): Platt map of the booster's raw hazard logit.
+        feature_names (Sequence[str]): root features read, in column order.
+        gnn_inputs (Sequence[str]): which of :data:`GNN_INPUTS` follow them.
+        fit_periods (int): periods ``0 .. fit_periods - 1`` were learned.
+        periods (int): periods the probability of default runs over.
+        tail_ratio (Sequence[float]): per product (:data:`PRODUCT_FEATURES` order), the
+            per-period ratio of the hazard after the learned periods, in ``[0, 1]``.
+        reference_period (int): the period whose hazard the contributions explain.
+        shift (float, optional): added to every period's calibrated hazard log-odds: the
+            level set on recent applications (:func:`gnn.train.credit_trainer.level_shift`).
+            (default: ``0``)
+    """
+
+    def __init__(self, booster: str, calibrator: Calibrator, feature_names: Sequence[str],
+                 gnn_inputs: Sequence[str], fit_periods: int, periods: int,
+                 tail_ratio: Sequence[float], reference_period: int,
+                 shift: float = 0.0) -> None:
+        import lightgbm as lgb
+
+        if not 1 <= fit_periods <= periods:
+            raise ValueError(f"fit_periods must be in [1, periods], got {fit_periods}, "
+                             f"{periods}")
+        if len(tail_ratio) != len(PRODUCT_FEATURES):
+            raise ValueError(f"tail_ratio needs one ratio per product, got {len(tail_ratio)}")
+        unknown = set(gnn_inputs) - set(GNN_INPUTS)
+        if unknown:
+            raise ValueError(f"gnn_inputs must be among {GNN_INPUTS}, got {sorted(unknown)}")
+        self.booster_text = booster
+        self.booster = lgb.Booster(model_str=booster)
+        self.calibrator = calibrator
+        self.feature_names = list(feature_names)
+        self.gnn_inputs = [g for g in GNN_INPUTS if g in gnn_inputs]
+        self.fit_periods = int(fit_periods)
+        self.periods = int(periods)
+        self.tail_ratio = np.clip(np.asarray(tail_ratio, dtype=np.float64), 0.0, 1.0)
+        self.reference_period = int(min(reference_period, fit_periods - 1))
+        self.shift = float(shift)
+        self._product = [self.feature_names.index(p) if p in self.feature_names else -1
+                         for p in PRODUCT_FEATURES]
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(inputs={len(self.input_names)}, "
+                f"trees={self.booster.num_trees()}, fit_periods={self.fit_periods}, "
+                f"periods={self.periods})")
+
+    @property
+    def input_names(self) -> list[str]:
+        return [*self.feature_names, *self.gnn_inputs]
+
+    def inputs(self, root_x: np.ndarray, root_names: Sequence[str],
+               fraud_logit: np.ndarray | None = None,
+               pd_logit: np.ndarray | None = None) -> np.ndarray:
+        """:func:`credit_inputs` with this model's columns."""
+        return credit_inputs(root_x, root_names, self.feature_names, self.gnn_inputs,
+                             fraud_logit, pd_logit)
+
+    def hazard_logit(self, x: np.ndarray, period: int | np.ndarray) -> np.ndarray:
+        """Calibrated hazard log-odds of inputs ``x`` in ``period`` (clipped to the learned
+        ones)."""
+        x = np.asarray(x, dtype=np.float64)
+        j = np.broadcast_to(np.minimum(np.asarray(period), self.fit_periods - 1),
+                            (x.shape[0],)).astype(np.float64)
+        raw = self.booster.predict(np.column_stack([x, j]), raw_score=True)
+        p = self.calibrator(np.asarray(raw, dtype=np.float64))
+        p = np.clip(p, 1e-9, 1 - 1e-9)
+        return np.asarray(np.log(p / (1 - p)) + self.shift)
+
+    def hazards(self, x: np.ndarray) -> np.ndarray:
+        """Hazard per period ``[R, periods]``: learned, then the product's tail."""
+        x = np.asarray(x, dtype=np.float64)
+        learned = np.stack([_sigmoid(self.hazard_logit(x, j)) for j in range(self.fit_periods)],
+                           axis=1)
+        tail = self.periods - self.fit_periods
+        if tail == 0:
+            return learned
+        ratio = np.ones(x.shape[0])
+        for k, col in enumerate(self._product):
+            if col >= 0:
+                ratio = np.where(x[:, col] > 0.5, self.tail_ratio[k], ratio)
+        steps = np.arange(1, tail + 1, dtype=np.float64)
+        return np.concatenate([learned, learned[:, -1:] * ratio[:, None] ** steps[None]], axis=1)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability of default over the loan's life ``[R]`` (float64)."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[0] == 0:
+            return np.zeros(0)
+        return term_pd(self.hazards(x))
+
+    def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per input, its share of the default log-odds (TreeSHAP of the hazard log-odds in
+        :attr:`reference_period`, through the Platt slope), and the log-odds it starts from.
+
+        NOTE: the probability over the term moves with the hazard of every period and the
+        periods share their trees, so the reference period's attribution ranks the reasons of
+        the probability; the shares sum to ``logit(pd) - baseline`` exactly by construction of
+        the returned baseline.
+
+        Shapes:
+            - **output:** ``[R, len(input_names)]`` and ``[R]``
+        """
+        x = np.asarray(x, dtype=np.float64)
+        j = np.full((x.shape[0], 1), float(self.reference_period))
+        contrib = np.asarray(self.booster.predict(np.column_stack([x, j]), pred_contrib=True))
+        slope = self.calibrator.slope
+        shares = contrib[:, :x.shape[1]] * slope
+        pd = np.clip(self.predict(x), 1e-9, 1 - 1e-9)
+        return shares, np.log(pd / (1 - pd)) - shares.sum(axis=1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"booster": self.booster_text, "calibrator": self.calibrator.state_dict(),
+                "feature_names": self.feature_names, "gnn_inputs": self.gnn_inputs,
+                "fit_periods": self.fit_periods, "periods": self.periods,
+                "tail_ratio": self.tail_ratio.tolist(),
+                "reference_period": self.reference_period, "shift": self.shift}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> CreditHazardModel:
+        return cls(state["booster"], Calibrator.from_state_dict(state["calibrator"]),
+                   state["feature_names"], state["gnn_inputs"], state["fit_periods"],
+                   state["periods"], state["tail_ratio"], state["reference_period"],
+                   state.get("shift", 0.0))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
+__all__ = ["CreditHazardModel", "GNN_INPUTS", "PRODUCT_FEATURES", "credit_inputs"]

@@ -1,0 +1,244 @@
+"""`train_credit_model`: fit the :class:`~gnn.nn.credit_hazard.CreditHazardModel` of a world.
+
+* Rows: every funded loan applied for before ``T2``, cut into complete periods as known at
+  ``T2`` (:func:`gnn.data.loan_periods.loan_periods`): loans not mature at ``T2`` count for the
+  periods they lived, never as non-defaults of their whole term.
+* Held out: the loans of a fixed share of the applicants (by a hash of the position, the
+  same for every loan of one applicant), which stop the trees early and fit the Platt map of
+  the hazard: every row of theirs is a period that ended before ``T2``.
+* Tail and level are measured on the loans not labelled fraud before the cut (fraud loans
+  default at once, and their share moves).
+* Level: the root features that count history from the first event the graph holds (device
+  age, orders, repayments, entity degrees) are immature for the only loans old enough to show
+  a default, and mature for the applications scored later, so trees fitted on them rate the
+  later ones safer than they are. The probability is therefore set, by one shift of every
+  period's hazard log-odds, to average on the latest applications (``[T1, T2)``, no label read)
+  what the loans before ``T2`` not labelled fraud default over their periods (the pooled hazards, Kaplan-Meier
+  style, with the same tail): the model ranks, the cohort sets the level — an assumption that
+  the default rate of a cohort is stable, stated in the report.
+* Inputs: the application root features of the chosen groups and, optionally, the GNN's
+  logits (:data:`gnn.nn.credit_hazard.GNN_INPUTS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from gnn.data.lending_graph import LendingGraph
+from gnn.data.loan_periods import LoanPeriods, loan_periods
+from gnn.errors import ModelError
+from gnn.nn.credit_hazard import PRODUCT_FEATURES, CreditHazardModel
+from gnn.train.calibration import Calibrator
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CreditTrainConfig:
+    """How the credit model learns.
+
+    Args:
+        groups (tuple[str, ...]): root feature groups read (``own``, ``lookup``, ``graph``).
+            (default: all three)
+        gnn_inputs (tuple[str, ...]): GNN logits read. (default: none)
+        periods (int): periods the probability of default runs over: the longest term, 12
+            monthly instalments, and the month until a missed one shows as default.
+            (default: ``14``)
+        min_period_rows (int): a period is learned when this many loans lived through it;
+            the rows of later periods are too few to learn from and are left out (the tail
+            stands for them). (default: ``500``)
+        holdout_share (float): share of applicants whose loans calibrate. (default: ``0.3``)
+        num_leaves, min_child_samples, learning_rate (int, int, float): tree shape and step.
+            (default: ``15``, ``200``, ``0.03``)
+        seed (int): seed of the trees and the hold-out hash. (default: ``0``)
+        threads (int): LightGBM threads. (default: ``1``)
+    """
+
+    groups: tuple[str, ...] = ("own", "lookup", "graph")
+    gnn_inputs: tuple[str, ...] = ()
+    periods: int = 14
+    min_period_rows: int = 500
+    holdout_share: float = 0.3
+    num_leaves: int = 15
+    min_child_samples: int = 200
+    learning_rate: float = 0.03
+    seed: int = 0
+    threads: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def holdout_users(users: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Bool per entry: the applicant is held out (a fixed hash of its position and ``seed``)."""
+    h = (np.asarray(users, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+         + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9))
+    h ^= h >> np.uint64(31)
+    return (h % np.uint64(10_000)).astype(np.float64) < share * 10_000
+
+
+def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
+                     feature_names: Sequence[str], gnn_inputs: Sequence[str],
+                     held_out: np.ndarray, config: CreditTrainConfig,
+                     tail_rows: np.ndarray | None = None) -> CreditHazardModel:
+    """Fit the hazard on ``rows`` whose inputs are ``x_apps[rows.application]``.
+
+    Args:
+        rows (LoanPeriods): hazard rows; ``rows.application`` indexes ``x_apps``.
+        x_apps (np.ndarray): ``[A, F]`` inputs per application (:func:`credit_inputs`).
+        input_names (Sequence[str]): the ``F`` column names.
+        feature_names (Sequence[str]), gnn_inputs (Sequence[str]): how the columns were made.
+        held_out (np.ndarray): bool per row: calibration rows.
+        config (CreditTrainConfig): learner settings.
+        tail_rows (np.ndarray, optional): bool per row: the rows the tail ratios are measured
+            on. (default: all)
+
+    Raises:
+        ModelError: if the rows hold no default, or no default in their first learned period.
+    """
+    import lightgbm as lgb
+
+    events = np.bincount(rows.period, weights=rows.event)
+    learned = np.flatnonzero(np.bincount(rows.period) >= config.min_period_rows)
+    if learned.size == 0:
+        raise ModelError(f"no period has {config.min_period_rows} loans living through it")
+    fit_periods = int(learned.max()) + 1
+    keep = rows.period < fit_periods
+    x = np.column_stack([x_apps[rows.application], rows.period.astype(np.float64)])
+    fit, cal = ~held_out & keep, held_out & keep
+    if rows.event[fit].sum() == 0 or rows.event[cal].sum() == 0:
+        raise ModelError("the training or calibration loans hold no visible default")
+    model = lgb.LGBMClassifier(
+        n_estimators=3000, learning_rate=config.learning_rate, num_leaves=config.num_leaves,
+        min_child_samples=config.min_child_samples, subsample=0.8, subsample_freq=1,
+        colsample_bytree=0.5, reg_lambda=1.0, random_state=config.seed, n_jobs=config.threads,
+        verbose=-1)
+    # NOTE: no class weight: the trees' log-odds stay those of the hazard, so the Platt map
+    # only corrects, and the periods' hazards stay comparable.
+    model.fit(x[fit], rows.event[fit], eval_X=(x[cal],), eval_y=(rows.event[cal],),
+              eval_metric="binary_logloss", feature_name=[*input_names, "period"],
+              callbacks=[lgb.early_stopping(100, verbose=False)])
+    booster = model.booster_
+    raw = booster.predict(x[cal], raw_score=True, num_iteration=model.best_iteration_)
+    calibrator = Calibrator("platt").fit(raw, rows.event[cal])
+    text = booster.model_to_string(num_iteration=model.best_iteration_)
+    return CreditHazardModel(text, calibrator, feature_names, gnn_inputs, fit_periods,
+                             max(config.periods, fit_periods),
+                             _tail_ratios(rows if tail_rows is None else LoanPeriods(
+                                 rows.application[tail_rows], rows.period[tail_rows],
+                                 rows.event[tail_rows]), x_apps, input_names, fit_periods),
+                             int(np.argmax(events[:fit_periods])))
+
+
+def _tail_ratios(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
+                 fit_periods: int, min_events: int = 10) -> list[float]:
+    """Per product, the observed hazard of the last learned period over the one before (the
+    pooled ratio for a product with too few defaults in either; 1 at most)."""
+    if fit_periods < 2:
+        return [1.0] * len(PRODUCT_FEATURES)
+    last, before = rows.period == fit_periods - 1, rows.period == fit_periods - 2
+
+    def ratio(sel: np.ndarray) -> float | None:
+        e1, e0 = rows.event[sel & last].sum(), rows.event[sel & before].sum()
+        if e1 < min_events or e0 < min_events:
+            return None
+        return float((e1 / (sel & last).sum()) / (e0 / (sel & before).sum()))
+
+    pooled = ratio(np.ones(len(rows), dtype=bool))
+    out = []
+    for name in PRODUCT_FEATURES:
+        r = None
+        if name in input_names:
+            r = ratio(x_apps[rows.application, list(input_names).index(name)] > 0.5)
+        out.append(min(1.0, r if r is not None else (pooled if pooled is not None else 1.0)))
+    return out
+
+
+def cohort_pd(rows: LoanPeriods, periods: int, fit_periods: int, tail_ratio: float) -> float:
+    """The default probability of the loans behind ``rows`` over ``periods``: the pooled
+    hazard of each learned period, then the tail."""
+    h = [float(rows.event[rows.period == j].mean()) if (rows.period == j).any() else 0.0
+         for j in range(fit_periods)]
+    h += [h[-1] * tail_ratio ** k for k in range(1, periods - fit_periods + 1)]
+    return float(1.0 - np.prod(1.0 - np.asarray(h)))
+
+
+def level_shift(model: CreditHazardModel, x_recent: np.ndarray, target: float) -> float:
+    """The shift of every hazard log-odds that makes the mean probability of ``x_recent``
+    equal ``target`` (bisection: the mean is increasing in the shift)."""
+    if x_recent.shape[0] == 0 or not 0 < target < 1:
+        return 0.0
+    base = model.shift
+    lo, hi = -5.0, 5.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        model.shift = base + mid
+        if model.predict(x_recent).mean() < target:
+            lo = mid
+        else:
+            hi = mid
+    model.shift = base
+    return base + (lo + hi) / 2
+
+
+def credit_rows(graph: LendingGraph, applications: np.ndarray, cut: int, holdout_share: float,
+                seed: int) -> tuple[LoanPeriods, np.ndarray]:
+    """The hazard rows of ``applications`` at ``cut`` (``application`` re-indexed into
+    ``applications``) and which rows are held out."""
+    apps = np.asarray(applications, dtype=np.int64)
+    rows = loan_periods(graph, apps, cut)
+    local = np.searchsorted(apps, rows.application)
+    users = graph.attrs["Application"]["user"][rows.application]
+    return (LoanPeriods(local, rows.period, rows.event),
+            holdout_users(users, holdout_share, seed))
+
+
+def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np.ndarray,
+                       root_names: Sequence[str], root_groups: Sequence[str], cut: int,
+                       config: CreditTrainConfig | None = None, *,
+                       fraud_logit: np.ndarray | None = None,
+                       pd_logit: np.ndarray | None = None, recent_from: int | None = None,
+                       log: Callable[[str], None] | None = None) -> CreditHazardModel:
+    """Fit the credit model on the loans among ``applications`` (sorted graph positions, as
+    the rows of ``root_x``) as known at ``cut`` (``T2``); the applications from
+    ``recent_from`` (``T1``) set its level (module docstring; ``None``: no level shift).
+
+    Raises:
+        ModelError: see :func:`fit_credit_model`.
+    """
+    from gnn.nn.credit_hazard import credit_inputs
+
+    cfg = config or CreditTrainConfig()
+    say = log or logger.info
+    apps = np.asarray(applications, dtype=np.int64)
+    if apps.size and np.any(np.diff(apps) <= 0):
+        raise ValueError("applications must be sorted and unique")
+    names = [n for n, g in zip(root_names, root_groups, strict=True) if g in cfg.groups]
+    x = credit_inputs(root_x, root_names, names, cfg.gnn_inputs, fraud_logit, pd_logit)
+    rows, held = credit_rows(graph, apps, cut, cfg.holdout_share, cfg.seed)
+    # NOTE: fraud loans default at their first instalment and their share changes over time;
+    # the tail and the level are those of the loans not labelled fraud before the cut.
+    labelled = graph.fraud_at["Application"][apps] < cut
+    honest = ~labelled[rows.application]
+    model = fit_credit_model(rows, x, [*names, *cfg.gnn_inputs], names, cfg.gnn_inputs, held,
+                             cfg, tail_rows=honest)
+    if recent_from is not None:
+        recent = (graph.attrs["Application"]["ts"][apps] >= recent_from) & ~labelled
+        h_rows = LoanPeriods(rows.application[honest], rows.period[honest], rows.event[honest])
+        pooled = _tail_ratios(h_rows, x, [], model.fit_periods)[0]
+        target = cohort_pd(h_rows, model.periods, model.fit_periods, pooled)
+        model.shift = level_shift(model, x[recent], target)
+        say(f"credit model level: default probability {target:.4f} of the loans not labelled "
+            f"fraud, shift {model.shift:+.3f} on {int(recent.sum())} recent applications")
+    say(f"credit model: {len(rows)} loan periods ({int(rows.event.sum())} defaults) of "
+        f"{np.unique(rows.application).size} loans, {model!r}")
+    return model
+
+
+__all__ = ["CreditTrainConfig", "credit_rows", "fit_credit_model", "holdout_users",
+           "train_credit_model"]
