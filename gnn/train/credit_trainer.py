@@ -52,7 +52,11 @@ class CreditTrainConfig:
         min_period_rows (int): a period is learned when this many loans lived through it;
             the rows of later periods are too few to learn from and are left out (the tail
             stands for them). (default: ``500``)
-        holdout_share (float): share of applicants whose loans calibrate. (default: ``0.3``)
+        holdout_share (float): share of applicants whose loans calibrate (``holdout`` is
+            ``"applicants"``), or of the loans old enough to have lived through the busiest
+            default period (``"latest"``: the latest of them and every younger loan).
+            (default: ``0.3``)
+        holdout (str): ``"applicants"`` or ``"latest"``. (default: ``"applicants"``)
         num_leaves, min_child_samples, learning_rate (int, int, float): tree shape and step.
             (default: ``15``, ``200``, ``0.03``)
         seed (int): seed of the trees and the hold-out hash. (default: ``0``)
@@ -64,6 +68,7 @@ class CreditTrainConfig:
     periods: int = 14
     min_period_rows: int = 500
     holdout_share: float = 0.3
+    holdout: str = "applicants"
     num_leaves: int = 15
     min_child_samples: int = 200
     learning_rate: float = 0.03
@@ -186,6 +191,17 @@ def level_shift(model: CreditHazardModel, x_recent: np.ndarray, target: float) -
     return base + (lo + hi) / 2
 
 
+def _latest(rows: LoanPeriods, ts: np.ndarray, share: float) -> np.ndarray:
+    """Bool per row: loans applied for after the ``1 - share`` quantile of the loans that
+    lived through the busiest default period (a hold-out later in time, features as drifted
+    as the data allows)."""
+    events = np.bincount(rows.period, weights=rows.event)
+    busiest = int(np.argmax(events))
+    lived = np.unique(rows.application[rows.period == busiest])
+    start = np.quantile(ts[lived], 1 - share)
+    return np.asarray(ts[rows.application] >= start)
+
+
 def credit_rows(graph: LendingGraph, applications: np.ndarray, cut: int, holdout_share: float,
                 seed: int) -> tuple[LoanPeriods, np.ndarray]:
     """The hazard rows of ``applications`` at ``cut`` (``application`` re-indexed into
@@ -221,6 +237,8 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
     names = [n for n, g in zip(root_names, root_groups, strict=True) if g in cfg.groups]
     x = credit_inputs(root_x, root_names, names, cfg.gnn_inputs, fraud_logit, pd_logit)
     rows, held = credit_rows(graph, apps, cut, cfg.holdout_share, cfg.seed)
+    if cfg.holdout == "latest":
+        held = _latest(rows, graph.attrs["Application"]["ts"][apps], cfg.holdout_share)
     # NOTE: fraud loans default at their first instalment and their share changes over time;
     # the tail and the level are those of the loans not labelled fraud before the cut.
     labelled = graph.fraud_at["Application"][apps] < cut

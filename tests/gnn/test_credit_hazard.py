@@ -1,0 +1,124 @@
+"""The credit model (gnn/nn/credit_hazard.py, gnn/train/credit_trainer.py) on a small world:
+calibration, monotonicity, one probability of default online, in batch and after a reload."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from gnn import ApplicationQueries, ModelRegistry, RiskFeatures, ScoringPipeline, TimeSplit
+from gnn.attribution import attribute
+from gnn.nn.credit_hazard import CreditHazardModel
+from gnn.train.credit_trainer import CreditTrainConfig, credit_rows, train_credit_model
+from tests.gnn.gnn_lending_world import lending_graph, trained, world_dir
+
+WORLD = {"users": 3000, "seed": 11, "fraud_rate": 0.02}
+
+
+@functools.lru_cache(maxsize=None)
+def _credit() -> tuple[CreditHazardModel, np.ndarray, np.ndarray, list[str]]:
+    g = lending_graph(**WORLD)
+    split = TimeSplit.from_fractions(g)
+    apps = np.flatnonzero(g.attrs["Application"]["ts"] < split.t2)
+    x, names, groups = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g,
+                                                                                         apps))
+    model = train_credit_model(g, apps, x, names, groups, split.t2,
+                               CreditTrainConfig(min_period_rows=200), recent_from=split.t1,
+                               log=lambda s: None)
+    return model, apps, x, list(names)
+
+
+def test_hazard_is_calibrated_on_held_out_loans() -> None:
+    """Before the level shift, the hazards of the held-out loans' periods add up to their
+    defaults (the Platt map's own data: a check that the rows, the period column and the map
+    fit together)."""
+    model, apps, x, names = _credit()
+    g = lending_graph(**WORLD)
+    rows, held = credit_rows(g, apps, TimeSplit.from_fractions(g).t2, 0.3, 0)
+    xi = model.inputs(x, names)
+    sel = held & (rows.period < model.fit_periods)
+    h = np.concatenate([1 / (1 + np.exp(-(model.hazard_logit(
+        xi[rows.application[sel & (rows.period == j)]], j) - model.shift)))
+        for j in range(model.fit_periods)])
+    assert rows.event[sel].sum() >= 20
+    assert h.sum() == pytest.approx(rows.event[sel].sum(), rel=0.1)
+    assert model.shift != 0.0
+
+
+def test_predicted_default_ranks_the_test_loans_monotonely() -> None:
+    """Over thirds of the predicted probability, test loans default more from third to third
+    (the world's ground truth; a small world has too few defaults for deciles)."""
+    model, _, _, _ = _credit()
+    g = lending_graph(**WORLD)
+    ts = g.attrs["Application"]["ts"]
+    test = np.flatnonzero(ts >= TimeSplit.from_fractions(g).t2)
+    x, names, _ = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g, test))
+    truth = pq.read_table(world_dir(**WORLD) / "truth_applications.parquet").to_pandas()
+    truth = truth.set_index("application_id").loc[np.asarray(g.ids["Application"],
+                                                             dtype=object)[test]]
+    funded = truth["funded"].to_numpy()
+    y = truth["default"].to_numpy()[funded]
+    pd = model.predict(model.inputs(x, list(names)))[funded]
+    thirds = [y[c].mean() for c in np.array_split(np.argsort(pd), 3)]
+    assert thirds[0] < thirds[1] < thirds[2], thirds
+    assert 0 < pd.min() and pd.max() < 1
+
+
+def test_the_model_reloads_to_the_same_probabilities() -> None:
+    model, _, x, names = _credit()
+    again = CreditHazardModel.from_state_dict(model.state_dict())
+    xi = model.inputs(x[:200], names)
+    np.testing.assert_array_equal(again.predict(xi), model.predict(xi))
+
+
+def _pipeline_with_credit() -> ScoringPipeline:
+    """The shared tiny pipeline (not mutated) with the small world's credit model attached."""
+    pipe = trained().pipeline
+    state = {**pipe.state(), "credit": _credit()[0].state_dict()}
+    return ScoringPipeline.from_state(state, pipe.model.state_dict())
+
+
+def test_online_batch_attribution_and_registry_give_one_probability_of_default(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pipe = _pipeline_with_credit()
+    g = lending_graph()
+    apps = np.arange(40)
+    batch = pipe.score_applications(g, ApplicationQueries.from_graph(g, apps))
+    credit = pipe.credit
+    assert credit is not None
+    x, names, _ = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g, apps))
+    np.testing.assert_allclose(batch.pd, credit.predict(credit.inputs(x, names)), rtol=1e-9)
+    assert not np.allclose(batch.pd, pipe.gnn_pd("Application", batch.pd_logit))
+    a = g.attrs["Application"]
+    online = []
+    for p in apps[:8]:
+        q = ApplicationQueries.from_facts(
+            g, application_id=str(g.ids["Application"][p]),
+            user_id=str(g.ids["User"][a["user"][p]]),
+            product=("bnpl", "cash_loan", "merchant_loan", "sme_owner_loan")[a["product"][p]],
+            amount=float(a["amount"][p]), ts=int(a["ts"][p]), lat=float(a["lat"][p]),
+            lon=float(a["lon"][p]),
+            device_id=str(g.ids["Device"][a["device"][p]]) if a["device"][p] >= 0 else None,
+            ip=str(g.ids["IP"][a["ip"][p]]) if a["ip"][p] >= 0 else None,
+            merchant_id=(str(g.ids["Merchant"][a["merchant"][p]]) if a["merchant"][p] >= 0
+                         else None))
+        online.append(pipe.predict(pipe.prepare_applications(g, q)).pd[0])
+    np.testing.assert_allclose(online, batch.pd[:8], rtol=1e-6)
+    explained = attribute(pipe, pipe.prepare_applications(g, ApplicationQueries.from_graph(
+        g, apps)))
+    np.testing.assert_allclose(explained.scores.pd, batch.pd, rtol=1e-6)
+    # the credit reasons explain the probability that decides: shares sum to its log-odds
+    logit = np.log(batch.pd / (1 - batch.pd))
+    np.testing.assert_allclose(explained.pd_logit, logit, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(explained.pd_features.sum(1) + explained.pd_baseline, logit,
+                               atol=1e-6)
+    assert not explained.pd_relations.any()
+    registry = ModelRegistry(tmp_path / "models")
+    version = registry.save(pipe, data_sha256="0" * 64)
+    loaded = registry.load(version)
+    assert loaded.credit is not None
+    np.testing.assert_array_equal(
+        loaded.score_applications(g, ApplicationQueries.from_graph(g, apps)).pd, batch.pd)
