@@ -36,7 +36,9 @@ from gnn.nn.hetero_risk_gnn import (
     RiskOutput,
     TreeBatch,
 )
+from gnn.nn.credit_hazard import CreditHazardModel
 from gnn.nn.stacked_ensemble import StackedEnsemble
+from gnn.train.credit_trainer import CreditTrainConfig, train_credit_model
 from gnn.pipeline import PipelineConfig, Prepared, Scores, ScoringPipeline
 from gnn.rules import RULES, RULES_VERSION, Rule, RiskRules, RulesModel, RuleScores
 from gnn.attribution import Attributions, RootAttribution, attribute
@@ -110,6 +112,9 @@ from gnn.benchmarks.trainer import TrainConfig, TrainResult, train_node_classifi
 from gnn.benchmarks.tree_classifier import TreeConfig, fit_tree_classifier
 
 __all__ = [
+    "train_credit_model",
+    "CreditTrainConfig",
+    "CreditHazardModel",
     "MAX_EDGE_TYPES",
     "TOLOKERS_CONFIG",
     "TOLOKERS_PUBLISHED",

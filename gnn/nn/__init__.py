@@ -1,9 +1,11 @@
-"""Networks: the relation-wise message-passing layers and the heterogeneous risk model, its ensembles."""
+"""Networks: the relation-wise message-passing layers and the heterogeneous risk model, its ensembles; the credit model's hazard."""
 
+from gnn.nn.credit_hazard import CreditHazardModel
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput, TreeBatch
 from gnn.nn.stacked_ensemble import StackedEnsemble
 
 __all__ = [
+    "CreditHazardModel",
     "HeteroRiskEnsemble",
     "HeteroRiskGNN",
     "RiskOutput",

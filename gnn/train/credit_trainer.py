@@ -132,7 +132,8 @@ def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequenc
               eval_metric="binary_logloss", feature_name=[*input_names, "period"],
               callbacks=[lgb.early_stopping(100, verbose=False)])
     booster = model.booster_
-    raw = booster.predict(x[cal], raw_score=True, num_iteration=model.best_iteration_)
+    raw = np.asarray(booster.predict(x[cal], raw_score=True, num_iteration=model.best_iteration_),
+                     dtype=np.float64)
     calibrator = Calibrator("platt").fit(raw, rows.event[cal])
     text = booster.model_to_string(num_iteration=model.best_iteration_)
     return CreditHazardModel(text, calibrator, feature_names, gnn_inputs, fit_periods,
@@ -263,5 +264,5 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
     return model
 
 
-__all__ = ["CreditTrainConfig", "credit_rows", "fit_credit_model", "holdout_users",
-           "train_credit_model"]
+__all__ = ["CreditTrainConfig", "cohort_pd", "credit_rows", "fit_credit_model", "holdout_users",
+           "level_shift", "train_credit_model"]

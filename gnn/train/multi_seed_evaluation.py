@@ -32,7 +32,7 @@ import numpy as np
 
 from gnn.errors import ModelError, WorkDirMismatch
 from gnn.registry import ModelRegistry
-from gnn.train.risk_evaluation import MODEL_NAMES, decile_check, report_to_json
+from gnn.train.risk_evaluation import MODEL_NAMES, default_row_name, decile_check, report_to_json
 from gnn.train.risk_trainer import RiskTrainConfig
 from gnn.train.risk_workflows import evaluate_registered, train_world
 from gnn.train.scored_test_set import ScoredTestSet
@@ -493,9 +493,10 @@ def render_seeds_markdown(evaluation: MultiSeedEvaluation, *, command: str,
                   "| model | n | " + " | ".join(_METRIC_NAMES[k] for k in
                                                ("auroc", "brier", "predicted_over_observed",
                                                 "ece")) + " |", "|---|---|---|---|---|---|"]
+        credit = "gnn_head" in s.default_models
         for m in s.default_models:
             e = d.metrics[m]
-            lines.append(f"| {names[m]} | {_counts(d.positives)} | " + " | ".join(
+            lines.append(f"| {default_row_name(m, credit) if m == dep else names[m]} | {_counts(d.positives)} | " + " | ".join(
                 _cell(e[k], k) for k in ("auroc", "brier", "predicted_over_observed", "ece")) +
                 " |")
         dprod = [r for r in s.rows if r.target == "default" and r.group == "product"]

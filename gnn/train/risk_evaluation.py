@@ -407,6 +407,14 @@ def evaluate_applications(
                             info, scored)
 
 
+def default_row_name(model: str, has_credit: bool) -> str:
+    """A default-table row's name: the deployed pipeline's probability is its credit model's
+    where it has one."""
+    if model == "gnn" and has_credit:
+        return "Deployed PD (credit model: hazard over loan periods)"
+    return MODEL_NAMES.get(model, model)
+
+
 @dataclass(frozen=True)
 class DecileCheck:
     """The credit targets on one world's per-decile table (predicted against observed).
@@ -539,7 +547,7 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
               "| model | AUROC | AUPRC | Brier | mean predicted | observed rate |",
               "|---|---|---|---|---|---|"]
     for m, d in report.default.items():
-        lines.append(f"| {MODEL_NAMES[m]} | {_fmt(d['auroc'])} | {_fmt(d['auprc'])} | "
+        lines.append(f"| {default_row_name(m, 'gnn_head' in report.default)} | {_fmt(d['auroc'])} | {_fmt(d['auprc'])} | "
                      f"{d['brier']:.4f} | {d['mean_predicted']:.4f} | "
                      f"{d['observed_rate']:.4f} |")
     lines += ["", f"![Reliability]({img_prefix}reliability.png)", "",
