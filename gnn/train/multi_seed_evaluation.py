@@ -126,7 +126,10 @@ class MultiSeedEvaluation:
 
     @property
     def model_names(self) -> dict[str, str]:
-        names: dict[str, str] = {}
+        # NOTE: every model of the summary has a name, the default-only ones (the GNN's own
+        # default head beside a credit model) included, also in runs saved without it
+        names = {m: MODEL_NAMES.get(m, m) for m in (*self.summary.models,
+                                                    *self.summary.default_models)}
         for r in self.runs:
             names.update(r.model_names)
         return names
@@ -211,7 +214,8 @@ def _run_seed(
         "seed": seed, "world": str(world_dir), "world_config": _plain(config.to_dict()),
         "model_version": version, "train_config": progress["train"]["config"],
         "report": _plain(report_to_json(report)),
-        "model_names": {m: MODEL_NAMES.get(m, m) for m in report.test.fraud_scores},
+        "model_names": {m: MODEL_NAMES.get(m, m) for m in (*report.test.fraud_scores,
+                                                           *report.test.pd_scores)},
         "seconds": seconds, "test": report.test.to_json(),
     })
 
