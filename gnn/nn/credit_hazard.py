@@ -126,7 +126,7 @@ class CreditHazardModel:
         x = np.asarray(x, dtype=np.float64)
         j = np.broadcast_to(np.minimum(np.asarray(period), self.fit_periods - 1),
                             (x.shape[0],)).astype(np.float64)
-        raw = self.booster.predict(np.column_stack([x, j]), raw_score=True)
+        raw = self.booster.predict(np.column_stack([x, j]), raw_score=True, num_threads=1)
         p = self.calibrator(np.asarray(raw, dtype=np.float64))
         p = np.clip(p, 1e-9, 1 - 1e-9)
         return np.asarray(np.log(p / (1 - p)) + self.shift)
@@ -167,7 +167,8 @@ class CreditHazardModel:
         """
         x = np.asarray(x, dtype=np.float64)
         j = np.full((x.shape[0], 1), float(self.reference_period))
-        contrib = np.asarray(self.booster.predict(np.column_stack([x, j]), pred_contrib=True))
+        contrib = np.asarray(self.booster.predict(np.column_stack([x, j]), pred_contrib=True,
+                                                   num_threads=1))
         slope = self.calibrator.slope
         shares = contrib[:, :x.shape[1]] * slope
         pd = np.clip(self.predict(x), 1e-9, 1 - 1e-9)
