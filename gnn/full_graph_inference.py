@@ -41,11 +41,11 @@ import torch
 from torch import Tensor, nn
 
 from gnn.data.lending_graph import INCLUSIVE_RELATIONS, NODE_TYPES, RELATIONS, LendingGraph
-from gnn.data.neighbour_sampler import DEFAULT_STRATEGIES, NeighbourSampler, Seeds
+from gnn.data.neighbour_sampler import DEFAULT_STRATEGIES, NeighbourSampler, Seeds, _expand
 from gnn.errors import ModelError
 from gnn.features.risk_features import NODE_FEATURES, edge_recency
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RelationalSageConv
-from gnn.pipeline import Scores, ScoringPipeline
+from gnn.pipeline import Scores, ScoringPipeline, concat_scores
 from graph.typing import NodeType
 
 TABLE_CHUNK = 65536
@@ -471,22 +471,3 @@ def build_table(rows: Callable[[RootChunk], Tensor], n: int, node_type: NodeType
     return torch.cat(parts) if parts else torch.zeros((0, 1))
 
 
-def _expand(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For ranges ``[start_i, end_i)``: the owner ``i`` and the index of every element."""
-    lengths = np.maximum(end - start, 0)
-    total = int(lengths.sum())
-    owner = np.repeat(np.arange(start.shape[0], dtype=np.int64), lengths)
-    offsets = np.zeros(start.shape[0], dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    idx = start[owner] + (np.arange(total, dtype=np.int64) - offsets[owner])
-    return owner, idx
-
-
-def concat_scores(parts: Sequence[Scores], dim: int) -> Scores:
-    """One :class:`Scores` of consecutive parts."""
-    if not parts:
-        z = np.zeros(0, dtype=np.float64)
-        return Scores(z, z, z.astype(np.float32), z.astype(np.float32),
-                      np.zeros((0, dim), np.float32))
-    return Scores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                    ("fraud", "pd", "fraud_logit", "pd_logit", "embedding")))

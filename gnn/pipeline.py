@@ -393,7 +393,7 @@ class ScoringPipeline:
         parts = [self.predict(self.prepare_applications(graph, apps.take(np.arange(
             lo, min(lo + chunk_size, len(apps))))), device=device)
             for lo in range(0, len(apps), chunk_size)]
-        return _concat(parts, self.model.embedding_dim)
+        return concat_scores(parts, self.model.embedding_dim)
 
     def score_nodes(self, graph: LendingGraph, node_type: NodeType, positions: np.ndarray,
                     times: np.ndarray, *, device: torch.device | str = "cpu",
@@ -404,7 +404,7 @@ class ScoringPipeline:
         parts = [self.predict(self.prepare_nodes(graph, node_type, positions[lo:lo + chunk_size],
                                                  times[lo:lo + chunk_size]), device=device)
                  for lo in range(0, positions.shape[0], chunk_size)]
-        return _concat(parts, self.model.embedding_dim)
+        return concat_scores(parts, self.model.embedding_dim)
 
     # -- persistence --------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -450,7 +450,8 @@ class ScoringPipeline:
         )
 
 
-def _concat(parts: list[Scores], dim: int) -> Scores:
+def concat_scores(parts: Sequence[Scores], dim: int) -> Scores:
+    """One :class:`Scores` of consecutive parts."""
     if not parts:
         z = np.zeros(0, dtype=np.float64)
         return Scores(z, z, z.astype(np.float32), z.astype(np.float32),
