@@ -49,6 +49,8 @@ import torch
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput, TreeBatch
 from gnn.data.lending_graph import NODE_TYPES, RELATIONS
 from gnn.data.neighbour_sampler import RELATION_IDS, SampledTrees
+from gnn.features.neighbour_aggregates import aggregate_blocks
+from gnn.features.risk_features import NODE_FEATURES
 from gnn.pipeline import Prepared, Scores, ScoringPipeline
 from gnn.nn.stacked_ensemble import StackedEnsemble
 from graph.typing import NodeType
@@ -250,8 +252,9 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
             batch, root_x=torch.cat([x, x[torch.from_numpy(plan.pair_tree).to(device)]])))
     fl32 = out.fraud_logit.float().cpu().numpy()
     pl32 = out.pd_logit.float().cpu().numpy()
+    blend_x = pipeline.blend_inputs(prepared)
     scores = pipeline.scores(rt, fl32[:r], pl32[:r], out.embedding[:r].float().cpu().numpy(),
-                             prepared.root_x)
+                             prepared.root_x, blend_x)
     fl, pl = fl32.astype(np.float64), pl32.astype(np.float64)
     # NOTE: the baseline is the normalised training mean, 0; path point k is alpha_k * x.
     nodes, weights = _quadrature(steps)
@@ -282,11 +285,67 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
     if rt == "Application" and pipeline.credit is not None:
         pd_logit, pd_base, ig_pd, occ_pd = _credit_attributions(
             pipeline, prepared, fl[:r], pl[:r], ig_pd, occ_pd)
+    fraud_logit = fl[:r]
+    fraud_base = on_path.fraud_logit[:r].detach().double().cpu().numpy()
+    if blend_x is not None:
+        fraud_logit, fraud_base, ig_fraud, occ_fraud = _blend_attributions(
+            pipeline, prepared, blend_x, fraud_logit, fraud_base, ig_fraud, occ_fraud,
+            [name for name, _ in groups])
     return Attributions(
         rt, list(prepared.root_names), [name for name, _ in groups],
-        np.asarray(prepared.root_x, dtype=np.float64), fl[:r], pd_logit,
-        on_path.fraud_logit[:r].detach().double().cpu().numpy(), pd_base, ig_fraud, ig_pd,
-        occ_fraud, occ_pd, steps, scores)
+        np.asarray(prepared.root_x, dtype=np.float64), fraud_logit, pd_logit, fraud_base,
+        pd_base, ig_fraud, ig_pd, occ_fraud, occ_pd, steps, scores)
+
+
+def _blend_attributions(pipeline: ScoringPipeline, prepared: Prepared, blend_x: np.ndarray,
+                        gnn_logit: np.ndarray, gnn_base: np.ndarray, ig: np.ndarray,
+                        occ: np.ndarray, group_names: list[str]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The fraud side explained as the blend decides it
+    (:class:`gnn.nn.fraud_blend.FraudBlend`): the GNN's attributions times its weight, plus the
+    trees' TreeSHAP shares (:meth:`~gnn.nn.fraud_blend.FraudBlend.trees_contributions`).
+
+    A tree input that is a root feature adds its share to that feature. A neighbour aggregate
+    is what the neighbours add, as the GNN's neighbours are: its share stays in the baseline
+    (the feature attributions still sum, with it, to the logit) and is added to the relation
+    group its neighbours are reached through (:func:`_aggregate_groups`), beside the GNN's
+    occlusion difference; the applicant's own node (hop 1) is in no group.
+
+    Returns:
+        the blended log-odds, their baseline, ``[R, F]`` and ``[R, G]`` attributions.
+    """
+    blend = pipeline.fraud_blend
+    assert blend is not None
+    shares, expected = blend.trees_contributions(blend_x)
+    names = list(prepared.root_names)
+    feats = blend.w_gnn * ig
+    rel = blend.w_gnn * occ
+    base = blend.w_gnn * gnn_base + blend.intercept + expected
+    own = len(blend.feature_names)
+    for k, name in enumerate(blend.feature_names):
+        feats[:, names.index(name)] += shares[:, k]
+    base = base + shares[:, own:].sum(axis=1)
+    where = {g: j for j, g in enumerate(group_names)}
+    for col, group in enumerate(_aggregate_groups(blend.fanouts, prepared.root_type)):
+        if group in where:
+            rel[:, where[group]] += shares[:, own + col]
+    return blend.logit(gnn_logit, blend_x), base, feats, rel
+
+
+def _aggregate_groups(fanouts: dict[str, list[int]], root_type: NodeType) -> list[str | None]:
+    """Per neighbour-aggregate column (:func:`gnn.features.neighbour_aggregates.aggregate_names`
+    order), the relation group (:data:`RELATION_GROUPS`) its neighbours are reached through, or
+    ``None``: a hop-2 relation hangs under the hop-1 relation that reaches its source type."""
+    groups = RELATION_GROUPS.get(root_type, {})
+    first = {RELATIONS[rel][1]: rel for rel, caps in fanouts.items()
+             if RELATIONS[rel][0] == root_type and caps and caps[0] > 0}
+    out: list[str | None] = []
+    for t, rel, hop in aggregate_blocks(fanouts):
+        path = (rel,) if hop == 1 else (first.get(RELATIONS[rel][0], ""), rel)
+        group = next((g for g, paths in groups.items()
+                      if any(path[:len(p)] == p for p in paths)), None)
+        out += [group] * (1 + 2 * len(NODE_FEATURES[t]))
+    return out
 
 
 def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_logit: np.ndarray,

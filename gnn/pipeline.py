@@ -27,6 +27,7 @@ from gnn.data.lending_graph import NODE_TYPES, LendingGraph
 from gnn.data.neighbour_sampler import NeighbourSampler, SampledTrees, Seeds
 from gnn.features.risk_features import NODE_FEATURES, ApplicationQueries, RiskFeatures
 from gnn.nn.credit_hazard import CreditHazardModel
+from gnn.nn.fraud_blend import FraudBlend
 from gnn.nn.stacked_ensemble import StackedEnsemble
 from graph.typing import NodeType
 
@@ -137,10 +138,14 @@ class Scores:
         pd (np.ndarray): probability of default ``[R]``: the credit model's
             (:class:`~gnn.nn.credit_hazard.CreditHazardModel`) for applications when the
             pipeline has one, else the GNN default head's, calibrated.
-        fraud_logit (np.ndarray): raw fraud logit ``[R]``.
+        fraud_logit (np.ndarray): the fraud log-odds that decide, before calibration ``[R]``:
+            the fraud blend's (:class:`~gnn.nn.fraud_blend.FraudBlend`) for applications when
+            the pipeline has one, else the GNN's raw logit.
         pd_logit (np.ndarray): raw logit of the GNN's default head ``[R]`` (an input of the
             credit model, not the logit of ``pd`` when a credit model decides it).
         embedding (np.ndarray): float32 ``[R, embedding_dim]``.
+        gnn_fraud_logit (np.ndarray, optional): the GNN's own raw fraud logit ``[R]`` where a
+            blend decides; ``None`` when ``fraud_logit`` is the GNN's. (default: ``None``)
     """
 
     fraud: np.ndarray
@@ -148,6 +153,12 @@ class Scores:
     fraud_logit: np.ndarray
     pd_logit: np.ndarray
     embedding: np.ndarray
+    gnn_fraud_logit: np.ndarray | None = None
+
+    @property
+    def gnn_logit(self) -> np.ndarray:
+        """The GNN's own raw fraud logit ``[R]``, blended or not."""
+        return self.fraud_logit if self.gnn_fraud_logit is None else self.gnn_fraud_logit
 
 
 class ScoringPipeline:
@@ -163,6 +174,9 @@ class ScoringPipeline:
         version (str, optional): registry version. (default: ``"unversioned"``)
         credit (CreditHazardModel, optional): the probability of default of applications;
             without it the GNN's default head gives it. (default: ``None``)
+        fraud_blend (FraudBlend, optional): the fraud log-odds of applications, from the GNN's
+            and trees over the neighbour aggregates; without it the GNN's logit decides.
+            (default: ``None``)
     """
 
     def __init__(
@@ -175,6 +189,7 @@ class ScoringPipeline:
         root_feature_names: Mapping[NodeType, Sequence[str]],
         version: str = "unversioned",
         credit: CreditHazardModel | None = None,
+        fraud_blend: FraudBlend | None = None,
     ) -> None:
         self.config = config
         self.model = model
@@ -184,6 +199,7 @@ class ScoringPipeline:
         self.root_feature_names = {k: list(v) for k, v in root_feature_names.items()}
         self.version = version
         self.credit = credit
+        self.fraud_blend = fraud_blend
         self.kernels: K.Backend = K.CPU
         self._bound: tuple[int, NeighbourSampler, RiskFeatures] | None = None
         self._stacked: tuple[tuple[tuple[int, int], ...], StackedEnsemble] | None = None
@@ -296,11 +312,37 @@ class ScoringPipeline:
         fl = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.float32)
         pl = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
         emb = np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, dim), np.float32)
-        return self.scores(prepared.root_type, fl, pl, emb, prepared.root_x)
+        return self.scores(prepared.root_type, fl, pl, emb, prepared.root_x,
+                           self.blend_inputs(prepared))
+
+    def blend_inputs(self, prepared: Prepared) -> np.ndarray | None:
+        """The fraud blend's inputs of prepared (raw) seeds
+        (:meth:`gnn.nn.fraud_blend.FraudBlend.inputs`), ``None`` where no blend decides."""
+        if prepared.root_type != "Application" or self.fraud_blend is None:
+            return None
+        return self.fraud_blend.inputs(prepared.trees, prepared.x, prepared.root_x,
+                                       prepared.root_names)
+
+    def deciding_fraud_logit(self, root_type: NodeType, gnn_logit: np.ndarray,
+                             blend_x: np.ndarray | None = None) -> np.ndarray:
+        """The fraud log-odds that decide, before calibration: the blend's for applications
+        when the pipeline has one, else the GNN's (one definition for online, batch and
+        evaluation).
+
+        Raises:
+            ModelError: if the blend needs ``blend_x`` and it is missing.
+        """
+        if root_type != "Application" or self.fraud_blend is None:
+            return gnn_logit
+        if blend_x is None:
+            raise ModelError("the fraud blend scores applications from their sampled trees")
+        return self.fraud_blend.logit(gnn_logit, blend_x).astype(np.float32)
 
     def scores(self, root_type: NodeType, fraud_logit: np.ndarray, pd_logit: np.ndarray,
-               embedding: np.ndarray, root_x: np.ndarray | None = None) -> Scores:
-        """:class:`Scores` of raw model outputs: the logits calibrated per root type and head,
+               embedding: np.ndarray, root_x: np.ndarray | None = None,
+               blend_x: np.ndarray | None = None) -> Scores:
+        """:class:`Scores` of raw model outputs: the fraud log-odds that decide (the blend's
+        for applications where there is one) and the default logit calibrated per root type,
         the probability of default of applications from the credit model where there is one.
 
         Args:
@@ -310,13 +352,18 @@ class ScoringPipeline:
             root_x (np.ndarray, optional): raw root features ``[R, F]`` (the credit model's
                 inputs); required for applications when the pipeline has a credit model.
                 (default: ``None``)
+            blend_x (np.ndarray, optional): :meth:`blend_inputs` of the same seeds; required
+                for applications when the pipeline has a fraud blend. (default: ``None``)
 
         Raises:
-            ModelError: if the credit model needs ``root_x`` and it is missing.
+            ModelError: if the credit model needs ``root_x`` or the blend ``blend_x`` and it is
+                missing.
         """
-        return Scores(self._calibrate(f"{root_type}.fraud", fraud_logit),
+        deciding = self.deciding_fraud_logit(root_type, fraud_logit, blend_x)
+        return Scores(self._calibrate(f"{root_type}.fraud", deciding),
                       self.probability_of_default(root_type, pd_logit, root_x, fraud_logit),
-                      fraud_logit, pd_logit, embedding)
+                      deciding, pd_logit, embedding,
+                      None if deciding is fraud_logit else fraud_logit)
 
     def probability_of_default(self, root_type: NodeType, pd_logit: np.ndarray,
                                root_x: np.ndarray | None = None,
@@ -420,6 +467,7 @@ class ScoringPipeline:
             "root_norm": {t: n.state_dict() for t, n in self.root_norm.items()},
             "calibrators": {k: c.state_dict() for k, c in self.calibrators.items()},
             "credit": None if self.credit is None else self.credit.state_dict(),
+            "fraud_blend": None if self.fraud_blend is None else self.fraud_blend.state_dict(),
         }
 
     @classmethod
@@ -447,6 +495,8 @@ class ScoringPipeline:
             names, state.get("version", "unversioned"),
             None if state.get("credit") is None
             else CreditHazardModel.from_state_dict(state["credit"]),
+            None if state.get("fraud_blend") is None
+            else FraudBlend.from_state_dict(state["fraud_blend"]),
         )
 
 
@@ -456,8 +506,12 @@ def concat_scores(parts: Sequence[Scores], dim: int) -> Scores:
         z = np.zeros(0, dtype=np.float64)
         return Scores(z, z, z.astype(np.float32), z.astype(np.float32),
                       np.zeros((0, dim), np.float32))
+    blended = [p.gnn_fraud_logit is not None for p in parts]
+    if any(blended) and not all(blended):
+        raise ModelError("scores of a blend and of the GNN alone do not concatenate")
     return Scores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                    ("fraud", "pd", "fraud_logit", "pd_logit", "embedding")))
+                    ("fraud", "pd", "fraud_logit", "pd_logit", "embedding")),
+                  np.concatenate([p.gnn_logit for p in parts]) if all(blended) else None)
 
 
 def _placed_on(model: torch.nn.Module, device: torch.device) -> bool:

@@ -33,25 +33,30 @@ from sklearn.metrics import precision_recall_curve
 
 from gnn.train.bootstrap_metrics import ranking_metrics, reliability_bins
 from gnn.train.calibration import Calibrator
-from gnn.data.lending_graph import NEVER, NODE_TYPES, RELATIONS, LendingGraph
-from gnn.data.neighbour_sampler import RELATION_IDS
-from gnn.features.risk_features import NODE_FEATURES, ApplicationQueries
+from gnn.data.lending_graph import NEVER, LendingGraph
+from gnn.features.neighbour_aggregates import neighbour_aggregates
+from gnn.features.risk_features import ApplicationQueries
 from gnn.rules import RULES_VERSION, RiskRules
+from gnn.train.fraud_blend_trainer import fit_lightgbm
 from gnn.train.scored_test_set import ScoredTestSet
-from gnn.pipeline import Prepared, ScoringPipeline
+from gnn.pipeline import ScoringPipeline
 from gnn.data.time_split import DAY, TimeSplit, application_targets
 from graph.typing import PRODUCTS
 
 logger = logging.getLogger(__name__)
 
-MODELS: Final[tuple[str, ...]] = ("rules", "gbt_no_graph", "gbt_neighbours", "gnn")
+MODELS: Final[tuple[str, ...]] = ("rules", "gbt_no_graph", "gbt_neighbours", "gnn_alone",
+                                  "gnn")
 MODEL_NAMES: Final[dict[str, str]] = {
     "rules": "(a) rules (points model)", "gbt_no_graph": "(b) LightGBM, no graph",
-    "gbt_neighbours": "(c) LightGBM + neighbour aggregates", "gnn": "HeteroRiskGNN",
+    "gbt_neighbours": "(c) LightGBM + neighbour aggregates",
+    "gnn_alone": "HeteroRiskGNN alone", "gnn": "Deployed (HeteroRiskGNN + trees blend)",
     "gnn_head": "GNN default head (calibrated)",
 }
-"""Display names. For default, ``gnn`` is the probability of default the deployed pipeline
-decides with (its credit model where it has one) and ``gnn_head`` the GNN's own default head."""
+"""Display names. ``gnn`` is what the deployed pipeline decides with: for fraud its blend of
+the GNN and trees over the neighbour aggregates where it has one (``gnn_alone`` the GNN's own
+logit), for default its credit model where it has one (``gnn_head`` the GNN's own default
+head)."""
 
 
 def binary_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
@@ -63,68 +68,6 @@ def binary_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
         return {**out, "auroc": float("nan"), "auprc": float("nan"), "recall_at_1pct_fpr":
                 float("nan")}
     return {**out, **{k: float(v[0]) for k, v in ranking_metrics(y, score).items()}}
-
-
-def neighbour_aggregates(prepared: Prepared, fanouts: Mapping[str, Sequence[int]]
-                         ) -> tuple[np.ndarray, list[str]]:
-    """Mean, max and count of the sampled neighbours' features per relation and hop, per root.
-
-    Args:
-        prepared (Prepared): sampled trees with raw node features.
-        fanouts (Mapping[str, Sequence[int]]): the sampler's caps for this root type; a column
-            exists for every relation and hop with a cap, sampled or not, so every batch has
-            the same columns.
-
-    Shapes:
-        - **output:** ``[R, F_agg]``
-    """
-    trees = prepared.trees
-    r = trees.num_roots
-    cols: list[np.ndarray] = []
-    names: list[str] = []
-    for t in NODE_TYPES:
-        x = prepared.x[t].astype(np.float64)
-        feats = NODE_FEATURES[t]
-        for rel, rid in RELATION_IDS.items():
-            if RELATIONS[rel][1] != t:
-                continue
-            caps = fanouts.get(rel, ())
-            for hop in (1, 2):
-                if hop > len(caps) or caps[hop - 1] <= 0:
-                    continue
-                sel = np.flatnonzero((trees.rel[t] == rid) & (trees.depth[t] == hop))
-                root = trees.tree[t][sel]
-                count = np.bincount(root, minlength=r).astype(np.float64)
-                cols.append(count)
-                names.append(f"h{hop}_{rel}_count")
-                sums = np.zeros((r, x.shape[1]))
-                np.add.at(sums, root, x[sel])
-                mx = np.full((r, x.shape[1]), -np.inf)
-                np.maximum.at(mx, root, x[sel])
-                mean = sums / np.maximum(count, 1)[:, None]
-                mx = np.where(np.isfinite(mx), mx, 0.0)
-                for j, f in enumerate(feats):
-                    cols += [mean[:, j], mx[:, j]]
-                    names += [f"h{hop}_{rel}_{f}_mean", f"h{hop}_{rel}_{f}_max"]
-    if not cols:
-        return np.zeros((r, 0), np.float32), []
-    return np.stack(cols, axis=1).astype(np.float32), names
-
-
-def _lightgbm(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-              seed: int, threads: int) -> Any:
-    import lightgbm as lgb
-
-    pos = max(float(y_tr.sum()), 1.0)
-    neg = float(y_tr.shape[0]) - pos
-    model = lgb.LGBMClassifier(
-        n_estimators=2000, learning_rate=0.03, num_leaves=31, min_child_samples=20,
-        subsample=0.8, subsample_freq=1, colsample_bytree=0.5, reg_lambda=1.0,
-        scale_pos_weight=float(np.sqrt(neg / pos)), random_state=seed, n_jobs=threads,
-        verbose=-1)
-    model.fit(x_tr, y_tr, eval_X=(x_va,), eval_y=(y_va,), eval_metric="average_precision",
-              callbacks=[lgb.early_stopping(100, first_metric_only=True, verbose=False)])
-    return model
 
 
 @dataclass
@@ -314,6 +257,7 @@ def evaluate_applications(
     t0 = time.perf_counter()
     gnn = pipeline.predict(prep["test"])
     scores["gnn"], pd_scores["gnn"] = gnn.fraud, gnn.pd
+    scores["gnn_alone"] = gnn.gnn_logit
     if pipeline.credit is not None:
         pd_scores["gnn_head"] = pipeline.gnn_pd("Application", gnn.pd_logit)
     timings["gnn_score"] = time.perf_counter() - t0
@@ -327,7 +271,7 @@ def evaluate_applications(
     groups = np.asarray(prep["train"].root_groups)
     no_graph = np.flatnonzero(np.isin(groups, ("own", "lookup")))
     fanouts = pipeline.config.fanouts["Application"]
-    agg = {k: neighbour_aggregates(p, fanouts)[0] for k, p in prep.items()}
+    agg = {k: neighbour_aggregates(p.trees, p.x, fanouts)[0] for k, p in prep.items()}
     feats = {
         "gbt_no_graph": {k: p.root_x[:, no_graph] for k, p in prep.items()},
         "gbt_neighbours": {k: np.concatenate([p.root_x, agg[k]], axis=1)
@@ -336,13 +280,13 @@ def evaluate_applications(
     y = {k: targets.fraud[v] for k, v in idx.items()}
     for name, x in feats.items():
         t0 = time.perf_counter()
-        model = _lightgbm(x["train"], y["train"], x["val"], y["val"], seed, threads)
+        model = fit_lightgbm(x["train"], y["train"], x["val"], y["val"], seed, threads)
         scores[name] = model.predict_proba(x["test"])[:, 1]
         # default: same features, mature loans, calibrated on the later mature loans
         tr = targets.pd_train[idx["train"]]
         ca = targets.pd_val[idx["train"]]
         ypd = targets.pd[idx["train"]]
-        pd_model = _lightgbm(x["train"][tr], ypd[tr], x["train"][ca], ypd[ca], seed, threads)
+        pd_model = fit_lightgbm(x["train"][tr], ypd[tr], x["train"][ca], ypd[ca], seed, threads)
         raw = pd_model.predict_proba(x["train"][ca])[:, 1]
         cal = Calibrator("platt").fit(_logit(raw), ypd[ca])
         pd_scores[name] = cal(_logit(pd_model.predict_proba(x["test"])[:, 1]))
@@ -504,8 +448,12 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
         "(adding shared-entity counts with labelled neighbours, device / IP velocity, contacts "
         f"in default) plus {i['aggregate_features']} mean / max / count aggregates of the "
         "sampled neighbours' features per relation and hop.",
-        "- **HeteroRiskGNN** — the same root features and sampled trees, relation-wise "
-        "message passing (2 layers), calibrated on validation.",
+        "- **HeteroRiskGNN alone** — the same root features and sampled trees, relation-wise "
+        "message passing (2 layers): the network's own fraud logit.",
+        "- **Deployed** — what the service decides with: for fraud, the blend of the GNN's "
+        "logit and trees of (c)'s recipe over (c)'s inputs, weighted by a logistic regression "
+        "on the validation period and calibrated there (gnn/nn/fraud_blend.py); for default, "
+        "the credit model.",
         "",
         "## Fraud, all test applications",
         "",
@@ -521,7 +469,7 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
               "AUPRC / recall at 1 % FPR; n = fraud applications of the pattern in the test "
               "period.", "",
               "| pattern | n | " + " | ".join(MODEL_NAMES[m] for m in MODELS) +
-              " | GNN − (b) AUPRC |",
+              " | Deployed − (b) AUPRC |",
               "|---|---|" + "---|" * len(MODELS) + "---|"]
     for pattern, per in report.per_pattern.items():
         cells = [f"{_fmt(per[m]['auprc'])} / {_fmt(per[m]['recall_at_1pct_fpr'])}"
@@ -539,7 +487,7 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
     lines += ["", "## Default (funded test loans, ground truth)", "",
               f"{i['funded_test_loans']} funded test loans, {i['test_defaults']} default. The "
               "baselines' default models train on loans mature at T2 and calibrate on the "
-              "latest mature ones; the deployed probability (HeteroRiskGNN's row) is the "
+              "latest mature ones; the deployed probability (the Deployed row) is the "
               "credit model's, a discrete-time hazard over loan periods where loans not "
               "mature at T2 count for the periods they lived (gnn/train/credit_trainer.py)."
               + (f" {decile_check(report.reliability['pd'], report.default['gnn']['auroc'], report.default['gbt_no_graph']['auroc']).summary()}"

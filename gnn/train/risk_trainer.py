@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -30,9 +30,11 @@ from torch import nn
 
 from gnn.train.calibration import Calibrator, Method
 from gnn.train.credit_trainer import CreditTrainConfig, train_credit_model
+from gnn.train.fraud_blend_trainer import train_fraud_blend
 from gnn.errors import ModelError
 from gnn.features.feature_normaliser import FeatureNormaliser
 from gnn.nn.credit_hazard import CreditHazardModel
+from gnn.nn.fraud_blend import FraudBlend, blend_inputs
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN
 from gnn.data.lending_graph import NODE_TYPES, LendingGraph
 from gnn.features.risk_features import ApplicationQueries
@@ -75,6 +77,10 @@ class RiskTrainConfig:
         credit (CreditTrainConfig, optional): the credit model that gives applications their
             probability of default (:mod:`gnn.train.credit_trainer`); ``None`` leaves it to
             the GNN's default head. (default: defaults)
+        fraud_blend (bool): blend the GNN's fraud logit of applications with gradient-boosted
+            trees over their root features and neighbour aggregates
+            (:mod:`gnn.train.fraud_blend_trainer`); ``False`` lets the GNN's logit decide
+            alone. (default: ``True``)
     """
 
     epochs: int = 20
@@ -94,6 +100,7 @@ class RiskTrainConfig:
     device: str = "cpu"
     threads: int = 1
     credit: CreditTrainConfig | None = field(default_factory=CreditTrainConfig)
+    fraud_blend: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -256,6 +263,10 @@ def train_risk_model(
 
     pipe = ScoringPipeline(cfg, member(), node_norm, root_norm, {}, names)
     sets = {k: SeedSet(pipe.normalise(v), *tg[k]) for k, v in raw.items()}
+    # the fraud blend's trees read the raw applications (root features, neighbour aggregates)
+    blend_x = ({k: blend_inputs(raw[k].trees, raw[k].x, raw[k].root_x, raw[k].root_names,
+                                raw[k].root_names, cfg.fanouts["Application"])
+                for k in ("app_train", "app_val")} if tc.fraud_blend else {})
     del raw
 
     device = torch.device(tc.device)
@@ -297,14 +308,21 @@ def train_risk_model(
     seconds["train"] = time.perf_counter() - t0
     ensemble.to("cpu")
 
+    metrics: dict[str, Any] = {"best_epoch": best_epoch, "best_val_auprc": best}
+    if blend_x:
+        t0 = time.perf_counter()
+        pipe.fraud_blend = _fraud_blend(pipe, sets, blend_x, tc, metrics, say)
+        seconds["fraud_blend"] = time.perf_counter() - t0
     # calibration on validation seeds only
     t0 = time.perf_counter()
     calibrators: dict[str, Calibrator] = {}
-    metrics: dict[str, Any] = {"best_epoch": best_epoch, "best_val_auprc": best}
     for key, rt in (("app_val", "Application"), ("User_val", "User"),
                     ("Merchant_val", "Merchant")):
         s = sets[key]
         fl, pl, _ = _predict_normalised(pipe, s.data, torch.device("cpu"))
+        if rt == "Application" and pipe.fraud_blend is not None:
+            # NOTE: the blend decides, so its log-odds are what the fraud calibrator maps
+            fl = pipe.deciding_fraud_logit(rt, fl, blend_x["app_val"])
         pd_source = (pl, s.pd, s.pd_mask)
         if rt == "Application":
             tr = sets["app_train"]
@@ -328,6 +346,7 @@ def train_risk_model(
                 say(f"no calibration for {name}: validation has one class only")
     pipe.calibrators = calibrators
     seconds["calibrate"] = time.perf_counter() - t0
+    del blend_x
     if tc.credit is not None:
         t0 = time.perf_counter()
         pipe.credit = _credit_model(graph, split, pipe, tc.credit, metrics, say)
@@ -336,6 +355,28 @@ def train_risk_model(
     say(f"trained in {seconds['total']:.1f}s, best epoch {best_epoch} "
         f"(application val AUPRC {best:.4f})")
     return RiskTrainResult(pipe, history, metrics, seconds, split, best_epoch, counts)
+
+
+def _fraud_blend(pipe: ScoringPipeline, sets: Mapping[str, SeedSet],
+                 blend_x: Mapping[str, np.ndarray], tc: RiskTrainConfig,
+                 metrics: dict[str, Any], say: Callable[[str], None]) -> FraudBlend | None:
+    """The fraud blend of the trained GNN, or ``None`` (logged, in ``metrics``) when the
+    periods hold one class only."""
+    val_logit = _predict_normalised(pipe, sets["app_val"].data, torch.device("cpu"))[0]
+    try:
+        blend = train_fraud_blend(
+            blend_x["app_train"], sets["app_train"].fraud, blend_x["app_val"],
+            sets["app_val"].fraud, val_logit, pipe.root_feature_names["Application"],
+            pipe.config.fanouts["Application"], seed=tc.seed, threads=tc.threads, log=say)
+    except ModelError as e:
+        say(f"no fraud blend, the GNN's logit decides alone: {e}")
+        metrics["fraud_blend"] = f"none: {e}"
+        return None
+    metrics["fraud_blend"] = repr(blend)
+    y = sets["app_val"].fraud
+    metrics["val_gnn_alone_auprc"] = _auprc(y, val_logit)
+    metrics["val_trees_alone_auprc"] = _auprc(y, blend.trees_logit(blend_x["app_val"]))
+    return blend
 
 
 def _credit_model(graph: LendingGraph, split: TimeSplit, pipe: ScoringPipeline,
@@ -349,7 +390,7 @@ def _credit_model(graph: LendingGraph, split: TimeSplit, pipe: ScoringPipeline,
     fl = pl = None
     if config.gnn_inputs:
         s = pipe.score_applications(graph, ApplicationQueries.from_graph(graph, apps))
-        fl, pl = s.fraud_logit, s.pd_logit
+        fl, pl = s.gnn_logit, s.pd_logit
     try:
         model = train_credit_model(graph, apps, root_x, names, groups, split.label_cutoff,
                                    config, fraud_logit=fl, pd_logit=pl, recent_from=split.t1,

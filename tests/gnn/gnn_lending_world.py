@@ -21,6 +21,7 @@ from simulator import WorldConfig, simulate_world, write_world
 
 if TYPE_CHECKING:
     from gnn import RiskTrainConfig, RiskTrainResult
+    from gnn.pipeline import ScoringPipeline
 
 
 @functools.lru_cache(maxsize=None)
@@ -47,6 +48,16 @@ def tiny_train_config(**overrides: object) -> RiskTrainConfig:
                                "seed": 0, "threads": 1, "members": 2}
     base.update(overrides)
     return RiskTrainConfig(**base)  # type: ignore[arg-type]
+
+
+def gnn_alone(pipe: ScoringPipeline) -> ScoringPipeline:
+    """A copy of ``pipe`` without its fraud blend: the network's own logits decide (for the
+    network's properties: attributions, occlusion)."""
+    from gnn.pipeline import ScoringPipeline
+
+    state = pipe.state()
+    state["fraud_blend"] = None
+    return ScoringPipeline.from_state(state, pipe.model.state_dict())
 
 
 @functools.lru_cache(maxsize=None)

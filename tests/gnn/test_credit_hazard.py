@@ -35,7 +35,7 @@ def _credit() -> tuple[CreditHazardModel, np.ndarray, np.ndarray, list[str]]:
 
 def _fraud_logit(g: object, apps: np.ndarray) -> np.ndarray:
     return trained().pipeline.score_applications(
-        g, ApplicationQueries.from_graph(g, apps)).fraud_logit  # type: ignore[arg-type]
+        g, ApplicationQueries.from_graph(g, apps)).gnn_logit  # type: ignore[arg-type]
 
 
 def _inputs(model: CreditHazardModel, x: np.ndarray, names: list[str]) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_online_batch_attribution_and_registry_give_one_probability_of_default(
     credit = pipe.credit
     assert credit is not None
     x, names, _ = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g, apps))
-    np.testing.assert_allclose(batch.pd, credit.predict(credit.inputs(x, names, batch.fraud_logit)),
+    np.testing.assert_allclose(batch.pd, credit.predict(credit.inputs(x, names, batch.gnn_logit)),
                                rtol=1e-9)
     assert not np.allclose(batch.pd, pipe.gnn_pd("Application", batch.pd_logit))
     a = g.attrs["Application"]

@@ -9,7 +9,8 @@ import pytest
 from gnn_lending_world import lending_graph, trained, world_dir
 
 from gnn import ApplicationQueries, ModelRegistry, binary_metrics, evaluate_registered
-from gnn.train.risk_evaluation import MODELS, neighbour_aggregates
+from gnn.features.neighbour_aggregates import neighbour_aggregates
+from gnn.train.risk_evaluation import MODELS
 
 
 def test_binary_metrics() -> None:
@@ -27,9 +28,10 @@ def test_neighbour_aggregates_are_per_root() -> None:
     pipe = trained().pipeline
     p = pipe.prepare_applications(g, ApplicationQueries.from_graph(g, np.arange(25)))
     fanouts = pipe.config.fanouts["Application"]
-    x, names = neighbour_aggregates(p, fanouts)
+    x, names = neighbour_aggregates(p.trees, p.x, fanouts)
     assert x.shape == (25, len(names)) and len(set(names)) == len(names)
-    one, names_one = neighbour_aggregates(p.select(np.array([7])), fanouts)
+    one_p = p.select(np.array([7]))
+    one, names_one = neighbour_aggregates(one_p.trees, one_p.x, fanouts)
     assert names_one == names
     np.testing.assert_allclose(one[0], x[7], rtol=1e-6)
     assert "h1_app_device_users_log_mean" in names
@@ -49,7 +51,9 @@ def test_evaluate_a_registered_model_end_to_end(tmp_path: Path) -> None:
     for m in MODELS:
         assert 0.5 < report.overall[m]["auroc"] <= 1.0, m
     text = doc.read_text()
-    assert "| HeteroRiskGNN |" in text and "a note" in text and "](img/pr_curves.png)" in text
+    assert "| Deployed (HeteroRiskGNN + trees blend) |" in text
+    assert "| HeteroRiskGNN alone |" in text
+    assert "a note" in text and "](img/pr_curves.png)" in text
     assert (tmp_path / "docs" / "img" / "pr_curves.png").stat().st_size > 1000
     assert (tmp_path / "docs" / "img" / "reliability.png").exists()
     assert (reg.root / version / "evaluation.json").exists()

@@ -77,11 +77,11 @@ def test_pipeline_predicts_with_the_stack_and_rebuilds_it_when_a_weight_changes(
         with torch.inference_mode():
             return pipe.model(pipe.batch(pipe.normalise(prepared))).fraud_logit.numpy()
 
-    np.testing.assert_allclose(before.fraud_logit, members_alone(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(before.gnn_logit, members_alone(), rtol=1e-5, atol=1e-5)
     with torch.no_grad():
         pipe.model.members[1].fraud_head["Application"].bias += 2.0
     after = pipe.predict(prepared)
     assert pipe._inference_model() is not stacked
-    np.testing.assert_allclose(after.fraud_logit, before.fraud_logit + 1.0, rtol=1e-5,
+    np.testing.assert_allclose(after.gnn_logit, before.gnn_logit + 1.0, rtol=1e-5,
                                atol=1e-5)
-    np.testing.assert_allclose(after.fraud_logit, members_alone(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(after.gnn_logit, members_alone(), rtol=1e-5, atol=1e-5)

@@ -61,7 +61,7 @@ def test_one_world_is_reported_beside_its_model_unless_the_docs_are_asked_for(
     assert main(["evaluate", "--world", str(world_dir())]) == 0
     assert not (cli_env / "docs" / "EVALUATION.md").exists()
     beside = registry.root / version
-    assert "| HeteroRiskGNN |" in (beside / "EVALUATION.md").read_text()
+    assert "| Deployed (HeteroRiskGNN + trees blend) |" in (beside / "EVALUATION.md").read_text()
     assert (beside / "img" / "pr_curves.png").exists()
     assert f"report: {beside / 'EVALUATION.md'}" in capsys.readouterr().out
 
@@ -97,7 +97,7 @@ def test_evaluate_seeds_end_to_end_resumes_and_writes_the_docs_only_when_asked(
     assert summary["seeds"] == [11, 12] and summary["resamples"] == 100
     text = (work / "EVALUATION.md").read_text()
     assert "# Evaluation over 2 unseen worlds" in text and "seeds 11, 12" in text
-    assert "## Where HeteroRiskGNN does not lead" in text
+    assert "## Where Deployed (HeteroRiskGNN + trees blend) does not lead" in text
     assert "The strongest baseline is **" in text
     assert (work / "img" / "seeds_fraud_auprc.png").stat().st_size > 1000
     assert (work / "img" / "seeds_reliability.png").exists()
