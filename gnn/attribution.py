@@ -48,7 +48,7 @@ import torch
 
 from gnn.nn.hetero_risk_gnn import HeteroRiskEnsemble, HeteroRiskGNN, RiskOutput, TreeBatch
 from gnn.data.lending_graph import NODE_TYPES, RELATIONS
-from gnn.data.neighbour_sampler import RELATION_IDS, SampledTrees
+from gnn.data.neighbour_sampler import RELATION_IDS, SampledTrees, _expand
 from gnn.features.neighbour_aggregates import aggregate_blocks
 from gnn.features.risk_features import NODE_FEATURES
 from gnn.pipeline import Prepared, Scores, ScoringPipeline
@@ -557,13 +557,3 @@ class _Variants:
         root_x = np.zeros((n_roots, norm.root_x.shape[1]), dtype=np.float32)
         return TreeBatch.from_edges(trees.root_type, n_roots, x, root_x, depth, edges,
                                     num_layers)
-
-
-def _expand(start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Owner ``i`` and index of every element of the ranges ``[start_i, end_i)``."""
-    lengths = np.maximum(end - start, 0)
-    owner = np.repeat(np.arange(start.shape[0], dtype=np.int64), lengths)
-    offsets = np.zeros(start.shape[0], dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    return owner, start[owner] + (np.arange(owner.shape[0], dtype=np.int64) - offsets[owner])
-
