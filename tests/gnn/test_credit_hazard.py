@@ -136,3 +136,17 @@ def test_online_batch_attribution_and_registry_give_one_probability_of_default(
     assert loaded.credit is not None
     np.testing.assert_array_equal(
         loaded.score_applications(g, ApplicationQueries.from_graph(g, apps)).pd, batch.pd)
+
+
+def test_level_is_set_on_recent_applications_neither_labelled_nor_scored_fraud() -> None:
+    """The level's target is the honest cohort's default rate: recent applications whose fraud
+    labels are not in yet but which the GNN scores fraud (probability of default near 1) would
+    pull it down."""
+    from gnn.train.credit_trainer import level_applications
+
+    recent = np.array([True, True, True, True, False])
+    labelled = np.array([False, True, False, False, False])
+    fraud_logit = np.array([-3.0, -3.0, 2.5, 0.0, -3.0])
+    assert level_applications(recent, labelled, fraud_logit).tolist() == [
+        True, False, False, True, False]
+    assert level_applications(recent, labelled, None).tolist() == [True, False, True, True, False]
