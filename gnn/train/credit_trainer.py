@@ -63,6 +63,8 @@ class CreditTrainConfig:
         holdout (str): ``"applicants"`` or ``"latest"``. (default: ``"applicants"``)
         num_leaves, min_child_samples, learning_rate (int, int, float): tree shape and step.
             (default: ``15``, ``200``, ``0.03``)
+        narrow_tail (bool): narrow the applicants' spread after the learned periods at the
+            rate measured between the last two (:func:`tail_spread`). (default: ``True``)
         seed (int): seed of the trees and the hold-out hash. (default: ``0``)
         threads (int): LightGBM threads. (default: ``1``)
     """
@@ -76,6 +78,7 @@ class CreditTrainConfig:
     num_leaves: int = 15
     min_child_samples: int = 200
     learning_rate: float = 0.03
+    narrow_tail: bool = True
     seed: int = 0
     threads: int = 1
 
@@ -180,6 +183,33 @@ def cohort_pd(rows: LoanPeriods, periods: int, fit_periods: int, tail_ratio: flo
     return float(1.0 - np.prod(1.0 - np.asarray(h)))
 
 
+def tail_spread(model: CreditHazardModel, x: np.ndarray) -> tuple[float, list[float]]:
+    """How the applicants' hazards narrow after the learned periods, measured on inputs ``x``
+    (no label read): the ratio of the standard deviations of the last two learned periods'
+    log-odds (at most 1; 1 with fewer than two learned periods or rows), and per product the
+    mean log-odds of the last learned period (the pooled mean for a product absent from ``x``).
+
+    NOTE: the tail continues that narrowing per period (:class:`CreditHazardModel`); on the
+    development world (seed 9) the spread narrowed from 0.82 (period 2) to 0.69 (period 3).
+    """
+    last = model.fit_periods - 1
+    if last < 1 or x.shape[0] < 2:
+        return 1.0, [0.0] * len(PRODUCT_FEATURES)
+    base = model.shift
+    model.shift = 0.0
+    try:
+        z1, z0 = model.hazard_logit(x, last), model.hazard_logit(x, last - 1)
+    finally:
+        model.shift = base
+    spread = float(np.clip(z1.std() / max(float(z0.std()), 1e-12), 0.0, 1.0))
+    centre = []
+    for name in PRODUCT_FEATURES:
+        own = (x[:, model.feature_names.index(name)] > 0.5 if name in model.feature_names
+               else np.zeros(x.shape[0], dtype=bool))
+        centre.append(float(z1[own].mean() if own.any() else z1.mean()))
+    return spread, centre
+
+
 def level_shift(model: CreditHazardModel, x_recent: np.ndarray, target: float) -> float:
     """The shift of every hazard log-odds that makes the mean probability of ``x_recent``
     equal ``target`` (bisection: the mean is increasing in the shift)."""
@@ -270,9 +300,15 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
     honest = ~labelled[rows.application]
     model = fit_credit_model(rows, x, [*names, *cfg.gnn_inputs], names, cfg.gnn_inputs, held,
                              cfg, tail_rows=honest)
+    ts = graph.attrs["Application"]["ts"][apps]
+    recent = level_applications(ts >= (recent_from if recent_from is not None else ts.min()),
+                                labelled, fraud_logit)
+    if cfg.narrow_tail and model.periods > model.fit_periods:
+        spread, centre = tail_spread(model, x[recent])
+        model.tail_spread, model.tail_centre = spread, np.asarray(centre)
+        say(f"credit model tail: the applicants' log-odds spread narrows by {spread:.3f} per "
+            "period after the learned ones")
     if recent_from is not None:
-        recent = level_applications(graph.attrs["Application"]["ts"][apps] >= recent_from,
-                                    labelled, fraud_logit)
         h_rows = LoanPeriods(rows.application[honest], rows.period[honest], rows.event[honest])
         pooled = _tail_ratios(h_rows, x, [], model.fit_periods)[0]
         target = cohort_pd(h_rows, model.periods, model.fit_periods, pooled)
@@ -286,4 +322,4 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
 
 
 __all__ = ["CreditTrainConfig", "cohort_pd", "credit_rows", "fit_credit_model", "holdout_users",
-           "level_applications", "level_shift", "train_credit_model"]
+           "level_applications", "level_shift", "tail_spread", "train_credit_model"]
