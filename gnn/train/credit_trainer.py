@@ -243,7 +243,7 @@ def level_applications(recent: np.ndarray, labelled: np.ndarray,
     keep = np.asarray(recent, dtype=bool) & ~np.asarray(labelled, dtype=bool)
     if fraud_logit is not None:
         keep &= ~(np.asarray(fraud_logit, dtype=np.float64) > 0.0)
-    return keep
+    return np.asarray(keep)
 
 
 def _latest(rows: LoanPeriods, ts: np.ndarray, share: float) -> np.ndarray:
