@@ -17,6 +17,9 @@
   what the loans before ``T2`` not labelled fraud default over their periods (the pooled hazards, Kaplan-Meier
   style, with the same tail): the model ranks, the cohort sets the level — an assumption that
   the default rate of a cohort is stable, stated in the report.
+* Tail spread: how fast an applicant's hazard log-odds narrows towards its product's after
+  the learned periods, measured on the same recent applications as the level
+  (:func:`tail_spread`, no label read).
 * Inputs: the application root features of the chosen groups and, optionally, the GNN's
   logits (:data:`gnn.nn.credit_hazard.GNN_INPUTS`).
 """
