@@ -9,8 +9,13 @@ loan's life is ``1 - prod_j (1 - h_j)`` over :attr:`periods` periods.
 Periods after the last one any training loan lived through (:attr:`fit_periods`) cannot be
 learned before the cut; their hazard continues the applicant's own last learned hazard,
 shrinking per period by its product's ratio of the last two learned baseline hazards
-(:attr:`tail_ratio`, at most 1). The application does not name its term, so the probability is
-over the product's mix of terms as funded.
+(:attr:`tail_ratio`, at most 1). The applicant's distance from its product's hazard narrows
+too: in log-odds, by :attr:`tail_spread` per period after the last learned one (the ratio of the
+spreads across applicants of the last two learned periods' log-odds, at most 1), around the
+product's mean log-odds of the last learned period (:attr:`tail_centre`): the first months
+that can be learned mix fraud, which defaults at once, and short loans, which can only default
+early, so an applicant's early spread overstates its later one. The application does not name
+its term, so the probability is over the product's mix of terms as funded.
 
 Inputs (:func:`credit_inputs`): the application's root features the model was trained on
 (:attr:`feature_names`) and, where :attr:`gnn_inputs` says so, the GNN's fraud and default
@@ -75,12 +80,18 @@ class CreditHazardModel:
         shift (float, optional): added to every period's calibrated hazard log-odds: the
             level set on recent applications (:func:`gnn.train.credit_trainer.level_shift`).
             (default: ``0``)
+        tail_spread (float, optional): per period after the learned ones, the factor, in
+            ``[0, 1]``, that narrows the applicant's last learned log-odds towards
+            ``tail_centre``. (default: ``1``, no narrowing)
+        tail_centre (Sequence[float], optional): per product, the log-odds (before ``shift``)
+            the tail narrows towards; ``None`` for no narrowing. (default: ``None``)
     """
 
     def __init__(self, booster: str, calibrator: Calibrator, feature_names: Sequence[str],
                  gnn_inputs: Sequence[str], fit_periods: int, periods: int,
                  tail_ratio: Sequence[float], reference_period: int,
-                 shift: float = 0.0) -> None:
+                 shift: float = 0.0, tail_spread: float = 1.0,
+                 tail_centre: Sequence[float] | None = None) -> None:
         import lightgbm as lgb
 
         if not 1 <= fit_periods <= periods:
@@ -88,6 +99,11 @@ class CreditHazardModel:
                              f"{periods}")
         if len(tail_ratio) != len(PRODUCT_FEATURES):
             raise ValueError(f"tail_ratio needs one ratio per product, got {len(tail_ratio)}")
+        if not 0.0 <= tail_spread <= 1.0:
+            raise ValueError(f"tail_spread must be in [0, 1], got {tail_spread}")
+        if tail_centre is not None and len(tail_centre) != len(PRODUCT_FEATURES):
+            raise ValueError(f"tail_centre needs one log-odds per product, got "
+                             f"{len(tail_centre)}")
         unknown = set(gnn_inputs) - set(GNN_INPUTS)
         if unknown:
             raise ValueError(f"gnn_inputs must be among {GNN_INPUTS}, got {sorted(unknown)}")
@@ -101,6 +117,9 @@ class CreditHazardModel:
         self.tail_ratio = np.clip(np.asarray(tail_ratio, dtype=np.float64), 0.0, 1.0)
         self.reference_period = int(min(reference_period, fit_periods - 1))
         self.shift = float(shift)
+        self.tail_spread = float(tail_spread)
+        self.tail_centre = (None if tail_centre is None
+                            else np.asarray(tail_centre, dtype=np.float64))
         self._product = [self.feature_names.index(p) if p in self.feature_names else -1
                          for p in PRODUCT_FEATURES]
 
@@ -140,11 +159,21 @@ class CreditHazardModel:
         if tail == 0:
             return learned
         ratio = np.ones(x.shape[0])
+        centre = np.full(x.shape[0], np.nan)
         for k, col in enumerate(self._product):
             if col >= 0:
-                ratio = np.where(x[:, col] > 0.5, self.tail_ratio[k], ratio)
+                own = x[:, col] > 0.5
+                ratio = np.where(own, self.tail_ratio[k], ratio)
+                if self.tail_centre is not None:
+                    centre = np.where(own, self.tail_centre[k], centre)
         steps = np.arange(1, tail + 1, dtype=np.float64)
-        return np.concatenate([learned, learned[:, -1:] * ratio[:, None] ** steps[None]], axis=1)
+        last = np.broadcast_to(learned[:, -1:], (x.shape[0], tail))
+        if self.tail_centre is not None and self.tail_spread < 1.0:
+            z = self.hazard_logit(x, self.fit_periods - 1)
+            # NOTE: an applicant of no known product keeps its own spread (centre = itself)
+            c = np.where(np.isnan(centre), z, centre + self.shift)
+            last = _sigmoid(c[:, None] + self.tail_spread ** steps[None] * (z - c)[:, None])
+        return np.concatenate([learned, last * ratio[:, None] ** steps[None]], axis=1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probability of default over the loan's life ``[R]`` (float64)."""
@@ -179,14 +208,17 @@ class CreditHazardModel:
                 "feature_names": self.feature_names, "gnn_inputs": self.gnn_inputs,
                 "fit_periods": self.fit_periods, "periods": self.periods,
                 "tail_ratio": self.tail_ratio.tolist(),
-                "reference_period": self.reference_period, "shift": self.shift}
+                "reference_period": self.reference_period, "shift": self.shift,
+                "tail_spread": self.tail_spread,
+                "tail_centre": None if self.tail_centre is None else self.tail_centre.tolist()}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> CreditHazardModel:
         return cls(state["booster"], Calibrator.from_state_dict(state["calibrator"]),
                    state["feature_names"], state["gnn_inputs"], state["fit_periods"],
                    state["periods"], state["tail_ratio"], state["reference_period"],
-                   state.get("shift", 0.0))
+                   state.get("shift", 0.0), state.get("tail_spread", 1.0),
+                   state.get("tail_centre"))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -32,7 +32,8 @@ import numpy as np
 
 from gnn.errors import ModelError, WorkDirMismatch
 from gnn.registry import ModelRegistry
-from gnn.train.risk_evaluation import MODEL_NAMES, default_row_name, decile_check, report_to_json
+from gnn.train.risk_evaluation import (MODEL_NAMES, decile_check, decile_feasibility,
+                                      default_row_name, report_to_json)
 from gnn.train.risk_trainer import RiskTrainConfig
 from gnn.train.risk_workflows import evaluate_registered, train_world
 from gnn.train.scored_test_set import ScoredTestSet
@@ -528,7 +529,11 @@ def render_seeds_markdown(evaluation: MultiSeedEvaluation, *, command: str,
                           "(b)'s):", ""]
                 for k, (seed, bins) in enumerate(s.reliability.items()):
                     check = decile_check(bins, auc.per_seed[k], auc_b.per_seed[k])
-                    lines.append(f"- world {seed}: {check.summary()}")
+                    line = f"- world {seed}: {check.summary()}"
+                    if all("n" in b for b in bins):
+                        line += (" Sampling alone: " + decile_feasibility(bins, seed=seed)
+                                 .summary() + ".")
+                    lines.append(line)
 
     lines += ["", "## Per world", "", "Fraud AUPRC over all test applications"
               + (" and default AUROC on funded test loans" if s.default_models else "") +

@@ -346,7 +346,8 @@ def evaluate_applications(
         pd_scores={m: pd_scores[m] for m in default})
     say("default deciles of the deployed probability: "
         + decile_check(reliability["pd"], default["gnn"]["auroc"],
-                       default["gbt_no_graph"]["auroc"]).summary())
+                       default["gbt_no_graph"]["auroc"]).summary() + " Sampling alone: "
+        + decile_feasibility(reliability["pd"]).summary() + ".")
     return EvaluationReport(overall, per_pattern, per_product, default, reliability, curves,
                             info, scored)
 
@@ -398,6 +399,52 @@ def decile_check(bins: Sequence[Mapping[str, float]], auroc: float, auroc_no_gra
     within = int(np.sum(np.abs(pred - obs) <= tolerance * obs))
     return DecileCheck(within, len(bins), bool(np.all(np.diff(obs) >= 0)),
                        float(auroc - auroc_no_graph), tolerance)
+
+
+@dataclass(frozen=True)
+class DecileFeasibility:
+    """How often a *perfectly calibrated* model with a table's predictions and bin sizes would
+    meet the decile targets by sampling alone: each bin's outcomes drawn as
+    ``Binomial(n, predicted)``.
+
+    Args:
+        within (float): share of draws with every bin within the tolerance.
+        monotone (float): share of draws whose observed rate never falls.
+        both (float): share of draws meeting both.
+        draws (int): draws made.
+    """
+
+    within: float
+    monotone: float
+    both: float
+    draws: int
+
+    def summary(self) -> str:
+        return (f"a perfectly calibrated model with these predictions and bin sizes would pass "
+                f"all deciles within the band in {self.within:.0%} of {self.draws:,} draws, "
+                f"monotone in {self.monotone:.0%}, both in {self.both:.0%}")
+
+
+def decile_feasibility(bins: Sequence[Mapping[str, float]], tolerance: float = 0.25,
+                       draws: int = 2000, seed: int = 0) -> DecileFeasibility:
+    """The sampling noise of the decile targets (:class:`DecileFeasibility`): whether a miss
+    can be the model's or only the test set's size.
+
+    NOTE: a bin's predicted mean stands for each of its loans (a binomial draw); loans of
+    unequal probability within a bin vary a little less, so the shares are slightly
+    pessimistic.
+    """
+    if draws <= 0:
+        raise ValueError(f"draws must be positive, got {draws}")
+    pred = np.asarray([b["predicted"] for b in bins], dtype=np.float64)
+    n = np.asarray([b["n"] for b in bins], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    obs = rng.binomial(n[None, :], np.clip(pred, 0.0, 1.0)[None, :],
+                       size=(draws, n.shape[0])) / np.maximum(n, 1)[None, :]
+    within = np.all(np.abs(pred[None, :] - obs) <= tolerance * obs, axis=1)
+    monotone = np.all(np.diff(obs, axis=1) >= 0, axis=1)
+    return DecileFeasibility(float(within.mean()), float(monotone.mean()),
+                             float((within & monotone).mean()), draws)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 
 from gnn import ApplicationQueries, ModelRegistry, RiskFeatures, ScoringPipeline, TimeSplit
 from gnn.attribution import attribute
-from gnn.nn.credit_hazard import CreditHazardModel
+from gnn.nn.credit_hazard import PRODUCT_FEATURES, CreditHazardModel
 from gnn.train.credit_trainer import CreditTrainConfig, credit_rows, train_credit_model
 from tests.gnn.gnn_lending_world import lending_graph, trained, world_dir
 
@@ -136,3 +136,48 @@ def test_online_batch_attribution_and_registry_give_one_probability_of_default(
     assert loaded.credit is not None
     np.testing.assert_array_equal(
         loaded.score_applications(g, ApplicationQueries.from_graph(g, apps)).pd, batch.pd)
+
+
+def test_level_is_set_on_recent_applications_neither_labelled_nor_scored_fraud() -> None:
+    """The level's target is the honest cohort's default rate: recent applications whose fraud
+    labels are not in yet but which the GNN scores fraud (probability of default near 1) would
+    pull it down."""
+    from gnn.train.credit_trainer import level_applications
+
+    recent = np.array([True, True, True, True, False])
+    labelled = np.array([False, True, False, False, False])
+    fraud_logit = np.array([-3.0, -3.0, 2.5, 0.0, -3.0])
+    assert level_applications(recent, labelled, fraud_logit).tolist() == [
+        True, False, False, True, False]
+    assert level_applications(recent, labelled, None).tolist() == [True, False, True, True, False]
+
+
+def test_tail_narrows_each_applicant_towards_its_product_per_period() -> None:
+    """After the learned periods, an applicant's hazard log-odds (before the product's decay)
+    sits ``tail_spread ** k`` of its last learned distance from its product's centre; the
+    trainer measures a spread in (0, 1] (1 on this small world: its last learned period is no
+    narrower than the one before); without narrowing the tail is the last learned hazard times
+    the decay alone."""
+    fitted, _, x, names = _credit()
+    assert fitted.periods > fitted.fit_periods
+    assert 0.0 < fitted.tail_spread <= 1.0 and fitted.tail_centre is not None
+    # NOTE: the small world measures no decay (too few late defaults), so one is set
+    model = CreditHazardModel.from_state_dict({**fitted.state_dict(), "tail_spread": 0.8,
+                                               "tail_ratio": [0.5] * len(PRODUCT_FEATURES)})
+    assert model.tail_centre is not None
+    xi = _inputs(model, x[:300], names)
+    h = model.hazards(xi)
+    z = model.hazard_logit(xi, model.fit_periods - 1)
+    k = PRODUCT_FEATURES.index("product_bnpl")
+    own = xi[:, model.feature_names.index("product_bnpl")] > 0.5
+    assert own.sum() >= 20
+    c = model.tail_centre[k] + model.shift
+    for step in (1, 2):
+        tail = h[own, model.fit_periods - 1 + step] / model.tail_ratio[k] ** step
+        np.testing.assert_allclose(np.log(tail / (1 - tail)),
+                                   c + model.tail_spread ** step * (z[own] - c), rtol=1e-9)
+    hw = CreditHazardModel.from_state_dict({**model.state_dict(), "tail_spread": 1.0}
+                                           ).hazards(xi)
+    np.testing.assert_allclose(hw[own, model.fit_periods] / hw[own, model.fit_periods - 1],
+                               model.tail_ratio[k], rtol=1e-9)
+    assert np.std(np.log(h[own, -1])) < np.std(np.log(hw[own, -1]))

@@ -61,3 +61,20 @@ def test_evaluate_a_registered_model_end_to_end(tmp_path: Path) -> None:
         other = reg.save(result.pipeline, data_sha256="0" * 64,
                          extra={"split": result.split.to_dict()})
         evaluate_registered(world_dir(), reg, version=other, log=lambda s: None)
+
+
+def test_decile_feasibility_measures_the_sampling_noise_of_the_targets() -> None:
+    """A calibrated model passes the decile targets by sampling alone almost always on huge bins
+    and almost never on small ones; the draws are seeded."""
+    from gnn.train.risk_evaluation import decile_feasibility
+
+    pred = [0.01 * (k + 1) for k in range(10)]
+    huge = decile_feasibility([{"predicted": p, "n": 1e6} for p in pred])
+    assert huge.within == 1.0 and huge.monotone == 1.0 and huge.both == 1.0
+    small = [{"predicted": p, "n": 200} for p in pred]
+    noisy = decile_feasibility(small, draws=500, seed=3)
+    assert noisy.within < 0.2 and noisy.monotone < 0.2
+    assert noisy == decile_feasibility(small, draws=500, seed=3)
+    assert "500 draws" in noisy.summary()
+    with pytest.raises(ValueError, match="draws"):
+        decile_feasibility(small, draws=0)

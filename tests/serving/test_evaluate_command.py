@@ -99,6 +99,8 @@ def test_evaluate_seeds_end_to_end_resumes_and_writes_the_docs_only_when_asked(
     assert "# Evaluation over 2 unseen worlds" in text and "seeds 11, 12" in text
     assert "## Where Deployed (HeteroRiskGNN + trees blend) does not lead" in text
     assert "The strongest baseline is **" in text
+    # the credit targets per world, each with what sampling alone allows a calibrated model
+    assert text.count("Sampling alone: a perfectly calibrated model") == 2
     assert (work / "img" / "seeds_fraud_auprc.png").stat().st_size > 1000
     assert (work / "img" / "seeds_reliability.png").exists()
     assert not (cli_env / "docs").exists()
