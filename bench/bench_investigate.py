@@ -83,12 +83,8 @@ def _linked_pairs(store: GraphStore, users: list[str], rng: random.Random, n: in
         vias = sorted({(r.via_label, r.via_id) for r in rows})
 
         def small(reader: Any) -> set[tuple[str, str]]:
-            keep = set()
-            for label in sorted({lab for lab, _ in vias}):
-                ids = [i for lab, i in vias if lab == label]
-                found = reader.linked(label, ids, PATH_RELS, hub_size)
-                keep |= {(label, i) for i in ids if found[i] is not None}
-            return keep
+            found = reader.linked(vias, PATH_RELS, hub_size) if vias else {}
+            return {via for via in vias if found[via] is not None}
 
         kept = store.explore(small)
         return sorted({r.user_id for r in rows if (r.via_label, r.via_id) in kept})
