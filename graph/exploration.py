@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from graph.errors import GraphError
 from graph.schema import Schema
 from graph.store import ExplorationReader, GraphEdge, GraphNode, GraphStore, Subgraph
-from graph.typing import NodeType, RelType
+from graph.typing import NodeKey, NodeType, RelType
 
 MAX_HOPS: Final = 3
 """The most hops a neighbourhood reaches."""
@@ -34,7 +34,7 @@ PATH_LABELS: Final[tuple[NodeType, ...]] = ("User", "Device", "Phone", "Address"
 _ENDPOINT_FANOUT: Final = 1_000_000
 """Neighbours read from a path's own ends, hubs or not (a hub is skipped only in between)."""
 
-Key = tuple[NodeType, str]
+Key = NodeKey
 
 
 class EntityNotFoundError(GraphError):
