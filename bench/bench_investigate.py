@@ -3,7 +3,7 @@ shortest paths, ring queries (p50 / p99), and ring detection over the whole grap
 
     python bench/bench_investigate.py [--stores ladybug,neo4j] [--ladybug PATH]
                                       [--neo4j-uri bolt://127.0.0.1:7693] [--samples 200]
-                                      [--seed 1] [--out FILE]
+                                      [--seed 1] [--no-rings] [--out FILE]
 
 The stores must hold a world already (the 100k one: ``riskgraph load /data/w100k`` with
 ``RISKGRAPH_DATA_DIR`` for LadybugDB, ``riskgraph load /data/w100k --neo4j-import`` for Neo4j);
@@ -20,11 +20,13 @@ investigators' threads; HTTP and JSON add their own on top):
    or four steps apart (v shares an entity with u, or with such an account);
 3. ``path (random)``: the same for two users drawn at random (mostly no path within four
    steps: the whole search);
-4. ``rings refresh``: ``refresh_rings`` over the whole graph (hub size 100, min size 3, seed 0),
-   once, with its steps;
+4. ``rings refresh``: ``refresh_rings`` over the whole graph (hub size 100, min size 3,
+   seed 0), once, with its steps;
 5. ``ring list``: ``ranked_rings(limit=50)``; ``ring view``: ``ring_view(max_nodes=300)``
    of a ring drawn from the 200 riskiest, and of the largest ring (what ``GET /v1/rings``
    and ``GET /v1/rings/{id}`` read).
+
+``--no-rings`` times 1-3 only (nothing written: before/after runs on one store stay alike).
 
 Prints a Markdown section; ``--out FILE`` also writes it to FILE.
 """
@@ -83,12 +85,8 @@ def _linked_pairs(store: GraphStore, users: list[str], rng: random.Random, n: in
         vias = sorted({(r.via_label, r.via_id) for r in rows})
 
         def small(reader: Any) -> set[tuple[str, str]]:
-            keep = set()
-            for label in sorted({lab for lab, _ in vias}):
-                ids = [i for lab, i in vias if lab == label]
-                found = reader.linked(label, ids, PATH_RELS, hub_size)
-                keep |= {(label, i) for i in ids if found[i] is not None}
-            return keep
+            found = reader.linked(vias, PATH_RELS, hub_size) if vias else {}
+            return {via for via in vias if found[via] is not None}
 
         kept = store.explore(small)
         return sorted({r.user_id for r in rows if (r.via_label, r.via_id) in kept})
@@ -109,7 +107,8 @@ def _linked_pairs(store: GraphStore, users: list[str], rng: random.Random, n: in
     return pairs
 
 
-def bench_store(name: str, store: GraphStore, samples: int, seed: int) -> list[str]:
+def bench_store(name: str, store: GraphStore, samples: int, seed: int,
+                rings: bool = True) -> list[str]:
     rng = random.Random(seed)
     users = sorted(store.node_ids("User"))
     print(f"{name}: {len(users):,} users", file=sys.stderr)
@@ -139,6 +138,9 @@ def bench_store(name: str, store: GraphStore, samples: int, seed: int) -> list[s
     rows.append(_row(name, "path, random pairs", times,
                      f"{sum(bool(p) for p in found)}/{len(randoms)} found"))
 
+    if not rings:
+        guard.close()
+        return rows
     t0 = time.perf_counter()
     done = refresh_rings(store, hub_size=100, min_size=3, seed=0)
     total = time.perf_counter() - t0
@@ -178,6 +180,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--no-rings", action="store_true",
+                        help="time questions 1-3 only: no ring detection (it writes the store)")
     args = parser.parse_args()
     rows: list[str] = []
     for name in args.stores.split(","):
@@ -190,10 +194,10 @@ def main() -> int:
             raise SystemExit(f"--stores: unknown store {name!r}")
         with store:
             store.apply_schema()
-            rows += bench_store(name, store, args.samples, args.seed)
+            rows += bench_store(name, store, args.samples, args.seed, rings=not args.no_rings)
     lines = [
         f"### Investigator's graph questions ({today()}, `bench/bench_investigate.py "
-        f"--samples {args.samples}`)", "",
+        f"--samples {args.samples}{' --no-rings' if args.no_rings else ''}`)", "",
         f"Machine: {machine()}.", "",
         "| store | question | p50 | p99 | max | answers |",
         "|---|---|---|---|---|---|", *rows, ""]

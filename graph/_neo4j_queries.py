@@ -296,9 +296,47 @@ def find_ids(spec: NodeSpec, name: str, is_null: bool) -> LiteralString:
     )
 
 
-def degrees(spec: NodeSpec) -> LiteralString:
-    """Per node in ``$ids`` with more than ``$above`` distinct neighbours (any type and
-    direction), its number of relationships.
+def _anchor(specs: tuple[NodeSpec, ...]) -> str:
+    # NOTE: one index seek per id of each label, in one statement: the labels of an
+    # exploration step (users, devices, phones...) cost one round trip, not one each.
+    if not specs:
+        raise ValueError("specs must name at least one label")
+    branches = " UNION ALL ".join(
+        f"UNWIND $ids[{i}] AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
+        f"RETURN s, {i} AS near_label" for i, spec in enumerate(specs))
+    return f"CALL () {{ {branches} }} "
+
+
+def nodes_of(specs: tuple[NodeSpec, ...]) -> LiteralString:
+    """The nodes of ``specs[k]`` whose id is in ``$ids[k]``, for every ``k``: the label's
+    position ``near_label``, ``id`` and properties."""
+    return _literal(_anchor(specs) + "RETURN near_label, s.`id` AS id, properties(s) AS props")
+
+
+def neighbours_of(specs: tuple[NodeSpec, ...]) -> LiteralString:
+    """Per node of ``specs[k]`` whose id is in ``$ids[k]`` (the position ``near_label``, the
+    id ``id``), its first ``$limit`` distinct neighbours by ``(label, id)`` as ``[label, id]``
+    pairs (``near``).
+
+    NOTE: the scoped ``CALL (s) { ... }`` subquery needs Neo4j 5.23 or later (5.26 LTS here);
+    it caps each node's list on the server, so a hub never ships all its neighbours. One
+    record per node, its neighbours in a list: the driver builds a record in Python, and a
+    record per neighbour (5,000 at a two-hop frontier of 50) cost more than the query.
+    """
+    return _literal(
+        _anchor(specs)
+        + "CALL (s) { "
+        "MATCH (s)--(t) WITH DISTINCT t "
+        "WITH head(labels(t)) AS label, t.`id` AS id ORDER BY label, id LIMIT $limit "
+        "RETURN collect([label, id]) AS near } "
+        "RETURN near_label, s.`id` AS id, near"
+    )
+
+
+def degrees_of(specs: tuple[NodeSpec, ...]) -> LiteralString:
+    """Per node of ``specs[k]`` whose id is in ``$ids[k]`` with more than ``$above`` distinct
+    neighbours (any type and direction): the position ``near_label``, ``id`` and its number of
+    relationships ``degree``.
 
     NOTE: the relationship count (``COUNT { (s)--() }``) comes from the node's degree store
     without touching a relationship and bounds the distinct count from above; past it, the
@@ -306,39 +344,50 @@ def degrees(spec: NodeSpec) -> LiteralString:
     orders is a hub after a few hundred).
     """
     return _literal(
-        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
-        "WITH s, COUNT { (s)--() } AS degree WHERE degree > $above "
+        _anchor(specs)
+        + "WITH s, near_label, COUNT { (s)--() } AS degree WHERE degree > $above "
         "CALL (s) { MATCH (s)--(t) WITH DISTINCT t LIMIT $cap RETURN count(t) AS seen } "
-        "WITH s, degree, seen WHERE seen > $above "
-        "RETURN s.`id` AS id, degree"
+        "WITH s, near_label, degree, seen WHERE seen > $above "
+        "RETURN near_label, s.`id` AS id, degree"
     )
 
 
-def edges_between(spec: NodeSpec) -> LiteralString:
-    """Type, ends and properties of every relationship leaving a node in ``$ids`` for a node
-    whose id is in ``$targets``."""
+def edges_between_of(specs: tuple[NodeSpec, ...]) -> LiteralString:
+    """Type, ends and properties of every relationship leaving a node of ``specs[k]`` whose
+    id is in ``$ids[k]`` for a node whose id is in ``$targets``: one record per type and ends,
+    the properties of each relationship of them in a list (``props``).
+
+    NOTE: a user's logins and orders are many events to the same few IPs and merchants, and
+    the driver builds a record in Python: one per relationship cost half a two-hop
+    neighbourhood's time.
+    """
     return _literal(
-        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}})-[r]->(t) "
-        "WHERE t.`id` IN $targets "
-        "RETURN s.`id` AS src, type(r) AS type, t.`id` AS dst, properties(r) AS props"
+        _anchor(specs)
+        + "MATCH (s)-[r]->(t) WHERE t.`id` IN $targets "
+        "RETURN s.`id` AS src, type(r) AS type, t.`id` AS dst, collect(properties(r)) AS props"
     )
 
 
-def linked(spec: NodeSpec, rels: tuple[RelSpec, ...]) -> LiteralString:
-    """Per node in ``$ids``, up to ``$limit`` of its distinct neighbours over the relationship
-    types ``rels``, either direction, in no order.
+def linked_of(specs: tuple[NodeSpec, ...], rels: tuple[RelSpec, ...]) -> LiteralString:
+    """Per node of ``specs[k]`` whose id is in ``$ids[k]`` (the position ``near_label``, the
+    id ``id``), its distinct neighbours over the relationship types ``rels``, either
+    direction, in no order, as ``[label, id]`` pairs (``near``); ``near`` is null for a node
+    with more than ``$limit`` of them.
 
     NOTE: no ``ORDER BY`` before the ``LIMIT``: a path search caps a node at one more than the
     hub size only to learn whether it is a hub, and sorting would read every relationship of a
-    merchant with thousands of orders first (seconds per path on the 100k world).
+    merchant with thousands of orders first (seconds per path on the 100k world). A hub's
+    neighbours are counted on the server, never shipped: one record per node (a record per
+    neighbour, 201 per hub, cost 5-10 ms per hub in the driver).
     """
     types = "|".join(_q(r.type, (r.type,)) for r in rels)
     return _literal(
-        f"UNWIND $ids AS i MATCH (s:{_label(spec)} {{`id`: i}}) "
-        "CALL (s) { "
-        f"MATCH (s)-[:{types}]-(t) WITH DISTINCT t LIMIT $limit "
-        "RETURN head(labels(t)) AS label, t.`id` AS id } "
-        "RETURN s.`id` AS near, label, id"
+        _anchor(specs)
+        + "CALL (s) { "
+        f"MATCH (s)-[:{types}]-(t) WITH DISTINCT t LIMIT $cap "
+        "RETURN collect([head(labels(t)), t.`id`]) AS near } "
+        "RETURN near_label, s.`id` AS id, CASE WHEN size(near) > $limit THEN null ELSE near END "
+        "AS near"
     )
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from graph.errors import GraphError
 from graph.schema import Schema
 from graph.store import ExplorationReader, GraphEdge, GraphNode, GraphStore, Subgraph
-from graph.typing import NodeType, RelType
+from graph.typing import NodeKey, NodeType, RelType
 
 MAX_HOPS: Final = 3
 """The most hops a neighbourhood reaches."""
@@ -34,7 +34,7 @@ PATH_LABELS: Final[tuple[NodeType, ...]] = ("User", "Device", "Phone", "Address"
 _ENDPOINT_FANOUT: Final = 1_000_000
 """Neighbours read from a path's own ends, hubs or not (a hub is skipped only in between)."""
 
-Key = tuple[NodeType, str]
+Key = NodeKey
 
 
 class EntityNotFoundError(GraphError):
@@ -102,16 +102,16 @@ def entity_neighbourhood(store: GraphStore, label: NodeType, node_id: str, *, ho
 def _neighbourhood(reader: ExplorationReader, schema: Schema, seed: Key, hops: int,
                    per_hop: int, hub_size: int) -> Subgraph:
     records = set(schema.labels) - set(schema.graph_labels)
-    if seed[1] not in reader.nodes(seed[0], [seed[1]]):
+    if seed not in reader.nodes([seed]):
         raise EntityNotFoundError(*seed)
-    degree = _degrees(reader, [seed], hub_size)
+    degree = reader.degrees([seed], hub_size)
     visited: dict[Key, int] = {seed: 0}
     frontier = [seed]
     for hop in range(1, hops + 1):
         expand = [n for n in frontier if n == seed or degree.get(n, 0) <= hub_size]
         # NOTE: a node has at most len(visited) visited neighbours, so this many sorted
         # neighbours always hold its first per_hop new ones, however big a hub it is.
-        found = _by_label(reader.neighbours, expand, per_hop + len(visited))
+        found = reader.neighbours(expand, per_hop + len(visited))
         queues = [[n for n in found.get(node, ()) if n not in visited and n[0] not in records]
                   for node in sorted(expand)]
         taken: list[Key] = []
@@ -124,7 +124,7 @@ def _neighbourhood(reader: ExplorationReader, schema: Schema, seed: Key, hops: i
                         break
             if len(taken) == per_hop:
                 break
-        degree.update(_degrees(reader, taken, hub_size))
+        degree.update(reader.degrees(taken, hub_size) if taken else {})
         frontier = taken
         if not frontier:
             break
@@ -182,8 +182,9 @@ def shortest_paths(store: GraphStore, source: Key, target: Key, *, max_hops: int
 
 def _paths(reader: ExplorationReader, schema: Schema, source: Key, target: Key,
            max_hops: int, limit: int, hub_size: int) -> list[Path]:
+    existing = reader.nodes([source, target])
     for end in (source, target):
-        if end[1] not in reader.nodes(end[0], [end[1]]):
+        if end not in existing:
             raise EntityNotFoundError(*end)
     ends = {source, target}
     dist: list[dict[Key, int]] = [{source: 0}, {target: 0}]
@@ -295,23 +296,17 @@ def subgraph(store: GraphStore, nodes: Sequence[Key]) -> Subgraph:
 
 
 def _subgraph(reader: ExplorationReader, schema: Schema, order: list[Key]) -> Subgraph:
-    by_label: dict[NodeType, list[str]] = {}
-    for label, node_id in order:
-        by_label.setdefault(label, []).append(node_id)
-    props: dict[Key, dict[str, Any]] = {}
-    edges: list[GraphEdge] = []
+    props = reader.nodes(order)
     wanted = set(order)
-    for label in sorted(by_label):
-        ids = sorted(set(by_label[label]))
-        for i, p in reader.nodes(label, ids).items():
-            props[(label, i)] = p
-        # NOTE: most labels (devices, phones, addresses, IPs) start no relationship, and
-        # reading each node's outgoing ones costs a query per node on LadybugDB.
-        ends = sorted({i for lab, i in order if any(
-            r.src == label and r.dst == lab for r in schema.rels)})
-        if ends:
-            edges.extend(e for e in reader.edges_between(label, ids, ends)
-                         if (schema.rel(e.type).dst, e.dst) in wanted)
+    labels = {label for label, _ in order}
+    # NOTE: most labels (devices, phones, addresses, IPs) start no relationship, and
+    # reading each node's outgoing ones costs a query per node on LadybugDB.
+    starts = {r.src for r in schema.rels if r.dst in labels} & labels
+    sources = [n for n in order if n[0] in starts]
+    ends = {r.dst for r in schema.rels if r.src in starts}
+    targets = sorted({i for label, i in order if label in ends})
+    edges = [e for e in reader.edges_between(sources, targets)
+             if (schema.rel(e.type).dst, e.dst) in wanted] if sources else []
     nodes = tuple(GraphNode(label, i, props[(label, i)]) for label, i in order
                   if (label, i) in props)
     if not nodes:
@@ -336,29 +331,6 @@ def fold_events(schema: Schema, edges: Iterable[GraphEdge]) -> list[GraphEdge]:
     return folded
 
 
-def _by_label(read: Any, nodes: Sequence[Key], limit: int) -> dict[Key, list[Key]]:
-    found: dict[Key, list[Key]] = {}
-    for label in sorted({lab for lab, _ in nodes}):
-        ids = sorted(i for lab, i in nodes if lab == label)
-        for i, near in read(label, ids, limit).items():
-            found[(label, i)] = near
-    return found
-
-
 def _linked(reader: ExplorationReader, nodes: Sequence[Key], limit: int
             ) -> dict[Key, list[Key] | None]:
-    found: dict[Key, list[Key] | None] = {}
-    for label in sorted({lab for lab, _ in nodes}):
-        ids = sorted(i for lab, i in nodes if lab == label)
-        for i, near in reader.linked(label, ids, PATH_RELS, limit).items():
-            found[(label, i)] = near
-    return found
-
-
-def _degrees(reader: ExplorationReader, nodes: Sequence[Key], above: int) -> dict[Key, int]:
-    found: dict[Key, int] = {}
-    for label in sorted({lab for lab, _ in nodes}):
-        ids = sorted(i for lab, i in nodes if lab == label)
-        for i, d in reader.degrees(label, ids, above).items():
-            found[(label, i)] = d
-    return found
+    return reader.linked(nodes, PATH_RELS, limit) if nodes else {}

@@ -49,6 +49,7 @@ from graph.store import (
     GraphNode,
     ExplorationReader,
     GraphStore,
+    LabelledExplorationReader,
     Rewrite,
     SharedAccount,
     Subgraph,
@@ -584,7 +585,8 @@ class LadybugStore(GraphStore):
         return [str(r[0]) for r in self._read(lambda conn: _rows(conn, query, params))]
 
     def _explore(self, fn: Callable[[ExplorationReader], T]) -> T:
-        return self._read(lambda conn: fn(_Reader(conn, self.schema)))
+        return self._read(
+            lambda conn: fn(LabelledExplorationReader(_Reader(conn, self.schema))))
 
     def _edge_pairs(self, rel_type: RelType) -> pa.Table:
         query = queries.edge_pairs(self.schema.rel(rel_type))
@@ -632,7 +634,7 @@ class LadybugStore(GraphStore):
 
 
 class _Reader:
-    """:class:`graph.store.NeighbourhoodReader` over one LadybugDB connection."""
+    """:class:`graph.store.LabelExplorationReader` over one LadybugDB connection."""
 
     def __init__(self, conn: ladybug.Connection, schema: Schema) -> None:
         self._conn = conn

@@ -50,9 +50,10 @@ from graph.store import (
     collect_neighbourhood,
     describe_counts,
     edge_arrow_schema,
+    ids_by_label,
     node_arrow_schema,
 )
-from graph.typing import NodeType, RelType, Row, Rows
+from graph.typing import NodeKey, NodeType, RelType, Row, Rows
 
 T = TypeVar("T")
 
@@ -498,7 +499,8 @@ class Neo4jStore(GraphStore):
 
     def _explore(self, fn: Callable[[ExplorationReader], T]) -> T:
         schema = self.schema
-        return self._transaction(lambda tx: fn(_Reader(tx, schema)), RoutingControl.READ)
+        return self._transaction(lambda tx: fn(_ExplorationReader(tx, schema)),
+                                 RoutingControl.READ)
 
     def _edge_pairs(self, rel_type: RelType) -> pa.Table:
         query = queries.edge_pairs(self.schema.rel(rel_type))
@@ -583,28 +585,6 @@ class _Reader:
                 found[record["near"]].append((record["label"], record["id"]))
         return {i: sorted(n) for i, n in found.items()}
 
-    def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
-        query = queries.degrees(self._schema.node(label))
-        return {record["id"]: int(record["degree"])
-                for record in self._tx.run(query, ids=ids, above=above, cap=above + 1)}
-
-    def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
-                      ) -> list[GraphEdge]:
-        return self._edges(queries.edges_between(self._schema.node(label)),
-                           {"ids": ids, "targets": targets})
-
-    def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
-               limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
-        found: dict[str, list[tuple[NodeType, str]]] = {i: [] for i in ids}
-        rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))
-        if not rels or not ids:
-            return {i: [] for i in ids}
-        query = queries.linked(self._schema.node(label), rels)
-        for record in self._tx.run(query, ids=ids, limit=limit + 1):
-            if record["id"] is not None:
-                found[record["near"]].append((record["label"], record["id"]))
-        return {i: sorted(n) if len(n) <= limit else None for i, n in found.items()}
-
     def nodes(self, label: NodeType, ids: list[str]) -> dict[str, dict[str, Any]]:
         spec = self._schema.node(label)
         names = spec.columns[1:]
@@ -627,6 +607,79 @@ class _Reader:
             props = _schema_props(names, record["props"])
             edges.append(GraphEdge(rel_type, record["src"], record["dst"], props))
         return edges
+
+
+class _ExplorationReader:
+    """:class:`graph.store.ExplorationReader` inside one Neo4j read transaction: each read
+    is one statement over the nodes of every label it is given."""
+
+    def __init__(self, tx: ManagedTransaction, schema: Schema) -> None:
+        self._tx = tx
+        self._schema = schema
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, dict[str, Any]]:
+        if not keys:
+            return {}
+        specs, params = self._anchor(keys)
+        names = [spec.columns[1:] for spec in specs]
+        return {
+            (specs[r["near_label"]].label, r["id"]): _schema_props(names[r["near_label"]],
+                                                                   r["props"])
+            for r in self._tx.run(queries.nodes_of(specs), params)
+        }
+
+    def neighbours(self, keys: Sequence[NodeKey], limit: int) -> dict[NodeKey, list[NodeKey]]:
+        found: dict[NodeKey, list[NodeKey]] = {key: [] for key in keys}
+        if not keys:
+            return found
+        known = set(self._schema.labels)
+        specs, params = self._anchor(keys)
+        for r in self._tx.run(queries.neighbours_of(specs), params, limit=limit):
+            found[(specs[r["near_label"]].label, r["id"])] = sorted(
+                (label, i) for label, i in r["near"] if label in known and i is not None)
+        return found
+
+    def degrees(self, keys: Sequence[NodeKey], above: int) -> dict[NodeKey, int]:
+        if not keys:
+            return {}
+        specs, params = self._anchor(keys)
+        return {(specs[r["near_label"]].label, r["id"]): int(r["degree"])
+                for r in self._tx.run(queries.degrees_of(specs), params, above=above,
+                                      cap=above + 1)}
+
+    def edges_between(self, keys: Sequence[NodeKey], targets: list[str]) -> list[GraphEdge]:
+        if not keys:
+            return []
+        specs, params = self._anchor(keys)
+        known = set(self._schema.rel_types)
+        edges: list[GraphEdge] = []
+        for r in self._tx.run(queries.edges_between_of(specs), params, targets=targets):
+            if r["type"] not in known:
+                continue
+            names = tuple(p.name for p in self._schema.rel(r["type"]).properties)
+            edges.extend(GraphEdge(r["type"], r["src"], r["dst"], _schema_props(names, props))
+                         for props in r["props"])
+        return edges
+
+    def linked(self, keys: Sequence[NodeKey], rel_types: tuple[RelType, ...], limit: int
+               ) -> dict[NodeKey, list[NodeKey] | None]:
+        rels = tuple(map(self._schema.rel, rel_types))
+        # NOTE: a label that none of ``rels`` touches has no such neighbours: not read.
+        touched = [key for key in keys if any(key[0] in (r.src, r.dst) for r in rels)]
+        found: dict[NodeKey, list[NodeKey] | None] = {key: [] for key in keys}
+        if touched:
+            specs, params = self._anchor(touched)
+            for r in self._tx.run(queries.linked_of(specs, rels), params, limit=limit,
+                                  cap=limit + 1):
+                near = r["near"]
+                found[(specs[r["near_label"]].label, r["id"])] = None if near is None else sorted(
+                    (label, i) for label, i in near if i is not None)
+        return found
+
+    def _anchor(self, keys: Sequence[NodeKey]) -> tuple[tuple[NodeSpec, ...], dict[str, Any]]:
+        by_label = ids_by_label(keys)
+        specs = tuple(self._schema.node(label) for label in by_label)
+        return specs, {"ids": list(by_label.values())}
 
 
 # -- row building (pure, unit-tested without a database) -------------------------------------

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from graph.errors import GraphError, SchemaError, StoreError
 from graph.schema import SCHEMA, STORE_IDENTITY, NodeSpec, RelSpec, Schema
-from graph.typing import NodeType, RelType, Row, Rows
+from graph.typing import NodeKey, NodeType, RelType, Row, Rows
 
 T = TypeVar("T")
 
@@ -899,8 +899,10 @@ class NeighbourhoodReader(Protocol):
         ...
 
 
-class ExplorationReader(NeighbourhoodReader, Protocol):
-    """What :mod:`graph.exploration` reads besides a neighbourhood's, in one transaction."""
+class LabelExplorationReader(NeighbourhoodReader, Protocol):
+    """The reads of :class:`ExplorationReader`, one label per call: what a store whose every
+    query is as cheap as its round trip implements (LadybugDB, embedded), adapted by
+    :class:`LabelledExplorationReader`."""
 
     def degrees(self, label: NodeType, ids: list[str], above: int) -> dict[str, int]:
         """Id -> number of relationships (any type, either direction) of the ``label`` nodes
@@ -919,6 +921,79 @@ class ExplorationReader(NeighbourhoodReader, Protocol):
         """Per id, its distinct neighbours over ``rel_types`` (either direction), sorted by
         ``(label, id)``; ``None`` for a node that has more than ``limit`` of them."""
         ...
+
+
+class ExplorationReader(Protocol):
+    """What :mod:`graph.exploration` reads, in one transaction, each read over nodes of any
+    labels at once (one round trip per read on a server)."""
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, dict[str, Any]]:
+        """Key -> non-null schema properties (without ``id``) of the nodes of ``keys`` that
+        exist."""
+        ...
+
+    def neighbours(self, keys: Sequence[NodeKey], limit: int) -> dict[NodeKey, list[NodeKey]]:
+        """Per node of ``keys``, its distinct neighbours over any type and direction, sorted
+        by ``(label, id)``, the first ``limit`` of them."""
+        ...
+
+    def degrees(self, keys: Sequence[NodeKey], above: int) -> dict[NodeKey, int]:
+        """Key -> number of relationships (any type, either direction) of the nodes of
+        ``keys`` that have more than ``above`` distinct neighbours; the others are left out."""
+        ...
+
+    def edges_between(self, keys: Sequence[NodeKey], targets: list[str]) -> list[GraphEdge]:
+        """Every relationship leaving a node of ``keys`` for a node whose id is in ``targets``
+        (of any label), with non-null properties."""
+        ...
+
+    def linked(self, keys: Sequence[NodeKey], rel_types: tuple[RelType, ...], limit: int
+               ) -> dict[NodeKey, list[NodeKey] | None]:
+        """Per node of ``keys``, its distinct neighbours over ``rel_types`` (either
+        direction), sorted by ``(label, id)``; ``None`` for a node that has more than
+        ``limit`` of them."""
+        ...
+
+
+def ids_by_label(keys: Iterable[NodeKey]) -> dict[NodeType, list[str]]:
+    """The distinct ids of ``keys`` per label, labels and ids sorted."""
+    found: dict[NodeType, set[str]] = {}
+    for label, node_id in keys:
+        found.setdefault(label, set()).add(node_id)
+    return {label: sorted(found[label]) for label in sorted(found)}
+
+
+class LabelledExplorationReader:
+    """An :class:`ExplorationReader` over a :class:`LabelExplorationReader`: one call of the
+    latter per label, labels in sorted order.
+
+    Args:
+        reader (LabelExplorationReader): the per-label reads.
+    """
+
+    def __init__(self, reader: LabelExplorationReader) -> None:
+        self._reader = reader
+
+    def nodes(self, keys: Sequence[NodeKey]) -> dict[NodeKey, dict[str, Any]]:
+        return {(label, i): props for label, ids in ids_by_label(keys).items()
+                for i, props in self._reader.nodes(label, ids).items()}
+
+    def neighbours(self, keys: Sequence[NodeKey], limit: int) -> dict[NodeKey, list[NodeKey]]:
+        return {(label, i): near for label, ids in ids_by_label(keys).items()
+                for i, near in self._reader.neighbours(label, ids, limit).items()}
+
+    def degrees(self, keys: Sequence[NodeKey], above: int) -> dict[NodeKey, int]:
+        return {(label, i): degree for label, ids in ids_by_label(keys).items()
+                for i, degree in self._reader.degrees(label, ids, above).items()}
+
+    def edges_between(self, keys: Sequence[NodeKey], targets: list[str]) -> list[GraphEdge]:
+        return [e for label, ids in ids_by_label(keys).items()
+                for e in self._reader.edges_between(label, ids, targets)]
+
+    def linked(self, keys: Sequence[NodeKey], rel_types: tuple[RelType, ...], limit: int
+               ) -> dict[NodeKey, list[NodeKey] | None]:
+        return {(label, i): near for label, ids in ids_by_label(keys).items()
+                for i, near in self._reader.linked(label, ids, rel_types, limit).items()}
 
 
 def collect_neighbourhood(

@@ -11,6 +11,9 @@ NodeType: TypeAlias = str
 RelType: TypeAlias = str
 """A relationship type of the schema, e.g. ``"USES"``."""
 
+NodeKey: TypeAlias = tuple[NodeType, str]
+"""A node named by its label and id, e.g. ``("User", "u42")``."""
+
 EdgeType: TypeAlias = tuple[NodeType, RelType, NodeType]
 """A typed edge ``(source label, relationship type, target label)`` as PyG names it."""
 
