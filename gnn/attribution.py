@@ -284,7 +284,7 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
     pd_base = on_path.pd_logit[:r].detach().double().cpu().numpy()
     if rt == "Application" and pipeline.credit is not None:
         pd_logit, pd_base, ig_pd, occ_pd = _credit_attributions(
-            pipeline, prepared, fl[:r], pl[:r], ig_pd, occ_pd)
+            pipeline, prepared, fl[:r], pl[:r], ig_pd, occ_pd, scores.pd)
     fraud_logit = fl[:r]
     fraud_base = on_path.fraud_logit[:r].detach().double().cpu().numpy()
     if blend_x is not None:
@@ -349,10 +349,11 @@ def _aggregate_groups(fanouts: dict[str, list[int]], root_type: NodeType) -> lis
 
 
 def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_logit: np.ndarray,
-                         pd_logit: np.ndarray, ig_pd: np.ndarray, occ_pd: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                         pd_logit: np.ndarray, ig_pd: np.ndarray, occ_pd: np.ndarray,
+                         pd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The default side explained as the credit model decides it: its per-input shares of the
-    default log-odds (:meth:`CreditHazardModel.contributions`) on the root features it reads.
+    default log-odds (:meth:`CreditHazardModel.contributions`) on the root features it reads;
+    ``pd`` is the probability the scores carry (computed once, not again here).
 
     The credit model reads the neighbourhood only through root features (contacts and
     co-borrowers in default, shared entities), so no relation group is occluded for it. The
@@ -365,7 +366,7 @@ def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_lo
     credit = pipeline.credit
     assert credit is not None
     x = credit.inputs(prepared.root_x, prepared.root_names, fraud_logit, pd_logit)
-    shares, base = credit.contributions(x)
+    shares, base = credit.contributions(x, pd)
     names = list(prepared.root_names)
     feats = np.zeros_like(ig_pd)
     for k, name in enumerate(credit.input_names):

@@ -182,9 +182,15 @@ class CreditHazardModel:
             return np.zeros(0)
         return term_pd(self.hazards(x))
 
-    def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def contributions(self, x: np.ndarray, pd: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
         """Per input, its share of the default log-odds (TreeSHAP of the hazard log-odds in
         :attr:`reference_period`, through the Platt slope), and the log-odds it starts from.
+
+        Args:
+            x (np.ndarray): :meth:`inputs` ``[R, len(input_names)]``.
+            pd (np.ndarray, optional): :meth:`predict` of ``x`` where the caller has it (the
+                scorer computed it for the verdict); computed here otherwise. (default: ``None``)
 
         NOTE: the probability over the term moves with the hazard of every period and the
         periods share their trees, so the reference period's attribution ranks the reasons of
@@ -200,7 +206,8 @@ class CreditHazardModel:
                                                    num_threads=1))
         slope = self.calibrator.slope
         shares = contrib[:, :x.shape[1]] * slope
-        pd = np.clip(self.predict(x), 1e-9, 1 - 1e-9)
+        pd = np.clip(self.predict(x) if pd is None else np.asarray(pd, dtype=np.float64),
+                     1e-9, 1 - 1e-9)
         return shares, np.log(pd / (1 - pd)) - shares.sum(axis=1)
 
     def state_dict(self) -> dict[str, Any]:
