@@ -39,7 +39,7 @@ roots of its batch (up to float summation order).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -288,8 +288,9 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
     fraud_logit = fl[:r]
     fraud_base = on_path.fraud_logit[:r].detach().double().cpu().numpy()
     if blend_x is not None:
-        fraud_logit, fraud_base, ig_fraud, occ_fraud = _blend_attributions(
-            pipeline, prepared, blend_x, fraud_logit, fraud_base, ig_fraud, occ_fraud,
+        fraud_logit = scores.fraud_logit.astype(np.float64)
+        fraud_base, ig_fraud, occ_fraud = _blend_attributions(
+            pipeline, prepared, blend_x, fraud_base, ig_fraud, occ_fraud,
             [name for name, _ in groups])
     return Attributions(
         rt, list(prepared.root_names), [name for name, _ in groups],
@@ -298,12 +299,13 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
 
 
 def _blend_attributions(pipeline: ScoringPipeline, prepared: Prepared, blend_x: np.ndarray,
-                        gnn_logit: np.ndarray, gnn_base: np.ndarray, ig: np.ndarray,
-                        occ: np.ndarray, group_names: list[str]
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                        gnn_base: np.ndarray, ig: np.ndarray, occ: np.ndarray,
+                        group_names: list[str]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The fraud side explained as the blend decides it
     (:class:`gnn.nn.fraud_blend.FraudBlend`): the GNN's attributions times its weight, plus the
-    trees' TreeSHAP shares (:meth:`~gnn.nn.fraud_blend.FraudBlend.trees_contributions`).
+    trees' TreeSHAP shares (:meth:`~gnn.nn.fraud_blend.FraudBlend.trees_contributions`); the
+    blended log-odds they explain are the scores' (computed once, not again here).
 
     A tree input that is a root feature adds its share to that feature. A neighbour aggregate
     is what the neighbours add, as the GNN's neighbours are: its share stays in the baseline
@@ -312,7 +314,7 @@ def _blend_attributions(pipeline: ScoringPipeline, prepared: Prepared, blend_x: 
     occlusion difference; the applicant's own node (hop 1) is in no group.
 
     Returns:
-        the blended log-odds, their baseline, ``[R, F]`` and ``[R, G]`` attributions.
+        the baseline of the blended log-odds, ``[R, F]`` and ``[R, G]`` attributions.
     """
     blend = pipeline.fraud_blend
     assert blend is not None
@@ -329,23 +331,33 @@ def _blend_attributions(pipeline: ScoringPipeline, prepared: Prepared, blend_x: 
     for col, group in enumerate(_aggregate_groups(blend.fanouts, prepared.root_type)):
         if group in where:
             rel[:, where[group]] += shares[:, own + col]
-    return blend.logit(gnn_logit, blend_x), base, feats, rel
+    return base, feats, rel
 
 
-def _aggregate_groups(fanouts: dict[str, list[int]], root_type: NodeType) -> list[str | None]:
+def _aggregate_groups(fanouts: Mapping[str, Sequence[int]], root_type: NodeType
+                      ) -> tuple[str | None, ...]:
     """Per neighbour-aggregate column (:func:`gnn.features.neighbour_aggregates.aggregate_names`
     order), the relation group (:data:`RELATION_GROUPS`) its neighbours are reached through, or
     ``None``: a hop-2 relation hangs under the hop-1 relation that reaches its source type."""
+    return _groups_of(tuple((k, tuple(v)) for k, v in sorted(fanouts.items())), root_type)
+
+
+@functools.lru_cache(maxsize=8)
+def _groups_of(fanouts: tuple[tuple[str, tuple[int, ...]], ...], root_type: NodeType
+               ) -> tuple[str | None, ...]:
+    """:func:`_aggregate_groups` of hashable fanouts: worked out once per model, not per
+    verdict."""
+    caps = dict(fanouts)
     groups = RELATION_GROUPS.get(root_type, {})
-    first = {RELATIONS[rel][1]: rel for rel, caps in fanouts.items()
-             if RELATIONS[rel][0] == root_type and caps and caps[0] > 0}
+    first = {RELATIONS[rel][1]: rel for rel, c in caps.items()
+             if RELATIONS[rel][0] == root_type and c and c[0] > 0}
     out: list[str | None] = []
-    for t, rel, hop in aggregate_blocks(fanouts):
+    for t, rel, hop in aggregate_blocks(caps):
         path = (rel,) if hop == 1 else (first.get(RELATIONS[rel][0], ""), rel)
         group = next((g for g, paths in groups.items()
                       if any(path[:len(p)] == p for p in paths)), None)
         out += [group] * (1 + 2 * len(NODE_FEATURES[t]))
-    return out
+    return tuple(out)
 
 
 def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_logit: np.ndarray,

@@ -509,9 +509,10 @@ def concat_scores(parts: Sequence[Scores], dim: int) -> Scores:
     blended = [p.gnn_fraud_logit is not None for p in parts]
     if any(blended) and not all(blended):
         raise ModelError("scores of a blend and of the GNN alone do not concatenate")
-    return Scores(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                    ("fraud", "pd", "fraud_logit", "pd_logit", "embedding")),
-                  np.concatenate([p.gnn_logit for p in parts]) if all(blended) else None)
+    joined = {f: np.concatenate([getattr(p, f) for p in parts])
+              for f in ("fraud", "pd", "fraud_logit", "pd_logit", "embedding")}
+    return Scores(**joined, gnn_fraud_logit=(np.concatenate([p.gnn_logit for p in parts])
+                                             if all(blended) else None))
 
 
 def _placed_on(model: torch.nn.Module, device: torch.device) -> bool:

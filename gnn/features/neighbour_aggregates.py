@@ -28,8 +28,9 @@ def aggregate_names(fanouts: Mapping[str, Sequence[int]]) -> list[str]:
 
 
 def neighbour_aggregates(trees: SampledTrees, x: Mapping[str, np.ndarray],
-                         fanouts: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, list[str]]:
-    """Mean, max and count of the sampled neighbours' features per relation and hop, per root.
+                         fanouts: Mapping[str, Sequence[int]]) -> np.ndarray:
+    """Mean, max and count of the sampled neighbours' features per relation and hop, per root;
+    the columns are named by :func:`aggregate_names` (not built here: this runs per verdict).
 
     Args:
         trees (SampledTrees): one sampled tree per root.
@@ -57,10 +58,9 @@ def neighbour_aggregates(trees: SampledTrees, x: Mapping[str, np.ndarray],
         mx = np.where(np.isfinite(mx), mx, 0.0)
         pairs = np.stack([mean, mx], axis=2).reshape(r, 2 * feats.shape[1])
         blocks += [count[:, None], pairs]
-    names = aggregate_names(fanouts)
     if not blocks:
-        return np.zeros((r, 0), np.float32), names
-    return np.concatenate(blocks, axis=1).astype(np.float32), names
+        return np.zeros((r, 0), np.float32)
+    return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
 def aggregate_blocks(fanouts: Mapping[str, Sequence[int]]) -> list[tuple[str, str, int]]:

@@ -43,7 +43,7 @@ def blend_inputs(trees: SampledTrees, x: Mapping[str, np.ndarray], root_x: np.nd
     missing = [n for n in feature_names if n not in index]
     if missing:
         raise ModelError(f"the fraud blend needs root features the scorer lacks: {missing}")
-    agg, _ = neighbour_aggregates(trees, x, fanouts)
+    agg = neighbour_aggregates(trees, x, fanouts)
     own = np.asarray(root_x, dtype=np.float64)[:, [index[n] for n in feature_names]]
     return np.concatenate([own, agg.astype(np.float64)], axis=1)
 

@@ -34,7 +34,8 @@ from sklearn.metrics import precision_recall_curve
 from gnn.train.bootstrap_metrics import ranking_metrics, reliability_bins
 from gnn.train.calibration import Calibrator
 from gnn.data.lending_graph import NEVER, LendingGraph
-from gnn.features.neighbour_aggregates import neighbour_aggregates
+from gnn.features.neighbour_aggregates import aggregate_names
+from gnn.nn.fraud_blend import blend_inputs
 from gnn.features.risk_features import ApplicationQueries
 from gnn.rules import RULES_VERSION, RiskRules
 from gnn.train.fraud_blend_trainer import fit_lightgbm
@@ -271,11 +272,10 @@ def evaluate_applications(
     groups = np.asarray(prep["train"].root_groups)
     no_graph = np.flatnonzero(np.isin(groups, ("own", "lookup")))
     fanouts = pipeline.config.fanouts["Application"]
-    agg = {k: neighbour_aggregates(p.trees, p.x, fanouts)[0] for k, p in prep.items()}
     feats = {
         "gbt_no_graph": {k: p.root_x[:, no_graph] for k, p in prep.items()},
-        "gbt_neighbours": {k: np.concatenate([p.root_x, agg[k]], axis=1)
-                           for k, p in prep.items()},
+        "gbt_neighbours": {k: blend_inputs(p.trees, p.x, p.root_x, p.root_names, names,
+                                           fanouts) for k, p in prep.items()},
     }
     y = {k: targets.fraud[v] for k, v in idx.items()}
     for name, x in feats.items():
@@ -336,7 +336,7 @@ def evaluate_applications(
         "train_fraud_labels": int(y["train"].sum()),
         "val_applications": int(idx["val"].shape[0]), "val_fraud_labels": int(y["val"].sum()),
         "root_features": len(names), "no_graph_features": int(no_graph.shape[0]),
-        "aggregate_features": int(agg["train"].shape[1]),
+        "aggregate_features": len(aggregate_names(fanouts)),
         "credit_model": repr(pipeline.credit) if pipeline.credit is not None else None,
     }
     scored = ScoredTestSet(

@@ -309,9 +309,13 @@ def train_risk_model(
     ensemble.to("cpu")
 
     metrics: dict[str, Any] = {"best_epoch": best_epoch, "best_val_auprc": best}
+    # the network's validation outputs: what the blend weighs and what calibration maps
+    val_out = {key: _predict_normalised(pipe, sets[key].data, torch.device("cpu"))
+               for key in ("app_val", "User_val", "Merchant_val")}
     if blend_x:
         t0 = time.perf_counter()
-        pipe.fraud_blend = _fraud_blend(pipe, sets, blend_x, tc, metrics, say)
+        pipe.fraud_blend = _fraud_blend(pipe, sets, blend_x, val_out["app_val"][0], tc, metrics,
+                                        say)
         seconds["fraud_blend"] = time.perf_counter() - t0
     # calibration on validation seeds only
     t0 = time.perf_counter()
@@ -319,7 +323,7 @@ def train_risk_model(
     for key, rt in (("app_val", "Application"), ("User_val", "User"),
                     ("Merchant_val", "Merchant")):
         s = sets[key]
-        fl, pl, _ = _predict_normalised(pipe, s.data, torch.device("cpu"))
+        fl, pl, _ = val_out[key]
         if rt == "Application" and pipe.fraud_blend is not None:
             # NOTE: the blend decides, so its log-odds are what the fraud calibrator maps
             fl = pipe.deciding_fraud_logit(rt, fl, blend_x["app_val"])
@@ -358,11 +362,11 @@ def train_risk_model(
 
 
 def _fraud_blend(pipe: ScoringPipeline, sets: Mapping[str, SeedSet],
-                 blend_x: Mapping[str, np.ndarray], tc: RiskTrainConfig,
-                 metrics: dict[str, Any], say: Callable[[str], None]) -> FraudBlend | None:
-    """The fraud blend of the trained GNN, or ``None`` (logged, in ``metrics``) when the
-    periods hold one class only."""
-    val_logit = _predict_normalised(pipe, sets["app_val"].data, torch.device("cpu"))[0]
+                 blend_x: Mapping[str, np.ndarray], val_logit: np.ndarray,
+                 tc: RiskTrainConfig, metrics: dict[str, Any],
+                 say: Callable[[str], None]) -> FraudBlend | None:
+    """The fraud blend of the trained GNN (``val_logit``: its fraud logit of the validation
+    applications), or ``None`` (logged, in ``metrics``) when the periods hold one class only."""
     try:
         blend = train_fraud_blend(
             blend_x["app_train"], sets["app_train"].fraud, blend_x["app_val"],

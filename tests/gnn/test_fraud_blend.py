@@ -13,7 +13,7 @@ from gnn import ApplicationQueries, ModelRegistry, TimeSplit, train_risk_model
 from gnn.attribution import _aggregate_groups, attribute
 from gnn.features.neighbour_aggregates import aggregate_names
 from gnn.nn.fraud_blend import FraudBlend
-from gnn.pipeline import ScoringPipeline
+from gnn.pipeline import Prepared, ScoringPipeline
 from gnn.train.fraud_blend_trainer import blend_weights
 
 
@@ -50,6 +50,18 @@ def _with_blend_weights(pipe: ScoringPipeline, w_gnn: float, w_trees: float) -> 
     return ScoringPipeline.from_state(state, pipe.model.state_dict())
 
 
+def _blended(n: int) -> tuple[ScoringPipeline, FraudBlend, Prepared, np.ndarray]:
+    """The shared model with trees weighted 0.4 (GNN 0.7), its first ``n`` applications
+    prepared, and their blend inputs."""
+    g = lending_graph()
+    pipe = _with_blend_weights(trained().pipeline, 0.7, 0.4)
+    assert pipe.fraud_blend is not None
+    prep = pipe.prepare_applications(g, ApplicationQueries.from_graph(g, np.arange(n)))
+    x = pipe.blend_inputs(prep)
+    assert x is not None
+    return pipe, pipe.fraud_blend, prep, x
+
+
 def test_training_gives_the_pipeline_a_blend_of_the_gnn_and_the_trees() -> None:
     result = trained()
     blend = result.pipeline.fraud_blend
@@ -62,14 +74,8 @@ def test_training_gives_the_pipeline_a_blend_of_the_gnn_and_the_trees() -> None:
 
 
 def test_the_blend_decides_online_as_in_a_batch_and_after_the_registry(tmp_path: Path) -> None:
-    g = lending_graph()
-    pipe = _with_blend_weights(trained().pipeline, 0.7, 0.4)
-    blend = pipe.fraud_blend
-    assert blend is not None
-    prep = pipe.prepare_applications(g, ApplicationQueries.from_graph(g, np.arange(120)))
+    pipe, blend, prep, x = _blended(120)
     batch = pipe.predict(prep)
-    x = pipe.blend_inputs(prep)
-    assert x is not None
     want = 0.7 * batch.gnn_logit + 0.4 * blend.trees_logit(x) + blend.intercept
     np.testing.assert_allclose(batch.fraud_logit, want, rtol=1e-5, atol=1e-5)
     assert np.ptp(blend.trees_logit(x)) > 0  # the trees move the decision
@@ -80,7 +86,7 @@ def test_the_blend_decides_online_as_in_a_batch_and_after_the_registry(tmp_path:
                                    atol=1e-5)
         np.testing.assert_allclose(one.fraud[0], batch.fraud[i], rtol=1e-5, atol=1e-6)
     reg = ModelRegistry(tmp_path / "models")
-    version = reg.save(pipe, data_sha256=g.fingerprint)
+    version = reg.save(pipe, data_sha256=lending_graph().fingerprint)
     again = reg.load(version).predict(prep)
     np.testing.assert_allclose(again.fraud, batch.fraud, rtol=1e-6, atol=1e-7)
 
@@ -99,9 +105,7 @@ def test_a_pipeline_without_a_blend_decides_with_the_gnn_alone() -> None:
 
 
 def test_the_explanation_adds_up_to_the_blended_logit() -> None:
-    g = lending_graph()
-    pipe = _with_blend_weights(trained().pipeline, 0.7, 0.4)
-    prep = pipe.prepare_applications(g, ApplicationQueries.from_graph(g, np.arange(12)))
+    pipe, _, prep, _ = _blended(12)
     a = attribute(pipe, prep)
     np.testing.assert_allclose(a.fraud_logit, pipe.predict(prep).fraud_logit, rtol=1e-5,
                                atol=1e-5)
@@ -114,13 +118,7 @@ def test_the_explanation_adds_up_to_the_blended_logit() -> None:
 
 
 def test_the_trees_shares_sum_to_their_part_of_the_blended_logit() -> None:
-    g = lending_graph()
-    pipe = _with_blend_weights(trained().pipeline, 0.7, 0.4)
-    blend = pipe.fraud_blend
-    assert blend is not None
-    prep = pipe.prepare_applications(g, ApplicationQueries.from_graph(g, np.arange(60)))
-    x = pipe.blend_inputs(prep)
-    assert x is not None
+    _, blend, _, x = _blended(60)
     shares, expected = blend.trees_contributions(x)
     np.testing.assert_allclose(shares.sum(axis=1) + expected, 0.4 * blend.trees_logit(x),
                                rtol=1e-6, atol=1e-6)
