@@ -14,7 +14,7 @@ from gnn.attribution import _aggregate_groups, attribute
 from gnn.features.neighbour_aggregates import aggregate_names
 from gnn.nn.fraud_blend import FraudBlend
 from gnn.pipeline import Prepared, ScoringPipeline
-from gnn.train.fraud_blend_trainer import blend_weights
+from gnn.train.fraud_blend_trainer import BLEND_TREE_DEPTH, blend_weights
 
 
 def _draws(n: int = 4000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,3 +139,17 @@ def test_every_neighbour_aggregate_hangs_under_the_group_it_is_reached_through()
     assert groups["h1_app_user_count"] is None  # the applicant's own node
     with pytest.raises(KeyError):
         groups["h3_app_device_count"]
+
+
+def _depth(node: dict) -> int:
+    if "split_index" not in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
+
+
+def test_the_blends_trees_stay_shallow_enough_to_explain_every_verdict() -> None:
+    """Every explained verdict pays the trees' TreeSHAP, which grows with depth squared."""
+    blend = trained().pipeline.fraud_blend
+    assert blend is not None
+    depths = [_depth(t["tree_structure"]) for t in blend.booster.dump_model()["tree_info"]]
+    assert max(depths) <= BLEND_TREE_DEPTH
