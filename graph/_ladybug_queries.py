@@ -371,24 +371,6 @@ def degree(spec: NodeSpec, *, distinct: bool) -> LiteralString:
     )
 
 
-def neighbours_capped(spec: NodeSpec) -> LiteralString:
-    """:func:`neighbours`, at most ``$cap`` rows: a node that returns fewer has fewer
-    relationships, so fewer distinct neighbours, and the rows are all of them."""
-    return _literal(
-        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[]-(t) "
-        "RETURN label(t), t.`id` LIMIT $cap"
-    )
-
-
-def degree_counts(spec: NodeSpec) -> LiteralString:
-    """The number of relationships and of distinct neighbours of node ``$id``, any type or
-    direction."""
-    return _literal(
-        f"MATCH (s:{_q(spec.label, (spec.label,))} {{`id`: $id}})-[]-(t) "
-        "RETURN count(*), count(DISTINCT t)"
-    )
-
-
 def edges_between(spec: NodeSpec) -> LiteralString:
     """Type, target id and the relationship (as :func:`edges_from`) for each relationship
     leaving node ``$id`` for a node whose id is in ``$targets``.

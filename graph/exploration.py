@@ -108,15 +108,11 @@ def _neighbourhood(reader: ExplorationReader, schema: Schema, seed: Key, hops: i
     visited: dict[Key, int] = {seed: 0}
     frontier = [seed]
     for hop in range(1, hops + 1):
+        expand = [n for n in frontier if n == seed or degree.get(n, 0) <= hub_size]
         # NOTE: a node has at most len(visited) visited neighbours, so this many sorted
         # neighbours always hold its first per_hop new ones, however big a hub it is.
-        if hop == 1:  # the seed is expanded whatever its size
-            found = reader.neighbours(frontier, per_hop + len(visited))
-        else:  # the hub check of the last hop's nodes and their neighbours, read together
-            found, big = reader.expand(frontier, per_hop + len(visited), hub_size)
-            degree.update(big)
-        expand = [n for n in frontier if n in found]
-        queues = [[n for n in found[node] if n not in visited and n[0] not in records]
+        found = reader.neighbours(expand, per_hop + len(visited))
+        queues = [[n for n in found.get(node, ()) if n not in visited and n[0] not in records]
                   for node in sorted(expand)]
         taken: list[Key] = []
         for turn in range(max((len(q) for q in queues), default=0)):
@@ -128,11 +124,10 @@ def _neighbourhood(reader: ExplorationReader, schema: Schema, seed: Key, hops: i
                         break
             if len(taken) == per_hop:
                 break
+        degree.update(reader.degrees(taken, hub_size) if taken else {})
         frontier = taken
         if not frontier:
             break
-    if frontier:  # the last hop's nodes, never expanded
-        degree.update(reader.degrees(frontier, hub_size))
     hubs = {n: degree[n] for n in visited if degree.get(n, 0) > hub_size}
     sub = _subgraph(reader, schema, sorted(visited, key=lambda n: (visited[n], n)))
     return Subgraph(seed=sub.seed, nodes=sub.nodes, edges=sub.edges, hubs=hubs)

@@ -660,28 +660,6 @@ class _Reader:
                 found[i] = degree
         return found
 
-    def expand(self, label: NodeType, ids: list[str], limit: int, above: int
-               ) -> tuple[dict[str, list[tuple[NodeType, str]]], dict[str, int]]:
-        # NOTE: most nodes have a few relationships: their capped rows are all of them, one
-        # statement answers both the hub check and the neighbours (two before).
-        spec = self._schema.node(label)
-        capped, counts, every = (queries.neighbours_capped(spec), queries.degree_counts(spec),
-                                 queries.neighbours(spec))
-        found: dict[str, list[tuple[NodeType, str]]] = {}
-        hubs: dict[str, int] = {}
-        for i in ids:
-            rows = _rows(self._conn, capped, {"id": i, "cap": above + 1})
-            if len(rows) <= above:
-                found[i] = sorted({(lab, j) for lab, j in rows})[:limit]
-                continue
-            degree, distinct = (int(v) for v in _rows(self._conn, counts, {"id": i})[0])
-            if distinct > above:
-                hubs[i] = degree
-            else:
-                found[i] = sorted({(lab, j) for lab, j in _rows(self._conn, every,
-                                                                {"id": i})})[:limit]
-        return found, hubs
-
     def linked(self, label: NodeType, ids: list[str], rel_types: tuple[RelType, ...],
                limit: int) -> dict[str, list[tuple[NodeType, str]] | None]:
         rels = tuple(r for r in map(self._schema.rel, rel_types) if label in (r.src, r.dst))

@@ -647,11 +647,6 @@ class _ExplorationReader:
                 for r in self._tx.run(queries.degrees_of(specs), params, above=above,
                                       cap=above + 1)}
 
-    def expand(self, keys: Sequence[NodeKey], limit: int, above: int
-               ) -> tuple[dict[NodeKey, list[NodeKey]], dict[NodeKey, int]]:
-        hubs = self.degrees(keys, above)
-        return self.neighbours([k for k in keys if k not in hubs], limit), hubs
-
     def edges_between(self, keys: Sequence[NodeKey], targets: list[str]) -> list[GraphEdge]:
         if not keys:
             return []

@@ -910,11 +910,6 @@ class LabelExplorationReader(NeighbourhoodReader, Protocol):
         out."""
         ...
 
-    def expand(self, label: NodeType, ids: list[str], limit: int, above: int
-               ) -> tuple[dict[str, list[tuple[NodeType, str]]], dict[str, int]]:
-        """:meth:`ExplorationReader.expand` for the ``label`` nodes in ``ids``, keyed by id."""
-        ...
-
     def edges_between(self, label: NodeType, ids: list[str], targets: list[str]
                       ) -> list[GraphEdge]:
         """Every relationship leaving a ``label`` node in ``ids`` for a node whose id is in
@@ -945,14 +940,6 @@ class ExplorationReader(Protocol):
     def degrees(self, keys: Sequence[NodeKey], above: int) -> dict[NodeKey, int]:
         """Key -> number of relationships (any type, either direction) of the nodes of
         ``keys`` that have more than ``above`` distinct neighbours; the others are left out."""
-        ...
-
-    def expand(self, keys: Sequence[NodeKey], limit: int, above: int
-               ) -> tuple[dict[NodeKey, list[NodeKey]], dict[NodeKey, int]]:
-        """One hop of a neighbourhood: ``(neighbours, hubs)``, where ``hubs`` is
-        :meth:`degrees` ``(keys, above)`` and ``neighbours`` is :meth:`neighbours`
-        ``(rest, limit)`` of the nodes of ``keys`` that are not hubs (a store may read both at
-        once, per node)."""
         ...
 
     def edges_between(self, keys: Sequence[NodeKey], targets: list[str]) -> list[GraphEdge]:
@@ -998,16 +985,6 @@ class LabelledExplorationReader:
     def degrees(self, keys: Sequence[NodeKey], above: int) -> dict[NodeKey, int]:
         return {(label, i): degree for label, ids in ids_by_label(keys).items()
                 for i, degree in self._reader.degrees(label, ids, above).items()}
-
-    def expand(self, keys: Sequence[NodeKey], limit: int, above: int
-               ) -> tuple[dict[NodeKey, list[NodeKey]], dict[NodeKey, int]]:
-        found: dict[NodeKey, list[NodeKey]] = {}
-        hubs: dict[NodeKey, int] = {}
-        for label, ids in ids_by_label(keys).items():
-            near, big = self._reader.expand(label, ids, limit, above)
-            found.update(((label, i), n) for i, n in near.items())
-            hubs.update(((label, i), d) for i, d in big.items())
-        return found, hubs
 
     def edges_between(self, keys: Sequence[NodeKey], targets: list[str]) -> list[GraphEdge]:
         return [e for label, ids in ids_by_label(keys).items()

@@ -9,14 +9,12 @@ import neo4j
 import pytest
 
 from graph import GraphStore, SchemaError
-import graph.ladybug_store
 from graph.exploration import (
     EntityNotFoundError,
     entity_neighbourhood,
     shortest_paths,
     subgraph,
 )
-from graph.ladybug_store import LadybugStore
 from graph.neo4j_store import Neo4jStore
 
 HUB_USERS = 12
@@ -149,30 +147,6 @@ def test_a_subgraph_holds_the_relationships_among_its_nodes(store: GraphStore) -
     assert sorted((e.type, e.src, e.dst) for e in sub.edges) == [
         ("HAS_PHONE", "u2", "P1"), ("HAS_PHONE", "u3", "P1"),
         ("USES", "u2", "D1"), ("USES", "u3", "D1")]
-
-
-def test_ladybug_reads_a_small_node_once_to_check_it_for_a_hub_and_expand_it(
-        ladybug_store: LadybugStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    # NOTE: LadybugDB answers one node per statement (graph/_ladybug_queries.py); a 2-hop
-    # neighbourhood on the 100k world read ~124 of them, half its time, a count and then the
-    # neighbours of each node of the first hop.
-    _world(ladybug_store)
-    anchored: dict[str, int] = {}
-    execute = graph.ladybug_store._execute
-
-    def counted(conn: Any, query: Any, params: dict[str, Any] | None = None) -> Any:
-        if params and "id" in params:
-            anchored[params["id"]] = anchored.get(params["id"], 0) + 1
-        return execute(conn, query, params)
-
-    monkeypatch.setattr(graph.ladybug_store, "_execute", counted)
-    sub = entity_neighbourhood(ladybug_store, "User", "u1", hops=2, per_hop=50, hub_size=5)
-    assert sub.hubs == {("IP", "W"): HUB_USERS}
-    assert ("User", "u2") in {(n.label, n.id) for n in sub.nodes}
-    # the first hop's device and home IP: their hub check and neighbours in one statement
-    assert anchored["D1"] == 1 and anchored["H1"] == 1
-    # the Wi-Fi: its first rows show it may be a hub, one count says it is
-    assert anchored["W"] == 2
 
 
 @pytest.mark.neo4j
