@@ -8,6 +8,7 @@ from typing import Any
 import neo4j
 import pytest
 
+import graph.ladybug_store
 from graph import GraphStore, SchemaError
 from graph.exploration import (
     EntityNotFoundError,
@@ -15,6 +16,7 @@ from graph.exploration import (
     shortest_paths,
     subgraph,
 )
+from graph.ladybug_store import LadybugStore
 from graph.neo4j_store import Neo4jStore
 
 HUB_USERS = 12
@@ -147,6 +149,52 @@ def test_a_subgraph_holds_the_relationships_among_its_nodes(store: GraphStore) -
     assert sorted((e.type, e.src, e.dst) for e in sub.edges) == [
         ("HAS_PHONE", "u2", "P1"), ("HAS_PHONE", "u3", "P1"),
         ("USES", "u2", "D1"), ("USES", "u3", "D1")]
+
+
+def _distinct_counts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ``count(DISTINCT ...)`` statements LadybugDB runs from now on."""
+    seen: list[str] = []
+    execute = graph.ladybug_store._execute
+
+    def counted(conn: Any, query: Any, params: dict[str, Any] | None = None) -> Any:
+        if "count(DISTINCT" in str(query):
+            seen.append(str(params))
+        return execute(conn, query, params)
+
+    monkeypatch.setattr(graph.ladybug_store, "_execute", counted)
+    return seen
+
+
+def test_ladybug_counts_a_hubs_distinct_neighbours_once_while_writes_only_add(
+        ladybug_store: LadybugStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    # NOTE: on the 100k world a neighbourhood meets ~20 hubs, mostly the same merchants and
+    # IPs, and counting one's distinct neighbours costs five times counting its relationships
+    _world(ladybug_store)
+    distinct = _distinct_counts(monkeypatch)
+    first = entity_neighbourhood(ladybug_store, "User", "u1", hops=2, per_hop=50, hub_size=5)
+    assert first.hubs == {("IP", "W"): HUB_USERS} and len(distinct) == 1
+    # another user's neighbourhood meets the Wi-Fi again; an upsert in between only adds
+    ladybug_store.upsert_edges("LOGGED_IN_FROM", [
+        {"src": "u2", "dst": "W", "event_id": "w-u2-again", "ts": 200}])
+    again = entity_neighbourhood(ladybug_store, "User", "u2", hops=1, per_hop=50, hub_size=5)
+    assert again.hubs == {("IP", "W"): HUB_USERS + 1}  # its size read afresh
+    assert len(distinct) == 1
+    # a hub size the count kept does not exceed asks the store again (13 relationships, 12
+    # distinct users)
+    wide = entity_neighbourhood(ladybug_store, "User", "u2", hops=1, per_hop=50,
+                                hub_size=HUB_USERS)
+    assert wide.hubs == {} and len(distinct) == 2
+
+
+def test_ladybug_forgets_its_counts_after_a_write_that_may_remove(
+        ladybug_store: LadybugStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    _world(ladybug_store)
+    distinct = _distinct_counts(monkeypatch)
+    entity_neighbourhood(ladybug_store, "User", "u1", hops=1, per_hop=50, hub_size=5)
+    assert len(distinct) == 1
+    ladybug_store.apply_schema()  # not an upsert: the store cannot tell what it changed
+    sub = entity_neighbourhood(ladybug_store, "User", "u1", hops=1, per_hop=50, hub_size=5)
+    assert sub.hubs == {("IP", "W"): HUB_USERS} and len(distinct) == 2
 
 
 @pytest.mark.neo4j
