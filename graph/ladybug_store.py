@@ -537,7 +537,7 @@ class LadybugStore(GraphStore):
     def _nodes(self, conn: ladybug.Connection, spec: NodeSpec, ids: list[str]
                ) -> dict[str, dict[str, Any]]:
         """Properties of the nodes ``ids`` that exist, their documents included."""
-        found = _Reader(conn, self.schema).nodes(spec.label, ids)
+        found = _Reader(conn, self.schema, self._distinct_floor).nodes(spec.label, ids)
         if spec.documents and found:
             for node_id, docs in self._documents.get(spec, list(found)).items():
                 found[node_id].update({k: v for k, v in docs.items() if v is not None})
@@ -546,7 +546,8 @@ class LadybugStore(GraphStore):
     def _neighbourhood(self, label: NodeType, node_id: str, hops: int, fanout: int) -> Subgraph:
         return self._read(
             lambda conn: collect_neighbourhood(
-                _Reader(conn, self.schema), self.schema, label, node_id, hops, fanout
+                _Reader(conn, self.schema, self._distinct_floor), self.schema, label, node_id,
+                hops, fanout
             )
         )
 
@@ -685,15 +686,14 @@ class _Reader:
     Args:
         conn (ladybug.Connection): the connection read through.
         schema (Schema): the store's schema.
-        floor (_DistinctFloor, optional): the store's counts of distinct neighbours.
-            (default: none kept)
+        floor (_DistinctFloor): the store's counts of distinct neighbours.
     """
 
-    def __init__(self, conn: ladybug.Connection, schema: Schema,
-                 floor: _DistinctFloor | None = None) -> None:
+    def __init__(self, conn: ladybug.Connection, schema: Schema, floor: _DistinctFloor
+                 ) -> None:
         self._conn = conn
         self._schema = schema
-        self._floor = floor or _DistinctFloor()
+        self._floor = floor
 
     def neighbours(
         self, label: NodeType, ids: list[str], limit: int
