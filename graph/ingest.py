@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.errors import SchemaError
 from graph.privacy import IdentifierKind, Pseudonymiser, coarsen_array, mask
 from graph.store import LabelWrite
 from graph.typing import Row
@@ -41,6 +42,7 @@ __all__ = [
     "applied_edges",
     "applied_from_edges",
     "applied_on_edges",
+    "columns_table",
     "contact_edges",
     "device_nodes",
     "device_usage",
@@ -66,37 +68,49 @@ __all__ = [
 ]
 
 RowBuilder = Callable[[pa.Table, Pseudonymiser], list[Row]]
-Columns = dict[str, Sequence[Any]]
-"""A row builder's values column by column (``None`` for a null), before they are zipped
-into rows."""
+Column: TypeAlias = "pa.Array | Sequence[Any]"
+"""One property's values, one per row: an Arrow array (nulls for missing values) or a
+sequence (``None`` for a null)."""
+Columns = dict[str, Column]
+"""A row builder's values column by column, before they are zipped into rows or laid out as
+a table."""
 ColumnBuilder = Callable[[pa.Table, Pseudonymiser], Columns]
 
 
-def _uniq_map(values: pa.Array, fn: Callable[[str], str]) -> list[Any]:
-    """``fn`` applied once per distinct value, expanded back to every row (nulls stay None)."""
+def _uniq_map(values: pa.Array, fn: Callable[[str], str]) -> pa.Array:
+    """``fn`` applied once per distinct value, expanded back to every row (nulls stay null)."""
     if len(values) == 0:
-        return []
+        return pa.array([], pa.string())
     enc = pc.dictionary_encode(values).combine_chunks() if isinstance(
         values, pa.ChunkedArray) else pc.dictionary_encode(values)
-    mapped = [fn(v) for v in enc.dictionary.to_pylist()]
-    return [None if i is None else mapped[i] for i in enc.indices.to_pylist()]
+    mapped = pa.array([fn(v) for v in enc.dictionary.to_pylist()], pa.string())
+    return mapped.take(enc.indices)
 
 
-def hash_column(p: Pseudonymiser, kind: IdentifierKind, values: pa.Array) -> list[str]:
+def hash_column(p: Pseudonymiser, kind: IdentifierKind, values: pa.Array) -> pa.Array:
     """Keyed hashes of a column of clear identifiers (each distinct value hashed once)."""
     return _uniq_map(values, lambda v: p.hash(kind, v))
 
 
-def mask_column(kind: IdentifierKind, values: pa.Array) -> list[str]:
+def mask_column(kind: IdentifierKind, values: pa.Array) -> pa.Array:
     """Masked display forms of a column of clear identifiers."""
     return _uniq_map(values, lambda v: mask(kind, v))
+
+
+def _values(column: Column) -> Sequence[Any]:
+    """A column as Python values (``None`` for a null)."""
+    if isinstance(column, (pa.Array, pa.ChunkedArray)):
+        values: list[Any] = column.to_pylist()
+        return values
+    return column
 
 
 def _rows(columns: Columns) -> list[Row]:
     """Zip columns into rows, leaving out null values (a store leaves absent properties)."""
     keys = tuple(columns)
-    rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns.values(), strict=True)]
-    nullable = [k for k, col in columns.items() if any(v is None for v in col)]
+    values = [_values(col) for col in columns.values()]
+    rows = [dict(zip(keys, vals, strict=True)) for vals in zip(*values, strict=True)]
+    nullable = [k for k, col in zip(keys, values, strict=True) if any(v is None for v in col)]
     if nullable:
         for row in rows:
             for k in nullable:
@@ -105,23 +119,40 @@ def _rows(columns: Columns) -> list[Row]:
     return rows  # type: ignore[return-value]
 
 
-def _col(t: pa.Table, name: str) -> list[Any]:
-    values: list[Any] = t.column(name).to_pylist()
-    return values
-
-
-def _arr(t: pa.Table, name: str) -> pa.Array:
+def _col(t: pa.Table, name: str) -> pa.Array:
     return t.column(name).combine_chunks()
 
 
-def _coarse(t: pa.Table, name: str) -> list[Any]:
-    """A coordinate column as stored (:func:`graph.privacy.coarsen_array`; nulls stay None)."""
-    column = _arr(t, name)
-    values: list[Any] = coarsen_array(column.to_numpy(zero_copy_only=False)).tolist()
-    if column.null_count:
-        return [None if v is None else x for v, x in zip(column.to_pylist(), values,
-                                                          strict=True)]
-    return values
+def _coarse(t: pa.Table, name: str) -> pa.Array:
+    """A coordinate column as stored (:func:`graph.privacy.coarsen_array`; nulls stay null)."""
+    column = _col(t, name)
+    values = coarsen_array(column.to_numpy(zero_copy_only=False))
+    return pa.array(values, pa.float64(),
+                    mask=column.is_null().to_numpy(zero_copy_only=False)
+                    if column.null_count else None)
+
+
+def columns_table(owner: str, columns: Columns, schema: pa.Schema) -> pa.Table:
+    """A row builder's ``columns`` as a table of ``schema`` (a column it leaves out is null).
+
+    Raises:
+        SchemaError: if a column is not a property of ``schema`` or its values do not fit.
+    """
+    unknown = set(columns) - set(schema.names)
+    if unknown:
+        raise SchemaError(f"{owner} has no properties {sorted(unknown)}")
+    rows = len(next(iter(columns.values()))) if columns else 0
+    try:
+        return pa.table([_typed_array(columns[f.name], f.type) if f.name in columns
+                         else pa.nulls(rows, f.type) for f in schema], schema=schema)
+    except (pa.ArrowException, OverflowError) as e:
+        raise SchemaError(f"{owner} rows do not fit the schema: {e}") from e
+
+
+def _typed_array(column: Column, type_: pa.DataType) -> pa.Array:
+    if isinstance(column, (pa.Array, pa.ChunkedArray)):
+        return column if column.type == type_ else column.cast(type_)
+    return pa.array(column, type=type_)
 
 
 def _dedupe(rows: list[Row]) -> list[Row]:
@@ -142,8 +173,8 @@ def user_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 def _user_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {
         "id": _col(t, "user_id"), "created_at": _col(t, "created_at"),
-        "id_hash": hash_column(p, "national_id", _arr(t, "national_id")),
-        "name_masked": mask_column("name", _arr(t, "name")),
+        "id_hash": hash_column(p, "national_id", _col(t, "national_id")),
+        "name_masked": mask_column("name", _col(t, "name")),
         "home_city": _col(t, "home_city"), "home_lat": _coarse(t, "home_lat"),
         "home_lon": _coarse(t, "home_lon"),
     }
@@ -155,7 +186,7 @@ def device_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _device_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    serial = _arr(t, "device_serial")
+    serial = _col(t, "device_serial")
     return {
         "id": hash_column(p, "device", serial), "masked": mask_column("device", serial),
         "os": _col(t, "os"), "first_seen": _col(t, "first_seen"),
@@ -163,17 +194,20 @@ def _device_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
 
 
 def phone_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
-    """``Phone`` nodes from ``phones``: id is the hashed number."""
-    phone = _arr(t, "phone")
-    return _dedupe(_rows({"id": hash_column(p, "phone", phone),
-                          "masked": mask_column("phone", phone)}))
+    """``Phone`` nodes from ``phones``: id is the hashed number (one row per phone)."""
+    return _dedupe(_rows(_phone_columns(t, p)))
+
+
+def _phone_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
+    phone = _col(t, "phone")
+    return {"id": hash_column(p, "phone", phone), "masked": mask_column("phone", phone)}
 
 
 def _place_ids(t: pa.Table, p: Pseudonymiser) -> tuple[list[str], list[str]]:
     """Hashed id and mask per ``addresses`` row: street addresses as ``address``, work places
     as ``company`` (normalised, so spellings of one company meet)."""
-    kinds = _col(t, "kind")
-    values = _col(t, "value")
+    kinds = _col(t, "kind").to_pylist()
+    values = _col(t, "value").to_pylist()
     ids: list[str] = []
     masked: list[str] = []
     cache: dict[tuple[str, str], tuple[str, str]] = {}
@@ -189,10 +223,14 @@ def _place_ids(t: pa.Table, p: Pseudonymiser) -> tuple[list[str], list[str]]:
 
 
 def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
-    """``Address`` nodes (homes and work places) from ``addresses``."""
+    """``Address`` nodes (homes and work places) from ``addresses`` (one row per place)."""
+    return _dedupe(_rows(_address_columns(t, p)))
+
+
+def _address_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     ids, masked = _place_ids(t, p)
-    return _dedupe(_rows({"id": ids, "masked": masked, "city": _col(t, "city"),
-                          "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon")}))
+    return {"id": ids, "masked": masked, "city": _col(t, "city"),
+            "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon")}
 
 
 def ip_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -201,7 +239,7 @@ def ip_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _ip_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    ip = _arr(t, "ip")
+    ip = _col(t, "ip")
     return {"id": hash_column(p, "ip", ip), "masked": mask_column("ip", ip),
                   "city": _col(t, "city"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
                   "kind": _col(t, "kind")}
@@ -214,7 +252,7 @@ def merchant_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 def _merchant_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {
-        "id": _col(t, "merchant_id"), "name_masked": mask_column("company", _arr(t, "name")),
+        "id": _col(t, "merchant_id"), "name_masked": mask_column("company", _col(t, "name")),
         "category": _col(t, "category"), "size": _col(t, "size"), "city": _col(t, "city"),
         "created_at": _col(t, "created_at"),
     }
@@ -243,11 +281,16 @@ def sales_report_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
     return _rows(_sales_report_columns(t, p))
 
 
+def _sales_report_ids(t: pa.Table) -> pa.Array:
+    """:func:`sales_report_id` of every ``merchant_sales`` row."""
+    return pc.binary_join_element_wise(
+        _col(t, "merchant_id"), pc.cast(_col(t, "day"), pa.string()), ":")
+
+
 def _sales_report_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    days = _col(t, "day")
     return {
-        "id": [sales_report_id(m, d) for m, d in zip(_col(t, "merchant_id"), days, strict=True)],
-        "day": days, "gmv": _col(t, "gmv"), "orders": _col(t, "orders"),
+        "id": _sales_report_ids(t),
+        "day": _col(t, "day"), "gmv": _col(t, "gmv"), "orders": _col(t, "orders"),
         "refunds": _col(t, "refunds"), "inventory": _col(t, "inventory"),
     }
 
@@ -271,7 +314,7 @@ def uses_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 def _uses_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {"src": _col(t, "user_id"),
-                  "dst": hash_column(p, "device", _arr(t, "device_serial")),
+                  "dst": hash_column(p, "device", _col(t, "device_serial")),
                   "first_seen": _col(t, "first_seen"), "last_seen": _col(t, "last_seen")}
 
 
@@ -281,7 +324,7 @@ def has_phone_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _has_phone_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    return {"src": _col(t, "user_id"), "dst": hash_column(p, "phone", _arr(t, "phone")),
+    return {"src": _col(t, "user_id"), "dst": hash_column(p, "phone", _col(t, "phone")),
                   "since": _col(t, "since")}
 
 
@@ -316,10 +359,10 @@ def logged_in_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 def _logged_in_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {
-        "src": _col(t, "user_id"), "dst": hash_column(p, "ip", _arr(t, "ip")),
+        "src": _col(t, "user_id"), "dst": hash_column(p, "ip", _col(t, "ip")),
         "event_id": _col(t, "event_id"),
         "ts": _col(t, "ts"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
-        "device_id": hash_column(p, "device", _arr(t, "device_serial")),
+        "device_id": hash_column(p, "device", _col(t, "device_serial")),
     }
 
 
@@ -354,7 +397,7 @@ def applied_on_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 def _applied_on_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {"src": _col(t, "application_id"),
-                  "dst": hash_column(p, "device", _arr(t, "device_serial"))}
+                  "dst": hash_column(p, "device", _col(t, "device_serial"))}
 
 
 def applied_from_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -363,7 +406,7 @@ def applied_from_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _applied_from_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    return {"src": _col(t, "application_id"), "dst": hash_column(p, "ip", _arr(t, "ip"))}
+    return {"src": _col(t, "application_id"), "dst": hash_column(p, "ip", _col(t, "ip"))}
 
 
 def applied_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -415,9 +458,7 @@ def reported_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _reported_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    ms = _col(t, "merchant_id")
-    return {"src": ms, "dst": [sales_report_id(m, d) for m, d in
-                                     zip(ms, _col(t, "day"), strict=True)]}
+    return {"src": _col(t, "merchant_id"), "dst": _sales_report_ids(t)}
 
 
 def label_writes(t: pa.Table) -> list[LabelWrite]:
@@ -425,8 +466,9 @@ def label_writes(t: pa.Table) -> list[LabelWrite]:
     return [
         LabelWrite(label=et, id=eid, kind=kind, at=at, source=src)
         for et, eid, kind, at, src in zip(
-            _col(t, "entity_type"), _col(t, "entity_id"), _col(t, "kind"),
-            _col(t, "visible_at"), _col(t, "source"), strict=True)
+            *(_col(t, c).to_pylist()
+              for c in ("entity_type", "entity_id", "kind", "visible_at", "source")),
+            strict=True)
     ]
 
 
@@ -440,24 +482,29 @@ class IngestStep:
         kind (Literal["node", "edge"]): what ``target`` is.
         table (str): source table; ``"device_usage"`` is derived from logins and applications.
         build (RowBuilder): the pure row builder.
-        columns (ColumnBuilder, optional): the same values as ``build`` before they are
-            zipped into rows (``build`` is :func:`_rows` of it), for a caller that wants a
-            table; ``None`` where ``build`` also folds rows (phones, addresses).
-            (default: ``None``)
+        columns (ColumnBuilder): the same values as ``build`` before they are zipped into
+            rows (``build`` is :func:`_rows` of it; for phones and addresses, which a table
+            names many times, with the last row per id kept), for a caller that wants a
+            table; such a caller folds the rows by id as an upsert would
+            (:func:`graph.store.fold_rows`).
+        one_row_per_id (bool, optional): ``build`` keeps one row per node id (the last), as
+            ``columns`` does not. (default: ``False``)
     """
 
     target: str
     kind: Literal["node", "edge"]
     table: str
     build: RowBuilder
-    columns: ColumnBuilder | None = None
+    columns: ColumnBuilder
+    one_row_per_id: bool = False
 
 
 PLAN: Final[tuple[IngestStep, ...]] = (
     IngestStep("User", "node", "users", user_nodes, _user_columns),
     IngestStep("Device", "node", "devices", device_nodes, _device_columns),
-    IngestStep("Phone", "node", "phones", phone_nodes),
-    IngestStep("Address", "node", "addresses", address_nodes),
+    IngestStep("Phone", "node", "phones", phone_nodes, _phone_columns, one_row_per_id=True),
+    IngestStep("Address", "node", "addresses", address_nodes, _address_columns,
+               one_row_per_id=True),
     IngestStep("IP", "node", "ips", ip_nodes, _ip_columns),
     IngestStep("Merchant", "node", "merchants", merchant_nodes, _merchant_columns),
     IngestStep("Application", "node", "applications", application_nodes, _application_columns),

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from graph.errors import GraphError, LoadError, SchemaError, TransactionLimitError
 from graph.ingest import (
     PLAN,
-    Columns,
+    columns_table,
     IngestStep,
     device_usage,
     hash_column,
@@ -64,6 +64,7 @@ from graph.store import (
     StoreIdentity,
     count_distinct_keys,
     edge_arrow_schema,
+    fold_rows,
     label_rows,
     node_arrow_schema,
 )
@@ -477,12 +478,11 @@ def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Chec
                          else edge_arrow_schema(schema.rel(target)))
                 # NOTE: the row builder's own columns, before it zips them into rows: the
                 # same values, without a dict per row (a third of building 1.4 M logins).
-                built = (_typed(target, step.build(visible, job.pseudonymiser), arrow)
-                         if step.columns is None
-                         else _typed_columns(target, step.columns(visible, job.pseudonymiser),
-                                             arrow))
+                built = columns_table(target, step.columns(visible, job.pseudonymiser),
+                                       arrow)
                 parts.setdefault(target, []).append(built)
-                written = built.num_rows
+                written = (count_distinct_keys(built, ("id",)) if step.one_row_per_id
+                           else built.num_rows)
             report.written[target] = report.written.get(target, 0) + written
             keys.append(f"{target}:{i}")
             bar.update(chunk.num_rows)
@@ -503,19 +503,6 @@ def _load_bulk(store: GraphStore, job: _BulkJob, report: LoadReport, ckpt: _Chec
     report.chunks_done = len(keys)
 
 
-def _typed_columns(owner: str, columns: Columns, schema: pa.Schema) -> pa.Table:
-    """A row builder's ``columns`` as a table of ``schema`` (a column it leaves out is null)."""
-    unknown = set(columns) - set(schema.names)
-    if unknown:
-        raise SchemaError(f"{owner} has no properties {sorted(unknown)}")
-    rows = len(next(iter(columns.values()))) if columns else 0
-    try:
-        return pa.table([pa.array(columns[f.name], type=f.type) if f.name in columns
-                         else pa.nulls(rows, f.type) for f in schema], schema=schema)
-    except (pa.ArrowException, OverflowError) as e:
-        raise SchemaError(f"{owner} rows do not fit the schema: {e}") from e
-
-
 def _typed(owner: str, rows: list[Row], schema: pa.Schema) -> pa.Table:
     """``rows`` as a table of ``schema`` (a property a row leaves out is null)."""
     unknown = set().union(*rows) - set(schema.names) if rows else set()
@@ -525,31 +512,6 @@ def _typed(owner: str, rows: list[Row], schema: pa.Schema) -> pa.Table:
         return pa.Table.from_pylist(rows, schema=schema)
     except (pa.ArrowException, OverflowError) as e:
         raise SchemaError(f"{owner} rows do not fit the schema: {e}") from e
-
-
-def fold_rows(table: pa.Table, keys: Sequence[str], earliest: Sequence[str] = ()) -> pa.Table:
-    """One row per distinct ``keys``, as upserting the rows in order would leave it: per column,
-    the last non-null value (the smallest for ``earliest`` columns), null if none.
-
-    Args:
-        table (pa.Table): rows in the order they would be written.
-        keys (Sequence[str]): the columns that identify a row (``id``; ``src``, ``dst`` and the
-            event key).
-        earliest (Sequence[str], optional): columns that only move earlier
-            (:attr:`graph.schema.Property.earliest`). (default: ``()``)
-
-    Returns:
-        pa.Table: the folded rows, columns in ``table``'s order, first-seen order.
-    """
-    if count_distinct_keys(table, keys) == table.num_rows:
-        return table
-    others = [c for c in table.column_names if c not in keys]
-    aggregates = [(c, "min" if c in earliest else "last") for c in others]
-    # NOTE: one thread keeps the rows in order, which ``last`` needs.
-    folded = table.group_by(list(keys), use_threads=False).aggregate(aggregates)
-    names = {f"{c}_{fn}": c for c, fn in aggregates}
-    folded = folded.rename_columns([names.get(c, c) for c in folded.column_names])
-    return folded.select(table.column_names).cast(table.schema)
 
 
 def _fold_tables(store: GraphStore, parts: dict[str, list[pa.Table]]
@@ -801,8 +763,8 @@ def _write(store: GraphStore, step: IngestStep, rows: list[Row]) -> None:
 def _append_usage(store: GraphStore, events: pa.Table,
                   pseudonymiser: Pseudonymiser) -> dict[str, int]:
     serial = events.column("device_serial").combine_chunks()
-    device_ids = hash_column(pseudonymiser, "device", serial)
-    masked = mask_column("device", serial)
+    device_ids = hash_column(pseudonymiser, "device", serial).to_pylist()
+    masked = mask_column("device", serial).to_pylist()
     users = events.column("user_id").to_pylist()
     ts = events.column("ts").to_pylist()
     first_ts: dict[str, int] = {}

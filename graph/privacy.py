@@ -50,6 +50,9 @@ _COMPANY_SUFFIXES: Final = (
 )
 _PUNCT: Final = re.compile(r"[\s\W_]+", re.UNICODE)
 _MIN_SECRET_BYTES: Final = 16
+_OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""A dotted quad as :mod:`ipaddress` writes it (no leading zeros): its own normal form."""
 
 
 def normalise(kind: IdentifierKind, value: str) -> str:
@@ -64,8 +67,14 @@ def normalise(kind: IdentifierKind, value: str) -> str:
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    text = unicodedata.normalize("NFKC", value).casefold().strip()
+    # NOTE: ASCII text is its own NFKC form, and its casefold is its lower case.
+    if value.isascii():
+        text = value.lower().strip()
+    else:
+        text = unicodedata.normalize("NFKC", value).casefold().strip()
     if kind == "ip":
+        if _CANONICAL_IPV4.fullmatch(text):
+            return text
         return str(_ip_address(text))
     if kind == "phone":
         text = re.sub(r"\D", "", text)
@@ -107,6 +116,8 @@ def mask(kind: IdentifierKind, value: str) -> str:
     ``10.12.0.0/24``)."""
     text = normalise(kind, value)
     if kind == "ip":
+        if IP_PREFIX_BITS[4] == 24 and _CANONICAL_IPV4.fullmatch(text):
+            return text[: text.rindex(".")] + ".0/24"
         address = _ip_address(text)
         network = ipaddress.ip_network(
             f"{address}/{IP_PREFIX_BITS[address.version]}", strict=False)
@@ -209,9 +220,8 @@ class Pseudonymiser:
 
     def hash(self, kind: IdentifierKind, value: str) -> str:
         """The keyed hash of ``value``, prefixed by its kind (``ph_3fa9…``)."""
-        digest = hmac.new(
-            self._first, f"{kind}:{normalise(kind, value)}".encode(), hashlib.sha256
-        ).hexdigest()
+        digest = hmac.digest(
+            self._first, f"{kind}:{normalise(kind, value)}".encode(), "sha256").hex()
         hashed = _PREFIX[kind] + digest[:32]
         for key in self._later:
             hashed = rekey_id(key, hashed)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph.errors import GraphError
 from graph.schema import SCHEMA, Schema
@@ -124,6 +125,7 @@ class GraphSnapshot:
             GraphError: if an edge names a node id missing from its label's table.
         """
         nodes: dict[NodeType, NodeTable] = {}
+        sorted_ids: dict[NodeType, pa.ChunkedArray] = {}
         for spec in schema.nodes:
             if spec.record:
                 continue
@@ -136,6 +138,7 @@ class GraphSnapshot:
                 for name in table.column_names
                 if name != "id"
             }
+            sorted_ids[spec.label] = table.column("id")
             nodes[spec.label] = NodeTable(
                 np.asarray(table.column("id").to_pylist(), dtype=object), columns
             )
@@ -147,8 +150,8 @@ class GraphSnapshot:
             if table is None:
                 table = edge_arrow_schema(rel).empty_table()
             src_nodes, dst_nodes = nodes[rel.src], nodes[rel.dst]
-            src = src_nodes.positions(table.column("src").to_pylist())
-            dst = dst_nodes.positions(table.column("dst").to_pylist())
+            src = _positions(table.column("src"), sorted_ids[rel.src])
+            dst = _positions(table.column("dst"), sorted_ids[rel.dst])
             order = np.lexsort((dst, src))
             indptr = np.zeros(len(src_nodes) + 1, dtype=np.int64)
             np.cumsum(np.bincount(src, minlength=len(src_nodes)), out=indptr[1:])
@@ -211,6 +214,20 @@ class GraphSnapshot:
             if reverse:
                 data[d, f"rev_{t}", s].edge_index = edge_index.flip(0)
         return data
+
+
+def _positions(ids: pa.ChunkedArray, known: pa.ChunkedArray) -> np.ndarray:
+    """Position of each of ``ids`` in ``known`` (unique ids).
+
+    Raises:
+        GraphError: on an id ``known`` lacks.
+    """
+    value_set = known.combine_chunks() if known.num_chunks else pa.array([], known.type)
+    found = pc.index_in(ids.cast(known.type), value_set=value_set)
+    if found.null_count:
+        missing = ids.filter(pc.is_null(found))[0].as_py()
+        raise GraphError(f"unknown node id {missing!r}")
+    return found.to_numpy().astype(np.int64)
 
 
 def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:

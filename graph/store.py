@@ -880,6 +880,31 @@ def count_distinct_keys(table: pa.Table, keys: Sequence[str]) -> int:
     return int(table.group_by(list(keys), use_threads=False).aggregate([]).num_rows)
 
 
+def fold_rows(table: pa.Table, keys: Sequence[str], earliest: Sequence[str] = ()) -> pa.Table:
+    """One row per distinct ``keys``, as upserting the rows in order would leave it: per column,
+    the last non-null value (the smallest for ``earliest`` columns), null if none.
+
+    Args:
+        table (pa.Table): rows in the order they would be written.
+        keys (Sequence[str]): the columns that identify a row (``id``; ``src``, ``dst`` and the
+            event key).
+        earliest (Sequence[str], optional): columns that only move earlier
+            (:attr:`graph.schema.Property.earliest`). (default: ``()``)
+
+    Returns:
+        pa.Table: the folded rows, columns in ``table``'s order, first-seen order.
+    """
+    if count_distinct_keys(table, keys) == table.num_rows:
+        return table
+    others = [c for c in table.column_names if c not in keys]
+    aggregates = [(c, "min" if c in earliest else "last") for c in others]
+    # NOTE: one thread keeps the rows in order, which ``last`` needs.
+    folded = table.group_by(list(keys), use_threads=False).aggregate(aggregates)
+    names = {f"{c}_{fn}": c for c, fn in aggregates}
+    folded = folded.rename_columns([names.get(c, c) for c in folded.column_names])
+    return folded.select(table.column_names).cast(table.schema)
+
+
 class NeighbourhoodReader(Protocol):
     """The reads :func:`collect_neighbourhood` needs, run inside one read transaction."""
 

@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graph.errors import LoadError
-from graph.ingest import PLAN, device_usage, label_writes, visible_as_of
+from graph.ingest import PLAN, columns_table, device_usage, label_writes, visible_as_of
 from graph.privacy import Pseudonymiser
 from graph.schema import SCHEMA
 from graph.snapshot import GraphSnapshot
-from graph.store import edge_arrow_schema, node_arrow_schema
+from graph.store import edge_arrow_schema, fold_rows, node_arrow_schema
 
 def _f(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
     return pa.field(name, type_, nullable=nullable, metadata={"doc": doc})
@@ -274,27 +275,31 @@ def world_snapshot(
                 cache[name] = visible_as_of(name, read_world_table(world_dir, name), as_of)
         return cache[name]
 
-    node_rows: dict[str, list[Mapping[str, Any]]] = {}
+    # NOTE: the row builders' own columns laid out as tables, folded by id as the upserts
+    # leave them: the rows the loader writes, without a dict per row.
+    node_parts: dict[str, list[pa.Table]] = defaultdict(list)
     edge_tables: dict[str, pa.Table] = {}
     for step in PLAN:
-        rows = step.build(table(step.table), p)
         if step.kind == "node":
-            node_rows.setdefault(step.target, []).extend(rows)
+            node_parts[step.target].append(columns_table(
+                step.target, step.columns(table(step.table), p),
+                node_arrow_schema(SCHEMA.node(step.target))))
         else:
-            spec = SCHEMA.rel(step.target)
-            edge_tables[step.target] = pa.Table.from_pylist(rows, schema=edge_arrow_schema(spec))
-    # labels, applied in order as a store applies them (a later label overwrites)
-    updates: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+            edge_tables[step.target] = columns_table(
+                step.target, step.columns(table(step.table), p),
+                edge_arrow_schema(SCHEMA.rel(step.target)))
+    # labels, applied in order as a store applies them (a later label overwrites): one more
+    # row per label of a node the rows hold, after its own rows
+    labelled: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for lab in label_writes(table("label_events")):
-        updates[(lab.label, lab.id)].update(lab.properties())
-    by_label: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for (label, node_id), props in updates.items():
-        by_label[label][node_id] = props
+        labelled[lab.label].append({"id": lab.id, **lab.properties()})
     node_tables: dict[str, pa.Table] = {}
-    for label, rows in node_rows.items():
-        unique = {r["id"]: r for r in rows}  # last row per id, as an upsert keeps it
-        extra = by_label.get(label, {})
-        merged: list[Mapping[str, Any]] = [{**r, **extra.get(i, {})} for i, r in unique.items()]
-        node_tables[label] = pa.Table.from_pylist(merged, schema=node_arrow_schema(
-            SCHEMA.node(label)))
+    for label, parts in node_parts.items():
+        schema = node_arrow_schema(SCHEMA.node(label))
+        rows = pa.concat_tables(parts)
+        if labelled.get(label):
+            labels = pa.Table.from_pylist(labelled[label], schema=schema)
+            labels = labels.filter(pc.is_in(labels.column("id"), rows.column("id")))
+            rows = pa.concat_tables([rows, labels])
+        node_tables[label] = fold_rows(rows, ("id",))
     return GraphSnapshot.from_tables(node_tables, edge_tables)

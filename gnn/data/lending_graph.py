@@ -34,6 +34,7 @@ Every time is int64 epoch seconds. A label whose time is unknown is never used a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
@@ -180,10 +181,9 @@ def id_keys(ids: np.ndarray | Sequence[str]) -> np.ndarray:
         np.ndarray: uint64 ``[N]``.
     """
     values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
-    out = np.empty(len(values), dtype=np.uint64)
-    for i, s in enumerate(values):
-        out[i] = int.from_bytes(hashlib.blake2b(str(s).encode(), digest_size=8).digest(), "little")
-    return out
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(str(s).encode(), digest_size=8).digest() for s in values])
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 _NODE_ROOM: Final = 8
@@ -252,7 +252,7 @@ class _Nodes:
             for name, (_, default) in _ATTRS[self.type].items():
                 self.attrs[name] = _grow(self.attrs[name], n, default)
             self._ids_array = None
-        pos = np.fromiter((index[i] for i in ids), dtype=np.int64, count=len(ids))
+        pos = np.fromiter(map(index.__getitem__, ids), dtype=np.int64, count=len(ids))
         return pos, before
 
     def ids_array(self) -> np.ndarray:
@@ -802,8 +802,9 @@ class LendingGraph:
         if col is None:
             return np.full(n, -1, dtype=np.int64)
         index = self._nodes["Device"].index
-        return np.fromiter((index.get(v, -1) if isinstance(v, str) else -1
-                            for v in np.asarray(col, dtype=object).tolist()), np.int64, n)
+        # NOTE: a null (None, NaN) or any other non-id finds no device: ids are strings.
+        return np.fromiter(map(index.get, np.asarray(col, dtype=object).tolist(),
+                               itertools.repeat(-1)), np.int64, n)
 
     def _set_app_user(self, app: np.ndarray, user: np.ndarray) -> None:
         a = self._nodes["Application"].attrs
@@ -1137,11 +1138,11 @@ def _typed(col: np.ndarray, dtype: np.dtype[Any] | type, vocab: tuple[str, ...] 
                              for v in values), np.int8, n)
         return codes, has
     if col.dtype.kind == "O":
-        values = col.tolist()
-        has = np.fromiter((v is not None and not (isinstance(v, float) and v != v)
-                           for v in values), bool, n)
+        # NOTE: not None and equal to itself (a NaN is not), compared in numpy's loops
+        has = np.asarray(np.not_equal(col, None) & (col == col), dtype=bool)
         if dtype.kind == "O":
             return col, has
+        values = col.tolist()
         cast: Any = {"i": int, "u": int, "f": float, "b": bool}[dtype.kind]
         fill: Any = cast(0)
         out = np.fromiter((cast(v) if h else fill for v, h in zip(values, has.tolist(),

@@ -208,3 +208,22 @@ def test_a_hub_row_takes_a_stream_of_same_second_edges_in_place() -> None:
     q = np.zeros(50, np.int64)
     t = 10**6 + rng.integers(0, 101, 50)
     assert (adj.count_before(q, t) == whole.count_before(q, t)).all()
+
+
+def test_the_earliest_entry_per_pair_is_the_lexicographic_first() -> None:
+    """``_earliest_per_pair`` (one sort by pair, two reductions) picks what sorting by
+    ``(parent, child, time, tie)`` picks, first given among equals, ties included."""
+    from gnn.data.temporal_adjacency import _earliest_per_pair
+
+    rng = np.random.default_rng(29)
+    for trial in range(200):
+        n = int(rng.integers(2, 400))
+        parent, child = rng.integers(0, 12, n), rng.integers(0, 9, n)
+        time = rng.integers(0, 4, n)
+        tie = (np.full(n, np.iinfo(np.uint64).max, np.uint64) if trial % 7 == 0
+               else rng.integers(0, 3, n).astype(np.uint64))
+        order = np.lexsort((tie, time, child, parent))
+        p, c = parent[order], child[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = (p[1:] != p[:-1]) | (c[1:] != c[:-1])
+        assert _earliest_per_pair(parent, child, time, tie).tolist() == order[first].tolist()

@@ -86,3 +86,26 @@ def test_coordinates_are_coarsened_alike_one_by_one_and_in_arrays() -> None:
     assert [coarsen(float(v)) for v in values[:-1]] == coarse[:-1].tolist()
     assert np.isnan(coarsen(float("nan")))
     assert COORDINATE_DECIMALS == 2
+
+
+def test_the_dotted_quad_shortcut_gives_what_ipaddress_gives() -> None:
+    """``normalise`` and ``mask`` take a dotted quad as written when :mod:`ipaddress` would
+    write it so; every other spelling goes through :mod:`ipaddress`."""
+    import ipaddress
+
+    rng = np.random.default_rng(5)
+    quads = [".".join(str(int(o)) for o in rng.integers(0, 256, 4)) for _ in range(2000)]
+    odd = ["0.0.0.0", "255.255.255.255", "1.2.3.04", "1.2.3.256", "１.２.３.４", "1.2.3",
+           " 9.9.9.9\t", "::ffff:9.9.9.9", "1.2.3.4.5", "1..3.4", "001.2.3.4"]
+    for value in quads + odd:
+        try:
+            address = ipaddress.ip_address(value.strip().replace("１", "1").replace(
+                "２", "2").replace("３", "3").replace("４", "4"))
+        except ValueError:
+            with pytest.raises(ValueError):
+                normalise("ip", value)
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        assert normalise("ip", value) == str(address)
+        assert mask("ip", value) == str(ipaddress.ip_network(f"{address}/24", strict=False))
