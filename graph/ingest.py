@@ -203,23 +203,25 @@ def _phone_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {"id": hash_column(p, "phone", phone), "masked": mask_column("phone", phone)}
 
 
-def _place_ids(t: pa.Table, p: Pseudonymiser) -> tuple[list[str], list[str]]:
-    """Hashed id and mask per ``addresses`` row: street addresses as ``address``, work places
-    as ``company`` (normalised, so spellings of one company meet)."""
-    kinds = _col(t, "kind").to_pylist()
-    values = _col(t, "value").to_pylist()
-    ids: list[str] = []
-    masked: list[str] = []
-    cache: dict[tuple[str, str], tuple[str, str]] = {}
-    for k, v in zip(kinds, values, strict=True):
-        key = (k, v)
-        hit = cache.get(key)
-        if hit is None:
-            ident: IdentifierKind = "company" if k == "work" else "address"
-            hit = cache[key] = (p.hash(ident, v), mask(ident, v))
-        ids.append(hit[0])
-        masked.append(hit[1])
-    return ids, masked
+def _place_values(t: pa.Table) -> pa.Array:
+    """Per ``addresses`` row its identifier kind's initial, a space, and its value: street
+    addresses are ``address``-es, work places ``company``-s (normalised, so spellings of one
+    company meet)."""
+    initial = pc.if_else(pc.equal(_col(t, "kind"), "work"), "c", "a")
+    return pc.binary_join_element_wise(initial, _col(t, "value"), " ")
+
+
+_PLACE_KIND: Final[dict[str, IdentifierKind]] = {"c": "company", "a": "address"}
+
+
+def _place_ids(t: pa.Table, p: Pseudonymiser) -> pa.Array:
+    """Hashed id per ``addresses`` row (:func:`_place_values`)."""
+    return _uniq_map(_place_values(t), lambda v: p.hash(_PLACE_KIND[v[0]], v[2:]))
+
+
+def _place_masks(t: pa.Table) -> pa.Array:
+    """:func:`graph.privacy.mask` per ``addresses`` row (:func:`_place_values`)."""
+    return _uniq_map(_place_values(t), lambda v: mask(_PLACE_KIND[v[0]], v[2:]))
 
 
 def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -228,8 +230,7 @@ def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _address_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    ids, masked = _place_ids(t, p)
-    return {"id": ids, "masked": masked, "city": _col(t, "city"),
+    return {"id": _place_ids(t, p), "masked": _place_masks(t), "city": _col(t, "city"),
             "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon")}
 
 
@@ -330,8 +331,7 @@ def _has_phone_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
 
 def _place_columns(t: pa.Table, p: Pseudonymiser, kind: str) -> Columns:
     sub = _where(t, "kind", kind)
-    ids, _ = _place_ids(sub, p)
-    return {"src": _col(sub, "user_id"), "dst": ids, "since": _col(sub, "since")}
+    return {"src": _col(sub, "user_id"), "dst": _place_ids(sub, p), "since": _col(sub, "since")}
 
 
 def lives_at_edges(t: pa.Table, p: Pseudonymiser) -> list[Row]:

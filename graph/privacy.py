@@ -49,6 +49,8 @@ _COMPANY_SUFFIXES: Final = (
     "co ltd", "company limited", "limited", "ltd", "inc", "corp", "co",
 )
 _PUNCT: Final = re.compile(r"[\s\W_]+", re.UNICODE)
+_NOT_DIGIT: Final = re.compile(r"\D")
+_SPACE_OR_DASH: Final = re.compile(r"[\s\-]")
 _MIN_SECRET_BYTES: Final = 16
 _OCTET: Final = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANONICAL_IPV4: Final = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
@@ -77,11 +79,11 @@ def normalise(kind: IdentifierKind, value: str) -> str:
             return text
         return str(_ip_address(text))
     if kind == "phone":
-        text = re.sub(r"\D", "", text)
+        text = _NOT_DIGIT.sub("", text)
         if text.startswith("86") and len(text) == 13:
             text = text[2:]
     elif kind in ("national_id", "device"):
-        text = re.sub(r"[\s\-]", "", text)
+        text = _SPACE_OR_DASH.sub("", text)
     elif kind == "company":
         text = _PUNCT.sub(" ", text).strip()
         changed = True

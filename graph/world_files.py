@@ -264,7 +264,8 @@ def world_snapshot(
     Raises:
         LoadError: if a table is missing.
     """
-    p = pseudonymiser or Pseudonymiser(OFFLINE_KEY)
+    # NOTE: one device, IP, phone or place is named by several tables: hashed once.
+    p = (pseudonymiser or Pseudonymiser(OFFLINE_KEY)).remembering()
     cache: dict[str, pa.Table] = {}
 
     def table(name: str) -> pa.Table:

@@ -227,3 +227,20 @@ def test_the_earliest_entry_per_pair_is_the_lexicographic_first() -> None:
         first = np.ones(n, dtype=bool)
         first[1:] = (p[1:] != p[:-1]) | (c[1:] != c[:-1])
         assert _earliest_per_pair(parent, child, time, tie).tolist() == order[first].tolist()
+
+
+def test_the_row_order_is_the_lexicographic_order() -> None:
+    """``_order_by_row`` (parent and time packed, the tie sorted where keys repeat) is
+    ``np.lexsort((tie, time, parent))``, with undated entries and negative times too."""
+    from gnn.data.temporal_adjacency import _order_by_row
+
+    rng = np.random.default_rng(31)
+    never = np.iinfo(np.int64).max
+    for trial in range(200):
+        n = int(rng.integers(0, 400))
+        parent, time = rng.integers(0, 12, n), rng.integers(-3, 4, n)
+        if trial % 5 == 0:
+            time = np.where(rng.random(n) < 0.2, never, time)
+        tie = rng.integers(0, 3, n).astype(np.uint64)
+        assert _order_by_row(parent, time, tie).tolist() == \
+            np.lexsort((tie, time, parent)).tolist()
