@@ -77,24 +77,25 @@ a table."""
 ColumnBuilder = Callable[[pa.Table, Pseudonymiser], Columns]
 
 
-def _uniq_map(values: pa.Array, fn: Callable[[str], str]) -> pa.Array:
-    """``fn`` applied once per distinct value, expanded back to every row (nulls stay null)."""
+def _uniq_map(values: pa.Array, fn: Callable[[list[str]], list[str]]) -> pa.Array:
+    """``fn`` applied to the distinct values, its results expanded back to every row (nulls
+    stay null)."""
     if len(values) == 0:
         return pa.array([], pa.string())
     enc = pc.dictionary_encode(values).combine_chunks() if isinstance(
         values, pa.ChunkedArray) else pc.dictionary_encode(values)
-    mapped = pa.array([fn(v) for v in enc.dictionary.to_pylist()], pa.string())
+    mapped = pa.array(fn(enc.dictionary.to_pylist()), pa.string())
     return mapped.take(enc.indices)
 
 
 def hash_column(p: Pseudonymiser, kind: IdentifierKind, values: pa.Array) -> pa.Array:
     """Keyed hashes of a column of clear identifiers (each distinct value hashed once)."""
-    return _uniq_map(values, lambda v: p.hash(kind, v))
+    return _uniq_map(values, lambda distinct: p.hash_many(kind, distinct))
 
 
 def mask_column(kind: IdentifierKind, values: pa.Array) -> pa.Array:
     """Masked display forms of a column of clear identifiers."""
-    return _uniq_map(values, lambda v: mask(kind, v))
+    return _uniq_map(values, lambda distinct: [mask(kind, v) for v in distinct])
 
 
 def _values(column: Column) -> Sequence[Any]:
@@ -216,12 +217,14 @@ _PLACE_KIND: Final[dict[str, IdentifierKind]] = {"c": "company", "a": "address"}
 
 def _place_ids(t: pa.Table, p: Pseudonymiser) -> pa.Array:
     """Hashed id per ``addresses`` row (:func:`_place_values`)."""
-    return _uniq_map(_place_values(t), lambda v: p.hash(_PLACE_KIND[v[0]], v[2:]))
+    return _uniq_map(_place_values(t), lambda distinct: [
+        p.hash(_PLACE_KIND[v[0]], v[2:]) for v in distinct])
 
 
 def _place_masks(t: pa.Table) -> pa.Array:
     """:func:`graph.privacy.mask` per ``addresses`` row (:func:`_place_values`)."""
-    return _uniq_map(_place_values(t), lambda v: mask(_PLACE_KIND[v[0]], v[2:]))
+    return _uniq_map(_place_values(t), lambda distinct: [
+        mask(_PLACE_KIND[v[0]], v[2:]) for v in distinct])
 
 
 def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:

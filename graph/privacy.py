@@ -229,6 +229,10 @@ class Pseudonymiser:
             hashed = rekey_id(key, hashed)
         return hashed
 
+    def hash_many(self, kind: IdentifierKind, values: Sequence[str]) -> list[str]:
+        """:meth:`hash` of each of ``values``."""
+        return [self.hash(kind, v) for v in values]
+
     def remembering(self) -> Pseudonymiser:
         """A pseudonymiser under the same secret that keeps every hash it makes, for work that
         meets the same identifiers again and again (a bulk load hashes each device and IP once
@@ -242,10 +246,21 @@ class _RememberingPseudonymiser(Pseudonymiser):
 
     def __init__(self, secret: bytes, retired: Sequence[bytes] = ()) -> None:
         super().__init__(secret, retired)
-        self._seen: dict[tuple[str, str], str] = {}
+        self._seen: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
 
     def hash(self, kind: IdentifierKind, value: str) -> str:
-        found = self._seen.get((kind, value))
+        seen = self._seen[kind]
+        found = seen.get(value)
         if found is None:
-            found = self._seen[(kind, value)] = super().hash(kind, value)
+            found = seen[value] = super().hash(kind, value)
         return found
+
+    def hash_many(self, kind: IdentifierKind, values: Sequence[str]) -> list[str]:
+        seen = self._seen[kind]
+        found = list(map(seen.get, values))
+        if None in found:
+            new = super().hash
+            for i, (value, hashed) in enumerate(zip(values, found, strict=True)):
+                if hashed is None:
+                    found[i] = seen[value] = new(kind, value)
+        return found  # type: ignore[return-value]

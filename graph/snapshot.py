@@ -39,13 +39,28 @@ class NodeTable:
 
     ids: np.ndarray
     columns: Mapping[str, np.ndarray]
-    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+    _positions: dict[str, int] | None = field(init=False, repr=False, compare=False,
+                                              default=None)
 
     def __post_init__(self) -> None:
-        index = {node_id: i for i, node_id in enumerate(self.ids.tolist())}
-        if len(index) != len(self.ids):
+        ids = self.ids
+        # NOTE: sorted ids (every export's) are unique when no neighbours are equal: no
+        # dict of a million ids unless someone asks for a position.
+        try:
+            if ids.shape[0] > 1 and (ids[1:] > ids[:-1]).all():
+                return
+        except TypeError:  # not all strings: the set below says whether they are unique
+            pass
+        if len(set(ids.tolist())) != len(ids):
             raise GraphError("node ids are not unique")
-        object.__setattr__(self, "_index", index)
+
+    @property
+    def _index(self) -> dict[str, int]:
+        if self._positions is None:
+            object.__setattr__(self, "_positions",
+                               {node_id: i for i, node_id in enumerate(self.ids.tolist())})
+        assert self._positions is not None
+        return self._positions
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -140,8 +155,8 @@ class GraphSnapshot:
             }
             sorted_ids[spec.label] = table.column("id")
             nodes[spec.label] = NodeTable(
-                np.asarray(table.column("id").to_pylist(), dtype=object), columns
-            )
+                np.asarray(table.column("id").to_numpy(zero_copy_only=False), dtype=object),
+                columns)
         relations: dict[RelType, Relation] = {}
         for rel in schema.rels:
             # NOTE: an empty relation keeps its (empty) property columns, so readers need no
@@ -245,4 +260,6 @@ def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray[Any, Any]:
                 [np.nan if v is None else float(v) for v in column.to_pylist()], dtype=np.float64
             )
         return column.to_numpy().astype(bool)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return np.asarray(column.to_numpy(zero_copy_only=False), dtype=object)
     return np.asarray(column.to_pylist(), dtype=object)
