@@ -80,12 +80,24 @@ ColumnBuilder = Callable[[pa.Table, Pseudonymiser], Columns]
 def _uniq_map(values: pa.Array, fn: Callable[[list[str]], list[str]]) -> pa.Array:
     """``fn`` applied to the distinct values, its results expanded back to every row (nulls
     stay null)."""
-    if len(values) == 0:
-        return pa.array([], pa.string())
+    (mapped,) = _uniq_maps(values, lambda distinct: (fn(distinct),))
+    return mapped
+
+
+def _uniq_maps(values: pa.Array, fn: Callable[[list[str]], tuple[list[str], ...]]
+               ) -> tuple[pa.Array, ...]:
+    """:func:`_uniq_map` of a function with several results per value."""
     enc = pc.dictionary_encode(values).combine_chunks() if isinstance(
         values, pa.ChunkedArray) else pc.dictionary_encode(values)
-    mapped = pa.array(fn(enc.dictionary.to_pylist()), pa.string())
-    return mapped.take(enc.indices)
+    return tuple(pa.array(out, pa.string()).take(enc.indices)
+                 for out in fn(enc.dictionary.to_pylist()))
+
+
+def _hashed_and_masked(p: Pseudonymiser, kind: IdentifierKind, values: pa.Array
+                       ) -> tuple[pa.Array, pa.Array]:
+    """:func:`hash_column` and :func:`mask_column` of one column, each value normalised once."""
+    hashed, masked = _uniq_maps(values, lambda distinct: p.hash_and_mask_many(kind, distinct))
+    return hashed, masked
 
 
 def hash_column(p: Pseudonymiser, kind: IdentifierKind, values: pa.Array) -> pa.Array:
@@ -187,9 +199,9 @@ def device_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _device_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    serial = _col(t, "device_serial")
+    ids, masked = _hashed_and_masked(p, "device", _col(t, "device_serial"))
     return {
-        "id": hash_column(p, "device", serial), "masked": mask_column("device", serial),
+        "id": ids, "masked": masked,
         "os": _col(t, "os"), "first_seen": _col(t, "first_seen"),
     }
 
@@ -200,8 +212,8 @@ def phone_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _phone_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    phone = _col(t, "phone")
-    return {"id": hash_column(p, "phone", phone), "masked": mask_column("phone", phone)}
+    ids, masked = _hashed_and_masked(p, "phone", _col(t, "phone"))
+    return {"id": ids, "masked": masked}
 
 
 def _place_values(t: pa.Table) -> pa.Array:
@@ -221,10 +233,21 @@ def _place_ids(t: pa.Table, p: Pseudonymiser) -> pa.Array:
         p.hash(_PLACE_KIND[v[0]], v[2:]) for v in distinct])
 
 
-def _place_masks(t: pa.Table) -> pa.Array:
-    """:func:`graph.privacy.mask` per ``addresses`` row (:func:`_place_values`)."""
-    return _uniq_map(_place_values(t), lambda distinct: [
-        mask(_PLACE_KIND[v[0]], v[2:]) for v in distinct])
+def _places_hashed_and_masked(t: pa.Table, p: Pseudonymiser) -> tuple[pa.Array, pa.Array]:
+    """Hashed id and :func:`graph.privacy.mask` per ``addresses`` row (:func:`_place_values`),
+    each value normalised once."""
+
+    def both(distinct: list[str]) -> tuple[list[str], list[str]]:
+        hashed, masked = [""] * len(distinct), [""] * len(distinct)
+        for initial, kind in _PLACE_KIND.items():
+            at = [i for i, v in enumerate(distinct) if v[0] == initial]
+            h, m = p.hash_and_mask_many(kind, [distinct[i][2:] for i in at])
+            for i, hi, mi in zip(at, h, m, strict=True):
+                hashed[i], masked[i] = hi, mi
+        return hashed, masked
+
+    hashed, masked = _uniq_maps(_place_values(t), both)
+    return hashed, masked
 
 
 def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -233,7 +256,8 @@ def address_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _address_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    return {"id": _place_ids(t, p), "masked": _place_masks(t), "city": _col(t, "city"),
+    ids, masked = _places_hashed_and_masked(t, p)
+    return {"id": ids, "masked": masked, "city": _col(t, "city"),
             "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon")}
 
 
@@ -243,8 +267,8 @@ def ip_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 
 
 def _ip_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
-    ip = _col(t, "ip")
-    return {"id": hash_column(p, "ip", ip), "masked": mask_column("ip", ip),
+    ids, masked = _hashed_and_masked(p, "ip", _col(t, "ip"))
+    return {"id": ids, "masked": masked,
                   "city": _col(t, "city"), "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
                   "kind": _col(t, "kind")}
 

@@ -116,7 +116,11 @@ def _ip_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 def mask(kind: IdentifierKind, value: str) -> str:
     """A display form that hides most of the value (``138****5678``; an IP's network,
     ``10.12.0.0/24``)."""
-    text = normalise(kind, value)
+    return _mask_normal(kind, normalise(kind, value))
+
+
+def _mask_normal(kind: IdentifierKind, text: str) -> str:
+    """:func:`mask` of a value already :func:`normalise`-d."""
     if kind == "ip":
         if IP_PREFIX_BITS[4] == 24 and _CANONICAL_IPV4.fullmatch(text):
             return text[: text.rindex(".")] + ".0/24"
@@ -222,8 +226,11 @@ class Pseudonymiser:
 
     def hash(self, kind: IdentifierKind, value: str) -> str:
         """The keyed hash of ``value``, prefixed by its kind (``ph_3fa9…``)."""
-        digest = hmac.digest(
-            self._first, f"{kind}:{normalise(kind, value)}".encode(), "sha256").hex()
+        return self._hash_normal(kind, normalise(kind, value))
+
+    def _hash_normal(self, kind: IdentifierKind, text: str) -> str:
+        """:meth:`hash` of a value already :func:`normalise`-d."""
+        digest = hmac.digest(self._first, f"{kind}:{text}".encode(), "sha256").hex()
         hashed = _PREFIX[kind] + digest[:32]
         for key in self._later:
             hashed = rekey_id(key, hashed)
@@ -232,6 +239,13 @@ class Pseudonymiser:
     def hash_many(self, kind: IdentifierKind, values: Sequence[str]) -> list[str]:
         """:meth:`hash` of each of ``values``."""
         return [self.hash(kind, v) for v in values]
+
+    def hash_and_mask_many(self, kind: IdentifierKind, values: Sequence[str]
+                           ) -> tuple[list[str], list[str]]:
+        """:meth:`hash` and :func:`mask` of each of ``values`` (each normalised once)."""
+        normal = [normalise(kind, v) for v in values]
+        return ([self._hash_normal(kind, n) for n in normal],
+                [_mask_normal(kind, n) for n in normal])
 
     def remembering(self) -> Pseudonymiser:
         """A pseudonymiser under the same secret that keeps every hash it makes, for work that
@@ -254,6 +268,12 @@ class _RememberingPseudonymiser(Pseudonymiser):
         if found is None:
             found = seen[value] = super().hash(kind, value)
         return found
+
+    def hash_and_mask_many(self, kind: IdentifierKind, values: Sequence[str]
+                           ) -> tuple[list[str], list[str]]:
+        hashed, masked = super().hash_and_mask_many(kind, values)
+        self._seen[kind].update(zip(values, hashed, strict=True))
+        return hashed, masked
 
     def hash_many(self, kind: IdentifierKind, values: Sequence[str]) -> list[str]:
         seen = self._seen[kind]

@@ -109,3 +109,20 @@ def test_the_dotted_quad_shortcut_gives_what_ipaddress_gives() -> None:
             address = address.ipv4_mapped
         assert normalise("ip", value) == str(address)
         assert mask("ip", value) == str(ipaddress.ip_network(f"{address}/24", strict=False))
+
+
+def test_hashing_many_at_once_gives_what_hashing_one_by_one_gives() -> None:
+    values = {"phone": ["+86 138-1234-5678", "13812345678", "13900000000"],
+              "ip": ["10.0.0.1", "::ffff:10.0.0.1", "2001:db8::1"],
+              "company": ["Acme Trading Co., Ltd.", "ACME trading"],
+              "device": ["ab-12 34", "AB1234", "zz-9"]}
+    plain = Pseudonymiser(b"n" * 32, retired=(b"o" * 32,))
+    for p in (plain, plain.remembering(), Pseudonymiser(b"k" * 32).remembering()):
+        one_by_one = {kind: [p.hash(kind, v) for v in vs]  # type: ignore[arg-type]
+                      for kind, vs in values.items()}
+        for kind, vs in values.items():
+            assert p.hash_many(kind, vs) == one_by_one[kind]  # type: ignore[arg-type]
+            assert p.hash_and_mask_many(kind, vs) == (  # type: ignore[arg-type]
+                one_by_one[kind], [mask(kind, v) for v in vs])  # type: ignore[arg-type]
+    assert plain.remembering().hash_many("phone", values["phone"]) == \
+        Pseudonymiser(b"n" * 32, retired=(b"o" * 32,)).hash_many("phone", values["phone"])
