@@ -37,7 +37,7 @@ from kernel_world import copy_bandwidth  # noqa: E402
 from machine_info import machine, peak_rss_gib, today  # noqa: E402
 
 from gnn import LendingGraph, ModelRegistry  # noqa: E402
-from gnn.full_graph_inference import FullGraphInference  # noqa: E402
+from gnn.full_graph_inference import PREFETCHED, FullGraphInference  # noqa: E402
 from gnn.rescoring import SCORED_TYPES, rescore_store  # noqa: E402
 
 
@@ -151,6 +151,7 @@ def main() -> int:
             log(f"{label}: {nodes[label]} scored; so far {full.times.seconds}")
         full.release()
         seconds.update(full.times.seconds)
+        seconds[PREFETCHED] = full.times.prefetched
         peaks["features + inference"] = peak_rss_gib()
         inf_bytes, inf_flops, edges = full.times.bytes, full.times.flops, full.times.edges
         if not args.no_write:
@@ -162,7 +163,7 @@ def main() -> int:
             f"{', '.join(f'{k} {v:,}' for k, v in nodes.items())} | "
             + " | ".join(f"{seconds.get(k, float('nan')):.1f}" for k in
                          ("export", "features", "inference", "write"))
-            + f" | {sum(v for k, v in seconds.items() if k != 'report'):.1f} | "
+            + f" | {sum(v for k, v in seconds.items() if k not in ('report', PREFETCHED)):.1f} | "
             f"{total_nodes / max(seconds.get('features', 0) + seconds.get('inference', 0), 1e-9):,.0f}"
             f" | {peak_rss_gib():.2f} | {args.note} |"]
     lines = ["| date | machine | device | source | nodes | export s | features s | "

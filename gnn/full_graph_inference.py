@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Final, cast
 
 import numpy as np
 import torch
@@ -56,6 +57,10 @@ ChunkHook = Callable[[NodeType, int, int], None]
 """Called after each chunk of roots: ``(root type, roots done, roots in all)``."""
 
 
+PREFETCHED: Final = "features beside the network"
+"""The name a run's timings give :attr:`StageTimes.prefetched` (not part of their sum)."""
+
+
 @dataclass
 class StageTimes:
     """Wall time per stage of a full-graph pass, accumulated over calls, and what the network
@@ -63,7 +68,12 @@ class StageTimes:
 
     Args:
         seconds (dict[str, float]): ``features`` (kernels and normalisation) and ``inference``
-            (the network, tables and roots).
+            (the network, tables and roots), as the calling thread spent them: they add up to
+            its wall time.
+        prefetched (float): seconds of root features computed on the second thread of
+            :meth:`FullGraphInference.score_chunks` while the calling thread ran the network
+            (or handled a result); what the calling thread still waited for counts in
+            ``seconds["features"]``.
         edges (int): edge states computed (each edge once per layer table that needs it).
         bytes (int): the least memory traffic of inference: per edge its child index, time,
             feature row, table rows and state; per table and output row its ``C`` floats.
@@ -72,6 +82,7 @@ class StageTimes:
 
     seconds: dict[str, float] = field(default_factory=lambda: {"features": 0.0,
                                                                "inference": 0.0})
+    prefetched: float = 0.0
     edges: int = 0
     bytes: int = 0
     flops: int = 0
@@ -201,12 +212,9 @@ class FullGraphInference:
         self._tables[root_type] = tables
         self.times.add("inference", t0)
 
-    def score_chunk(self, root_type: NodeType, chunk: RootChunk) -> Scores:
-        """Scores of the roots in ``chunk`` (after :meth:`prepare`)."""
-        if root_type not in self._tables:
-            raise ModelError(f"prepare({root_type!r}) before scoring its chunks")
+    def root_features(self, root_type: NodeType, chunk: RootChunk) -> Tensor:
+        """The normalised root features of the roots in ``chunk``, ``[len(chunk), F]``."""
         roots = chunk.positions
-        t0 = time.perf_counter()
         feats = self.pipeline.bind(self.graph)[1]
         times = np.full(roots.shape[0], self.as_of, dtype=np.int64)
         if root_type == "User":
@@ -215,8 +223,56 @@ class FullGraphInference:
             raw, names, _ = feats.merchant_features(roots, times)
         if list(names) != self.pipeline.root_feature_names[root_type]:
             raise ModelError(f"{root_type} root features differ from the model's")
-        root_x = torch.from_numpy(self.pipeline.root_norm[root_type](raw)).to(self.device)
-        self.times.add("features", t0)
+        return torch.from_numpy(self.pipeline.root_norm[root_type](raw)).to(self.device)
+
+    def score_chunks(self, root_type: NodeType, chunks: Sequence[RootChunk]
+                     ) -> Iterator[tuple[RootChunk, Scores]]:
+        """:meth:`score_chunk` of each of ``chunks`` in order, the next chunk's root features
+        computed on a second thread while this one's network runs and while the caller
+        handles its scores (writes them back): the same scores as one by one.
+
+        NOTE: the features are NumPy (or CuPy) and the network torch; both release the
+        interpreter in their heavy parts, so on the 1M-user world the two stages overlap
+        instead of adding up (docs/BENCHMARKS.md).
+        """
+        if not chunks:
+            return
+        if root_type not in self._tables:
+            raise ModelError(f"prepare({root_type!r}) before scoring its chunks")
+        self.pipeline.bind(self.graph)  # NOTE: cached here, before a second thread reads it
+
+        def features(chunk: RootChunk) -> tuple[Tensor, float]:
+            t0 = time.perf_counter()
+            return self.root_features(root_type, chunk), time.perf_counter() - t0
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="root-features") as pool:
+            ahead = pool.submit(features, chunks[0])
+            for i, chunk in enumerate(chunks):
+                t0 = time.perf_counter()
+                root_x, took = ahead.result()
+                waited = time.perf_counter() - t0
+                self.times.seconds["features"] += waited
+                self.times.prefetched += max(took - waited, 0.0)
+                if i + 1 < len(chunks):
+                    ahead = pool.submit(features, chunks[i + 1])
+                yield chunk, self.score_chunk(root_type, chunk, root_x)
+
+    def score_chunk(self, root_type: NodeType, chunk: RootChunk,
+                    root_x: Tensor | None = None) -> Scores:
+        """Scores of the roots in ``chunk`` (after :meth:`prepare`).
+
+        Args:
+            root_type (NodeType): ``User`` or ``Merchant``.
+            chunk (RootChunk): the roots.
+            root_x (Tensor, optional): their :meth:`root_features`. (default: computed here)
+        """
+        if root_type not in self._tables:
+            raise ModelError(f"prepare({root_type!r}) before scoring its chunks")
+        roots = chunk.positions
+        if root_x is None:
+            t0 = time.perf_counter()
+            root_x = self.root_features(root_type, chunk)
+            self.times.add("features", t0)
         t0 = time.perf_counter()
         fraud, pd, emb = [], [], None
         first = self._first_hop(root_type, roots)
@@ -241,8 +297,8 @@ class FullGraphInference:
         self.prepare(root_type)
         parts: list[Scores] = []
         total = self.graph.num_nodes(root_type)
-        for chunk in self.chunks(root_type):
-            parts.append(self.score_chunk(root_type, chunk))
+        for chunk, scores in self.score_chunks(root_type, self.chunks(root_type)):
+            parts.append(scores)
             if on_chunk is not None:
                 on_chunk(root_type, chunk.stop, total)
         return concat_scores(parts, self.pipeline.model.embedding_dim)

@@ -44,6 +44,7 @@ from torch import Tensor
 from gnn.data.lending_graph import LendingGraph
 from gnn.errors import ModelError
 from gnn.full_graph_inference import (
+    PREFETCHED,
     FullGraphInference,
     RootChunk,
     build_table,
@@ -478,12 +479,18 @@ def rescore_store(
             say(f"{label}: features and per-node tables in {time.perf_counter() - t1:.1f}s")
         total = sum(c.stop - c.start for c in mine)
         progressed = 0
+        kept = {c.index for c in mine if c.index in done and out_dir is not None
+                and _part(out_dir, label, c.index).exists()}
+        # NOTE: the next chunk's features are computed while this one is scored and written
+        scored = inference.score_chunks(label, [c for c in mine if c.index not in kept])
         for chunk in mine:
             part_file = None if out_dir is None else _part(out_dir, label, chunk.index)
-            if chunk.index in done and part_file is not None and part_file.exists():
+            if chunk.index in kept:
+                assert part_file is not None
                 parts[chunk.index] = _read_part(part_file)
             else:
-                parts[chunk.index] = inference.score_chunk(label, chunk)
+                same, parts[chunk.index] = next(scored)
+                assert same.index == chunk.index
             if chunk.index not in done:
                 s = parts[chunk.index]
                 chunk_ids = ids[chunk.start:chunk.stop].tolist()
@@ -515,6 +522,7 @@ def rescore_store(
                                           pipeline.model.embedding_dim)
     inference.release()
     seconds.update(inference.times.seconds)
+    seconds[PREFETCHED] = inference.times.prefetched
     report.chunks = {"total": sum(len(inference.chunks(x)) for x in SCORED_TYPES),
                      "written": written, "skipped": skipped}
     report.seconds = seconds
