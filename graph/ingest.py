@@ -227,26 +227,33 @@ def _place_values(t: pa.Table) -> pa.Array:
 _PLACE_KIND: Final[dict[str, IdentifierKind]] = {"c": "company", "a": "address"}
 
 
+def _per_place_kind(distinct: list[str],
+                    fn: Callable[[IdentifierKind, list[str]], tuple[list[str], ...]]
+                    ) -> tuple[list[str], ...]:
+    """``fn(kind, values)`` of the :func:`_place_values` of each identifier kind, its results
+    put back in ``distinct``'s order."""
+    out: list[list[str]] = []
+    for initial, kind in _PLACE_KIND.items():
+        at = [i for i, v in enumerate(distinct) if v[0] == initial]
+        for k, results in enumerate(fn(kind, [distinct[i][2:] for i in at])):
+            if k == len(out):
+                out.append([""] * len(distinct))
+            for i, r in zip(at, results, strict=True):
+                out[k][i] = r
+    return tuple(out)
+
+
 def _place_ids(t: pa.Table, p: Pseudonymiser) -> pa.Array:
     """Hashed id per ``addresses`` row (:func:`_place_values`)."""
-    return _uniq_map(_place_values(t), lambda distinct: [
-        p.hash(_PLACE_KIND[v[0]], v[2:]) for v in distinct])
+    return _uniq_map(_place_values(t), lambda distinct: _per_place_kind(
+        distinct, lambda kind, values: (p.hash_many(kind, values),))[0])
 
 
 def _places_hashed_and_masked(t: pa.Table, p: Pseudonymiser) -> tuple[pa.Array, pa.Array]:
     """Hashed id and :func:`graph.privacy.mask` per ``addresses`` row (:func:`_place_values`),
     each value normalised once."""
-
-    def both(distinct: list[str]) -> tuple[list[str], list[str]]:
-        hashed, masked = [""] * len(distinct), [""] * len(distinct)
-        for initial, kind in _PLACE_KIND.items():
-            at = [i for i, v in enumerate(distinct) if v[0] == initial]
-            h, m = p.hash_and_mask_many(kind, [distinct[i][2:] for i in at])
-            for i, hi, mi in zip(at, h, m, strict=True):
-                hashed[i], masked[i] = hi, mi
-        return hashed, masked
-
-    hashed, masked = _uniq_maps(_place_values(t), both)
+    hashed, masked = _uniq_maps(_place_values(t), lambda distinct: _per_place_kind(
+        distinct, p.hash_and_mask_many))
     return hashed, masked
 
 
@@ -299,9 +306,12 @@ def _application_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     }
 
 
+_REPORT_ID_SEPARATOR: Final = ":"
+
+
 def sales_report_id(merchant_id: str, day: int) -> str:
-    """Id of a merchant's daily sales report."""
-    return f"{merchant_id}:{day}"
+    """Id of a merchant's daily sales report: ``<merchant id>:<day>``."""
+    return f"{merchant_id}{_REPORT_ID_SEPARATOR}{day}"
 
 
 def sales_report_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
@@ -312,7 +322,7 @@ def sales_report_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 def _sales_report_ids(t: pa.Table) -> pa.Array:
     """:func:`sales_report_id` of every ``merchant_sales`` row."""
     return pc.binary_join_element_wise(
-        _col(t, "merchant_id"), pc.cast(_col(t, "day"), pa.string()), ":")
+        _col(t, "merchant_id"), pc.cast(_col(t, "day"), pa.string()), _REPORT_ID_SEPARATOR)
 
 
 def _sales_report_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
