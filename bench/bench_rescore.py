@@ -38,7 +38,7 @@ from machine_info import machine, peak_rss_gib, today  # noqa: E402
 
 from gnn import LendingGraph, ModelRegistry  # noqa: E402
 from gnn.full_graph_inference import PREFETCHED, FullGraphInference  # noqa: E402
-from gnn.rescoring import SCORED_TYPES, rescore_store  # noqa: E402
+from gnn.rescoring import SCORED_TYPES, rescore_store, write_chunk  # noqa: E402
 
 
 def matmul_rate(device: torch.device, rows: int = 262144, width: int = 64,
@@ -229,13 +229,9 @@ def _write_back(graph: LendingGraph, scores: dict[str, Any], chunk_size: int,
             s = scores[label]
             for lo in range(0, ids.shape[0], chunk_size):
                 hi = min(lo + chunk_size, ids.shape[0])
-                store.upsert_nodes(label, [
-                    {"id": i, "fraud_score": float(f), "pd_score": float(p), "scored_at": 0,
-                     "model_version": "bench"}
-                    for i, f, p in zip(ids[lo:hi].tolist(), s.fraud[lo:hi].tolist(),
-                                       s.pd[lo:hi].tolist(), strict=True)])
-                store.upsert_nodes("RescoreChunk", [{"id": f"bench/{label}/{lo}",
-                                                     "chunk": lo // chunk_size}])
+                write_chunk(store, label, ids[lo:hi].tolist(), s.fraud[lo:hi], s.pd[lo:hi],
+                            scored_at=0, model_version="bench",
+                            record={"id": f"bench/{label}/{lo}", "chunk": lo // chunk_size})
             log(f"{label} written")
         took = time.perf_counter() - t0
     import shutil

@@ -6,13 +6,14 @@ a cluster's replicas serve it), every user and merchant is scored as of one grap
 full-graph layer-wise inference of the pipeline's network
 (:class:`~gnn.full_graph_inference.FullGraphInference`: the features by the kernels, CuPy on a
 CUDA device, the network on ``device``), and ``fraud_score``, ``pd_score``, ``scored_at`` and
-``model_version`` are written back with ``upsert_nodes`` chunk by chunk.
+``model_version`` are written back chunk by chunk (one transaction a chunk, one statement per
+label on LadybugDB).
 
 A run lives in the store: a ``RescoreRun`` record (model, graph time, ``scored_at``, chunking,
-state) and one ``RescoreChunk`` record per chunk written, upserted *after* the chunk's scores.
-A run killed at any point and started again resumes the newest unfinished run of the same model
-(same graph time, same ``scored_at``, same chunks): it skips the chunks recorded and writes the
-others; a chunk written but not yet recorded is written again with the same values. The final
+state) and one ``RescoreChunk`` record per chunk written, in the chunk's transaction. A run
+killed at any point and started again resumes the newest unfinished run of the same model (same
+graph time, same ``scored_at``, same chunks): it skips the chunks recorded and writes the
+others. The final
 state equals one clean run's, nothing duplicated (upserts by id). With a run directory each
 chunk's scores and embeddings also go to a Parquet part file, so the report of a resumed run
 reads the chunks it skipped instead of scoring them again.
@@ -55,7 +56,7 @@ from gnn.pipeline import Scores, ScoringPipeline
 from graph.schema import RESCORE_CHUNK, RESCORE_RUN
 from graph.snapshot import GraphSnapshot
 from graph.store import GraphStore
-from graph.typing import NodeType
+from graph.typing import NodeType, Row
 
 logger = logging.getLogger(__name__)
 
@@ -360,6 +361,27 @@ def done_chunks(store: GraphStore, run: RescoreRun, label: NodeType) -> set[int]
     return found
 
 
+def write_chunk(store: GraphStore, label: NodeType, ids: list[str], fraud: np.ndarray,
+                pd: np.ndarray, *, scored_at: int, model_version: str, record: Row) -> None:
+    """Write a chunk's scores onto its nodes and its ``RescoreChunk`` record, in one
+    transaction: a kill leaves the chunk written and recorded, or neither.
+
+    Args:
+        store (GraphStore): the graph.
+        label (NodeType): the chunk's nodes' label.
+        ids (list[str]): the chunk's node ids.
+        fraud, pd (np.ndarray): their fraud and default probabilities, in the same order.
+        scored_at (int): the run's scoring time.
+        model_version (str): the model that scored them.
+        record (Row): the chunk's ``RescoreChunk`` row.
+    """
+    store.write_batch([(label, [
+        {"id": i, "fraud_score": float(f), "pd_score": float(p), "scored_at": scored_at,
+         "model_version": model_version}
+        for i, f, p in zip(ids, fraud.tolist(), pd.tolist(), strict=True)]),
+        (RESCORE_CHUNK, [record])], [], one_transaction=True)
+
+
 def rescore_store(
     store: GraphStore,
     pipeline: ScoringPipeline,
@@ -498,16 +520,12 @@ def rescore_store(
                     _write_part(part_file, chunk_ids, s)
                 if write:
                     t1 = time.perf_counter()
-                    store.upsert_nodes(label, [
-                        {"id": i, "fraud_score": float(f), "pd_score": float(p),
-                         "scored_at": run.scored_at, "model_version": run.model_version}
-                        for i, f, p in zip(chunk_ids, s.fraud.tolist(), s.pd.tolist(),
-                                           strict=True)])
-                    # NOTE: recorded only after its scores: a kill in between writes it again.
-                    store.upsert_nodes(RESCORE_CHUNK, [{
-                        "id": run.chunk_id(label, chunk.index), "run_id": run.id,
-                        "label": label, "chunk": chunk.index, "rows": len(chunk_ids),
-                        "written_at": int(time.time()), "rank": ranks.rank}])
+                    write_chunk(store, label, chunk_ids, s.fraud, s.pd, scored_at=run.scored_at,
+                                model_version=run.model_version, record={
+                                    "id": run.chunk_id(label, chunk.index), "run_id": run.id,
+                                    "label": label, "chunk": chunk.index,
+                                    "rows": len(chunk_ids), "written_at": int(time.time()),
+                                    "rank": ranks.rank})
                     seconds["write"] += time.perf_counter() - t1
                     written += 1
             progressed += chunk.stop - chunk.start

@@ -327,15 +327,22 @@ class LadybugStore(GraphStore):
         self._write_batch([], [(rel_type, rows)])
 
     def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
-                     edges: Sequence[tuple[RelType, Rows]]) -> None:
+                     edges: Sequence[tuple[RelType, Rows]], *,
+                     one_transaction: bool = False) -> None:
         """Every label's and type's rows in one writer task and one transaction (one commit:
-        a replayed group of verdicts writes seven labels and types); the nodes' documents go
-        to the document file first, in the same task.
+        a replayed group of verdicts writes seven labels and types), each label's or type's
+        rows one statement where there are many; the nodes' documents go to the document file
+        first, in the same task.
 
         A write of more than ``batch_size`` rows goes a transaction per label or type and
-        ``batch_size`` rows (bulk writes: the connection is recycled between them)."""
+        ``batch_size`` rows (bulk writes: the connection is recycled between them), unless
+        ``one_transaction``.
+
+        NOTE: a ``LOAD FROM ... MERGE`` costs ~0.15 s besides its rows on a 1M-node table
+        (docs/BENCHMARKS.md, "Batch rescoring"): a rescoring chunk written as one statement
+        rather than ``batch_size`` rows at a time halves its write-back."""
         total = sum(len(rows) for _, rows in nodes) + sum(len(rows) for _, rows in edges)
-        if total > self.batch_size:
+        if total > self.batch_size and not one_transaction:
             super()._write_batch(nodes, edges)
             return
         parts: list[tuple[pa.Table, int, _RowQueries, _JoinQuery]] = []

@@ -318,7 +318,10 @@ class Neo4jStore(GraphStore):
         return [GraphNode(label, row["id"], held[row["id"]]) for row in rows]
 
     def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
-                     edges: Sequence[tuple[RelType, Rows]]) -> None:
+                     edges: Sequence[tuple[RelType, Rows]], *,
+                     one_transaction: bool = False) -> None:
+        # NOTE: always one transaction, its statements of ``batch_size`` rows each.
+        del one_transaction
         statements: list[tuple[LiteralString, list[dict[str, Any]]]] = []
         for label, rows in nodes:
             spec = self.schema.node(label)

@@ -338,7 +338,8 @@ class GraphStore(abc.ABC):
         return self._claim_nodes(label, rows) if rows else []
 
     def write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
-                    edges: Sequence[tuple[RelType, Rows]]) -> int:
+                    edges: Sequence[tuple[RelType, Rows]], *,
+                    one_transaction: bool = False) -> int:
         """Upsert several labels and relationship types together: the nodes, then the
         relationships, in one transaction where the backend can (all or nothing), which costs
         one commit instead of one per label and type.
@@ -348,6 +349,9 @@ class GraphStore(abc.ABC):
                 :meth:`upsert_nodes`.
             edges (Sequence[tuple[RelType, Rows]]): ``(type, rows)`` as for
                 :meth:`upsert_edges`.
+            one_transaction (bool, optional): commit every row in one transaction however
+                many there are (the caller bounds them: a rescoring chunk); otherwise a backend
+                may write more than :attr:`batch_size` rows in several. (default: ``False``)
 
         Returns:
             int: the number of rows written.
@@ -365,7 +369,7 @@ class GraphStore(abc.ABC):
         nodes = [(label, rows) for label, rows in nodes if rows]
         edges = [(rel_type, rows) for rel_type, rows in edges if rows]
         if nodes or edges:
-            self._write_batch(nodes, edges)
+            self._write_batch(nodes, edges, one_transaction=one_transaction)
         return sum(len(r) for _, r in nodes) + sum(len(r) for _, r in edges)
 
     def bulk_load(self, nodes: Sequence[tuple[NodeType, pa.Table]],
@@ -686,8 +690,10 @@ class GraphStore(abc.ABC):
             for row, node in zip(rows, found, strict=True)]
 
     def _write_batch(self, nodes: Sequence[tuple[NodeType, Rows]],
-                     edges: Sequence[tuple[RelType, Rows]]) -> None:
+                     edges: Sequence[tuple[RelType, Rows]], *,
+                     one_transaction: bool = False) -> None:
         # NOTE: not atomic; backends override with one transaction.
+        del one_transaction
         for label, rows in nodes:
             for batch in _batches(rows, self.batch_size):
                 self._upsert_nodes(label, batch)

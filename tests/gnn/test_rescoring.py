@@ -100,21 +100,51 @@ else:
     store = Neo4jStore.from_uri(where, auth=(sys.argv[5], sys.argv[6]), database=sys.argv[7],
                                 batch_size=10)
 
-batches = 0
-upsert = store._upsert_nodes
+score_writes = 0
+write_batch = store._write_batch
 
-def stalling(label, rows):
-    # NOTE: the 13th batch of user scores is the middle of the third chunk (chunk 50, batch
-    # 10): the kill lands with that chunk half written and not recorded.
-    global batches
-    upsert(label, rows)
-    if label == "User":
-        batches += 1
-        if batches == 13:
-            print("half a chunk written", flush=True)
-            time.sleep(120)
 
-store._upsert_nodes = stalling
+def counting(nodes, edges, **kw):
+    global score_writes
+    score_writes += any(label == "User" for label, _ in nodes)
+    return write_batch(nodes, edges, **kw)
+
+
+def stall():
+    # NOTE: inside the third chunk's transaction, its first user scores sent, not committed:
+    # the kill lands there.
+    print("a chunk's scores sent, not committed", flush=True)
+    time.sleep(120)
+
+
+if backend == "ladybug":
+    import graph.ladybug_store as module
+    write_rows = module._write_rows
+
+    def stalling_rows(conn, batch, *args):
+        write_rows(conn, batch, *args)
+        if score_writes == 3 and "fraud_score" in batch.column_names:
+            stall()
+
+    module._write_rows = stalling_rows
+else:
+    transaction = store._transaction
+
+    def stalling_transaction(work, routing, **kw):
+        def proxied(tx):
+            class Tx:
+                def run(self, query, parameters=None, **params):
+                    result = tx.run(query, parameters, **params)
+                    rows = {**(parameters or {}), **params}.get("rows") or [{}]
+                    if score_writes == 3 and "fraud_score" in rows[0].get("props", {}):
+                        result.consume()
+                        stall()
+                    return result
+            return work(Tx())
+        return transaction(proxied, routing, **kw)
+
+    store._transaction = stalling_transaction
+store._write_batch = counting
 rescore_store(store, ModelRegistry(models).load(), run_dir=runs, chunk_size=50)
 print("finished", flush=True)
 """
@@ -161,7 +191,7 @@ def test_a_run_killed_midway_and_started_again_ends_as_one_clean_run(
         assert proc.stdout is not None
         for line in proc.stdout:
             assert line.strip() != "finished", "the run ended before it was killed"
-            if line.strip() == "half a chunk written":
+            if line.strip() == "a chunk's scores sent, not committed":
                 os.kill(proc.pid, signal.SIGKILL)
                 break
         proc.wait(timeout=60)
@@ -171,6 +201,9 @@ def test_a_run_killed_midway_and_started_again_ends_as_one_clean_run(
     (run_id,) = store.node_ids(RESCORE_RUN)
     assert store.get_node(RESCORE_RUN, run_id).properties["state"] == "running"  # type: ignore[union-attr]
     assert sorted(store.node_ids(RESCORE_CHUNK)) == [f"{run_id}/User/{i}" for i in (0, 1)]
+    # the third chunk's scores went with its transaction: the chunks recorded, nothing else
+    scored = [i for i, (f, _, _) in _scores(store)["User"].items() if f is not None]
+    assert len(scored) == 100
 
     report = rescore_store(store, pipe, run_dir=runs, chunk_size=50)
     assert report.run_id == run_id
