@@ -109,7 +109,8 @@ class RescoreReport:
         device (str): where the model ran.
         scored (dict[str, int]): nodes scored per label.
         seconds (dict[str, float]): wall time per stage.
-        shifts (dict[str, dict[str, float]]): per label, statistics of the score changes.
+        shifts (dict[str, dict[str, float | None]]): per label, statistics of the score
+            changes (``None`` where no score was held before).
         high_risk (dict[str, dict[str, float]]): per label, counts above the threshold.
         run_id (str): the run's id (its ``RescoreRun`` record). (default: ``""``)
         previous_run (str, optional): the last run done before it. (default: ``None``)
@@ -134,7 +135,7 @@ class RescoreReport:
     chunks: dict[str, int] = field(default_factory=dict)
     scored: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    shifts: dict[str, dict[str, float]] = field(default_factory=dict)
+    shifts: dict[str, dict[str, float | None]] = field(default_factory=dict)
     high_risk: dict[str, dict[str, float]] = field(default_factory=dict)
     distribution: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     movers: dict[str, list[Mover]] = field(default_factory=dict)
@@ -579,9 +580,9 @@ def _summarise(report: RescoreReport, graph: LendingGraph, label: NodeType, s: S
     seen = np.isfinite(diff)
     report.shifts[label] = {
         "previously_scored": float(seen.sum()),
-        "mean_abs_shift": float(np.abs(diff[seen]).mean()) if seen.any() else float("nan"),
-        "p99_abs_shift": float(np.quantile(np.abs(diff[seen]), 0.99)) if seen.any()
-        else float("nan"),
+        # NOTE: None, not NaN, where nothing was scored before: the report is strict JSON
+        "mean_abs_shift": float(np.abs(diff[seen]).mean()) if seen.any() else None,
+        "p99_abs_shift": float(np.quantile(np.abs(diff[seen]), 0.99)) if seen.any() else None,
         "up_by_0.1": float((diff[seen] >= 0.1).sum()),
         "down_by_0.1": float((diff[seen] <= -0.1).sum()),
     }

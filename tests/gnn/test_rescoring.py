@@ -4,6 +4,7 @@ clean run; the report."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,9 @@ def test_rescoring_writes_the_pipeline_scores(loaded_store: LadybugStore, tmp_pa
     md = Path(report.files["markdown"]).read_text()
     assert report.run_id in md and "High-risk clusters" in md
     assert report.shifts["User"]["previously_scored"] == 0
+    # nothing to compare with: no shift, and the report stays strict JSON (no NaN)
+    assert report.shifts["User"]["mean_abs_shift"] is None
+    json.loads(json.dumps(report.to_dict()), parse_constant=_refuse)
     assert report.high_risk["User"]["new"] == report.high_risk["User"]["now"]
     assert sum(report.distribution["User"]["now"]) == graph.num_nodes("User")
     for c in report.clusters:
@@ -75,6 +79,10 @@ def test_rescoring_writes_the_pipeline_scores(loaded_store: LadybugStore, tmp_pa
     assert again.shifts["User"]["mean_abs_shift"] == pytest.approx(0.0, abs=1e-6)
     assert again.high_risk["User"]["new"] == 0
     assert again.movers["User"] == []
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def test_device_comparison_on_cpu_is_exact(loaded_store: LadybugStore) -> None:
