@@ -319,19 +319,44 @@ def _blend_attributions(pipeline: ScoringPipeline, prepared: Prepared, blend_x: 
     blend = pipeline.fraud_blend
     assert blend is not None
     shares, expected = blend.trees_contributions(blend_x)
-    names = list(prepared.root_names)
     feats = blend.w_gnn * ig
     rel = blend.w_gnn * occ
     base = blend.w_gnn * gnn_base + blend.intercept + expected
     own = len(blend.feature_names)
-    for k, name in enumerate(blend.feature_names):
-        feats[:, names.index(name)] += shares[:, k]
+    # NOTE: the trees' root features are distinct columns, so one fancy-indexed add is the
+    # per-column adds it replaces, to the bit.
+    feats[:, _columns(prepared.root_names, blend.feature_names)] += shares[:, :own]
     base = base + shares[:, own:].sum(axis=1)
-    where = {g: j for j, g in enumerate(group_names)}
-    for col, group in enumerate(_aggregate_groups(blend.fanouts, prepared.root_type)):
-        if group in where:
-            rel[:, where[group]] += shares[:, own + col]
+    aggregate, group = _aggregate_group_columns(blend.fanouts, prepared.root_type,
+                                                tuple(group_names))
+    # NOTE: several aggregates add to one group, in column order, as a loop over them would.
+    np.add.at(rel, (slice(None), group), shares[:, own + aggregate])
     return base, feats, rel
+
+
+def _columns(names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
+    """The position in ``names`` of each of ``wanted`` ``[len(wanted)]``."""
+    index = {n: i for i, n in enumerate(names)}
+    return np.fromiter((index[n] for n in wanted), dtype=np.int64, count=len(wanted))
+
+
+def _aggregate_group_columns(fanouts: Mapping[str, Sequence[int]], root_type: NodeType,
+                             group_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The neighbour-aggregate columns that add to a relation group of ``group_names``, and
+    that group's position, in column order (:func:`_aggregate_groups`)."""
+    return _group_columns_of(tuple((k, tuple(v)) for k, v in sorted(fanouts.items())),
+                             root_type, group_names)
+
+
+@functools.lru_cache(maxsize=8)
+def _group_columns_of(fanouts: tuple[tuple[str, tuple[int, ...]], ...], root_type: NodeType,
+                      group_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_aggregate_group_columns` of hashable fanouts: once per model."""
+    where = {g: j for j, g in enumerate(group_names)}
+    pairs = [(col, where[g]) for col, g in enumerate(_groups_of(fanouts, root_type))
+             if g in where]
+    return (np.array([c for c, _ in pairs], dtype=np.int64),
+            np.array([j for _, j in pairs], dtype=np.int64))
 
 
 def _aggregate_groups(fanouts: Mapping[str, Sequence[int]], root_type: NodeType
@@ -379,13 +404,13 @@ def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_lo
     assert credit is not None
     x = credit.inputs(prepared.root_x, prepared.root_names, fraud_logit, pd_logit)
     shares, base = credit.contributions(x, pd)
-    names = list(prepared.root_names)
     feats = np.zeros_like(ig_pd)
-    for k, name in enumerate(credit.input_names):
+    inputs = credit.input_names
+    own = [k for k, name in enumerate(inputs) if name not in credit.gnn_inputs]
+    for k, name in enumerate(inputs):
         if name in credit.gnn_inputs:
             base = base + shares[:, k]
-        else:
-            feats[:, names.index(name)] += shares[:, k]
+    feats[:, _columns(prepared.root_names, [inputs[k] for k in own])] += shares[:, own]
     return base + feats.sum(axis=1), base, feats, np.zeros_like(occ_pd)
 
 

@@ -150,11 +150,24 @@ class CreditHazardModel:
         p = np.clip(p, 1e-9, 1 - 1e-9)
         return np.asarray(np.log(p / (1 - p)) + self.shift)
 
+    def _learned_logits(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`hazard_logit` of ``x`` in every learned period ``[fit_periods, R]``.
+
+        NOTE: a few rows (an online batch) go in one prediction for all periods, a row's score
+        not depending on the others': what a call per period gives, to the bit, at a fraction
+        of the calls' cost; many rows go a period at a time, without copies of ``x``."""
+        r = x.shape[0]
+        if r * self.fit_periods > _ONE_CALL_ROWS:
+            return np.stack([self.hazard_logit(x, j) for j in range(self.fit_periods)])
+        return self.hazard_logit(np.tile(x, (self.fit_periods, 1)),
+                                 np.repeat(np.arange(self.fit_periods), r)
+                                 ).reshape(self.fit_periods, r)
+
     def hazards(self, x: np.ndarray) -> np.ndarray:
         """Hazard per period ``[R, periods]``: learned, then the product's tail."""
         x = np.asarray(x, dtype=np.float64)
-        learned = np.stack([_sigmoid(self.hazard_logit(x, j)) for j in range(self.fit_periods)],
-                           axis=1)
+        logits = self._learned_logits(x)
+        learned = _sigmoid(logits.T)
         tail = self.periods - self.fit_periods
         if tail == 0:
             return learned
@@ -169,7 +182,7 @@ class CreditHazardModel:
         steps = np.arange(1, tail + 1, dtype=np.float64)
         last = np.broadcast_to(learned[:, -1:], (x.shape[0], tail))
         if self.tail_centre is not None and self.tail_spread < 1.0:
-            z = self.hazard_logit(x, self.fit_periods - 1)
+            z = logits[-1]
             # NOTE: an applicant of no known product keeps its own spread (centre = itself)
             c = np.where(np.isnan(centre), z, centre + self.shift)
             last = _sigmoid(c[:, None] + self.tail_spread ** steps[None] * (z - c)[:, None])
@@ -226,6 +239,11 @@ class CreditHazardModel:
                    state["periods"], state["tail_ratio"], state["reference_period"],
                    state.get("shift", 0.0), state.get("tail_spread", 1.0),
                    state.get("tail_centre"))
+
+
+_ONE_CALL_ROWS: Final = 4096
+"""Rows up to which :meth:`CreditHazardModel.hazards` predicts every learned period in one
+call."""
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -181,3 +181,19 @@ def test_tail_narrows_each_applicant_towards_its_product_per_period() -> None:
     np.testing.assert_allclose(hw[own, model.fit_periods] / hw[own, model.fit_periods - 1],
                                model.tail_ratio[k], rtol=1e-9)
     assert np.std(np.log(h[own, -1])) < np.std(np.log(hw[own, -1]))
+
+
+def test_hazards_of_a_few_rows_at_once_are_those_of_a_call_per_period() -> None:
+    """An online batch's learned hazards come from one prediction over every period; they are
+    what one prediction per period gives, to the bit, for a few rows and for many (which go a
+    period at a time)."""
+    from gnn.nn import credit_hazard
+
+    model, _, x, names = _credit()
+    for rows in (1, 7, credit_hazard._ONE_CALL_ROWS // model.fit_periods + 1):
+        xi = _inputs(model, x[np.arange(rows) % x.shape[0]], names)
+        per_period = np.stack([1 / (1 + np.exp(-model.hazard_logit(xi, j)))
+                               for j in range(model.fit_periods)], axis=1)
+        h = model.hazards(xi)
+        assert h.shape == (rows, model.periods)
+        assert h[:, :model.fit_periods].tobytes() == np.ascontiguousarray(per_period).tobytes()
