@@ -406,10 +406,9 @@ def _credit_attributions(pipeline: ScoringPipeline, prepared: Prepared, fraud_lo
     shares, base = credit.contributions(x, pd)
     feats = np.zeros_like(ig_pd)
     inputs = credit.input_names
+    for k in (k for k, name in enumerate(inputs) if name in credit.gnn_inputs):
+        base = base + shares[:, k]
     own = [k for k, name in enumerate(inputs) if name not in credit.gnn_inputs]
-    for k, name in enumerate(inputs):
-        if name in credit.gnn_inputs:
-            base = base + shares[:, k]
     feats[:, _columns(prepared.root_names, [inputs[k] for k in own])] += shares[:, own]
     return base + feats.sum(axis=1), base, feats, np.zeros_like(occ_pd)
 

@@ -13,10 +13,9 @@ A run lives in the store: a ``RescoreRun`` record (model, graph time, ``scored_a
 state) and one ``RescoreChunk`` record per chunk written, in the chunk's transaction. A run
 killed at any point and started again resumes the newest unfinished run of the same model (same
 graph time, same ``scored_at``, same chunks): it skips the chunks recorded and writes the
-others. The final
-state equals one clean run's, nothing duplicated (upserts by id). With a run directory each
-chunk's scores and embeddings also go to a Parquet part file, so the report of a resumed run
-reads the chunks it skipped instead of scoring them again.
+others. The final state equals one clean run's, nothing duplicated (upserts by id). With a run
+directory each chunk's scores and embeddings also go to a Parquet part file, so the report of a
+resumed run reads the chunks it skipped instead of scoring them again.
 
 The report compares with the scores the graph held before the run (kept in the run directory at
 its start): the distribution and its shift, the accounts that moved most, accounts crossing the
