@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     LADYBUG_BUFFER_POOL_MB: int = Field(4096, ge=0, description="Page cache of the embedded "
                                         "store in MiB (4096 loads a 100k-user world chunk "
                                         "by chunk, 2048 does not; the bulk load into an empty "
-                                        "store passes in 1024); 0 lets LadybugDB take 80 % of "
+                                        "store passes in 1024; a 1M-user world needs 10240 for "
+                                        "its bulk load and 8192 for `riskgraph rescore`'s "
+                                        "export); 0 lets LadybugDB take 80 % of "
                                         "RAM (which "
                                         "the model's graph state then competes with).")
     LADYBUG_CHECKPOINT_MB: int = Field(0, ge=0, le=65_536, description="Write-ahead log "
