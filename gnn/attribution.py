@@ -340,16 +340,23 @@ def _columns(names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
     return np.fromiter((index[n] for n in wanted), dtype=np.int64, count=len(wanted))
 
 
+_FanoutsKey = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+def _fanouts_key(fanouts: Mapping[str, Sequence[int]]) -> _FanoutsKey:
+    """The sampler's caps as a hashable key, for the functions cached once per model."""
+    return tuple((k, tuple(v)) for k, v in sorted(fanouts.items()))
+
+
 def _aggregate_group_columns(fanouts: Mapping[str, Sequence[int]], root_type: NodeType,
                              group_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The neighbour-aggregate columns that add to a relation group of ``group_names``, and
     that group's position, in column order (:func:`_aggregate_groups`)."""
-    return _group_columns_of(tuple((k, tuple(v)) for k, v in sorted(fanouts.items())),
-                             root_type, group_names)
+    return _group_columns_of(_fanouts_key(fanouts), root_type, group_names)
 
 
 @functools.lru_cache(maxsize=8)
-def _group_columns_of(fanouts: tuple[tuple[str, tuple[int, ...]], ...], root_type: NodeType,
+def _group_columns_of(fanouts: _FanoutsKey, root_type: NodeType,
                       group_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_aggregate_group_columns` of hashable fanouts: once per model."""
     where = {g: j for j, g in enumerate(group_names)}
@@ -364,12 +371,11 @@ def _aggregate_groups(fanouts: Mapping[str, Sequence[int]], root_type: NodeType
     """Per neighbour-aggregate column (:func:`gnn.features.neighbour_aggregates.aggregate_names`
     order), the relation group (:data:`RELATION_GROUPS`) its neighbours are reached through, or
     ``None``: a hop-2 relation hangs under the hop-1 relation that reaches its source type."""
-    return _groups_of(tuple((k, tuple(v)) for k, v in sorted(fanouts.items())), root_type)
+    return _groups_of(_fanouts_key(fanouts), root_type)
 
 
 @functools.lru_cache(maxsize=8)
-def _groups_of(fanouts: tuple[tuple[str, tuple[int, ...]], ...], root_type: NodeType
-               ) -> tuple[str | None, ...]:
+def _groups_of(fanouts: _FanoutsKey, root_type: NodeType) -> tuple[str | None, ...]:
     """:func:`_aggregate_groups` of hashable fanouts: worked out once per model, not per
     verdict."""
     caps = dict(fanouts)
