@@ -72,6 +72,8 @@ def application_bodies(world: Path, n: int, seed: int) -> list[dict[str, Any]]:
         }
         if row["merchant_id"]:
             body["merchant_id"] = row["merchant_id"]
+        if row.get("term_months"):
+            body["term_months"] = row["term_months"]
         bodies.append(body)
     return bodies
 

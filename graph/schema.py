@@ -219,6 +219,7 @@ NODES: Final[tuple[NodeSpec, ...]] = (
             _p("product", "STRING", "bnpl, cash_loan, merchant_loan, sme_owner_loan"),
             _p("amount", "DOUBLE"),
             _p("currency", "STRING"),
+            _p("term_months", "INT64", "loan term in monthly instalments; null when not stated"),
             _p("ts", "INT64", "application time"),
             _p("lat", "DOUBLE"),
             _p("lon", "DOUBLE"),

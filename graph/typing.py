@@ -29,3 +29,15 @@ Product: TypeAlias = Literal["bnpl", "cash_loan", "merchant_loan", "sme_owner_lo
 """A credit product (the one declaration of the product list: its order is the feature code's)."""
 
 PRODUCTS: Final[tuple[Product, ...]] = get_args(Product)
+
+PRODUCT_TERMS: Final[dict[Product, tuple[int, ...]]] = {
+    "bnpl": (1, 3, 6), "cash_loan": (3, 6, 12), "merchant_loan": (3, 6),
+    "sme_owner_loan": (6, 12)}
+"""The terms each product offers, in monthly instalments (the one declaration: the simulator
+draws from them, the API accepts only them)."""
+
+
+def loan_term(product: Product, stated: int | None) -> int:
+    """The term an application is scored and stored with: the one it states, else its
+    product's longest (the probability of default then runs over the longest life)."""
+    return stated if stated is not None else max(PRODUCT_TERMS[product])

@@ -122,6 +122,9 @@ TABLES: Final[dict[str, pa.Schema]] = {
         _f("product", _S, "bnpl, cash_loan, merchant_loan or sme_owner_loan"),
         _f("amount", _D, "amount asked"),
         _f("currency", _S, "always CNY"),
+        _f("term_months", _I, "loan term in monthly instalments, one of the product's "
+           "(graph.typing.PRODUCT_TERMS); null when not stated (worlds written before it)",
+           nullable=True),
         _f("ts", _I, "application time"),
         _f("device_serial", _S, "device used, in clear"),
         _f("ip", _S, "IP used"),

@@ -23,7 +23,8 @@ neighbourhood moved the fraud and the default logit. Here those shares become
   ``USUAL_LOCATION`` when it lowered it). Labels the applicant does not carry give no reason.
 
 The product applied for is context, not a reason (its caps are the policy's reasons), so the
-``product_*`` columns give none. Every name here must be a column the model was trained on or a
+``product_*`` columns give none; nor does ``term_months``: the term says when a loan can
+default, not whether (the credit model spreads a loan's risk over it). Every name here must be a column the model was trained on or a
 group of :data:`gnn.attribution.RELATION_GROUPS`; tests/serving/test_explanations.py checks both
 ways, so a new feature without a family fails there, not in a verdict.
 """
@@ -47,7 +48,7 @@ _MERCHANT_SIZES: Final = ("micro", "small", "medium", "large", "unknown")
 _RISKY_IP_KIND: Final = "datacenter"
 
 IGNORED: Final = frozenset(("product_bnpl", "product_cash_loan", "product_merchant_loan",
-                            "product_sme_owner_loan"))
+                            "product_sme_owner_loan", "term_months"))
 """Root features that give no reason (module docstring)."""
 
 

@@ -117,8 +117,8 @@ def score_applications(model: ApplicationModel, graph: LendingGraph,
     q = ApplicationQueries.concat([ApplicationQueries.from_facts(
         graph, application_id=a.application_id, user_id=a.user_id, product=a.product,
         amount=a.amount, ts=a.ts, lat=a.lat, lon=a.lon, device_id=a.device_id, ip=a.ip,
-        merchant_id=a.merchant_id, phone_id=a.phone_id, address_id=a.address_id)
-        for a in applications])
+        merchant_id=a.merchant_id, phone_id=a.phone_id, address_id=a.address_id,
+        term_months=a.term) for a in applications])
     prepared = model.prepare_applications(graph, q)
     roots: list[RootAttribution] | None = None
     if explain is None:

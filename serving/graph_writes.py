@@ -64,6 +64,7 @@ def to_facts(app: ApplicationCreate, pseudonymiser: Pseudonymiser) -> Applicatio
         address_id=None if app.address is None else pseudonymiser.hash("address", app.address),
         phone_id=None if app.phone is None else pseudonymiser.hash("phone", app.phone),
         merchant_id=app.merchant_id,
+        term_months=app.term_months,
     )
 
 
@@ -85,6 +86,8 @@ def canonical_request(facts: ApplicationFacts) -> dict[str, Any]:
         "phone_id": facts.phone_id,
         "merchant_id": facts.merchant_id,
         "ts": facts.ts,
+        # NOTE: only when stated, so a request without it hashes as it did before terms
+        **({} if facts.term_months is None else {"term_months": facts.term_months}),
     }
 
 
@@ -98,8 +101,8 @@ def application_ops(facts: ApplicationFacts, verdict_row: Mapping[str, Any],
     then: list[Op] = [
         _nodes("Application", [{
             "id": facts.application_id, "product": facts.product, "amount": facts.amount,
-            "currency": facts.currency, "ts": facts.ts, "lat": facts.lat, "lon": facts.lon,
-            "decision": str(verdict_row["decision"]),
+            "currency": facts.currency, "term_months": facts.term, "ts": facts.ts,
+            "lat": facts.lat, "lon": facts.lon, "decision": str(verdict_row["decision"]),
         }]),
         _nodes("Device", [{"id": facts.device_id, "masked": facts.device_masked}]),
         _nodes("IP", [_ip_row(facts.ip, facts.ip_masked)]),

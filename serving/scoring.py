@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias, runtime_checkable
 
 from graph import GraphStore
-from graph.typing import PRODUCTS, Product
+from graph.typing import PRODUCTS, Product, loan_term
 
 FeatureValue: TypeAlias = float | int | str | bool | None
 
@@ -41,6 +41,8 @@ class ApplicationFacts:
             (default: ``None``)
         ip_masked (str, optional): the IP's network for display (``10.12.0.0/24``).
             (default: ``None``)
+        term_months (int, optional): the loan term the application states, in monthly
+            instalments; :attr:`term` is the one it is scored with. (default: ``None``)
     """
 
     application_id: str
@@ -59,6 +61,13 @@ class ApplicationFacts:
     phone_id: str | None = None
     merchant_id: str | None = None
     ip_masked: str | None = None
+    term_months: int | None = None
+
+    @property
+    def term(self) -> int:
+        """The term scored and stored: :attr:`term_months`, else the product's longest
+        (:func:`graph.typing.loan_term`)."""
+        return loan_term(self.product, self.term_months)
 
 
 @dataclass(frozen=True)

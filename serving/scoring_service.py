@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from graph import GraphError, GraphNode, GraphStore, Pseudonymiser
+from graph.typing import PRODUCT_TERMS
 from serving.champion_challenger import ChampionVerdict
 from serving.errors import IdempotencyConflictError, InvalidFieldError
 from serving.graph_writes import (
@@ -116,6 +117,10 @@ class ScoringService:
         if app.currency != self.policy.currency:
             raise InvalidFieldError(("body", "currency"),
                                     f"must be {self.policy.currency}", app.currency)
+        if app.term_months is not None and app.term_months not in PRODUCT_TERMS[app.product]:
+            raise InvalidFieldError(("body", "term_months"), "must be one of "
+                                    f"{', '.join(map(str, PRODUCT_TERMS[app.product]))} for "
+                                    f"product {app.product}", app.term_months)
         if app.product in ("bnpl", "merchant_loan") and app.merchant_id is None:
             raise InvalidFieldError(("body", "merchant_id"),
                                     f"is required for product {app.product}", None)

@@ -65,7 +65,7 @@ _SCHEMAS: Final[dict[str, dict[str, str]]] = {
     "applications": {
         "user": "i4", "product": "i1", "amount": "f8", "ts": "i8", "device": "i4", "ip": "i4",
         "lat": "f8", "lon": "f8", "merchant": "i4", "pattern": "i1", "group": "i4",
-        "default_prob": "f4",
+        "default_prob": "f4", "term": "i1",
     },
     "repayments": {
         "user": "i4", "application": "i8", "due_ts": "i8", "ts": "i8", "amount": "f8",

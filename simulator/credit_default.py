@@ -14,15 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator._builder import BNPL, CASH_LOAN, DAY, MERCHANT_LOAN, WorldBuilder
+from graph.typing import PRODUCT_TERMS, PRODUCTS
+from simulator._builder import BNPL, CASH_LOAN, DAY, MERCHANT_LOAN, SME_OWNER_LOAN, WorldBuilder
 from simulator._sampling import rank_within
 
-_INSTALMENTS = {  # product -> (choices, probabilities); monthly instalments
-    BNPL: ((1, 3, 6), (0.5, 0.3, 0.2)),
-    CASH_LOAN: ((3, 6, 12), (0.4, 0.4, 0.2)),
-    MERCHANT_LOAN: ((3, 6), (0.5, 0.5)),
+_TERM_PROBS = {  # product -> probability of each of its terms (graph.typing.PRODUCT_TERMS)
+    BNPL: (0.5, 0.3, 0.2),
+    CASH_LOAN: (0.4, 0.4, 0.2),
+    MERCHANT_LOAN: (0.5, 0.5),
+    SME_OWNER_LOAN: (0.5, 0.5),
 }
-_SME = ((6, 12), (0.5, 0.5))
 _MONTH = 30 * DAY
 STATUSES = ("on_time", "late", "missed")
 
@@ -125,9 +126,12 @@ def _write_repayments(b: WorldBuilder, rng: np.random.Generator, funded: np.ndar
     n = len(funded)
     n_inst = np.empty(n, dtype=np.int64)
     for p in range(4):
-        choices, probs = _INSTALMENTS.get(p, _SME)
         sel = product == p
-        n_inst[sel] = rng.choice(choices, size=int(sel.sum()), p=probs)
+        n_inst[sel] = rng.choice(PRODUCT_TERMS[PRODUCTS[p]], size=int(sel.sum()),
+                                 p=_TERM_PROBS[p])
+    # NOTE: the term is the application's (the applicant chose it), funded or not; drawn here,
+    # after the default, because it does not change whether a loan defaults, only when.
+    b.applications.update("term", np.arange(n), n_inst)
     loans = np.flatnonzero(funded)
     # First missed instalment of a defaulting loan: fraud at once, honest anywhere.
     k_miss = np.where(fraud, np.where(rng.random(n) < 0.8, 1, 2),

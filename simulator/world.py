@@ -319,6 +319,7 @@ def _finalise(b: WorldBuilder, loans: object, sales: object, labels: object,
                                                             .astype(np.int64)),
         "amount": a["amount"], "currency": Ref(pa.array(["CNY"]), np.zeros(len(app_order),
                                                                            np.int64)),
+        "term_months": a["term"].astype(np.int64),
         "ts": a["ts"], "device_serial": Ref(serials, a["device"]), "ip": Ref(ip_text, a["ip"]),
         "lat": a["lat"], "lon": a["lon"], "merchant_id": Ref(merchant_ids, a["merchant"]),
     }, app_order)

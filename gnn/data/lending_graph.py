@@ -129,7 +129,8 @@ _EVENT_COLUMNS: Final[dict[str, dict[str, Any]]] = {
 _ATTRS: Final[dict[NodeType, dict[str, tuple[Any, Any]]]] = {
     # attribute -> (dtype, default)
     "Application": {"ts": (np.int64, 0), "product": (np.int8, len(PRODUCTS)),
-                    "amount": (np.float64, np.nan), "lat": (np.float64, np.nan),
+                    "amount": (np.float64, np.nan), "term_months": (np.int64, 0),
+                    "lat": (np.float64, np.nan),
                     "lon": (np.float64, np.nan), "user": (np.int64, -1),
                     "device": (np.int64, -1), "ip": (np.int64, -1), "merchant": (np.int64, -1)},
     "User": {"created_at": (np.int64, NEVER), "home_lat": (np.float64, np.nan),

@@ -93,6 +93,18 @@ def loan_periods(graph: LendingGraph, applications: np.ndarray, cut: int, *,
     return LoanPeriods(apps[loan], j, y)
 
 
+def term_periods(term_months: np.ndarray) -> np.ndarray:
+    """Periods a loan of ``term_months`` monthly instalments can default in: period 0, the
+    instalments' months and the month until a missed one shows as default (the ledger marks
+    it 30 days after the due date), so ``term + 2``; ``0`` for a term not stated.
+
+    NOTE: instalment ``k`` falls due at the end of period ``k - 1``; missed, its default shows
+    in period ``k + 1``; the last instalment's in period ``term + 1``.
+    """
+    t = np.asarray(term_months, dtype=np.int64)
+    return np.where(t > 0, t + 2, 0)
+
+
 def term_pd(hazard: np.ndarray) -> np.ndarray:
     """Probability of default over the periods: ``1 - prod_j (1 - h_j)``.
 
@@ -104,4 +116,5 @@ def term_pd(hazard: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 - np.exp(np.log1p(-np.minimum(h, 1 - 1e-12)).sum(axis=1)))
 
 
-__all__ = ["LoanPeriods", "PERIOD_DAYS", "funded_before", "loan_periods", "term_pd"]
+__all__ = ["LoanPeriods", "PERIOD_DAYS", "funded_before", "loan_periods", "term_pd",
+           "term_periods"]

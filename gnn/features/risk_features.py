@@ -196,6 +196,10 @@ def window_counts(
     return np.asarray(out, dtype=np.int64)
 
 
+_OPTIONAL_FACTS: Final = ("phone", "address", "term_months")
+"""The facts an :class:`ApplicationQueries` may leave out (``None``)."""
+
+
 @dataclass(frozen=True)
 class ApplicationQueries:
     """Applications to score, by their facts (from the graph, or from a request).
@@ -211,6 +215,8 @@ class ApplicationQueries:
         phone, address (np.ndarray, optional): int64 positions of the phone and address the
             application declares (``-1`` none: an application of the graph, whose applicant's
             phones and addresses are its edges already; ``-2`` new). (default: none)
+        term_months (np.ndarray, optional): int64 loan term in monthly instalments, ``0``
+            not stated. (default: none stated)
     """
 
     key: np.ndarray
@@ -229,6 +235,7 @@ class ApplicationQueries:
     merchant_key: np.ndarray
     phone: np.ndarray | None = None
     address: np.ndarray | None = None
+    term_months: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -249,6 +256,7 @@ class ApplicationQueries:
             device=a["device"][p], ip=a["ip"][p], merchant=a["merchant"][p],
             user_key=keys("User", a["user"][p]), device_key=keys("Device", a["device"][p]),
             ip_key=keys("IP", a["ip"][p]), merchant_key=keys("Merchant", a["merchant"][p]),
+            term_months=a["term_months"][p],
         )
 
     @classmethod
@@ -256,7 +264,7 @@ class ApplicationQueries:
         cls, graph: LendingGraph, *, application_id: str, user_id: str, product: str,
         amount: float, ts: int, lat: float, lon: float, device_id: str | None,
         ip: str | None, merchant_id: str | None, phone_id: str | None = None,
-        address_id: str | None = None,
+        address_id: str | None = None, term_months: int | None = None,
     ) -> ApplicationQueries:
         """One application as a request states it; unknown entities become :data:`NEW`."""
 
@@ -279,11 +287,13 @@ class ApplicationQueries:
             user_key=key(user_id), device_key=key(device_id), ip_key=key(ip),
             merchant_key=key(merchant_id), phone=np.array([pos("Phone", phone_id)]),
             address=np.array([pos("Address", address_id)]),
+            term_months=np.array([term_months or 0], dtype=np.int64),
         )
 
     def _declared(self, name: str) -> np.ndarray:
         value = getattr(self, name)
-        return np.full(len(self), -1, dtype=np.int64) if value is None else value
+        missing = 0 if name == "term_months" else -1
+        return np.full(len(self), missing, dtype=np.int64) if value is None else value
 
     def take(self, index: np.ndarray) -> ApplicationQueries:
         return ApplicationQueries(**{
@@ -296,8 +306,8 @@ class ApplicationQueries:
         if not parts:
             raise ValueError("concat needs at least one ApplicationQueries")
         out = {k: np.concatenate([getattr(p, k) for p in parts])
-               for k in cls.__dataclass_fields__ if k not in ("phone", "address")}
-        for k in ("phone", "address"):
+               for k in cls.__dataclass_fields__ if k not in _OPTIONAL_FACTS}
+        for k in _OPTIONAL_FACTS:
             out[k] = np.concatenate([p._declared(k) for p in parts])
         return cls(**out)
 
@@ -818,6 +828,7 @@ class RiskFeatures:
         for i, p in enumerate(PRODUCTS):
             add(f"product_{p}", apps.product == i, "own")
         add("log_amount", _log1p(apps.amount), "own")
+        add("term_months", apps._declared("term_months"), "own")
         user = apps.user
         # amount against the applicant's own orders and earlier applications
         o = g.events["orders"]

@@ -14,8 +14,17 @@ too: in log-odds, by :attr:`tail_spread` per period after the last learned one (
 spreads across applicants of the last two learned periods' log-odds, at most 1), around the
 product's mean log-odds of the last learned period (:attr:`tail_centre`): the first months
 that can be learned mix fraud, which defaults at once, and short loans, which can only default
-early, so an applicant's early spread overstates its later one. The application does not name
-its term, so the probability is over the product's mix of terms as funded.
+early, so an applicant's early spread overstates its later one.
+
+The application names its term (the root feature :data:`TERM_FEATURE`): the learner reads it
+as an input, so a short loan's early default is told apart from a long loan's, and a loan's
+hazard is zero after the periods its term can default in
+(:func:`gnn.data.loan_periods.term_periods`). An application that does not state it (``0``)
+gets every period, over the product's mix of terms as funded. Where the model was trained so
+(:attr:`term_offset`), the learner's log-odds carry ``-log(term)`` as an offset: a loan's risk
+spread over its instalments, so the trees learn the risk every term shares and the term tells
+only *when*. Last, the probability's log-odds go through a map fitted on matured loans
+(:meth:`recalibrate`: the slope that corrects the spread the extrapolated periods leave).
 
 Inputs (:func:`credit_inputs`): the application's root features the model was trained on
 (:attr:`feature_names`) and, where :attr:`gnn_inputs` says so, the GNN's fraud and default
@@ -29,7 +38,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from gnn.data.loan_periods import term_pd
+from gnn.data.loan_periods import term_pd, term_periods
 from gnn.errors import ModelError
 from gnn.train.calibration import Calibrator
 
@@ -37,6 +46,8 @@ GNN_INPUTS: Final[tuple[str, ...]] = ("gnn_fraud_logit", "gnn_pd_logit")
 PRODUCT_FEATURES: Final[tuple[str, ...]] = ("product_bnpl", "product_cash_loan",
                                             "product_merchant_loan", "product_sme_owner_loan")
 """The root features that one-hot the product, in :data:`graph.typing.PRODUCTS` order."""
+TERM_FEATURE: Final = "term_months"
+"""The root feature that holds the loan's term in monthly instalments (``0`` not stated)."""
 
 
 def credit_inputs(root_x: np.ndarray, root_names: Sequence[str], feature_names: Sequence[str],
@@ -85,13 +96,18 @@ class CreditHazardModel:
             ``tail_centre``. (default: ``1``, no narrowing)
         tail_centre (Sequence[float], optional): per product, the log-odds (before ``shift``)
             the tail narrows towards; ``None`` for no narrowing. (default: ``None``)
+        term_offset (bool, optional): add :meth:`offset` (``-log(term)``) to the learner's
+            raw log-odds. (default: ``False``)
+        pd_slope, pd_intercept (float, optional): the map of the probability's log-odds
+            fitted on matured loans (:meth:`recalibrate`). (default: ``1``, ``0``)
     """
 
     def __init__(self, booster: str, calibrator: Calibrator, feature_names: Sequence[str],
                  gnn_inputs: Sequence[str], fit_periods: int, periods: int,
                  tail_ratio: Sequence[float], reference_period: int,
                  shift: float = 0.0, tail_spread: float = 1.0,
-                 tail_centre: Sequence[float] | None = None) -> None:
+                 tail_centre: Sequence[float] | None = None, term_offset: bool = False,
+                 pd_slope: float = 1.0, pd_intercept: float = 0.0) -> None:
         import lightgbm as lgb
 
         if not 1 <= fit_periods <= periods:
@@ -122,6 +138,13 @@ class CreditHazardModel:
                             else np.asarray(tail_centre, dtype=np.float64))
         self._product = [self.feature_names.index(p) if p in self.feature_names else -1
                          for p in PRODUCT_FEATURES]
+        self._term = (self.feature_names.index(TERM_FEATURE) if TERM_FEATURE in
+                      self.feature_names else -1)
+        self.term_offset = bool(term_offset) and self._term >= 0
+        if not pd_slope > 0:
+            raise ValueError(f"pd_slope must be positive, got {pd_slope}")
+        self.pd_slope = float(pd_slope)
+        self.pd_intercept = float(pd_intercept)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(inputs={len(self.input_names)}, "
@@ -146,7 +169,7 @@ class CreditHazardModel:
         j = np.broadcast_to(np.minimum(np.asarray(period), self.fit_periods - 1),
                             (x.shape[0],)).astype(np.float64)
         raw = self.booster.predict(np.column_stack([x, j]), raw_score=True, num_threads=1)
-        p = self.calibrator(np.asarray(raw, dtype=np.float64))
+        p = self.calibrator(np.asarray(raw, dtype=np.float64) + self.offset(x))
         p = np.clip(p, 1e-9, 1 - 1e-9)
         return np.asarray(np.log(p / (1 - p)) + self.shift)
 
@@ -163,9 +186,31 @@ class CreditHazardModel:
                                  np.repeat(np.arange(self.fit_periods), r)
                                  ).reshape(self.fit_periods, r)
 
+    def offset(self, x: np.ndarray) -> np.ndarray:
+        """Per row, what the term adds to the learner's raw log-odds: ``-log(term)`` where
+        :attr:`term_offset` (a loan's risk spread over its instalments), else ``0`` ``[R]``."""
+        if not self.term_offset:
+            return np.zeros(x.shape[0])
+        return term_offset(x[:, self._term])
+
+    def term_periods(self, x: np.ndarray) -> np.ndarray:
+        """Per row of inputs ``x``, the periods its term can default in; :attr:`periods` where
+        the term is not stated or the model does not read it ``[R]`` int64."""
+        if self._term < 0:
+            return np.full(x.shape[0], self.periods, dtype=np.int64)
+        n = term_periods(np.rint(x[:, self._term]))
+        return np.where(n > 0, np.minimum(n, self.periods), self.periods)
+
     def hazards(self, x: np.ndarray) -> np.ndarray:
-        """Hazard per period ``[R, periods]``: learned, then the product's tail."""
+        """Hazard per period ``[R, periods]``: learned, then the product's tail; zero after
+        the periods the loan's term can default in."""
         x = np.asarray(x, dtype=np.float64)
+        h = self._hazards(x)
+        if self._term < 0:
+            return h
+        return np.where(np.arange(self.periods)[None] < self.term_periods(x)[:, None], h, 0.0)
+
+    def _hazards(self, x: np.ndarray) -> np.ndarray:
         logits = self._learned_logits(x)
         learned = _sigmoid(logits.T)
         tail = self.periods - self.fit_periods
@@ -193,7 +238,15 @@ class CreditHazardModel:
         x = np.asarray(x, dtype=np.float64)
         if x.shape[0] == 0:
             return np.zeros(0)
-        return term_pd(self.hazards(x))
+        return self.recalibrate(term_pd(self.hazards(x)))
+
+    def recalibrate(self, pd: np.ndarray) -> np.ndarray:
+        """The probability over the loan's life through the map fitted on matured loans:
+        ``sigmoid(pd_slope * logit(pd) + pd_intercept)`` (the identity by default)."""
+        if self.pd_slope == 1.0 and self.pd_intercept == 0.0:
+            return pd
+        p = np.clip(pd, 1e-12, 1 - 1e-12)
+        return _sigmoid(self.pd_slope * np.log(p / (1 - p)) + self.pd_intercept)
 
     def contributions(self, x: np.ndarray, pd: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -219,6 +272,9 @@ class CreditHazardModel:
                                                    num_threads=1))
         slope = self.calibrator.slope
         shares = contrib[:, :x.shape[1]] * slope
+        # NOTE: the term's offset stays in the baseline: it moves the reference period's hazard
+        # (-log(term)) but hardly the probability over the term's periods, which it spreads over
+        shares *= self.pd_slope
         pd = np.clip(self.predict(x) if pd is None else np.asarray(pd, dtype=np.float64),
                      1e-9, 1 - 1e-9)
         return shares, np.log(pd / (1 - pd)) - shares.sum(axis=1)
@@ -230,7 +286,9 @@ class CreditHazardModel:
                 "tail_ratio": self.tail_ratio.tolist(),
                 "reference_period": self.reference_period, "shift": self.shift,
                 "tail_spread": self.tail_spread,
-                "tail_centre": None if self.tail_centre is None else self.tail_centre.tolist()}
+                "tail_centre": None if self.tail_centre is None else self.tail_centre.tolist(),
+                "term_offset": self.term_offset, "pd_slope": self.pd_slope,
+                "pd_intercept": self.pd_intercept}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> CreditHazardModel:
@@ -238,7 +296,8 @@ class CreditHazardModel:
                    state["feature_names"], state["gnn_inputs"], state["fit_periods"],
                    state["periods"], state["tail_ratio"], state["reference_period"],
                    state.get("shift", 0.0), state.get("tail_spread", 1.0),
-                   state.get("tail_centre"))
+                   state.get("tail_centre"), state.get("term_offset", False),
+                   state.get("pd_slope", 1.0), state.get("pd_intercept", 0.0))
 
 
 _ONE_CALL_ROWS: Final = 4096
@@ -246,8 +305,16 @@ _ONE_CALL_ROWS: Final = 4096
 call."""
 
 
+def term_offset(term_months: np.ndarray) -> np.ndarray:
+    """``-log(term)`` per loan, ``0`` where the term is not stated: the offset of the hazard's
+    log-odds that spreads a loan's risk over its instalments."""
+    t = np.rint(np.asarray(term_months, dtype=np.float64))
+    return np.asarray(np.where(t > 0, -np.log(np.maximum(t, 1.0)), 0.0))
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 
-__all__ = ["CreditHazardModel", "GNN_INPUTS", "PRODUCT_FEATURES", "credit_inputs"]
+__all__ = ["CreditHazardModel", "GNN_INPUTS", "PRODUCT_FEATURES", "TERM_FEATURE",
+           "credit_inputs", "term_offset"]

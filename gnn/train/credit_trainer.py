@@ -22,6 +22,13 @@
   (:func:`tail_spread`, no label read).
 * Inputs: the application root features of the chosen groups and, optionally, the GNN's
   logits (:data:`gnn.nn.credit_hazard.GNN_INPUTS`).
+* Term: where the application's term is an input, the hazard's log-odds carry ``-log(term)``
+  as an offset (a loan's risk spread over its instalments), the tail is measured on the loans
+  whose term reaches the last learned period, the level's target is per term, and the loans of
+  held-out applicants whose every default period ended before the cut (their outcome known:
+  the one-instalment loans of the window's first weeks) fit the slope of the probability's
+  log-odds, the level kept (:func:`matured_slope`): the extrapolated periods leave the
+  probabilities too spread.
 """
 
 from __future__ import annotations
@@ -34,9 +41,11 @@ from typing import Any
 import numpy as np
 
 from gnn.data.lending_graph import LendingGraph
-from gnn.data.loan_periods import LoanPeriods, loan_periods
+from gnn.data.loan_periods import (DAY, PERIOD_DAYS, LoanPeriods, funded_before, loan_periods,
+                                   term_periods)
 from gnn.errors import ModelError
-from gnn.nn.credit_hazard import PRODUCT_FEATURES, CreditHazardModel
+from gnn.nn.credit_hazard import (PRODUCT_FEATURES, TERM_FEATURE, CreditHazardModel,
+                                  term_offset)
 from gnn.train.calibration import Calibrator
 
 logger = logging.getLogger(__name__)
@@ -68,6 +77,14 @@ class CreditTrainConfig:
             (default: ``15``, ``200``, ``0.03``)
         narrow_tail (bool): narrow the applicants' spread after the learned periods at the
             rate measured between the last two (:func:`tail_spread`). (default: ``True``)
+        term_offset (bool): where the term is an input, offset the hazard's log-odds by
+            ``-log(term)``: a loan's risk spread over its instalments, so the trees learn the
+            risk shared by every term. (default: ``True``)
+        matured_slope (bool): where the term is an input and ``min_matured_defaults``
+            defaults show among the matured loans of held-out applicants, map the
+            probability's log-odds by the slope fitted on them, the level kept
+            (:func:`matured_slope`). (default: ``True``)
+        min_matured_defaults (int): see ``matured_slope``. (default: ``30``)
         seed (int): seed of the trees and the hold-out hash. (default: ``0``)
         threads (int): LightGBM threads. (default: ``1``)
     """
@@ -82,6 +99,9 @@ class CreditTrainConfig:
     min_child_samples: int = 200
     learning_rate: float = 0.03
     narrow_tail: bool = True
+    term_offset: bool = True
+    matured_slope: bool = True
+    min_matured_defaults: int = 30
     seed: int = 0
     threads: int = 1
 
@@ -135,12 +155,15 @@ def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequenc
         verbose=-1)
     # NOTE: no class weight: the trees' log-odds stay those of the hazard, so the Platt map
     # only corrects, and the periods' hazards stay comparable.
-    model.fit(x[fit], rows.event[fit], eval_X=(x[cal],), eval_y=(rows.event[cal],),
+    offset = (term_offset(x_apps[rows.application, list(input_names).index(TERM_FEATURE)])
+               if config.term_offset and TERM_FEATURE in input_names else np.zeros(len(rows)))
+    model.fit(x[fit], rows.event[fit], init_score=offset[fit], eval_X=(x[cal],),
+              eval_y=(rows.event[cal],), eval_init_score=[offset[cal]],
               eval_metric="binary_logloss", feature_name=[*input_names, "period"],
               callbacks=[lgb.early_stopping(100, verbose=False)])
     booster = model.booster_
     raw = np.asarray(booster.predict(x[cal], raw_score=True, num_iteration=model.best_iteration_),
-                     dtype=np.float64)
+                     dtype=np.float64) + offset[cal]
     calibrator = Calibrator("platt").fit(raw, rows.event[cal])
     text = booster.model_to_string(num_iteration=model.best_iteration_)
     return CreditHazardModel(text, calibrator, feature_names, gnn_inputs, fit_periods,
@@ -148,18 +171,24 @@ def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequenc
                              _tail_ratios(rows if tail_rows is None else LoanPeriods(
                                  rows.application[tail_rows], rows.period[tail_rows],
                                  rows.event[tail_rows]), x_apps, input_names, fit_periods),
-                             int(np.argmax(events[:fit_periods])))
+                             int(np.argmax(events[:fit_periods])),
+                             term_offset=config.term_offset)
 
 
 def _tail_ratios(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
-                 fit_periods: int, min_events: int = 10) -> list[float]:
+                 fit_periods: int, min_events: int = 10, *,
+                 by_product: bool = True) -> list[float]:
     """Per product, the observed hazard of the last learned period over the one before (the
-    pooled ratio for a product with too few defaults in either; 1 at most; 0, no tail, when
-    not even the pooled ratio can be measured: a ratio guessed at 1 would carry one noisy
-    period's hazard over every later month)."""
+    pooled ratio for a product with too few defaults in either, or for every product when not
+    ``by_product``; 1 at most; 0, no tail, when not even the pooled ratio can be measured: a
+    ratio guessed at 1 would carry one noisy period's hazard over every later month)."""
     if fit_periods < 2:
         return [0.0] * len(PRODUCT_FEATURES)
-    last, before = rows.period == fit_periods - 1, rows.period == fit_periods - 2
+    # NOTE: a loan whose term ends before the last learned period cannot default in it; its
+    # rows would read as a falling hazard, so only loans that reach it compare the two.
+    reach = _reaches(x_apps[rows.application], input_names, fit_periods)
+    last = (rows.period == fit_periods - 1) & reach
+    before = (rows.period == fit_periods - 2) & reach
 
     def ratio(sel: np.ndarray) -> float | None:
         e1, e0 = rows.event[sel & last].sum(), rows.event[sel & before].sum()
@@ -171,10 +200,19 @@ def _tail_ratios(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[st
     out = []
     for name in PRODUCT_FEATURES:
         r = None
-        if name in input_names:
+        if by_product and name in input_names:
             r = ratio(x_apps[rows.application, list(input_names).index(name)] > 0.5)
         out.append(min(1.0, r if r is not None else (pooled if pooled is not None else 0.0)))
     return out
+
+
+def _reaches(x: np.ndarray, input_names: Sequence[str], fit_periods: int) -> np.ndarray:
+    """Bool per row of inputs ``x``: the loan's term can default in the last learned period
+    (every row where the term is not an input or not stated)."""
+    if TERM_FEATURE not in input_names:
+        return np.ones(x.shape[0], dtype=bool)
+    n = term_periods(np.rint(x[:, list(input_names).index(TERM_FEATURE)]))
+    return np.asarray((n == 0) | (n >= fit_periods))
 
 
 def cohort_pd(rows: LoanPeriods, periods: int, fit_periods: int, tail_ratio: float) -> float:
@@ -184,6 +222,78 @@ def cohort_pd(rows: LoanPeriods, periods: int, fit_periods: int, tail_ratio: flo
          for j in range(fit_periods)]
     h += [h[-1] * tail_ratio ** k for k in range(1, periods - fit_periods + 1)]
     return float(1.0 - np.prod(1.0 - np.asarray(h)))
+
+
+def level_target(rows: LoanPeriods, x: np.ndarray, input_names: Sequence[str], periods: int,
+                 fit_periods: int, recent: np.ndarray) -> float:
+    """What the ``recent`` applications should default on average: the cohort probability of
+    the loans behind ``rows`` (:func:`cohort_pd`, the pooled tail ratio), per term where the
+    term is an input (the loans of each term over the periods it can default in, weighted by
+    the recent applications' terms; the whole cohort for those that state none).
+    """
+    pooled = _tail_ratios(rows, x, input_names, fit_periods, by_product=False)[0]
+    everyone = cohort_pd(rows, periods, fit_periods, pooled)
+    if TERM_FEATURE not in input_names or not np.any(recent):
+        return everyone
+    term = np.rint(x[:, list(input_names).index(TERM_FEATURE)]).astype(np.int64)
+    row_term = term[rows.application]
+    per_app = np.full(x.shape[0], everyone)
+    for t in np.unique(term[recent]):
+        sel = row_term == t
+        if t > 0 and sel.any():
+            own = LoanPeriods(rows.application[sel], rows.period[sel], rows.event[sel])
+            per_app[term == t] = cohort_pd(own, int(term_periods(t)), min(
+                fit_periods, int(term_periods(t))), pooled)
+    return float(per_app[recent].mean())
+
+
+def matured_loans(graph: LendingGraph, apps: np.ndarray, cut: int, input_names: Sequence[str],
+                  x: np.ndarray, config: CreditTrainConfig) -> np.ndarray:
+    """Bool per application: a funded loan of a held-out applicant (:func:`holdout_users`)
+    whose every period its term can default in ended before ``cut``: its outcome is known.
+    None where the term is not an input."""
+    if TERM_FEATURE not in input_names:
+        return np.zeros(apps.shape[0], dtype=bool)
+    a = graph.attrs["Application"]
+    reach = term_periods(np.rint(x[:, list(input_names).index(TERM_FEATURE)]))
+    return np.asarray(funded_before(graph, cut)[apps] & (reach > 0)
+                      & holdout_users(a["user"][apps], config.holdout_share, config.seed)
+                      & (cut - a["ts"][apps] >= reach * PERIOD_DAYS * DAY))
+
+
+def matured_slope(model: CreditHazardModel, x: np.ndarray, defaulted: np.ndarray) -> float:
+    """The slope of a logistic fit of ``defaulted`` on the log-odds of the model's probability
+    of ``x`` (matured loans): below 1 where the model's probabilities are too spread.
+    Clipped to ``[0.25, 1.5]``."""
+    from sklearn.linear_model import LogisticRegression
+
+    base = model.pd_slope, model.pd_intercept
+    model.pd_slope, model.pd_intercept = 1.0, 0.0
+    try:
+        p = np.clip(model.predict(x), 1e-12, 1 - 1e-12)
+    finally:
+        model.pd_slope, model.pd_intercept = base
+    z = np.log(p / (1 - p)).reshape(-1, 1)
+    fit = LogisticRegression(C=1e6, max_iter=1000).fit(z, np.asarray(defaulted, dtype=int))
+    return float(np.clip(fit.coef_[0, 0], 0.25, 1.5))
+
+
+def recalibration_intercept(model: CreditHazardModel, x_recent: np.ndarray,
+                            target: float) -> float:
+    """The :attr:`~CreditHazardModel.pd_intercept` that keeps the mean probability of
+    ``x_recent`` at ``target`` under the model's slope (bisection)."""
+    if x_recent.shape[0] == 0 or not 0 < target < 1:
+        return 0.0
+    base = model.pd_intercept
+    lo, hi = -10.0, 10.0
+    for _ in range(50):
+        model.pd_intercept = (lo + hi) / 2
+        if model.predict(x_recent).mean() < target:
+            lo = model.pd_intercept
+        else:
+            hi = model.pd_intercept
+    model.pd_intercept = base
+    return (lo + hi) / 2
 
 
 def tail_spread(model: CreditHazardModel, x: np.ndarray) -> tuple[float, list[float]]:
@@ -196,6 +306,7 @@ def tail_spread(model: CreditHazardModel, x: np.ndarray) -> tuple[float, list[fl
     development world (seed 9) the spread narrowed from 0.82 (period 2) to 0.69 (period 3).
     """
     last = model.fit_periods - 1
+    x = x[_reaches(x, model.feature_names, model.fit_periods)]
     if last < 1 or x.shape[0] < 2:
         return 1.0, [0.0] * len(PRODUCT_FEATURES)
     base = model.shift
@@ -313,16 +424,25 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
             "period after the learned ones")
     if recent_from is not None:
         h_rows = LoanPeriods(rows.application[honest], rows.period[honest], rows.event[honest])
-        pooled = _tail_ratios(h_rows, x, [], model.fit_periods)[0]
-        target = cohort_pd(h_rows, model.periods, model.fit_periods, pooled)
+        target = level_target(h_rows, x, names, model.periods, model.fit_periods, recent)
         model.shift = level_shift(model, x[recent], target)
         say(f"credit model level: default probability {target:.4f} of the loans not labelled "
             f"fraud, shift {model.shift:+.3f} on {int(recent.sum())} recent applications "
             "neither labelled nor scored fraud")
+        matured = matured_loans(graph, apps, cut, names, x, cfg)
+        defaulted = graph.default_at["Application"][apps][matured] < cut
+        if cfg.matured_slope and defaulted.sum() >= cfg.min_matured_defaults:
+            slope = matured_slope(model, x[matured], defaulted)
+            model.pd_slope = slope
+            model.pd_intercept = recalibration_intercept(model, x[recent], target)
+            say(f"credit model spread: slope {slope:.3f} of the log-odds on {int(matured.sum())}"
+                " matured loans of held-out applicants, intercept "
+                f"{model.pd_intercept:+.3f} keeping the level")
     say(f"credit model: {len(rows)} loan periods ({int(rows.event.sum())} defaults) of "
         f"{np.unique(rows.application).size} loans, {model!r}")
     return model
 
 
 __all__ = ["CreditTrainConfig", "cohort_pd", "credit_rows", "fit_credit_model", "holdout_users",
-           "level_applications", "level_shift", "tail_spread", "train_credit_model"]
+           "level_applications", "level_shift", "level_target", "matured_loans",
+           "matured_slope", "recalibration_intercept", "tail_spread", "train_credit_model"]

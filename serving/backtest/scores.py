@@ -161,4 +161,5 @@ def _facts(graph: LendingGraph, position: int, currency: str) -> ApplicationFact
         user_id=node("User", "user") or "", device_id=node("Device", "device") or "",
         device_masked="", ip=node("IP", "ip") or "", lat=float(a["lat"][position]),
         lon=float(a["lon"][position]), ts=int(a["ts"][position]),
-        merchant_id=node("Merchant", "merchant"))
+        merchant_id=node("Merchant", "merchant"),
+        term_months=int(a["term_months"][position]) or None)

@@ -230,13 +230,13 @@ def _examples(world_dir: Path) -> list[_Example]:
 
     ordinary = {
         "application_id": f"demo-{run}-{uid}-1", "product": "bnpl", "amount": 299.0,
-        "currency": "CNY", "user_id": uid, "device_id": last["device_serial"],
+        "term_months": 3, "currency": "CNY", "user_id": uid, "device_id": last["device_serial"],
         "ip": last["ip"], "geo": {"lat": last["lat"], "lon": last["lon"]},
         "merchant_id": merchant, "applied_at": _iso(t),
     }
     takeover = {
         **ordinary, "application_id": f"demo-{run}-{uid}-2", "product": "cash_loan",
-        "amount": 40000.0, "merchant_id": None, "device_id": device, "ip": far_ip,
+        "amount": 40000.0, "term_months": 12, "merchant_id": None, "device_id": device, "ip": far_ip,
         "geo": {"lat": lat, "lon": lon, "city": city},
         "applied_at": _iso(t + 1800),
     }
@@ -311,7 +311,8 @@ def ring_steps(world_dir: Path, *, members: int = 6, label_after: int = 3) -> li
         login = {"type": "login", "event_id": f"demo-{run}-{user}-login", "user_id": user,
                  "ts": _iso(ts - 120), "device_id": device, "ip": ip, "lat": lat, "lon": lon}
         body = {"application_id": f"demo-{run}-{user}-app", "product": "cash_loan",
-                "amount": 3000.0 + 100 * i, "currency": "CNY", "user_id": user,
+                "amount": 3000.0 + 100 * i, "term_months": 6, "currency": "CNY",
+                "user_id": user,
                 "device_id": device, "ip": ip, "geo": {"lat": lat, "lon": lon, "city": city},
                 "phone": phone, "address": address, "applied_at": _iso(ts)}
         steps.append(RingStep("apply", who, body, login))

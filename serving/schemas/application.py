@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from serving.schemas.common import Amount, EntityId, IpAddress, Latitude, Longitude, PastTime
-from graph.typing import Product
+from graph.typing import PRODUCT_TERMS, Product
 
 
 class Geo(BaseModel):
@@ -33,6 +33,12 @@ class ApplicationBase(BaseModel):
     amount: Amount = Field(
         description="Amount applied for, > 0 and at most the product's maximum in the policy.",
         examples=[1200.0])
+    term_months: Annotated[int, Field(strict=True, ge=1, le=max(max(t) for t in
+                                                              PRODUCT_TERMS.values()))] | None = Field(
+        None, description="Loan term in monthly instalments, one of the product's: "
+        + "; ".join(f"{p} {', '.join(map(str, t))}" for p, t in PRODUCT_TERMS.items())
+        + ". When absent the product's longest term is assumed (scored and stored).",
+        examples=[3])
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = Field(
         description="ISO 4217 currency; must be the policy's currency.", examples=["CNY"])
     user_id: EntityId = Field(description="Platform user id of the applicant.",

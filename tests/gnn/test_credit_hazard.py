@@ -118,7 +118,7 @@ def test_online_batch_attribution_and_registry_give_one_probability_of_default(
             device_id=str(g.ids["Device"][a["device"][p]]) if a["device"][p] >= 0 else None,
             ip=str(g.ids["IP"][a["ip"][p]]) if a["ip"][p] >= 0 else None,
             merchant_id=(str(g.ids["Merchant"][a["merchant"][p]]) if a["merchant"][p] >= 0
-                         else None))
+                         else None), term_months=int(a["term_months"][p]))
         online.append(pipe.predict(pipe.prepare_applications(g, q)).pd[0])
     np.testing.assert_allclose(online, batch.pd[:8], rtol=1e-6)
     explained = attribute(pipe, pipe.prepare_applications(g, ApplicationQueries.from_graph(
@@ -165,11 +165,13 @@ def test_tail_narrows_each_applicant_towards_its_product_per_period() -> None:
     model = CreditHazardModel.from_state_dict({**fitted.state_dict(), "tail_spread": 0.8,
                                                "tail_ratio": [0.5] * len(PRODUCT_FEATURES)})
     assert model.tail_centre is not None
-    xi = _inputs(model, x[:300], names)
+    xi = _inputs(model, x[:1000], names)
     h = model.hazards(xi)
     z = model.hazard_logit(xi, model.fit_periods - 1)
     k = PRODUCT_FEATURES.index("product_bnpl")
-    own = xi[:, model.feature_names.index("product_bnpl")] > 0.5
+    # NOTE: the BNPL loans whose term reaches both tail periods checked
+    own = ((xi[:, model.feature_names.index("product_bnpl")] > 0.5)
+           & (model.term_periods(xi) > model.fit_periods + 1))
     assert own.sum() >= 20
     c = model.tail_centre[k] + model.shift
     for step in (1, 2):
@@ -180,7 +182,31 @@ def test_tail_narrows_each_applicant_towards_its_product_per_period() -> None:
                                            ).hazards(xi)
     np.testing.assert_allclose(hw[own, model.fit_periods] / hw[own, model.fit_periods - 1],
                                model.tail_ratio[k], rtol=1e-9)
-    assert np.std(np.log(h[own, -1])) < np.std(np.log(hw[own, -1]))
+    last = model.fit_periods + 1
+    assert np.std(np.log(h[own, last])) < np.std(np.log(hw[own, last]))
+
+
+def test_a_loans_hazard_ends_with_the_periods_its_term_can_default_in() -> None:
+    """A loan of ``term`` instalments defaults in periods ``0 .. term + 1`` at most: its hazard
+    is zero after them and its probability is over them alone; an application that states no
+    term keeps every period; the term reaches the learner through the ``-log(term)`` offset."""
+    model, _, x, names = _credit()
+    assert model.term_offset and "term_months" in model.feature_names
+    xi = _inputs(model, x[:200], names)
+    col = model.feature_names.index("term_months")
+    for term in (1, 3, 6, 12):
+        xt = xi.copy()
+        xt[:, col] = term
+        h = model.hazards(xt)
+        assert (h[:, term + 2:] == 0).all()
+        np.testing.assert_array_equal(h[:, :term + 2], model._hazards(xt)[:, :term + 2])
+        np.testing.assert_allclose(model.predict(xt), model.recalibrate(
+            1 - np.prod(1 - h[:, :term + 2], axis=1)), rtol=1e-12)
+        np.testing.assert_allclose(model.offset(xt), -np.log(term))
+    unstated = xi.copy()
+    unstated[:, col] = 0
+    np.testing.assert_array_equal(model.hazards(unstated), model._hazards(unstated))
+    assert (model.offset(unstated) == 0).all()
 
 
 def test_hazards_of_a_few_rows_at_once_are_those_of_a_call_per_period() -> None:
@@ -194,6 +220,9 @@ def test_hazards_of_a_few_rows_at_once_are_those_of_a_call_per_period() -> None:
         xi = _inputs(model, x[np.arange(rows) % x.shape[0]], names)
         per_period = np.stack([1 / (1 + np.exp(-model.hazard_logit(xi, j)))
                                for j in range(model.fit_periods)], axis=1)
+        # NOTE: zero after the periods the loan's term can default in
+        per_period = np.where(np.arange(model.fit_periods)[None] < model.term_periods(xi)[:, None],
+                              per_period, 0.0)
         h = model.hazards(xi)
         assert h.shape == (rows, model.periods)
         assert h[:, :model.fit_periods].tobytes() == np.ascontiguousarray(per_period).tobytes()

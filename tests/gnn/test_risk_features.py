@@ -73,7 +73,8 @@ def facts(before: LendingGraph, device_id: str, table: dict[str, list[object]], 
         amount=float(table["amount"][row]), ts=int(table["ts"][row]),  # type: ignore[arg-type]
         lat=coarsen(table["lat"][row]), lon=coarsen(table["lon"][row]),  # type: ignore[arg-type]
         device_id=device_id, ip=Pseudonymiser(OFFLINE_KEY).hash("ip", str(table["ip"][row])),
-        merchant_id=table["merchant_id"][row])  # type: ignore[arg-type]
+        merchant_id=table["merchant_id"][row],  # type: ignore[arg-type]
+        term_months=int(table["term_months"][row]))  # type: ignore[arg-type]
 
 
 def test_an_application_scored_online_gets_its_batch_features() -> None:

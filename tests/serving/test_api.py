@@ -200,6 +200,34 @@ def test_same_id_different_body_is_409(world: World, live: LiveServer) -> None:
     assert r.json()["loc"] == ["body", "application_id"]
 
 
+def test_the_stated_term_or_the_products_longest_is_scored_and_stored(
+        world: World, live: LiveServer, graph_store: GraphStore) -> None:
+    """A BNPL application states 1 of its product's terms (1, 3, 6) or none: the store holds
+    the term it was scored with (the longest, 6, when none is stated), the audit trail's
+    features carry it, and a request without the field hashes without it (the idempotency of
+    requests sent before the field existed)."""
+    user = world.user("term", days_old=200, home=SHANGHAI)
+    stated = application(world.uid("app-term-1"), user, amount=500.0, device="t-phone",
+                         place=SHANGHAI, term_months=1)
+    unstated = application(world.uid("app-term-none"), user, amount=500.0, device="t-phone",
+                           place=SHANGHAI)
+    inv = live.new_key("investigator")
+    with live.client() as c:
+        for body in (stated, unstated):
+            assert c.post("/v1/score", json=body).status_code == 200
+        live.drain()
+        assert c.post("/v1/score", json=unstated).headers["idempotent-replayed"] == "true"
+    with live.client(inv) as c:
+        audits = [c.get(f"/v1/verdicts/{b['application_id']}").json()
+                  for b in (stated, unstated)]
+    for body, term, audit in zip((stated, unstated), (1, 6), audits, strict=True):
+        node = graph_store.get_node("Application", body["application_id"])
+        assert node is not None and node.properties["term_months"] == term
+        assert audit["features"]["term_months"] == term
+    assert audits[0]["request"]["term_months"] == 1
+    assert "term_months" not in audits[1]["request"]
+
+
 def test_audit_trail_explains_the_verdict(world: World, live: LiveServer) -> None:
     user = world.user("audit", days_old=100, home=SHANGHAI)
     body = application(world.uid("app-audit"), user, amount=400.0, device="a-phone",
@@ -393,6 +421,11 @@ def test_auth_roles_and_rate_limit(live: LiveServer, uid: Callable[[str], str]) 
     ({"surprise": 1}, ["body", "surprise"]),
     ({"ip": "ip-of-the-caller"}, ["body", "ip"]),
     ({"ip": "10.0.0.256"}, ["body", "ip"]),
+    ({"term_months": 12}, ["body", "term_months"]),
+    ({"term_months": 0}, ["body", "term_months"]),
+    ({"term_months": 3.5}, ["body", "term_months"]),
+    ({"term_months": "3"}, ["body", "term_months"]),
+    ({"term_months": True}, ["body", "term_months"]),
 ])
 def test_bad_input_is_422_naming_the_field(live: LiveServer, uid: Callable[[str], str],
                                            change: dict[str, Any], field: list[str]) -> None:

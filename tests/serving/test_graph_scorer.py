@@ -88,7 +88,7 @@ def test_it_gives_the_pipelines_score_and_reasons_from_its_attributions() -> Non
     expected = pipe.score_applications(g, ApplicationQueries.from_facts(
         g, application_id="app-x", user_id=user, product="cash_loan", amount=8000.0,
         ts=g.as_of + 60, lat=31.2, lon=121.5, device_id=device, ip="10.0.0.1",
-        merchant_id=None))
+        merchant_id=None, term_months=facts.term))
     scorer.set_graph(g)
     result = scorer.score(facts, None)
     # NOTE: attribute() scores in the same forward pass as its gradients (1e-6 of predict)
