@@ -240,7 +240,7 @@ class ScoringPipeline:
         trees = sampler.sample(apps.seeds())
         x = feats.node_features(trees)
         root_x, names, groups = feats.application_features(apps)
-        return self._known(Prepared(trees, x, root_x, names, groups))
+        return Prepared(trees, x, root_x, names, groups)
 
     def prepare_nodes(self, graph: LendingGraph, node_type: NodeType, positions: np.ndarray,
                       times: np.ndarray) -> Prepared:
@@ -261,23 +261,7 @@ class ScoringPipeline:
             root_x, names, groups = feats.user_features(positions, times)
         else:
             root_x, names, groups = feats.merchant_features(positions, times)
-        return self._known(Prepared(trees, x, root_x, names, groups))
-
-    def _known(self, prepared: Prepared) -> Prepared:
-        """``prepared`` with the root features this model was trained on, in its order.
-
-        NOTE: a model registered before a feature joined the definition keeps scoring with the
-        ones it knows (a service upgraded under its champion goes on deciding as before); a
-        feature it knows and the definition lost is :meth:`normalise`'s error.
-        """
-        known = self.root_feature_names.get(prepared.root_type)
-        names = list(prepared.root_names)
-        if known is None or names == known or not set(known) <= set(names):
-            return prepared
-        index = {n: i for i, n in enumerate(names)}
-        cols = [index[n] for n in known]
-        return Prepared(prepared.trees, prepared.x, prepared.root_x[:, cols], list(known),
-                        [prepared.root_groups[i] for i in cols])
+        return Prepared(trees, x, root_x, names, groups)
 
     # -- model ------------------------------------------------------------------------------------
     def normalise(self, prepared: Prepared) -> Prepared:

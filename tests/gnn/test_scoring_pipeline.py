@@ -80,29 +80,3 @@ def test_features_must_match_the_model() -> None:
     prepared.root_names = prepared.root_names[::-1]
     with pytest.raises(ModelError, match="differ"):
         pipe.predict(prepared)
-
-
-def test_a_model_from_before_a_feature_joined_scores_as_it_did(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    """A feature added to the definition after a model was registered (as the application's
-    term was) is left out for that model: it scores with the features it was trained on, as
-    before the upgrade, instead of refusing every application."""
-    from gnn.features.risk_features import RiskFeatures
-
-    pipe = trained().pipeline
-    g = lending_graph()
-    q = ApplicationQueries.from_graph(g, np.arange(6))
-    before = pipe.predict(pipe.prepare_applications(g, q))
-    original = RiskFeatures.application_features
-
-    def with_a_new_feature(self, apps):  # type: ignore[no-untyped-def]
-        x, names, groups = original(self, apps)
-        return (np.insert(x, 5, 7.0, axis=1), [*names[:5], "added_later", *names[5:]],
-                [*groups[:5], "own", *groups[5:]])
-
-    monkeypatch.setattr(RiskFeatures, "application_features", with_a_new_feature)
-    pipe._bound = None
-    prepared = pipe.prepare_applications(g, q)
-    assert "added_later" not in prepared.root_names
-    after = pipe.predict(prepared)
-    np.testing.assert_array_equal(after.fraud, before.fraud)
-    np.testing.assert_array_equal(after.pd, before.pd)
