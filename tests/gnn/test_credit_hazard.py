@@ -226,3 +226,57 @@ def test_hazards_of_a_few_rows_at_once_are_those_of_a_call_per_period() -> None:
         h = model.hazards(xi)
         assert h.shape == (rows, model.periods)
         assert h[:, :model.fit_periods].tobytes() == np.ascontiguousarray(per_period).tobytes()
+
+
+def test_matured_loans_are_held_out_funded_loans_whose_every_default_period_ended() -> None:
+    """The loans that fit the slope: funded before the cut, of held-out applicants (never the
+    trees' own), and old enough at the cut for every period their term can default in."""
+    from gnn.data.loan_periods import funded_before, term_periods
+    from gnn.train.credit_trainer import holdout_users, matured_loans
+
+    g = lending_graph(**WORLD)
+    split = TimeSplit.from_fractions(g)
+    apps = np.flatnonzero(g.attrs["Application"]["ts"] < split.t2)
+    x, names, _ = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g, apps))
+    cfg = CreditTrainConfig()
+    matured = matured_loans(g, apps, split.t2, names, x, cfg)
+    a = g.attrs["Application"]
+    age = split.t2 - a["ts"][apps]
+    reach = term_periods(a["term_months"][apps])
+    expected = (funded_before(g, split.t2)[apps] & (reach > 0)
+                & holdout_users(a["user"][apps], cfg.holdout_share, cfg.seed)
+                & (age >= reach * 30 * 86_400))
+    np.testing.assert_array_equal(matured, expected)
+    assert 0 < matured.sum() < expected.size
+    assert set(np.unique(a["term_months"][apps][matured])) <= {1, 3}
+    # without the term as an input, no loan is known to be matured
+    without = [n for n in names if n != "term_months"]
+    assert not matured_loans(g, apps, split.t2, without,
+                             x[:, [names.index(n) for n in without]], cfg).any()
+
+
+def test_the_matured_slope_undoes_a_known_spread_and_the_intercept_keeps_the_level() -> None:
+    """Outcomes drawn (seeded) at the model's probabilities with their log-odds halved: the
+    fitted slope is about 0.5; the intercept then puts the mean probability of the recent rows
+    back on the target."""
+    from gnn.train.credit_trainer import matured_slope, recalibration_intercept
+
+    trained_model, _, x, names = _credit()
+    # NOTE: from the probability before any matured-loan map, which the slope is fitted on
+    model = CreditHazardModel.from_state_dict({**trained_model.state_dict(), "pd_slope": 1.0,
+                                               "pd_intercept": 0.0})
+    xi = _inputs(model, x, names)
+    p = np.clip(model.predict(xi), 1e-9, 1 - 1e-9)
+    z = np.log(p / (1 - p))
+    rng = np.random.default_rng(0)
+    rows = np.tile(np.arange(xi.shape[0]), 8)
+    y = rng.random(rows.size) < 1 / (1 + np.exp(-(0.5 * z[rows] - 1.0)))
+    slope = matured_slope(model, xi[rows], y)
+    assert abs(slope - 0.5) < 0.1
+    fitted = CreditHazardModel.from_state_dict({**model.state_dict(), "pd_slope": slope})
+    target = float(p.mean())
+    fitted.pd_intercept = recalibration_intercept(fitted, xi, target)
+    np.testing.assert_allclose(fitted.predict(xi).mean(), target, rtol=1e-6)
+    # the map narrows the spread of the log-odds by the slope
+    q = fitted.predict(xi)
+    assert np.std(np.log(q / (1 - q))) == pytest.approx(slope * np.std(z), rel=1e-6)
