@@ -18,6 +18,7 @@
 #   NEO4J_VERSION       org.neo4j:neo4j version    (default: 5.26.30)
 #   NEO4J_START_TIMEOUT seconds to wait for Bolt   (default: 120)
 #   NEO4J_HEAP_MAX / NEO4J_PAGECACHE  memory       (default: 2g / 1g)
+#   NEO4J_JVM_EXTRA     more JVM flags, space-separated (e.g. GC logging)
 #   JAVA_HOME, PYTHON   JDK and Python to use
 # Exit codes: 0 ok; status: 3 when stopped; 1 on any error.
 set -euo pipefail
@@ -56,6 +57,9 @@ JVM_FLAGS=(
   -Dlog4j2.disable.jmx=true -Dlog4j.layout.jsonTemplate.maxStringLength=32768
   -Xms1g "-Xmx$HEAP_MAX" -Dfile.encoding=UTF-8
 )
+# Extra JVM flags for an operator (GC logging, a pause-time goal), space-separated.
+# shellcheck disable=SC2206
+if [[ -n "${NEO4J_JVM_EXTRA:-}" ]]; then JVM_FLAGS+=(${NEO4J_JVM_EXTRA}); fi
 
 die() { echo "neo4j.sh: $*" >&2; exit 1; }
 admin() { NEO4J_HOME="$HOME_DIR" NEO4J_CONF="$CONF" "$JAVA" -cp "$LIB/*" org.neo4j.cli.AdminTool "$@"; }
