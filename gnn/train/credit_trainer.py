@@ -251,7 +251,7 @@ def matured_loans(graph: LendingGraph, apps: np.ndarray, cut: int, input_names: 
                   x: np.ndarray, config: CreditTrainConfig) -> np.ndarray:
     """Bool per application: a funded loan of a held-out applicant (:func:`holdout_users`)
     whose every period its term can default in ended before ``cut``: its outcome is known.
-    None where the term is not an input."""
+    No loan where the term is not an input."""
     if TERM_FEATURE not in input_names:
         return np.zeros(apps.shape[0], dtype=bool)
     a = graph.attrs["Application"]
@@ -284,16 +284,7 @@ def recalibration_intercept(model: CreditHazardModel, x_recent: np.ndarray,
     ``x_recent`` at ``target`` under the model's slope (bisection)."""
     if x_recent.shape[0] == 0 or not 0 < target < 1:
         return 0.0
-    base = model.pd_intercept
-    lo, hi = -10.0, 10.0
-    for _ in range(50):
-        model.pd_intercept = (lo + hi) / 2
-        if model.predict(x_recent).mean() < target:
-            lo = model.pd_intercept
-        else:
-            hi = model.pd_intercept
-    model.pd_intercept = base
-    return (lo + hi) / 2
+    return _solve_mean(model, "pd_intercept", x_recent, target, 0.0, 10.0, 50)
 
 
 def tail_spread(model: CreditHazardModel, x: np.ndarray) -> tuple[float, list[float]]:
@@ -329,16 +320,26 @@ def level_shift(model: CreditHazardModel, x_recent: np.ndarray, target: float) -
     equal ``target`` (bisection: the mean is increasing in the shift)."""
     if x_recent.shape[0] == 0 or not 0 < target < 1:
         return 0.0
-    base = model.shift
-    lo, hi = -5.0, 5.0
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        model.shift = base + mid
-        if model.predict(x_recent).mean() < target:
-            lo = mid
-        else:
-            hi = mid
-    model.shift = base
+    return _solve_mean(model, "shift", x_recent, target, model.shift, 5.0, 40)
+
+
+def _solve_mean(model: CreditHazardModel, attr: str, x: np.ndarray, target: float, base: float,
+                half_width: float, steps: int) -> float:
+    """The value ``base + d`` of ``model.<attr>``, ``|d| <= half_width``, at which the mean
+    probability of ``x`` is ``target`` (bisection: the mean increases with it); the attribute
+    is left as it was."""
+    kept = getattr(model, attr)
+    lo, hi = -half_width, half_width
+    try:
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            setattr(model, attr, base + mid)
+            if model.predict(x).mean() < target:
+                lo = mid
+            else:
+                hi = mid
+    finally:
+        setattr(model, attr, kept)
     return base + (lo + hi) / 2
 
 
@@ -431,7 +432,8 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
             "neither labelled nor scored fraud")
         matured = matured_loans(graph, apps, cut, names, x, cfg)
         defaulted = graph.default_at["Application"][apps][matured] < cut
-        if cfg.matured_slope and defaulted.sum() >= cfg.min_matured_defaults:
+        if cfg.matured_slope and defaulted.any() and (
+                defaulted.sum() >= cfg.min_matured_defaults):
             slope = matured_slope(model, x[matured], defaulted)
             model.pd_slope = slope
             model.pd_intercept = recalibration_intercept(model, x[recent], target)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from serving.schemas.common import Amount, EntityId, IpAddress, Latitude, Longitude, PastTime
 from graph.typing import PRODUCT_TERMS, Product
+
+
+_LONGEST_TERM: Final = max(max(terms) for terms in PRODUCT_TERMS.values())
 
 
 class Geo(BaseModel):
@@ -33,8 +36,7 @@ class ApplicationBase(BaseModel):
     amount: Amount = Field(
         description="Amount applied for, > 0 and at most the product's maximum in the policy.",
         examples=[1200.0])
-    term_months: Annotated[int, Field(strict=True, ge=1, le=max(max(t) for t in
-                                                              PRODUCT_TERMS.values()))] | None = Field(
+    term_months: Annotated[int, Field(strict=True, ge=1, le=_LONGEST_TERM)] | None = Field(
         None, description="Loan term in monthly instalments, one of the product's: "
         + "; ".join(f"{p} {', '.join(map(str, t))}" for p, t in PRODUCT_TERMS.items())
         + ". When absent the product's longest term is assumed (scored and stored).",
