@@ -136,13 +136,6 @@ def _col(t: pa.Table, name: str) -> pa.Array:
     return t.column(name).combine_chunks()
 
 
-def _optional_col(t: pa.Table, name: str, type_: pa.DataType) -> pa.Array:
-    """A nullable column, all null in a table written before the column existed."""
-    if name in t.column_names:
-        return _col(t, name)
-    return pa.nulls(t.num_rows, type_)
-
-
 def _coarse(t: pa.Table, name: str) -> pa.Array:
     """A coordinate column as stored (:func:`graph.privacy.coarsen_array`; nulls stay null)."""
     column = _col(t, name)
@@ -308,9 +301,11 @@ def application_nodes(t: pa.Table, p: Pseudonymiser) -> list[Row]:
 def _application_columns(t: pa.Table, p: Pseudonymiser) -> Columns:
     return {
         "id": _col(t, "application_id"), "product": _col(t, "product"),
-        "amount": _col(t, "amount"), "currency": _col(t, "currency"),
-        "term_months": _optional_col(t, "term_months", pa.int64()), "ts": _col(t, "ts"),
+        "amount": _col(t, "amount"), "currency": _col(t, "currency"), "ts": _col(t, "ts"),
         "lat": _coarse(t, "lat"), "lon": _coarse(t, "lon"),
+        # NOTE: worlds written before the term leave it out; columns_table writes it null
+        **({"term_months": _col(t, "term_months")} if "term_months" in t.column_names
+           else {}),
     }
 
 

@@ -196,8 +196,9 @@ def window_counts(
     return np.asarray(out, dtype=np.int64)
 
 
-_OPTIONAL_FACTS: Final = ("phone", "address", "term_months")
-"""The facts an :class:`ApplicationQueries` may leave out (``None``)."""
+_OPTIONAL_FACTS: Final = {"phone": -1, "address": -1, "term_months": 0}
+"""The facts an :class:`ApplicationQueries` may leave out (``None``), and what stands for
+each when it is left out."""
 
 
 @dataclass(frozen=True)
@@ -292,8 +293,8 @@ class ApplicationQueries:
 
     def _declared(self, name: str) -> np.ndarray:
         value = getattr(self, name)
-        missing = 0 if name == "term_months" else -1
-        return np.full(len(self), missing, dtype=np.int64) if value is None else value
+        return (np.full(len(self), _OPTIONAL_FACTS[name], dtype=np.int64) if value is None
+                else value)
 
     def take(self, index: np.ndarray) -> ApplicationQueries:
         return ApplicationQueries(**{

@@ -42,7 +42,7 @@ import numpy as np
 
 from gnn.data.lending_graph import LendingGraph
 from gnn.data.loan_periods import (DAY, PERIOD_DAYS, LoanPeriods, funded_before, loan_periods,
-                                   term_periods)
+                                   term_pd, term_periods)
 from gnn.errors import ModelError
 from gnn.nn.credit_hazard import (PRODUCT_FEATURES, TERM_FEATURE, CreditHazardModel,
                                   term_offset)
@@ -155,8 +155,9 @@ def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequenc
         verbose=-1)
     # NOTE: no class weight: the trees' log-odds stay those of the hazard, so the Platt map
     # only corrects, and the periods' hazards stay comparable.
-    offset = (term_offset(x_apps[rows.application, list(input_names).index(TERM_FEATURE)])
-               if config.term_offset and TERM_FEATURE in input_names else np.zeros(len(rows)))
+    terms = _terms(x_apps, input_names)
+    offset = (term_offset(terms[rows.application]) if config.term_offset and terms is not None
+              else np.zeros(len(rows)))
     model.fit(x[fit], rows.event[fit], init_score=offset[fit], eval_X=(x[cal],),
               eval_y=(rows.event[cal],), eval_init_score=[offset[cal]],
               eval_metric="binary_logloss", feature_name=[*input_names, "period"],
@@ -206,12 +207,21 @@ def _tail_ratios(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[st
     return out
 
 
+def _terms(x: np.ndarray, input_names: Sequence[str]) -> np.ndarray | None:
+    """The term column of inputs ``x`` as whole months (``0`` not stated); ``None`` where the
+    term is not an input."""
+    if TERM_FEATURE not in input_names:
+        return None
+    return np.rint(x[:, list(input_names).index(TERM_FEATURE)]).astype(np.int64)
+
+
 def _reaches(x: np.ndarray, input_names: Sequence[str], fit_periods: int) -> np.ndarray:
     """Bool per row of inputs ``x``: the loan's term can default in the last learned period
     (every row where the term is not an input or not stated)."""
-    if TERM_FEATURE not in input_names:
+    terms = _terms(x, input_names)
+    if terms is None:
         return np.ones(x.shape[0], dtype=bool)
-    n = term_periods(np.rint(x[:, list(input_names).index(TERM_FEATURE)]))
+    n = term_periods(terms)
     return np.asarray((n == 0) | (n >= fit_periods))
 
 
@@ -233,9 +243,9 @@ def level_target(rows: LoanPeriods, x: np.ndarray, input_names: Sequence[str], p
     """
     pooled = _tail_ratios(rows, x, input_names, fit_periods, by_product=False)[0]
     everyone = cohort_pd(rows, periods, fit_periods, pooled)
-    if TERM_FEATURE not in input_names or not np.any(recent):
+    term = _terms(x, input_names)
+    if term is None or not np.any(recent):
         return everyone
-    term = np.rint(x[:, list(input_names).index(TERM_FEATURE)]).astype(np.int64)
     row_term = term[rows.application]
     per_app = np.full(x.shape[0], everyone)
     for t in np.unique(term[recent]):
@@ -252,10 +262,11 @@ def matured_loans(graph: LendingGraph, apps: np.ndarray, cut: int, input_names: 
     """Bool per application: a funded loan of a held-out applicant (:func:`holdout_users`)
     whose every period its term can default in ended before ``cut``: its outcome is known.
     No loan where the term is not an input."""
-    if TERM_FEATURE not in input_names:
+    terms = _terms(x, input_names)
+    if terms is None:
         return np.zeros(apps.shape[0], dtype=bool)
     a = graph.attrs["Application"]
-    reach = term_periods(np.rint(x[:, list(input_names).index(TERM_FEATURE)]))
+    reach = term_periods(terms)
     return np.asarray(funded_before(graph, cut)[apps] & (reach > 0)
                       & holdout_users(a["user"][apps], config.holdout_share, config.seed)
                       & (cut - a["ts"][apps] >= reach * PERIOD_DAYS * DAY))
@@ -263,19 +274,11 @@ def matured_loans(graph: LendingGraph, apps: np.ndarray, cut: int, input_names: 
 
 def matured_slope(model: CreditHazardModel, x: np.ndarray, defaulted: np.ndarray) -> float:
     """The slope of a logistic fit of ``defaulted`` on the log-odds of the model's probability
-    of ``x`` (matured loans): below 1 where the model's probabilities are too spread.
-    Clipped to ``[0.25, 1.5]``."""
-    from sklearn.linear_model import LogisticRegression
-
-    base = model.pd_slope, model.pd_intercept
-    model.pd_slope, model.pd_intercept = 1.0, 0.0
-    try:
-        p = np.clip(model.predict(x), 1e-12, 1 - 1e-12)
-    finally:
-        model.pd_slope, model.pd_intercept = base
-    z = np.log(p / (1 - p)).reshape(-1, 1)
-    fit = LogisticRegression(C=1e6, max_iter=1000).fit(z, np.asarray(defaulted, dtype=int))
-    return float(np.clip(fit.coef_[0, 0], 0.25, 1.5))
+    of ``x`` (matured loans), before the model's own map: a Platt fit's slope, below 1 where
+    the probabilities are too spread. Clipped to ``[0.25, 1.5]``."""
+    p = np.clip(term_pd(model.hazards(x)), 1e-12, 1 - 1e-12)
+    slope = Calibrator("platt").fit(np.log(p / (1 - p)), defaulted).slope
+    return float(np.clip(slope, 0.25, 1.5))
 
 
 def recalibration_intercept(model: CreditHazardModel, x_recent: np.ndarray,

@@ -501,3 +501,27 @@ def test_a_write_past_the_limit_is_halved_then_reported() -> None:
     with pytest.raises(_LimitReached) as info:
         _write_in_batches(lambda rows: write([0] * 10_000), 1000, list(range(1000)))
     assert info.value.rows == 125 and info.value.cause == "Neo4j transaction failed: timed out"
+
+
+def test_a_world_written_before_the_term_loads_with_none(world_dir: Path,
+                                                         tmp_path: Path) -> None:
+    """Applications files from before ``term_months`` existed load whole: the store holds no
+    term for them and the graph a model reads says "not stated" (0)."""
+    from gnn.data.lending_graph import LendingGraph
+
+    old = tmp_path / "old"
+    old.mkdir()
+    for file in world_dir.glob("*"):
+        if file.is_file() and not file.name.startswith("."):
+            (old / file.name).write_bytes(file.read_bytes())
+    apps = read_table(old, "applications")
+    assert pc.min(apps.column("term_months")).as_py() >= 1
+    pq.write_table(apps.drop(["term_months"]), old / "applications.parquet")
+    with LadybugStore(tmp_path / "graph.lbug") as store:
+        load_world(store, old, P, chunk_rows=2000, target="t", progress=False)
+        stored = store.export_nodes("Application").select(["id", "term_months"])
+    assert stored.num_rows == apps.num_rows
+    assert stored.column("term_months").null_count == stored.num_rows
+    graph = LendingGraph.from_world(old)
+    assert graph.num_nodes("Application") == apps.num_rows
+    assert (graph.attrs["Application"]["term_months"] == 0).all()
