@@ -3,9 +3,14 @@
 * Rows: every funded loan applied for before ``T2``, cut into complete periods as known at
   ``T2`` (:func:`gnn.data.loan_periods.loan_periods`): loans not mature at ``T2`` count for the
   periods they lived, never as non-defaults of their whole term.
-* Held out: the loans of a fixed share of the applicants (by a hash of the position, the
-  same for every loan of one applicant), which stop the trees early and fit the Platt map of
-  the hazard: every row of theirs is a period that ended before ``T2``.
+* Cross-fitted: the applicants fall in ``folds`` parts (a hash of the position, the same for
+  every loan of one applicant). Each part is held out once: trees fitted on the other parts
+  stop early on its loans and give their periods out-of-fold log-odds. The Platt map of the
+  hazard is fitted on every loan's out-of-fold log-odds, and the trees that score are refitted
+  on every loan with the parts' mean number of trees: every loan teaches the trees, none
+  calibrates on trees that saw it (on the development world, seed 9, default AUROC 0.710
+  over three seeds against 0.696 for one held-out 30 %). With ``folds=1`` the loans of a share
+  of the applicants are held out instead, and the trees fitted on the others score.
 * Tail and level are measured on the loans not labelled fraud before the cut (fraud loans
   default at once, and their share moves).
 * Level: the root features that count history from the first event the graph holds (device
@@ -24,11 +29,11 @@
   logits (:data:`gnn.nn.credit_hazard.GNN_INPUTS`).
 * Term: where the application's term is an input, the hazard's log-odds carry ``-log(term)``
   as an offset (a loan's risk spread over its instalments), the tail is measured on the loans
-  whose term reaches the last learned period, the level's target is per term, and the loans of
-  held-out applicants whose every default period ended before the cut (their outcome known:
-  the one-instalment loans of the window's first weeks) fit the slope of the probability's
-  log-odds, the level kept (:func:`matured_slope`): the extrapolated periods leave the
-  probabilities too spread.
+  whose term reaches the last learned period, the level's target is per term, and the loans
+  whose every default period ended before the cut (their outcome known: the one-instalment
+  loans of the window's first weeks), each scored by the trees that never saw its applicant,
+  fit the slope of the probability's log-odds, the level kept (:func:`matured_slope`): the
+  extrapolated periods leave the probabilities too spread.
 """
 
 from __future__ import annotations
@@ -68,13 +73,20 @@ class CreditTrainConfig:
         min_period_rows (int): a period is learned when this many loans lived through it;
             the rows of later periods are too few to learn from and are left out (the tail
             stands for them). (default: ``500``)
-        holdout_share (float): share of applicants whose loans calibrate (``holdout`` is
-            ``"applicants"``), or of the loans old enough to have lived through the busiest
-            default period (``"latest"``: the latest of them and every younger loan).
-            (default: ``0.3``)
-        holdout (str): ``"applicants"`` or ``"latest"``. (default: ``"applicants"``)
+        folds (int): parts of the applicants the trees are cross-fitted over (module
+            docstring); ``1``: one hold-out (``holdout``, ``holdout_share``). (default: ``3``)
+        holdout_share (float): with ``folds=1``, share of applicants whose loans calibrate
+            (``holdout`` is ``"applicants"``), or of the loans old enough to have lived
+            through the busiest default period (``"latest"``: the latest of them and every
+            younger loan). (default: ``0.3``)
+        holdout (str): with ``folds=1``, ``"applicants"`` or ``"latest"``.
+            (default: ``"applicants"``)
         num_leaves, min_child_samples, learning_rate (int, int, float): tree shape and step.
             (default: ``15``, ``200``, ``0.03``)
+        max_depth (int): deepest tree, ``-1`` for no bound. Six keeps the explanation's
+            TreeSHAP (trees x leaves x depth squared) cheap and lost nothing on the development
+            world (default AUROC 0.713 against 0.710 unbounded, mean of three seeds,
+            cross-fitted). (default: ``6``)
         narrow_tail (bool): narrow the applicants' spread after the learned periods at the
             rate measured between the last two (:func:`tail_spread`). (default: ``True``)
         term_offset (bool): where the term is an input, offset the hazard's log-odds by
@@ -93,11 +105,13 @@ class CreditTrainConfig:
     gnn_inputs: tuple[str, ...] = ("gnn_fraud_logit",)
     periods: int = 14
     min_period_rows: int = 500
+    folds: int = 3
     holdout_share: float = 0.3
     holdout: str = "applicants"
     num_leaves: int = 15
     min_child_samples: int = 200
     learning_rate: float = 0.03
+    max_depth: int = 6
     narrow_tail: bool = True
     term_offset: bool = True
     matured_slope: bool = True
@@ -109,19 +123,34 @@ class CreditTrainConfig:
         return asdict(self)
 
 
-def holdout_users(users: np.ndarray, share: float, seed: int) -> np.ndarray:
-    """Bool per entry: the applicant is held out (a fixed hash of its position and ``seed``)."""
+def _user_bucket(users: np.ndarray, seed: int) -> np.ndarray:
+    """Per entry, a fixed hash of the applicant's position and ``seed`` in ``[0, 10000)``."""
     h = (np.asarray(users, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
          + np.uint64(seed) * np.uint64(0xBF58476D1CE4E5B9))
     h ^= h >> np.uint64(31)
-    return (h % np.uint64(10_000)).astype(np.float64) < share * 10_000
+    return (h % np.uint64(10_000)).astype(np.float64)
+
+
+def holdout_users(users: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """Bool per entry: the applicant is held out (a fixed hash of its position and ``seed``)."""
+    return _user_bucket(users, seed) < share * 10_000
+
+
+def holdout_folds(users: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Per entry, the part ``0 .. folds - 1`` its applicant is held out in (the hash of
+    :func:`holdout_users`: part 0 is the applicants ``holdout_users(users, 1 / folds, seed)``
+    holds out)."""
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
+    return np.minimum((_user_bucket(users, seed) * folds / 10_000).astype(np.int64), folds - 1)
 
 
 def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
                      feature_names: Sequence[str], gnn_inputs: Sequence[str],
                      held_out: np.ndarray, config: CreditTrainConfig,
                      tail_rows: np.ndarray | None = None) -> CreditHazardModel:
-    """Fit the hazard on ``rows`` whose inputs are ``x_apps[rows.application]``.
+    """Fit the hazard on ``rows`` whose inputs are ``x_apps[rows.application]``: the trees on
+    the rows not held out, stopped early and calibrated on the held-out ones.
 
     Args:
         rows (LoanPeriods): hazard rows; ``rows.application`` indexes ``x_apps``.
@@ -136,42 +165,126 @@ def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequenc
     Raises:
         ModelError: if the rows hold no default, or no default in their first learned period.
     """
-    import lightgbm as lgb
-
-    events = np.bincount(rows.period, weights=rows.event)
-    learned = np.flatnonzero(np.bincount(rows.period) >= config.min_period_rows)
-    if learned.size == 0:
-        raise ModelError(f"no period has {config.min_period_rows} loans living through it")
-    fit_periods = int(learned.max()) + 1
-    keep = rows.period < fit_periods
-    x = np.column_stack([x_apps[rows.application], rows.period.astype(np.float64)])
-    fit, cal = ~held_out & keep, held_out & keep
+    t = _TreeRows.of(rows, x_apps, input_names, config)
+    fit, cal = ~held_out & t.keep, held_out & t.keep
     if rows.event[fit].sum() == 0 or rows.event[cal].sum() == 0:
         raise ModelError("the training or calibration loans hold no visible default")
+    text, _ = _fit_trees(t, rows.event, fit, config, stop=cal)
+    calibrator = Calibrator("platt").fit(_raw(text, t, cal), rows.event[cal])
+    return _assemble(text, calibrator, rows, x_apps, input_names, feature_names, gnn_inputs,
+                     t.fit_periods, config, tail_rows)
+
+
+def cross_fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
+                           feature_names: Sequence[str], gnn_inputs: Sequence[str],
+                           fold: np.ndarray, config: CreditTrainConfig,
+                           tail_rows: np.ndarray | None = None
+                           ) -> tuple[CreditHazardModel, list[str]]:
+    """Fit the hazard on every row of ``rows`` (module docstring, "Cross-fitted"): per part,
+    trees fitted on the other parts and stopped early on it; the Platt map on every row's
+    out-of-fold log-odds; the model's trees refitted on every row with the parts' mean number
+    of trees.
+
+    Args:
+        rows, x_apps, input_names, feature_names, gnn_inputs, config, tail_rows: as
+            :func:`fit_credit_model`.
+        fold (np.ndarray): int per row: the part ``0 .. k - 1`` it is held out in (the same
+            for every row of one applicant, :func:`holdout_folds`).
+
+    Returns:
+        tuple[CreditHazardModel, list[str]]: the model, and per part the trees (LightGBM model
+        text) that never saw its rows: they score its applicants' loans out of fold
+        (:func:`out_of_fold_pd`).
+
+    Raises:
+        ModelError: if a part or the rest holds no visible default.
+    """
+    t = _TreeRows.of(rows, x_apps, input_names, config)
+    parts = int(fold.max()) + 1 if len(fold) else 0
+    oof = np.zeros(len(rows))
+    trees, sizes = [], []
+    for k in range(parts):
+        fit, stop = (fold != k) & t.keep, (fold == k) & t.keep
+        if rows.event[fit].sum() == 0 or rows.event[stop].sum() == 0:
+            raise ModelError(f"part {k} of the applicants or the rest holds no visible default")
+        text, size = _fit_trees(t, rows.event, fit, config, stop=stop)
+        oof[stop] = _raw(text, t, stop)
+        trees.append(text)
+        sizes.append(size)
+    text, _ = _fit_trees(t, rows.event, t.keep, config, n_trees=int(round(np.mean(sizes))))
+    calibrator = Calibrator("platt").fit(oof[t.keep], rows.event[t.keep])
+    return _assemble(text, calibrator, rows, x_apps, input_names, feature_names, gnn_inputs,
+                     t.fit_periods, config, tail_rows), trees
+
+
+@dataclass(frozen=True)
+class _TreeRows:
+    """The trees' rows: inputs with the period column, the term's offset, and which rows lie in
+    the learned periods (``keep``, the first :attr:`fit_periods`)."""
+
+    x: np.ndarray
+    offset: np.ndarray
+    keep: np.ndarray
+    fit_periods: int
+    names: list[str]
+
+    @classmethod
+    def of(cls, rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
+           config: CreditTrainConfig) -> _TreeRows:
+        learned = np.flatnonzero(np.bincount(rows.period) >= config.min_period_rows)
+        if learned.size == 0:
+            raise ModelError(f"no period has {config.min_period_rows} loans living through it")
+        fit_periods = int(learned.max()) + 1
+        terms = _terms(x_apps, input_names)
+        offset = (term_offset(terms[rows.application])
+                  if config.term_offset and terms is not None else np.zeros(len(rows)))
+        return cls(np.column_stack([x_apps[rows.application], rows.period.astype(np.float64)]),
+                   offset, rows.period < fit_periods, fit_periods, [*input_names, "period"])
+
+
+def _fit_trees(t: _TreeRows, event: np.ndarray, fit: np.ndarray, config: CreditTrainConfig, *,
+               stop: np.ndarray | None = None, n_trees: int | None = None) -> tuple[str, int]:
+    """Trees on rows ``fit``: stopped early on rows ``stop``, or ``n_trees`` of them. Returns
+    the model text and its number of trees."""
+    import lightgbm as lgb
+
     model = lgb.LGBMClassifier(
-        n_estimators=3000, learning_rate=config.learning_rate, num_leaves=config.num_leaves,
-        min_child_samples=config.min_child_samples, subsample=0.8, subsample_freq=1,
-        colsample_bytree=0.5, reg_lambda=1.0, random_state=config.seed, n_jobs=config.threads,
-        verbose=-1)
+        n_estimators=n_trees or 3000, learning_rate=config.learning_rate,
+        num_leaves=config.num_leaves, min_child_samples=config.min_child_samples,
+        max_depth=config.max_depth, subsample=0.8, subsample_freq=1, colsample_bytree=0.5,
+        reg_lambda=1.0, random_state=config.seed, n_jobs=config.threads, verbose=-1)
     # NOTE: no class weight: the trees' log-odds stay those of the hazard, so the Platt map
     # only corrects, and the periods' hazards stay comparable.
-    terms = _terms(x_apps, input_names)
-    offset = (term_offset(terms[rows.application]) if config.term_offset and terms is not None
-              else np.zeros(len(rows)))
-    model.fit(x[fit], rows.event[fit], init_score=offset[fit], eval_X=(x[cal],),
-              eval_y=(rows.event[cal],), eval_init_score=[offset[cal]],
-              eval_metric="binary_logloss", feature_name=[*input_names, "period"],
+    if stop is None:
+        model.fit(t.x[fit], event[fit], init_score=t.offset[fit], feature_name=t.names)
+        return model.booster_.model_to_string(), model.booster_.num_trees()
+    model.fit(t.x[fit], event[fit], init_score=t.offset[fit], eval_X=(t.x[stop],),
+              eval_y=(event[stop],), eval_init_score=[t.offset[stop]],
+              eval_metric="binary_logloss", feature_name=t.names,
               callbacks=[lgb.early_stopping(100, verbose=False)])
-    booster = model.booster_
-    raw = np.asarray(booster.predict(x[cal], raw_score=True, num_iteration=model.best_iteration_),
-                     dtype=np.float64) + offset[cal]
-    calibrator = Calibrator("platt").fit(raw, rows.event[cal])
-    text = booster.model_to_string(num_iteration=model.best_iteration_)
+    best = int(model.best_iteration_ or model.booster_.num_trees())
+    return model.booster_.model_to_string(num_iteration=best), best
+
+
+def _raw(text: str, t: _TreeRows, sel: np.ndarray) -> np.ndarray:
+    """The hazard log-odds of rows ``sel`` by trees ``text``, the offset included."""
+    import lightgbm as lgb
+
+    return (np.asarray(lgb.Booster(model_str=text).predict(t.x[sel], raw_score=True),
+                       dtype=np.float64) + t.offset[sel])
+
+
+def _assemble(text: str, calibrator: Calibrator, rows: LoanPeriods, x_apps: np.ndarray,
+              input_names: Sequence[str], feature_names: Sequence[str],
+              gnn_inputs: Sequence[str], fit_periods: int, config: CreditTrainConfig,
+              tail_rows: np.ndarray | None) -> CreditHazardModel:
+    """The model of trees ``text`` and their map, with the tail ratios of ``rows``."""
+    events = np.bincount(rows.period, weights=rows.event)
+    tail = rows if tail_rows is None else LoanPeriods(
+        rows.application[tail_rows], rows.period[tail_rows], rows.event[tail_rows])
     return CreditHazardModel(text, calibrator, feature_names, gnn_inputs, fit_periods,
                              max(config.periods, fit_periods),
-                             _tail_ratios(rows if tail_rows is None else LoanPeriods(
-                                 rows.application[tail_rows], rows.period[tail_rows],
-                                 rows.event[tail_rows]), x_apps, input_names, fit_periods),
+                             _tail_ratios(tail, x_apps, input_names, fit_periods),
                              int(np.argmax(events[:fit_periods])),
                              term_offset=config.term_offset)
 
@@ -258,25 +371,39 @@ def level_target(rows: LoanPeriods, x: np.ndarray, input_names: Sequence[str], p
 
 
 def matured_loans(graph: LendingGraph, apps: np.ndarray, cut: int, input_names: Sequence[str],
-                  x: np.ndarray, config: CreditTrainConfig) -> np.ndarray:
-    """Bool per application: a funded loan of a held-out applicant (:func:`holdout_users`)
-    whose every period its term can default in ended before ``cut``: its outcome is known.
-    No loan where the term is not an input."""
+                  x: np.ndarray, held_out: np.ndarray) -> np.ndarray:
+    """Bool per application: a funded loan of a ``held_out`` applicant (bool per application:
+    one whose loans some trees never saw) whose every period its term can default in ended
+    before ``cut``: its outcome is known. No loan where the term is not an input."""
     terms = _terms(x, input_names)
     if terms is None:
         return np.zeros(apps.shape[0], dtype=bool)
     a = graph.attrs["Application"]
     reach = term_periods(terms)
     return np.asarray(funded_before(graph, cut)[apps] & (reach > 0)
-                      & holdout_users(a["user"][apps], config.holdout_share, config.seed)
+                      & np.asarray(held_out, dtype=bool)
                       & (cut - a["ts"][apps] >= reach * PERIOD_DAYS * DAY))
 
 
-def matured_slope(model: CreditHazardModel, x: np.ndarray, defaulted: np.ndarray) -> float:
-    """The slope of a logistic fit of ``defaulted`` on the log-odds of the model's probability
-    of ``x`` (matured loans), before the model's own map: a Platt fit's slope, below 1 where
-    the probabilities are too spread. Clipped to ``[0.25, 1.5]``."""
-    p = np.clip(term_pd(model.hazards(x)), 1e-12, 1 - 1e-12)
+def out_of_fold_pd(model: CreditHazardModel, trees: Sequence[str], x: np.ndarray,
+                   fold: np.ndarray) -> np.ndarray:
+    """The probability of default of rows ``x`` before the model's own map (``pd_slope``,
+    ``pd_intercept``), each row's hazards from the trees of its part (``trees[fold]``, those
+    that never saw it) under the model's hazard map, level and tail."""
+    p = np.zeros(x.shape[0])
+    for k, text in enumerate(trees):
+        sel = np.asarray(fold) == k
+        if sel.any():
+            part = CreditHazardModel.from_state_dict({**model.state_dict(), "booster": text})
+            p[sel] = term_pd(part.hazards(x[sel]))
+    return p
+
+
+def matured_slope(p: np.ndarray, defaulted: np.ndarray) -> float:
+    """The slope of a logistic fit of ``defaulted`` on the log-odds of the probabilities ``p``
+    of matured loans before the model's own map (:func:`out_of_fold_pd`): a Platt fit's slope,
+    below 1 where the probabilities are too spread. Clipped to ``[0.25, 1.5]``."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
     slope = Calibrator("platt").fit(np.log(p / (1 - p)), defaulted).slope
     return float(np.clip(slope, 0.25, 1.5))
 
@@ -410,14 +537,24 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
     names = [n for n, g in zip(root_names, root_groups, strict=True) if g in cfg.groups]
     x = credit_inputs(root_x, root_names, names, cfg.gnn_inputs, fraud_logit, pd_logit)
     rows, held = credit_rows(graph, apps, cut, cfg.holdout_share, cfg.seed)
-    if cfg.holdout == "latest":
-        held = _latest(rows, graph.attrs["Application"]["ts"][apps], cfg.holdout_share)
     # NOTE: fraud loans default at their first instalment and their share changes over time;
     # the tail and the level are those of the loans not labelled fraud before the cut.
     labelled = graph.fraud_at["Application"][apps] < cut
     honest = ~labelled[rows.application]
-    model = fit_credit_model(rows, x, [*names, *cfg.gnn_inputs], names, cfg.gnn_inputs, held,
-                             cfg, tail_rows=honest)
+    users = graph.attrs["Application"]["user"][apps]
+    if cfg.folds > 1:
+        fold = holdout_folds(users, cfg.folds, cfg.seed)
+        model, trees = cross_fit_credit_model(rows, x, [*names, *cfg.gnn_inputs], names,
+                                              cfg.gnn_inputs, fold[rows.application], cfg,
+                                              tail_rows=honest)
+    else:
+        if cfg.holdout == "latest":
+            held = _latest(rows, graph.attrs["Application"]["ts"][apps], cfg.holdout_share)
+        model = fit_credit_model(rows, x, [*names, *cfg.gnn_inputs], names, cfg.gnn_inputs,
+                                 held, cfg, tail_rows=honest)
+        # NOTE: the trees that score saw every applicant but the held-out ones
+        fold = np.where(holdout_users(users, cfg.holdout_share, cfg.seed), 0, -1)
+        trees = [model.booster_text]
     ts = graph.attrs["Application"]["ts"][apps]
     recent = level_applications(ts >= (recent_from if recent_from is not None else ts.min()),
                                 labelled, fraud_logit)
@@ -433,21 +570,23 @@ def train_credit_model(graph: LendingGraph, applications: np.ndarray, root_x: np
         say(f"credit model level: default probability {target:.4f} of the loans not labelled "
             f"fraud, shift {model.shift:+.3f} on {int(recent.sum())} recent applications "
             "neither labelled nor scored fraud")
-        matured = matured_loans(graph, apps, cut, names, x, cfg)
+        matured = matured_loans(graph, apps, cut, names, x, fold >= 0)
         defaulted = graph.default_at["Application"][apps][matured] < cut
         if cfg.matured_slope and defaulted.any() and (
                 defaulted.sum() >= cfg.min_matured_defaults):
-            slope = matured_slope(model, x[matured], defaulted)
+            slope = matured_slope(out_of_fold_pd(model, trees, x[matured], fold[matured]),
+                                  defaulted)
             model.pd_slope = slope
             model.pd_intercept = recalibration_intercept(model, x[recent], target)
             say(f"credit model spread: slope {slope:.3f} of the log-odds on {int(matured.sum())}"
-                " matured loans of held-out applicants, intercept "
+                " matured loans, each scored by trees that never saw its applicant, intercept "
                 f"{model.pd_intercept:+.3f} keeping the level")
     say(f"credit model: {len(rows)} loan periods ({int(rows.event.sum())} defaults) of "
         f"{np.unique(rows.application).size} loans, {model!r}")
     return model
 
 
-__all__ = ["CreditTrainConfig", "cohort_pd", "credit_rows", "fit_credit_model", "holdout_users",
-           "level_applications", "level_shift", "level_target", "matured_loans",
-           "matured_slope", "recalibration_intercept", "tail_spread", "train_credit_model"]
+__all__ = ["CreditTrainConfig", "cohort_pd", "credit_rows", "cross_fit_credit_model",
+           "fit_credit_model", "holdout_folds", "holdout_users", "level_applications",
+           "level_shift", "level_target", "matured_loans", "matured_slope", "out_of_fold_pd",
+           "recalibration_intercept", "tail_spread", "train_credit_model"]

