@@ -8,9 +8,10 @@
   stop early on its loans and give their periods out-of-fold log-odds. The Platt map of the
   hazard is fitted on every loan's out-of-fold log-odds, and the trees that score are refitted
   on every loan with the parts' mean number of trees: every loan teaches the trees, none
-  calibrates on trees that saw it (on the development world, seed 9, default AUROC 0.710
-  over three seeds against 0.696 for one held-out 30 %). With ``folds=1`` the loans of a share
-  of the applicants are held out instead, and the trees fitted on the others score.
+  calibrates on trees that saw it (on the development world, seed 9, default AUROC 0.711
+  over three seeds against 0.696 for one held-out 30 %, docs/evaluation_notes.md). With
+  ``folds=1`` the loans of a share of the applicants are held out instead, and the trees
+  fitted on the others score.
 * Tail and level are measured on the loans not labelled fraud before the cut (fraud loans
   default at once, and their share moves).
 * Level: the root features that count history from the first event the graph holds (device
