@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gnn import RootAttribution
+from serving.reasons import ENTITY_EN_PLURAL, ENTITY_ZH
 from serving.scoring import ApplicationFacts, Evidence, FeatureValue, Signal
 
 _SHARED_FIELDS: Final = ("shared_accounts", "fraud_neighbours", "default_neighbours",
@@ -327,7 +328,13 @@ def _shared(group: str, kind: str, own: Callable[[ApplicationFacts], str | None]
         if extra:
             params.update(users=v.count(f"{group}_users_log"),
                           fraud_applications=v.count(f"{group}_fraud_apps_log"))
-        entity = v.entity(kind, own(v.facts)) or v.user
+        entity = v.entity(kind, own(v.facts))
+        if entity is None:
+            # NOTE: the application names no entity of this kind: the applicant's own ones are
+            # what is shared, and the message says so (not "user U1 shared with ...")
+            entity = v.user
+            params.update(subject=f"{ENTITY_EN_PLURAL[kind]} of user {entity[2]}",
+                          subject_zh=f"用户{entity[2]}的{ENTITY_ZH[kind]}")
         code = "SHARED_ENTITY_FRAUD" if fraud else "SHARED_ENTITY_DENSE"
         return code, _ev(entity, "shared_accounts", accounts), params
 

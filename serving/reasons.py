@@ -25,6 +25,9 @@ ENTITY_ZH: Final[dict[str, str]] = {
     "User": "用户",
     "Application": "申请",
 }
+ENTITY_EN_PLURAL: Final[dict[str, str]] = {
+    "Device": "devices", "Phone": "phones", "Address": "addresses", "IP": "IPs",
+}
 ENTITY_EN: Final[dict[str, str]] = {
     "Device": "device",
     "Phone": "phone",
@@ -42,12 +45,12 @@ CATALOGUE: Final[dict[str, tuple[str, str]]] = {
         "用户{user}已被确认为欺诈（标记来源：{source}）",
     ),
     "SHARED_ENTITY_FRAUD": (
-        "{kind} {display} shared with {accounts} other accounts, {fraud} confirmed fraud",
-        "{kind_zh}{display}与{accounts}个其他账户共用，其中{fraud}个已确认欺诈",
+        "{subject} shared with {accounts} other accounts, {fraud} confirmed fraud",
+        "{subject_zh}与{accounts}个其他账户共用，其中{fraud}个已确认欺诈",
     ),
     "SHARED_ENTITY_DENSE": (
-        "{kind} {display} shared with {accounts} other accounts",
-        "{kind_zh}{display}与{accounts}个其他账户共用",
+        "{subject} shared with {accounts} other accounts",
+        "{subject_zh}与{accounts}个其他账户共用",
     ),
     "ATO_NEW_DEVICE": (
         "Device {display} never used by this account before ({known} known devices)",
@@ -286,10 +289,16 @@ def render(signal: Signal) -> Reason:
         KeyError: if the code is not in :data:`CATALOGUE` (a programming error).
     """
     en, zh = CATALOGUE[signal.code]
+    kind = ENTITY_EN.get(signal.evidence.entity_type, signal.evidence.entity_type)
+    kind_zh = ENTITY_ZH.get(signal.evidence.entity_type, signal.evidence.entity_type)
     params: dict[str, FeatureValue] = {
         "display": signal.evidence.display,
-        "kind": ENTITY_EN.get(signal.evidence.entity_type, signal.evidence.entity_type),
-        "kind_zh": ENTITY_ZH.get(signal.evidence.entity_type, signal.evidence.entity_type),
+        "kind": kind,
+        "kind_zh": kind_zh,
+        # NOTE: what the evidence names, unless the signal says it otherwise (the applicant's
+        # own entities of a kind the application does not name, serving.explanations)
+        "subject": f"{kind} {signal.evidence.display}",
+        "subject_zh": f"{kind_zh}{signal.evidence.display}",
         "value": signal.evidence.value,
         "threshold": signal.evidence.reference,
         **signal.params,

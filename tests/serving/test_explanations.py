@@ -188,10 +188,17 @@ def test_facts_decide_what_can_be_said() -> None:
     no_phone = explain(_root({"phone_shared_accounts": 0.5}),
                        ApplicationFacts(**{**FACTS.__dict__, "phone_id": None}))
     assert no_phone.fraud[0].evidence.entity_type == "User"
+    # the message names what is shared, the applicant's phones, not the applicant
+    said = render(no_phone.fraud[0])
+    assert said.message_en.startswith(f"phones of user {FACTS.user_id} shared with "), said
+    assert said.message_zh.startswith(f"用户{FACTS.user_id}的手机号与"), said
     masked = explain(_root({"phone_shared_accounts": 0.5}), FACTS,
                      displays={("Phone", FACTS.phone_id): "138****0000"})  # type: ignore[dict-item]
     assert masked.fraud[0].evidence.display == "138****0000"
     assert masked.fraud[0].code == "SHARED_ENTITY_DENSE"
+    said = render(masked.fraud[0])
+    assert said.message_en.startswith("phone 138****0000 shared with "), said
+    assert said.message_zh.startswith("手机号138****0000与"), said
 
 
 def test_min_weight_must_be_a_number_at_least_zero() -> None:
