@@ -277,10 +277,13 @@ def attribute(pipeline: ScoringPipeline, prepared: Prepared, *,
             target = target + on_path.pd_logit[r + k:].sum()
         (grad,) = torch.autograd.grad(target, path)
     xd = norm.root_x.astype(np.float64)
-    ig_fraud, ig_pd = (np.einsum("k,krf->rf", weights,
-                                 gr.double().cpu().numpy().reshape(steps, r, f)) * xd
-                       if gr.shape[0] else np.zeros((r, f))
-                       for gr in (grad[:k], grad[k:]))
+
+    def integrated(gr: torch.Tensor) -> np.ndarray:
+        return np.einsum("k,krf->rf", weights,
+                         gr.double().cpu().numpy().reshape(steps, r, f)) * xd
+
+    ig_fraud = integrated(grad[:k])
+    ig_pd = np.zeros((r, f)) if credit else integrated(grad[k:])
     occ_fraud = np.zeros((r, len(groups)))
     occ_pd = np.zeros((r, len(groups)))
     variant = r + np.arange(plan.pair_tree.shape[0])

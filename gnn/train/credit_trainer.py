@@ -143,7 +143,8 @@ def holdout_folds(users: np.ndarray, folds: int, seed: int) -> np.ndarray:
     holds out)."""
     if folds < 1:
         raise ValueError(f"folds must be at least 1, got {folds}")
-    return np.minimum((_user_bucket(users, seed) * folds / 10_000).astype(np.int64), folds - 1)
+    # NOTE: buckets are below 10000, so every part is below ``folds``
+    return (_user_bucket(users, seed) * folds / 10_000).astype(np.int64)
 
 
 def fit_credit_model(rows: LoanPeriods, x_apps: np.ndarray, input_names: Sequence[str],
