@@ -12,7 +12,8 @@
    IPs, places, merchants and amounts, time = now.
 3. Phases: `--rate` requests/s for `--sustain` s, then a ramp of `--step-seconds` s steps
    (`--ramp`) that stops at the first step whose p99 passes `--p99-limit-ms` or that has an
-   error. Per phase: p50/p95/p99, throughput, errors, CPU of the server and of the generator.
+   error. Per phase: p50/p95/p99, throughput, errors, CPU of the server, of a local
+   Neo4j server (found by its port) and of the generator.
 4. In-process scoring (no HTTP, after the server has stopped, since the embedded store admits
    one process): `ScoringService.score` (validation to stored claim) and the scorer alone.
 
@@ -153,6 +154,7 @@ async def _run_phases(port: int, key: str, bodies: list[dict[str, Any]],
         counter += n
         cpu0, t0 = me.cpu_times(), time.perf_counter()
         start = t0 + 0.5 + n * 20e-6
+        started_at = time.time() + (start - time.perf_counter())
         tasks = [asyncio.create_task(one(start + i / rate, body))
                  for i, body in enumerate(phase_bodies)]
         await asyncio.gather(*tasks)
@@ -178,6 +180,8 @@ async def _run_phases(port: int, key: str, bodies: list[dict[str, Any]],
             "generator_cpu_cores": round((cpu1.user + cpu1.system - cpu0.user - cpu0.system)
                                          / wall, 2),
             "wall_s": round(wall, 1),
+            # the phase's window in Unix time, to line it up with the store's own logs
+            "started_at": round(started_at, 3), "ended_at": round(started_at + wall, 3),
             # per request: scheduled send (s into the phase), latency and in-service ms
             "trace": sorted((round(r[5], 4), round(r[0] * 1000, 2), r[4]) for r in results),
         }
@@ -261,6 +265,28 @@ def stage_times(metrics: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def store_process(uri: str | None) -> psutil.Process | None:
+    """The local process that listens on the Neo4j URI's port, if any (its CPU is measured
+    beside the server's: on one machine the store competes for the same cores)."""
+    if not uri:
+        return None
+    port = int(uri.rsplit(":", 1)[1].split("/")[0]) if uri.count(":") > 1 else 7687
+    for c in psutil.net_connections(kind="tcp"):
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid:
+            return psutil.Process(c.pid)
+    return None
+
+
+def _cpu_s(proc: psutil.Process | None) -> float:
+    if proc is None:
+        return 0.0
+    try:
+        t = proc.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return t.user + t.system
+
+
 def _server_cpu_s(server: psutil.Process) -> tuple[float, float]:
     """CPU seconds of the server process and of its child processes (the GNN scorer's)."""
     out = [0.0, 0.0]
@@ -341,8 +367,8 @@ def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[st
         "",
         "| phase | offered req/s | s | throughput req/s | p50 ms | p95 ms | p99 ms | max ms | "
         "in-service p50 / p99 ms | errors | degraded | server CPU cores (of which GNN process) | "
-        "generator CPU cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "store CPU cores | generator CPU cores |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         lines.append(
@@ -350,7 +376,7 @@ def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[st
             f"{p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['max_ms']} | "
             f"{p.get('service_p50_ms', '-')} / {p.get('service_p99_ms', '-')} | {p['errors']} | "
             f"{p['degraded']} | {p['server_cpu_cores']} ({p.get('gnn_process_cpu_cores', 0)}) | "
-            f"{p['generator_cpu_cores']} |")
+            f"{p.get('store_cpu_cores', '-')} | {p['generator_cpu_cores']} |")
     sustain = phases[0]
     ok = [p for p in phases if p["p99_ms"] <= meta["p99_limit_ms"] and not p["errors"]]
     best = max((p["rate"] for p in ok), default=None)
@@ -459,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gen = mp.get_context("spawn").Process(
         target=_generator, args=(port, key, bodies, phases, args.p99_limit_ms, run, queue))
     results: list[dict[str, Any]] = []
-    cpu = _server_cpu_s(sproc)
+    store = store_process(args.neo4j_uri)
+    cpu, store_cpu = _server_cpu_s(sproc), _cpu_s(store)
     wall = time.perf_counter()
     gen.start()
     traces: list[str] = []
@@ -468,6 +495,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         now_cpu, now = _server_cpu_s(sproc), time.perf_counter()
         item["server_cpu_cores"] = round((sum(now_cpu) - sum(cpu)) / (now - wall), 2)
         item["gnn_process_cpu_cores"] = round((now_cpu[1] - cpu[1]) / (now - wall), 2)
+        if store is not None:
+            now_store = _cpu_s(store)
+            item["store_cpu_cores"] = round((now_store - store_cpu) / (now - wall), 2)
+            store_cpu = now_store
         cpu, wall = now_cpu, now
         results.append(item)
         print(json.dumps(item), file=sys.stderr, flush=True)
