@@ -271,9 +271,12 @@ def store_process(uri: str | None) -> psutil.Process | None:
     if not uri:
         return None
     port = int(uri.rsplit(":", 1)[1].split("/")[0]) if uri.count(":") > 1 else 7687
-    for c in psutil.net_connections(kind="tcp"):
-        if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid:
-            return psutil.Process(c.pid)
+    try:
+        for c in psutil.net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port and c.pid:
+                return psutil.Process(c.pid)
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass  # NOTE: another user's server, or a remote one: its CPU is not reported
     return None
 
 
@@ -291,11 +294,7 @@ def _server_cpu_s(server: psutil.Process) -> tuple[float, float]:
     """CPU seconds of the server process and of its child processes (the GNN scorer's)."""
     out = [0.0, 0.0]
     for i, p in enumerate([server, *server.children(recursive=True)]):
-        try:
-            t = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        out[min(i, 1)] += t.user + t.system
+        out[min(i, 1)] += _cpu_s(p)
     return out[0], out[1]
 
 
