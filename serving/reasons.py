@@ -25,9 +25,6 @@ ENTITY_ZH: Final[dict[str, str]] = {
     "User": "用户",
     "Application": "申请",
 }
-ENTITY_EN_PLURAL: Final[dict[str, str]] = {
-    "Device": "devices", "Phone": "phones", "Address": "addresses", "IP": "IPs",
-}
 ENTITY_EN: Final[dict[str, str]] = {
     "Device": "device",
     "Phone": "phone",
@@ -36,6 +33,9 @@ ENTITY_EN: Final[dict[str, str]] = {
     "Merchant": "merchant",
     "User": "user",
     "Application": "application",
+}
+ENTITY_EN_PLURAL: Final[dict[str, str]] = {
+    "Device": "devices", "Phone": "phones", "Address": "addresses", "IP": "IPs",
 }
 
 CATALOGUE: Final[dict[str, tuple[str, str]]] = {
@@ -293,8 +293,6 @@ def render(signal: Signal) -> Reason:
     kind_zh = ENTITY_ZH.get(signal.evidence.entity_type, signal.evidence.entity_type)
     params: dict[str, FeatureValue] = {
         "display": signal.evidence.display,
-        "kind": kind,
-        "kind_zh": kind_zh,
         # NOTE: what the evidence names, unless the signal says it otherwise (the applicant's
         # own entities of a kind the application does not name, serving.explanations)
         "subject": f"{kind} {signal.evidence.display}",
