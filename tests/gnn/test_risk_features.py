@@ -103,3 +103,37 @@ def test_an_application_scored_online_gets_its_batch_features() -> None:
         if checked == 4:
             break
     assert checked >= 2
+
+
+def test_each_application_of_an_online_batch_gets_the_features_it_gets_alone() -> None:
+    """Requests scored together are not written yet: none sees another (one user applying
+    twice on one new device, two users on one new device, a user applying on a device another
+    applicant of the batch has used, two users on one IP), so each gets what it gets alone,
+    bit for bit, whatever else is in flight."""
+    g = lending_graph()
+    t = g.as_of + 600
+    ud = g.relations["user_device"]
+    owner = next(u for u in range(g.num_nodes("User")) if ud.row(u)[0].shape[0])
+    known_dev = str(g.ids["Device"][int(ud.row(owner)[0][0])])
+    users = [str(u) for u in g.ids["User"][:6]]
+    owner_id = str(g.ids["User"][owner])
+
+    def app(i: int, user: str, device: str, ip: str) -> ApplicationQueries:
+        return ApplicationQueries.from_facts(
+            g, application_id=f"batch-{i}", user_id=user, product="cash_loan",
+            amount=3000.0 + i, ts=t + i, lat=31.2, lon=121.5, device_id=device, ip=ip,
+            merchant_id=None)
+
+    apps = [app(0, users[0], "dev-new", "ip-a"), app(1, users[0], "dev-new", "ip-a"),
+            app(2, users[0], "dev-new", "ip-a"),
+            app(3, users[1], "ring-dev", "ip-b"), app(4, users[2], "ring-dev", "ip-b"),
+            app(5, users[3], known_dev, "ip-c"), app(6, owner_id, known_dev, "ip-c"),
+            app(7, users[4], "dev-7", "ip-d"), app(8, users[5], "dev-8", "ip-d")]
+    feats = RiskFeatures(g)
+    batch, names, _ = feats.application_features(ApplicationQueries.concat(apps))
+    bad = []
+    for i, a in enumerate(apps):
+        alone = feats.application_features(a)[0][0]
+        differ = [n for n, x, y in zip(names, batch[i], alone, strict=True) if x != y]
+        bad.append((i, differ)) if differ else None
+    assert not bad, bad

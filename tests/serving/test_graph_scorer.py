@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing as mp
 import sys
@@ -125,7 +126,16 @@ def test_an_accepted_write_reaches_the_next_verdicts_features(process: bool) -> 
 def test_concurrent_requests_are_batched_and_score_as_they_would_alone() -> None:
     pipe = trained().pipeline
     g = _graph()
+    # NOTE: besides 24 applicants, one applying four more times on the same new device and
+    # IP, and another on a device the first has used: none of them is written yet, so none
+    # may see another in its batch.
     facts = _applications(g, 24)
+    held = g.relations["user_device"].row(0)[0]
+    assert held.shape[0] > 0
+    facts += [dataclasses.replace(facts[0], application_id=f"again-{i}", ts=facts[0].ts + i)
+              for i in range(1, 5)]
+    facts.append(dataclasses.replace(facts[1], application_id="their-device",
+                                     device_id=str(g.ids["Device"][int(held[0])])))
     alone = GraphScorer(pipe)
     alone.set_graph(g)
     expected = [alone.score(f, None) for f in facts]
