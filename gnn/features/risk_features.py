@@ -705,8 +705,8 @@ class RiskFeatures:
             has = np.flatnonzero(e >= 0)
             read_q.append(has)
             read_tok.append(base + e[has])
-            held = s_ent[np.concatenate(time_l) <= t[s_owner]] * q + s_owner[
-                np.concatenate(time_l) <= t[s_owner]]
+            by_t = np.concatenate(time_l) <= t[s_owner]
+            held = s_ent[by_t] * q + s_owner[by_t]  # (entity, query) pairs held as of t
             new = has[~np.isin(e[has] * q + has, held)]
             adds[new] = True
             add_q.append(new)
