@@ -203,22 +203,25 @@ def count_edges(spec: RelSpec) -> LiteralString:
     return _literal(f"MATCH ()-[r:{_q(spec.type, (spec.type,))}]->() RETURN count(r) AS n")
 
 
-def export_nodes(spec: NodeSpec) -> LiteralString:
-    """Every node of a label, one column per schema column, ordered by id."""
+def export_nodes(spec: NodeSpec, ordered: bool = True) -> LiteralString:
+    """Every node of a label, one column per schema column, ordered by id (``ordered``)."""
     cols = spec.columns
     returns = ", ".join(f"n.{_q(c, cols)} AS {_q(c, cols)}" for c in cols)
-    return _literal(f"MATCH (n:{_label(spec)}) RETURN {returns} ORDER BY n.`id`")
+    order = " ORDER BY n.`id`" if ordered else ""
+    return _literal(f"MATCH (n:{_label(spec)}) RETURN {returns}{order}")
 
 
-def export_edges(spec: RelSpec) -> LiteralString:
-    """Every relationship of a type as ``src``, ``dst`` and properties, in a stable order."""
+def export_edges(spec: RelSpec, ordered: bool = True) -> LiteralString:
+    """Every relationship of a type as ``src``, ``dst`` and properties, in a stable order
+    (``ordered``) or in the store's."""
     cols = spec.columns
     props = "".join(f", r.{_q(p.name, cols)} AS {_q(p.name, cols)}" for p in spec.properties)
-    order = "`src`, `dst`" + ("" if spec.key is None else f", {_q(spec.key, cols)}")
+    order = (" ORDER BY `src`, `dst`" + ("" if spec.key is None else f", {_q(spec.key, cols)}")
+             if ordered else "")
     return _literal(
         f"MATCH (s:{_q(spec.src, (spec.src,))})-[r:{_q(spec.type, (spec.type,))}]->"
         f"(t:{_q(spec.dst, (spec.dst,))}) "
-        f"RETURN s.`id` AS `src`, t.`id` AS `dst`{props} ORDER BY {order}"
+        f"RETURN s.`id` AS `src`, t.`id` AS `dst`{props}{order}"
     )
 
 

@@ -627,10 +627,10 @@ class LadybugStore(GraphStore):
         table = self._read(lambda conn: _arrow(conn, queries.node_ids(spec)))
         return [str(i) for i in table.column(0).to_pylist()]
 
-    def _export_nodes(self, label: NodeType) -> pa.Table:
+    def _export_nodes(self, label: NodeType, *, ordered: bool = True) -> pa.Table:
         spec = self.schema.node(label)
-        table = _conform(self._read(lambda conn: _arrow(conn, queries.export_nodes(spec))),
-                         node_arrow_schema(spec))
+        query = queries.export_nodes(spec, ordered)
+        table = _conform(self._read(lambda conn: _arrow(conn, query)), node_arrow_schema(spec))
         if not spec.documents or table.num_rows == 0:
             return table
         ids = table.column("id").to_pylist()
@@ -642,9 +642,10 @@ class LadybugStore(GraphStore):
                                      pa.array(merged, type=table.schema.field(name).type))
         return table
 
-    def _export_edges(self, rel_type: RelType) -> pa.Table:
+    def _export_edges(self, rel_type: RelType, *, ordered: bool = True) -> pa.Table:
         spec = self.schema.rel(rel_type)
-        table = self._read(lambda conn: _arrow(conn, queries.export_edges(spec)))
+        query = queries.export_edges(spec, ordered)
+        table = self._read(lambda conn: _arrow(conn, query))
         return _conform(table, edge_arrow_schema(spec))
 
 

@@ -541,13 +541,13 @@ class Neo4jStore(GraphStore):
 
         return self._transaction(work, RoutingControl.READ)
 
-    def _export_nodes(self, label: NodeType) -> pa.Table:
+    def _export_nodes(self, label: NodeType, *, ordered: bool = True) -> pa.Table:
         spec = self.schema.node(label)
-        return self._export(queries.export_nodes(spec), node_arrow_schema(spec))
+        return self._export(queries.export_nodes(spec, ordered), node_arrow_schema(spec))
 
-    def _export_edges(self, rel_type: RelType) -> pa.Table:
+    def _export_edges(self, rel_type: RelType, *, ordered: bool = True) -> pa.Table:
         spec = self.schema.rel(rel_type)
-        return self._export(queries.export_edges(spec), edge_arrow_schema(spec))
+        return self._export(queries.export_edges(spec, ordered), edge_arrow_schema(spec))
 
     def _export(self, query: LiteralString, schema: pa.Schema) -> pa.Table:
         def work(tx: ManagedTransaction) -> list[list[Any]]:

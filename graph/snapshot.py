@@ -8,7 +8,9 @@ tensors.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +78,21 @@ class NodeTable:
         return self._index.get(node_id)
 
 
+def id_keys(ids: np.ndarray | Sequence[str]) -> np.ndarray:
+    """Stable 64-bit keys of string ids (BLAKE2b), the identity the sampler hashes.
+
+    Args:
+        ids (np.ndarray): object array of strings, ``[N]``.
+
+    Returns:
+        np.ndarray: uint64 ``[N]``.
+    """
+    values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(str(s).encode(), digest_size=8).digest() for s in values])
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+
+
 @dataclass(frozen=True)
 class Relation:
     """One relationship type as CSR over source positions.
@@ -85,12 +102,16 @@ class Relation:
         indptr (np.ndarray): int64, shape ``[num_src + 1]``.
         indices (np.ndarray): int64 target positions, shape ``[num_edges]``.
         columns (Mapping[str, np.ndarray]): edge properties in CSR order.
+        keys (np.ndarray, optional): uint64 :func:`id_keys` of the type's key property
+            (``event_id``) in CSR order, for a type that has one; they order a source's edges
+            to one target. (default: none)
     """
 
     edge_type: EdgeType
     indptr: np.ndarray
     indices: np.ndarray
     columns: Mapping[str, np.ndarray]
+    keys: np.ndarray | None = None
 
     @property
     def num_edges(self) -> int:
@@ -112,6 +133,7 @@ class Relation:
             indptr,
             src[order],
             {k: v[order] for k, v in self.columns.items()},
+            None if self.keys is None else self.keys[order],
         )
 
 
@@ -133,8 +155,10 @@ class GraphSnapshot:
     ) -> GraphSnapshot:
         """Build a snapshot from exported tables (``id`` + properties; ``src``, ``dst`` + props).
 
-        Node positions follow the sorted ids so that two exports of the same graph give the same
-        arrays whatever order the store returned rows in.
+        Node positions follow the sorted ids, and a source's edges are ordered by target, then
+        by the :func:`id_keys` of the type's key property (the events between one user and
+        one IP), so that two exports of the same graph give the same arrays whatever order the
+        store returned rows in (the stores export unordered for this: ``ordered=False``).
 
         Raises:
             GraphError: if an edge names a node id missing from its label's table.
@@ -167,7 +191,12 @@ class GraphSnapshot:
             src_nodes, dst_nodes = nodes[rel.src], nodes[rel.dst]
             src = _positions(table.column("src"), sorted_ids[rel.src])
             dst = _positions(table.column("dst"), sorted_ids[rel.dst])
-            order = np.lexsort((dst, src))
+            keys = None
+            if rel.key is not None:
+                keys = id_keys(table.column(rel.key).to_numpy(zero_copy_only=False))
+                order = np.lexsort((keys, dst, src))
+            else:
+                order = np.lexsort((dst, src))
             indptr = np.zeros(len(src_nodes) + 1, dtype=np.int64)
             np.cumsum(np.bincount(src, minlength=len(src_nodes)), out=indptr[1:])
             columns = {
@@ -175,7 +204,8 @@ class GraphSnapshot:
                 for name in table.column_names
                 if name not in ("src", "dst")
             }
-            relations[rel.type] = Relation(rel.edge_type, indptr, dst[order], columns)
+            relations[rel.type] = Relation(rel.edge_type, indptr, dst[order], columns,
+                                           None if keys is None else keys[order])
         return cls(nodes, relations, schema)
 
     @classmethod
@@ -188,8 +218,12 @@ class GraphSnapshot:
         people keep their pseudonymous nodes). A write wholly after the export of its edge type
         is missed until the next refresh.
         """
-        edge_tables = {rel: store.export_edges(rel) for rel in store.schema.rel_types}
-        node_tables = {label: store.export_nodes(label) for label in store.schema.graph_labels}
+        # NOTE: in the store's order: the snapshot orders nodes and edges itself, and a
+        # snapshot of rows in any order is the same graph (tests/graph/test_snapshot.py)
+        edge_tables = {rel: store.export_edges(rel, ordered=False)
+                       for rel in store.schema.rel_types}
+        node_tables = {label: store.export_nodes(label, ordered=False)
+                       for label in store.schema.graph_labels}
         return cls.from_tables(node_tables, edge_tables, schema=store.schema)
 
     def num_nodes(self, label: NodeType) -> int:

@@ -251,15 +251,15 @@ class FlakyStore(GraphStore):
         self._gate("node_ids")
         return self.inner.node_ids(label)
 
-    def _export_nodes(self, label: str) -> Any:
+    def _export_nodes(self, label: str, *, ordered: bool = True) -> Any:
         self._gate("export_nodes")
         self._export_gate()
-        return self.inner.export_nodes(label)
+        return self.inner.export_nodes(label, ordered=ordered)
 
-    def _export_edges(self, rel_type: str) -> Any:
+    def _export_edges(self, rel_type: str, *, ordered: bool = True) -> Any:
         self._gate("export_edges")
         self._export_gate()
-        return self.inner.export_edges(rel_type)
+        return self.inner.export_edges(rel_type, ordered=ordered)
 
     def _export_gate(self) -> None:
         if self.failed_exports > 0:
