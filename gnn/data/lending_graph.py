@@ -44,7 +44,7 @@ import numpy as np
 from gnn.errors import GraphDataError
 from gnn.data.temporal_adjacency import NEVER as _NEVER
 from gnn.data.temporal_adjacency import TemporalAdjacency
-from graph.snapshot import GraphSnapshot, id_keys
+from graph.snapshot import GraphSnapshot
 from graph.store import LabelWrite
 from graph.typing import PRODUCTS, NodeType, RelType, Row
 
@@ -170,6 +170,21 @@ class GraphWrites(NamedTuple):
     nodes: Sequence[tuple[str, Sequence[Row]]]
     edges: Sequence[tuple[RelType, Sequence[Row]]]
     labels: Sequence[LabelWrite]
+
+
+def id_keys(ids: np.ndarray | Sequence[str]) -> np.ndarray:
+    """Stable 64-bit keys of string ids (BLAKE2b), the identity the sampler hashes.
+
+    Args:
+        ids (np.ndarray): object array of strings, ``[N]``.
+
+    Returns:
+        np.ndarray: uint64 ``[N]``.
+    """
+    values = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(str(s).encode(), digest_size=8).digest() for s in values])
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 _NODE_ROOM: Final = 8
@@ -517,7 +532,7 @@ class LendingGraph:
             spec_src, _, spec_dst = r.edge_type
             src = pos[spec_src][r.sources()]
             dst = pos[spec_dst][r.indices]
-            g._add_edges(rel, src, dst, dict(r.columns), r.keys)
+            g._add_edges(rel, src, dst, dict(r.columns))
         g.compact()
         return g
 
@@ -740,9 +755,8 @@ class LendingGraph:
 
     # -- relationships ----------------------------------------------------------------------------
     def _add_edges(self, rel: str, src: np.ndarray, dst: np.ndarray,
-                   cols: Mapping[str, np.ndarray], keys: np.ndarray | None = None) -> None:
-        """One relationship type's rows, by the rules of the module docstring (``keys``: the
-        :func:`graph.snapshot.id_keys` of their ``event_id`` where the caller has them)."""
+                   cols: Mapping[str, np.ndarray]) -> None:
+        """One relationship type's rows, by the rules of the module docstring."""
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
         if src.size == 0:
@@ -755,21 +769,21 @@ class LendingGraph:
         elif rel in _APP_FACTS:
             self._set_app_fact(rel, src, dst)
         elif rel == "LOGGED_IN_FROM":
-            key = _event_keys(rel, cols, keys)
+            key = _event_keys(rel, cols)
             ts, _ = _typed(cols.get("ts", np.full(n, None)), np.dtype(np.int64), None)
             lat, _ = _typed(cols.get("lat", np.full(n, None)), np.dtype(np.float64), None)
             lon, _ = _typed(cols.get("lon", np.full(n, None)), np.dtype(np.float64), None)
             device = self._device_positions(cols.get("device_id"), n)
             self._add_logins(src, dst, key, ts, lat, lon, device)
         elif rel == "ORDERED_AT":
-            key = _event_keys(rel, cols, keys)
+            key = _event_keys(rel, cols)
             ts, _ = _typed(cols.get("ts", np.full(n, None)), np.dtype(np.int64), None)
             amount, _ = _typed(cols.get("amount", np.full(n, None)), np.dtype(np.float64), None)
             bnpl, _ = _typed(cols.get("bnpl", np.full(n, None)), np.dtype(bool), None)
             returned, _ = _typed(cols.get("returned", np.full(n, None)), np.dtype(bool), None)
             self._add_orders(src, dst, key, ts, amount, bnpl, returned)
         elif rel == "REPAID":
-            key = _event_keys(rel, cols, keys)
+            key = _event_keys(rel, cols)
             ts, _ = _typed(cols.get("ts", np.full(n, None)), np.dtype(np.int64), None)
             status, _ = _typed(cols.get("status", np.full(n, None)), np.dtype(np.int8),
                                REPAYMENT_STATUS)
@@ -1143,10 +1157,8 @@ def _typed(col: np.ndarray, dtype: np.dtype[Any] | type, vocab: tuple[str, ...] 
     return col.astype(dtype), np.ones(n, dtype=bool)
 
 
-def _event_keys(rel: str, cols: Mapping[str, np.ndarray], keys: np.ndarray | None = None
-                ) -> np.ndarray:
-    """Event identity: the key of each row's ``event_id`` (``keys`` when given: the same,
-    computed by the snapshot).
+def _event_keys(rel: str, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Event identity: the key of each row's ``event_id``.
 
     Raises:
         GraphDataError: if a row has none (the schema keys event relationships by it).
@@ -1156,4 +1168,4 @@ def _event_keys(rel: str, cols: Mapping[str, np.ndarray], keys: np.ndarray | Non
         _typed(ids, np.dtype(object), None)
     if ids is None or not has.all():
         raise GraphDataError(f"{rel} rows without an event_id")
-    return id_keys(values) if keys is None else keys
+    return id_keys(values)
