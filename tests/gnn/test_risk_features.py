@@ -131,9 +131,7 @@ def test_each_application_of_an_online_batch_gets_the_features_it_gets_alone() -
             app(7, users[4], "dev-7", "ip-d"), app(8, users[5], "dev-8", "ip-d")]
     feats = RiskFeatures(g)
     batch, names, _ = feats.application_features(ApplicationQueries.concat(apps))
-    bad = []
-    for i, a in enumerate(apps):
-        alone = feats.application_features(a)[0][0]
-        differ = [n for n, x, y in zip(names, batch[i], alone, strict=True) if x != y]
-        bad.append((i, differ)) if differ else None
-    assert not bad, bad
+    differ = {i: [n for n, x, y in zip(names, batch[i], feats.application_features(a)[0][0],
+                                       strict=True) if x != y]
+              for i, a in enumerate(apps)}
+    assert not any(differ.values()), differ
