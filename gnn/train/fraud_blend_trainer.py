@@ -7,11 +7,17 @@
   TreeSHAP, whose cost grows with the square of depth; on the development world (seed 9,
   adaptive) depth 6 kept the blend's test AUPRC (0.957 vs 0.958 unbounded) at 1.45 instead of
   3.28 ms of TreeSHAP an application (docs/BENCHMARKS.md, "The fraud blend's cost").
-* Blend: a logistic regression of the validation period's fraud labels on the GNN's fraud logit
-  and the trees' raw log-odds. Both models chose their stopping point on the same period, so
-  both are a little optimistic there, alike. A weight that comes out negative (one model adds
-  nothing the other lacks) drops that model and the other is refitted alone: the blend never
-  scores against one of its inputs.
+* Blend: each model's log-odds calibrated alone on the validation period's fraud labels
+  (a one-input logistic regression each, Platt) and the two calibrated log-odds added: each
+  weight is the slope of its own model's calibration. A joint regression of the labels on
+  both logits (the blend before 2026-12-07) let the models' correlation (0.6) and their shared
+  optimism on the period both stopped on decide the split: on the development world it gave
+  the trees 0.03 of the GNN's weight (default) and a quarter of it in standard units
+  (adaptive), where the test period then rewarded the trees (adaptive: trees alone 0.963
+  against the joint blend's 0.955) — docs/evaluation_notes.md, "The blend's weights". The
+  joint regression still decides which models stay: a model it weighs against fraud adds
+  nothing the other lacks and is dropped, so the blend never scores against one of its
+  inputs.
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ def fit_lightgbm(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.
 
 def blend_weights(gnn_logit: np.ndarray, trees_logit: np.ndarray, y: np.ndarray
                   ) -> tuple[float, float, float]:
-    """``(w_gnn, w_trees, intercept)`` of the logistic regression of ``y`` on both logits,
-    with a model whose weight comes out negative left out (weight 0) and the other refitted.
+    """``(w_gnn, w_trees, intercept)``: each model's own calibration slope on ``y``, their
+    intercepts added (module docstring); a model that the joint logistic regression of ``y``
+    on both logits weighs negatively gets weight 0.
 
     Raises:
         ModelError: if ``y`` holds one class only.
@@ -72,16 +79,15 @@ def blend_weights(gnn_logit: np.ndarray, trees_logit: np.ndarray, y: np.ndarray
         raise ModelError("the blend needs fraud and honest applications in validation")
     x = np.column_stack([gnn_logit, trees_logit]).astype(np.float64)
     keep = [0, 1]
-    while True:
-        fit = LogisticRegression(C=1e4, max_iter=1000).fit(x[:, keep], y)
-        w = fit.coef_[0]
-        if len(keep) == 1 or (w >= 0).all():
-            break
-        keep = [keep[int(np.argmax(w))]]
-    out = [0.0, 0.0]
-    for k, wk in zip(keep, w, strict=True):
-        out[k] = float(wk)
-    return out[0], out[1], float(fit.intercept_[0])
+    joint = LogisticRegression(C=1e4, max_iter=1000).fit(x, y).coef_[0]
+    if (joint < 0).any():
+        keep = [int(np.argmax(joint))]
+    out, intercept = [0.0, 0.0], 0.0
+    for k in keep:
+        alone = LogisticRegression(C=1e4, max_iter=1000).fit(x[:, [k]], y)
+        out[k] = float(alone.coef_[0][0])
+        intercept += float(alone.intercept_[0])
+    return out[0], out[1], intercept
 
 
 def train_fraud_blend(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,

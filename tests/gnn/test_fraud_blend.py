@@ -41,6 +41,19 @@ def test_blend_weights_drop_a_model_that_would_score_against_fraud() -> None:
     assert w_trees == 0.0 and w_gnn > 0.0
 
 
+def test_a_models_blend_weight_is_its_own_calibration_whatever_the_other_model() -> None:
+    # the joint regression let a second, correlated model take weight from the first (on the
+    # development world the trees kept 0.03 of the GNN's); each weight is now the slope of its
+    # own model's calibration, the same beside any other model that the blend keeps
+    a, b, y = _draws()
+    rng = np.random.default_rng(5)
+    gnn = a + 0.3 * rng.normal(size=a.shape[0])
+    beside_apart = blend_weights(gnn, b + 0.3 * rng.normal(size=b.shape[0]), y)
+    beside_alike = blend_weights(gnn, 0.3 * a + b + 0.3 * rng.normal(size=b.shape[0]), y)
+    assert min(beside_apart[:2]) > 0.0 and min(beside_alike[:2]) > 0.0
+    assert beside_apart[0] == pytest.approx(beside_alike[0], rel=1e-6)
+
+
 def _with_blend_weights(pipe: ScoringPipeline, w_gnn: float, w_trees: float) -> ScoringPipeline:
     """A copy of ``pipe`` whose blend gives the trees weight (the small test world's validation
     keeps the GNN alone, so the trees' path would otherwise go untested)."""
