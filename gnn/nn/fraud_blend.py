@@ -10,8 +10,8 @@ labels the neighbours already carry. The blend is both:
 
 The trees read the application's root features and :func:`gnn.features.neighbour_aggregates`
 of the same sampled tree the GNN reads, so one application scored online gives what a batch
-gives for it. The weights are a logistic regression on the validation period
-(:func:`gnn.train.fraud_blend_trainer.train_fraud_blend`); the pipeline's fraud calibrator then
+gives for it. Each weight is its own model's calibration slope on the validation period
+(:func:`gnn.train.fraud_blend_trainer.blend_weights`); the pipeline's fraud calibrator then
 maps the blended log-odds to a probability.
 """
 

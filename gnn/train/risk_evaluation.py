@@ -498,8 +498,9 @@ def render_markdown(report: EvaluationReport, *, command: str, img_prefix: str =
         "- **HeteroRiskGNN alone** — the same root features and sampled trees, relation-wise "
         "message passing (2 layers): the network's own fraud logit.",
         "- **Deployed** — what the service decides with: for fraud, the blend of the GNN's "
-        "logit and trees of (c)'s recipe over (c)'s inputs, weighted by a logistic regression "
-        "on the validation period and calibrated there (gnn/nn/fraud_blend.py); for default, "
+        "logit and trees of (c)'s recipe over (c)'s inputs, each calibrated alone on the "
+        "validation period and the two calibrated log-odds added, then calibrated there "
+        "(gnn/nn/fraud_blend.py); for default, "
         "the credit model.",
         "",
         "## Fraud, all test applications",
