@@ -33,13 +33,15 @@ logits of the same application.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from gnn.data.loan_periods import term_pd, term_periods
 from gnn.errors import ModelError
+from gnn.nn.tree_shap import TreeShap
 from gnn.train.calibration import Calibrator
 
 GNN_INPUTS: Final[tuple[str, ...]] = ("gnn_fraud_logit", "gnn_pd_logit")
@@ -268,8 +270,7 @@ class CreditHazardModel:
         """
         x = np.asarray(x, dtype=np.float64)
         j = np.full((x.shape[0], 1), float(self.reference_period))
-        contrib = np.asarray(self.booster.predict(np.column_stack([x, j]), pred_contrib=True,
-                                                   num_threads=1))
+        contrib = np.asarray(self._tree_shap(np.column_stack([x, j])))
         slope = self.calibrator.slope
         shares = contrib[:, :x.shape[1]] * slope
         # NOTE: the term's offset stays in the baseline: it moves the reference period's hazard
@@ -278,6 +279,10 @@ class CreditHazardModel:
         pd = np.clip(self.predict(x) if pd is None else np.asarray(pd, dtype=np.float64),
                      1e-9, 1 - 1e-9)
         return shares, np.log(pd / (1 - pd)) - shares.sum(axis=1)
+
+    @functools.cached_property
+    def _tree_shap(self) -> Callable[[np.ndarray], np.ndarray]:
+        return TreeShap.of(self.booster)
 
     def state_dict(self) -> dict[str, Any]:
         return {"booster": self.booster_text, "calibrator": self.calibrator.state_dict(),

@@ -17,7 +17,8 @@ maps the blended log-odds to a probability.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ import numpy as np
 from gnn.data.neighbour_sampler import SampledTrees
 from gnn.errors import ModelError
 from gnn.features.neighbour_aggregates import aggregate_names, neighbour_aggregates
+from gnn.nn.tree_shap import TreeShap
 
 
 def blend_inputs(trees: SampledTrees, x: Mapping[str, np.ndarray], root_x: np.ndarray,
@@ -111,9 +113,12 @@ class FraudBlend:
         weight ``[R]``; shares and expected value sum to ``w_trees * trees_logit``."""
         if inputs.shape[0] == 0:
             return np.zeros((0, len(self.input_names))), np.zeros(0)
-        c = np.asarray(self.booster.predict(inputs, pred_contrib=True, num_threads=1),
-                       dtype=np.float64)
+        c = np.asarray(self._tree_shap(inputs), dtype=np.float64)
         return c[:, :-1] * self.w_trees, c[:, -1] * self.w_trees
+
+    @functools.cached_property
+    def _tree_shap(self) -> Callable[[np.ndarray], np.ndarray]:
+        return TreeShap.of(self.booster)
 
     def state_dict(self) -> dict[str, Any]:
         return {"booster": self.booster_text, "feature_names": self.feature_names,
