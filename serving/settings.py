@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     API_PORT: int = Field(8000, ge=0, le=65535, description="Port `riskgraph serve` binds.")
     API_WORKERS: int = Field(1, ge=1, le=64, description="uvicorn worker processes (Neo4j "
                              "only: the embedded store allows one process).")
+    API_SCHED_BATCH: bool = Field(True, description="Run `riskgraph serve` (its threads, its "
+                                  "model process, its workers) under Linux's SCHED_BATCH "
+                                  "policy: a thread it wakes (a request handed to the batcher, "
+                                  "a verdict handed back) does not preempt the thread that "
+                                  "woke it while that one still holds the interpreter lock. "
+                                  "Needs no privilege; ignored where the platform has no such "
+                                  "policy. false: the default policy.")
     POLICY_FILE: Path | None = Field(None, description="Decision policy (TOML); default the "
                                      "packaged serving/policy.toml.")
     STORE_TIMEOUT_S: float = Field(0.25, gt=0, le=60, description="A store read slower than "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 
 import uvicorn
 from fastapi import FastAPI
@@ -49,6 +50,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     settings.pseudonymiser()  # NOTE: fail on a missing secret before the model is loaded.
     configure_logging(settings.LOG_LEVEL)
+    # NOTE: before any thread starts: threads and processes made later inherit the policy
+    use_batch_policy(settings.API_SCHED_BATCH)
     check_promoted_model(settings)
     if settings.API_WORKERS > 1:
         if settings.backend != "neo4j":
@@ -66,6 +69,26 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def use_batch_policy(enabled: bool) -> bool:
+    """Put the calling thread under SCHED_BATCH (what threads and processes it starts later
+    inherit); whether it now runs under it.
+
+    Why: on a few cores the API's threads hand each request on (to the batcher, to the
+    model's process, back to the request's thread, to the claim). Under the default policy the
+    thread woken preempts the one that woke it, which often still holds the interpreter lock:
+    both then wait for the scheduler. A SCHED_BATCH thread woken waits for the next tick or
+    a free core instead (docs/BENCHMARKS.md, "SCHED_BATCH").
+    """
+    if not enabled or not hasattr(os, "sched_setscheduler"):
+        return False
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError as e:  # NOTE: a sandbox that forbids it; the default policy serves too
+        log.warning("SCHED_BATCH refused (%s); serving under the default policy", e)
+        return False
+    return True
 
 
 def check_promoted_model(settings: Settings) -> None:
