@@ -53,7 +53,7 @@ class TreeShap:
 
     Args:
         num_features (int): the booster's inputs.
-        arrays (Mapping[str, np.ndarray]): the tabulated trees (:meth:`from_booster`).
+        arrays (Mapping[str, np.ndarray]): the flattened trees (:meth:`from_booster`).
         bias (float): the sum of the trees' expected values (LightGBM's last column).
     """
 
@@ -69,7 +69,7 @@ class TreeShap:
 
     @classmethod
     def from_booster(cls, booster: Any) -> TreeShap:
-        """Tabulate ``booster`` (a ``lightgbm.Booster``, its iterations as ``predict`` uses
+        """Flatten ``booster`` (a ``lightgbm.Booster``, its iterations as ``predict`` uses
         them by default).
 
         Raises:
@@ -100,7 +100,7 @@ class TreeShap:
     @staticmethod
     def of(booster: Any) -> Callable[[np.ndarray], np.ndarray]:
         """What computes ``booster.predict(x, pred_contrib=True)``: a :class:`TreeShap` where
-        the booster's splits are tabulated here, LightGBM's own otherwise."""
+        it covers the booster, LightGBM's own otherwise."""
         try:
             return TreeShap.from_booster(booster)
         except ValueError:
@@ -249,8 +249,11 @@ def _shap_rows(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray,
                     left[r, n] = default_left[n]
                     continue
             left[r, n] = v <= threshold[n]
-    o = np.empty(64, dtype=np.bool_)
-    poly = np.empty(65)
+    deepest = 1
+    for leaf in range(leaf_nslots.shape[0]):
+        deepest = max(deepest, leaf_nslots[leaf])
+    o = np.empty(deepest, dtype=np.bool_)
+    poly = np.empty(deepest + 1)
     # NOTE: leaf by leaf over every row (not row by row over every leaf): a leaf's path is read
     # once for the batch, in the order it is stored
     for leaf in range(leaf_nslots.shape[0]):

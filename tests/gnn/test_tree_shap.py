@@ -120,3 +120,24 @@ def _repeats(node: dict, seen: frozenset[int] = frozenset()) -> bool:
         return False
     f = node["split_feature"]
     return f in seen or any(_repeats(node[c], seen | {f}) for c in ("left_child", "right_child"))
+
+
+def test_deep_trees_with_long_paths_over_many_features():
+    rng = np.random.default_rng(19)
+    x = rng.normal(size=(4000, 14))
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(x[:, :7].sum(axis=1) + x[:, 7] * x[:, 8])))
+         ).astype(float)
+    booster = _train(x, y, max_depth=-1, num_leaves=255, min_data_in_leaf=2)
+    depth = max(_depth(t["tree_structure"]) for t in booster.dump_model()["tree_info"])
+    assert depth > 12
+    rows = _rows(rng, f=14)
+
+    got = TreeShap.from_booster(booster)(rows)
+
+    np.testing.assert_allclose(got, booster.predict(rows, pred_contrib=True), rtol=0, atol=1e-9)
+
+
+def _depth(node: dict) -> int:
+    if "leaf_value" in node:
+        return 0
+    return 1 + max(_depth(node["left_child"]), _depth(node["right_child"]))
