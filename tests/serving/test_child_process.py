@@ -134,9 +134,11 @@ def test_kill_9_of_the_api_ends_the_gnn_child(tmp_path: Path) -> None:
         assert children, "the GNN scorer runs in a child process"
         # the API's interpreter threads and its model process run under SCHED_BATCH (the
         # default); native helpers a library starts on import (jemalloc's) keep theirs
-        threads = [(int(t.name), (t / "comm").read_text().strip())
+        threads = [(int(t.name), (t / "comm").read_text().strip(),
+                    Path(f"/proc/{pid}/comm").read_text().strip())
                    for pid in (server.pid, *children) for t in Path(f"/proc/{pid}/task").iterdir()]
-        policies = {t: os.sched_getscheduler(t) for t, comm in threads if comm == "python"}
+        # an interpreter thread keeps its process's name (python, python3 ...)
+        policies = {t: os.sched_getscheduler(t) for t, comm, process in threads if comm == process}
         assert len(policies) > 3 and {server.pid, *children} <= policies.keys(), threads
         assert set(policies.values()) == {os.SCHED_BATCH}, policies
         server.send_signal(signal.SIGKILL)
