@@ -46,6 +46,17 @@ _ZERO: Final = 1e-35
 
 _MISSING: Final = {"None": 0, "Zero": 1, "NaN": 2}
 
+_ARRAYS: Final[dict[str, type]] = {
+    # split nodes: the feature, threshold and missing-value handling of each
+    "feature": np.int64, "threshold": np.float64, "default_left": np.bool_, "missing": np.int8,
+    # leaves: value, and their slots (a slot: one distinct feature of the leaf's path)
+    "leaf_value": np.float64, "leaf_slots": np.int64, "leaf_nslots": np.int64,
+    # slots: feature, product of the count fractions z, and their steps (split node, way)
+    "slot_feature": np.int64, "slot_z": np.float64, "slot_steps": np.int64,
+    "slot_nsteps": np.int64, "step_node": np.int64, "step_left": np.bool_,
+}
+"""The flattened trees, in the order :func:`_shap_rows` takes them, with their dtypes."""
+
 
 class TreeShap:
     """Path-dependent TreeSHAP of a LightGBM model with numerical splits (see the module
@@ -118,11 +129,7 @@ class TreeShap:
             raise ValueError(f"TreeShap expects [rows, {self.num_features}] inputs, got "
                              f"{list(x.shape)}")
         out = np.zeros((x.shape[0], self.num_features + 1))
-        a = self._a
-        _shap_rows(x, a["feature"], a["threshold"], a["default_left"], a["missing"],
-                   a["leaf_value"], a["leaf_slots"], a["leaf_nslots"], a["slot_feature"],
-                   a["slot_z"], a["slot_steps"], a["slot_nsteps"], a["step_node"],
-                   a["step_left"], self._weight, out)
+        _shap_rows(x, *(self._a[name] for name in _ARRAYS), self._weight, out)
         out[:, -1] += self.bias
         return out
 
@@ -136,19 +143,7 @@ class _Builder:
     """Flattens trees into the arrays :func:`_shap_rows` reads."""
 
     def __init__(self) -> None:
-        self.feature: list[int] = []
-        self.threshold: list[float] = []
-        self.default_left: list[bool] = []
-        self.missing: list[int] = []
-        self.leaf_value: list[float] = []
-        self.leaf_slots: list[int] = []
-        self.leaf_nslots: list[int] = []
-        self.slot_feature: list[int] = []
-        self.slot_z: list[float] = []
-        self.slot_steps: list[int] = []
-        self.slot_nsteps: list[int] = []
-        self.step_node: list[int] = []
-        self.step_left: list[bool] = []
+        self.col: dict[str, list[Any]] = {name: [] for name in _ARRAYS}
 
     def add_tree(self, root: Mapping[str, Any], total: float) -> float:
         """Adds one tree; returns its expected value (leaf values weighted by their counts)."""
@@ -165,13 +160,14 @@ class _Builder:
                 continue
             if node["decision_type"] != "<=":
                 raise ValueError("TreeShap covers numerical splits only")
-            n = len(self.feature)
-            self.feature.append(int(node["split_feature"]))
-            self.threshold.append(float(node["threshold"]))
-            self.default_left.append(bool(node["default_left"]))
-            self.missing.append(_MISSING[node["missing_type"]])
-            count = float(node["internal_count"])
+            col = self.col
+            n = len(col["feature"])
             f = int(node["split_feature"])
+            col["feature"].append(f)
+            col["threshold"].append(float(node["threshold"]))
+            col["default_left"].append(bool(node["default_left"]))
+            col["missing"].append(_MISSING[node["missing_type"]])
+            count = float(node["internal_count"])
             for child, left in ((node["left_child"], True), (node["right_child"], False)):
                 c = float(child["leaf_count"] if "leaf_value" in child
                           else child["internal_count"])
@@ -182,34 +178,21 @@ class _Builder:
         by_feature: dict[int, list[tuple[int, bool, float]]] = {}
         for n, f, left, frac in path:
             by_feature.setdefault(f, []).append((n, left, frac))
-        self.leaf_value.append(value)
-        self.leaf_slots.append(len(self.slot_feature))
-        self.leaf_nslots.append(len(by_feature))
+        col = self.col
+        col["leaf_value"].append(value)
+        col["leaf_slots"].append(len(col["slot_feature"]))
+        col["leaf_nslots"].append(len(by_feature))
         for f, steps in by_feature.items():
-            self.slot_feature.append(f)
-            self.slot_z.append(math.prod(frac for _, _, frac in steps))
-            self.slot_steps.append(len(self.step_node))
-            self.slot_nsteps.append(len(steps))
+            col["slot_feature"].append(f)
+            col["slot_z"].append(math.prod(frac for _, _, frac in steps))
+            col["slot_steps"].append(len(col["step_node"]))
+            col["slot_nsteps"].append(len(steps))
             for n, left, _ in steps:
-                self.step_node.append(n)
-                self.step_left.append(left)
+                col["step_node"].append(n)
+                col["step_left"].append(left)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "feature": np.asarray(self.feature, dtype=np.int64),
-            "threshold": np.asarray(self.threshold, dtype=np.float64),
-            "default_left": np.asarray(self.default_left, dtype=np.bool_),
-            "missing": np.asarray(self.missing, dtype=np.int8),
-            "leaf_value": np.asarray(self.leaf_value, dtype=np.float64),
-            "leaf_slots": np.asarray(self.leaf_slots, dtype=np.int64),
-            "leaf_nslots": np.asarray(self.leaf_nslots, dtype=np.int64),
-            "slot_feature": np.asarray(self.slot_feature, dtype=np.int64),
-            "slot_z": np.asarray(self.slot_z, dtype=np.float64),
-            "slot_steps": np.asarray(self.slot_steps, dtype=np.int64),
-            "slot_nsteps": np.asarray(self.slot_nsteps, dtype=np.int64),
-            "step_node": np.asarray(self.step_node, dtype=np.int64),
-            "step_left": np.asarray(self.step_left, dtype=np.bool_),
-        }
+        return {name: np.asarray(self.col[name], dtype=dtype) for name, dtype in _ARRAYS.items()}
 
 
 def _shapley_weights(depth: int) -> np.ndarray:
