@@ -229,6 +229,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def model_batches(port: int) -> tuple[float, float, float, float]:
+    """The champion's batches so far, from /metrics: how many, their applications, and the
+    model's busy and CPU seconds."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"X-API-Key": ADMIN_KEY},
+                     timeout=10).text
+    got = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("slot") == "champion" and sample.name in (
+                    "riskgraph_model_batch_applications_count",
+                    "riskgraph_model_batch_applications_sum",
+                    "riskgraph_model_busy_seconds_total", "riskgraph_model_cpu_seconds_total"):
+                got[sample.name] = sample.value
+    return (got.get("riskgraph_model_batch_applications_count", 0.0),
+            got.get("riskgraph_model_batch_applications_sum", 0.0),
+            got.get("riskgraph_model_busy_seconds_total", 0.0),
+            got.get("riskgraph_model_cpu_seconds_total", 0.0))
+
+
 def stage_times(metrics: str) -> dict[str, dict[str, float]]:
     """Mean and bucket-interpolated p50 / p99 (ms) of each scoring stage, over the run."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -366,8 +387,8 @@ def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[st
         "",
         "| phase | offered req/s | s | throughput req/s | p50 ms | p95 ms | p99 ms | max ms | "
         "in-service p50 / p99 ms | errors | degraded | server CPU cores (of which GNN process) | "
-        "store CPU cores | generator CPU cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "store CPU cores | generator CPU cores | model batches: mean applications, busy share |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in phases:
         lines.append(
@@ -375,7 +396,8 @@ def markdown(meta: dict[str, Any], phases: list[dict[str, Any]], inproc: dict[st
             f"{p['p50_ms']} | {p['p95_ms']} | {p['p99_ms']} | {p['max_ms']} | "
             f"{p.get('service_p50_ms', '-')} / {p.get('service_p99_ms', '-')} | {p['errors']} | "
             f"{p['degraded']} | {p['server_cpu_cores']} ({p.get('gnn_process_cpu_cores', 0)}) | "
-            f"{p.get('store_cpu_cores', '-')} | {p['generator_cpu_cores']} |")
+            f"{p.get('store_cpu_cores', '-')} | {p['generator_cpu_cores']} | "
+            f"{p.get('model_batch_mean', '-')}, {p.get('model_busy_share', '-')} |")
     sustain = phases[0]
     ok = [p for p in phases if p["p99_ms"] <= meta["p99_limit_ms"] and not p["errors"]]
     best = max((p["rate"] for p in ok), default=None)
@@ -486,6 +508,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     store = store_process(args.neo4j_uri)
     cpu, store_cpu = _server_cpu_s(sproc), _cpu_s(store)
+    batches = model_batches(port)
     wall = time.perf_counter()
     gen.start()
     traces: list[str] = []
@@ -498,7 +521,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             now_store = _cpu_s(store)
             item["store_cpu_cores"] = round((now_store - store_cpu) / (now - wall), 2)
             store_cpu = now_store
-        cpu, wall = now_cpu, now
+        now_batches = model_batches(port)
+        n, apps, busy, busy_cpu = (b - a for a, b in zip(batches, now_batches, strict=True))
+        item["model_batch_mean"] = round(apps / n, 2) if n else None
+        item["model_busy_share"] = round(busy / (now - wall), 2)
+        item["model_cpu_of_busy"] = round(busy_cpu / busy, 2) if busy else None
+        cpu, wall, batches = now_cpu, now, now_batches
         results.append(item)
         print(json.dumps(item), file=sys.stderr, flush=True)
     gen.join()

@@ -102,6 +102,40 @@ class Scored:
     writes_applied: int
 
 
+@dataclass(frozen=True)
+class BatchStats:
+    """What one batch cost where the model runs (:attr:`GraphScorer.on_batch`).
+
+    Args:
+        applications (int): applications scored.
+        writes (int): accepted writes applied before them.
+        apply_s (float): wall seconds applying the writes.
+        score_s (float): wall seconds scoring (features, sampling, forward pass, attributions).
+        cpu_s (float): CPU seconds of the thread that did both: below ``apply_s + score_s``
+            when it waited for a core.
+    """
+
+    applications: int
+    writes: int
+    apply_s: float
+    score_s: float
+    cpu_s: float
+
+
+def run_batch(model: ApplicationModel, graph: LendingGraph, writes: Sequence[GraphWrites],
+              applications: Sequence[ApplicationFacts], device: str,
+              explain: Explain | None = None) -> tuple[Scored, BatchStats]:
+    """One batch where the model runs (the child process or the scorer's thread): apply
+    ``writes``, then score ``applications`` (:func:`score_applications`), timed."""
+    t0, c0 = time.perf_counter(), time.thread_time()
+    apply_writes(graph, writes)
+    t1 = time.perf_counter()
+    scored = score_applications(model, graph, applications, device, explain)
+    t2 = time.perf_counter()
+    return scored, BatchStats(len(applications), len(writes), t1 - t0, t2 - t1,
+                              time.thread_time() - c0)
+
+
 def score_applications(model: ApplicationModel, graph: LendingGraph,
                        applications: Sequence[ApplicationFacts], device: str,
                        explain: Explain | None = None) -> Scored:
@@ -166,11 +200,15 @@ class GraphScorer:
             died), to have new arrays built. (default: none)
         nice (int, optional): niceness added to the child process (a challenger's: the
             operating system runs the champion's child first). (default: ``0``)
+        on_batch (Callable[[BatchStats], None], optional): told what each batch cost, from
+            the batcher's thread once its verdicts are out (the service's metrics).
+            (default: none)
     """
 
     def __init__(self, model: ApplicationModel, *, device: str = "cpu", process: bool = False,
                  explain: Explain | None = None, reasons: Reasons | None = None,
-                 on_lost: Callable[[], None] | None = None, nice: int = 0) -> None:
+                 on_lost: Callable[[], None] | None = None, nice: int = 0,
+                 on_batch: Callable[[BatchStats], None] | None = None) -> None:
         self.model = model
         self.device = device
         self.process = process and device == "cpu"
@@ -178,9 +216,10 @@ class GraphScorer:
         self.reasons = reasons
         self.on_lost = on_lost
         self.nice = nice
+        self.on_batch = on_batch
         self._next_model: ApplicationModel | None = None
         self._lock = threading.Lock()
-        self._batcher = _Batcher(self._score_batch)
+        self._batcher = _Batcher(self._score_batch, self._batch_done)
         self._graph: LendingGraph | None = None
         self._worker: _Worker | None = None
         self._pending: list[GraphWrites] = []
@@ -294,12 +333,20 @@ class GraphScorer:
             model_version=job.version,
             graph_version=f"{job.base}+{scored.writes_applied}")
 
+    def _batch_done(self, stats: BatchStats) -> None:
+        if self.on_batch is None:
+            return
+        try:
+            self.on_batch(stats)
+        except Exception:  # noqa: BLE001 - what a batch cost never fails its verdicts
+            log.exception("on_batch failed")
+
     def prior(self, application: ApplicationFacts) -> ScoreResult:
         """The scores of an application without any graph: base rates, no reasons."""
         return ScoreResult(PRIOR_FRAUD, PRIOR_PD[application.product], {"degraded": True}, (),
                            (), self.model.version, "none")
 
-    def _score_batch(self, jobs: list[_Job]) -> None:
+    def _score_batch(self, jobs: list[_Job]) -> BatchStats:
         """Apply the writes accepted so far, then score the waiting applications as one batch.
 
         Trees do not depend on which other seeds share a batch (the sampler ranks candidates
@@ -313,7 +360,7 @@ class GraphScorer:
         applications = [job.application for job in jobs]
         if worker is not None:
             try:
-                scored = worker.score(writes, applications)
+                scored, stats = worker.score(writes, applications)
             except _WorkerDied:
                 with self._lock:
                     if self._worker is worker:
@@ -326,13 +373,13 @@ class GraphScorer:
         else:
             if graph is None:
                 raise RuntimeError("GraphScorer has no graph state")
-            apply_writes(graph, writes)
-            scored = score_applications(model, graph, applications, self.device,
-                                        self.explain)
+            scored, stats = run_batch(model, graph, writes, applications, self.device,
+                                      self.explain)
         for job in jobs:
             job.base, job.version = base, model.version
         for i, job in enumerate(jobs):
             job.scored, job.row = scored, i
+        return stats
 
 
 def warm_up(model: ApplicationModel, graph: LendingGraph, device: str,
@@ -392,8 +439,9 @@ class _Worker:
         child.close()
         log.info("model process %d started", self._process.pid)
 
-    def score(self, writes: list[GraphWrites], applications: list[ApplicationFacts]) -> Scored:
-        """Scores of one batch, after ``writes``.
+    def score(self, writes: list[GraphWrites], applications: list[ApplicationFacts]
+              ) -> tuple[Scored, BatchStats]:
+        """Scores of one batch, after ``writes``, and what the batch cost in the child.
 
         Raises:
             _WorkerDied: the child is gone (the batch is lost).
@@ -449,9 +497,8 @@ def _serve_batches(conn: Connection, model: ApplicationModel, graph: LendingGrap
             return
         writes, applications = message
         try:
-            apply_writes(graph, writes)
             reply: tuple[str, object] = (
-                "ok", score_applications(model, graph, applications, device, explain))
+                "ok", run_batch(model, graph, writes, applications, device, explain))
         except Exception as e:  # noqa: BLE001 - the parent raises it for the batch
             # NOTE: the traceback goes with the error: this process's log has no handler.
             reply = ("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
@@ -492,8 +539,11 @@ class _Batcher:
     cost) is paid per batch, not per request.
     """
 
-    def __init__(self, score: Callable[[list[_Job]], None], max_batch: int = 256) -> None:
+    def __init__(self, score: Callable[[list[_Job]], BatchStats],
+                 on_batch: Callable[[BatchStats], None] | None = None,
+                 max_batch: int = 256) -> None:
         self._score = score
+        self._on_batch = on_batch
         self._max_batch = max_batch
         self._cond = threading.Condition()
         self._waiting: list[_Job] = []
@@ -518,11 +568,14 @@ class _Batcher:
                     self._cond.wait()
                 batch = self._waiting[: self._max_batch]
                 del self._waiting[: self._max_batch]
+            stats = None
             try:
-                self._score(batch)
+                stats = self._score(batch)
             except Exception as e:  # noqa: BLE001 - every waiter hears of it
                 for job in batch:
                     job.error = e
             finally:
                 for job in batch:
                     job.done.set()
+            if stats is not None and self._on_batch is not None:
+                self._on_batch(stats)

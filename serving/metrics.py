@@ -7,16 +7,21 @@ tests, from colliding.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+if TYPE_CHECKING:
+    from serving.graph_scorer import BatchStats
+
 LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
                           0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_SIZES: Final = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256)
 
 
 class ServingMetrics:
-    """Latency per route and per decision, degraded verdicts, spool depth, store state."""
+    """Latency per route and per decision, degraded verdicts, spool depth, store state, and
+    what the model's batches cost."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -75,6 +80,22 @@ class ServingMetrics:
         self.model_changes = Counter(
             "riskgraph_model_changes_total", "Champion or challenger changes taken from the "
             "registry without a restart.", ["slot"], registry=r)
+        self.model_batch_applications = Histogram(
+            "riskgraph_model_batch_applications", "Applications per batch the model scored "
+            "(requests that arrive while a batch is scored form the next), by slot.",
+            ["slot"], buckets=BATCH_SIZES, registry=r)
+        self.model_batch_duration = Histogram(
+            "riskgraph_model_batch_duration_seconds", "Wall time of a batch where the model "
+            "runs, by step: apply (the writes accepted since the batch before), score "
+            "(features, sampling, forward pass, attributions).",
+            ["slot", "step"], buckets=LATENCY_BUCKETS, registry=r)
+        self.model_busy = Counter(
+            "riskgraph_model_busy_seconds", "Wall seconds the model spent on batches; its "
+            "rate is the share of the time the model is busy (near 1: saturated, requests "
+            "queue for it).", ["slot"], registry=r)
+        self.model_cpu = Counter(
+            "riskgraph_model_cpu_seconds", "CPU seconds of the model's batches; below the "
+            "busy seconds by the time it waited for a core.", ["slot"], registry=r)
         self.spool_depth = Gauge(
             "riskgraph_spool_depth", "Writes waiting in the local spool for the store.",
             registry=r)
@@ -86,6 +107,14 @@ class ServingMetrics:
         """Read the gauges from live state at scrape time."""
         self.spool_depth.set_function(spool_depth)
         self.store_up.set_function(store_up)
+
+    def observe_batch(self, slot: str, stats: BatchStats) -> None:
+        """One batch of the ``slot``'s model (``champion``, ``challenger``)."""
+        self.model_batch_applications.labels(slot=slot).observe(stats.applications)
+        self.model_batch_duration.labels(slot=slot, step="apply").observe(stats.apply_s)
+        self.model_batch_duration.labels(slot=slot, step="score").observe(stats.score_s)
+        self.model_busy.labels(slot=slot).inc(stats.apply_s + stats.score_s)
+        self.model_cpu.labels(slot=slot).inc(stats.cpu_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,6 +129,8 @@ def create_app(
         finally:
             runtime.stop()
 
+    if isinstance(scorer, GraphScorer):
+        scorer.on_batch = functools.partial(metrics.observe_batch, "champion")
     if isinstance(scorer, GraphScorer) and live_graph is not None:
         runtime.models = _model_slots(settings, store, scorer, live_graph, policy, guard,
                                       metrics)
@@ -158,7 +162,8 @@ def _model_slots(settings: Settings, store: GraphStore, scorer: GraphScorer,
 
     def make_challenger(model: ApplicationModel) -> ChallengerScorer:
         challenger = GraphScorer(model, device=scorer.device, process=scorer.process,
-                                 nice=CHALLENGER_NICE)
+                                 nice=CHALLENGER_NICE,
+                                 on_batch=functools.partial(metrics.observe_batch, "challenger"))
         return ChallengerScorer(challenger, policy=policy, guard=guard, metrics=metrics,
                                 degraded_cap=settings.DEGRADED_MAX_APPROVE_AMOUNT)
 

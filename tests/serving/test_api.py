@@ -448,9 +448,17 @@ def test_malformed_and_oversized_bodies_are_4xx(live: LiveServer) -> None:
                       headers={"content-type": "application/json"}).status_code == 413
 
 
+def _sample(text: str, name: str) -> float:
+    """The value of one series in a /metrics text (0 when absent)."""
+    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                 if line.startswith(name + " ")), 0.0)
+
+
 def test_health_readiness_and_metrics(live: LiveServer, uid: Callable[[str], str]) -> None:
     body = application(uid("app-metrics"), uid("u"), amount=100.0, device="d", place=SHANGHAI)
+    batch = 'riskgraph_model_batch_applications_sum{slot="champion"}'
     with live.client() as c:
+        before = c.get("/metrics").text
         c.post("/v1/score", json=body, headers={"X-Request-ID": "req-123"})
         r = c.post("/v1/score", json=body, headers={"X-Request-ID": "req-124"})
         assert r.headers["x-request-id"] == "req-124"
@@ -465,3 +473,10 @@ def test_health_readiness_and_metrics(live: LiveServer, uid: Callable[[str], str
     assert "riskgraph_spool_depth 0.0" in text
     assert "riskgraph_degraded_verdicts_total 0.0" in text
     assert "riskgraph_idempotent_replays_total 1.0" in text
+    # the model scored the one new application (the replay is answered from the store), and
+    # says what its batches cost
+    assert _sample(text, batch) - _sample(before, batch) == 1.0
+    busy = _sample(text, 'riskgraph_model_busy_seconds_total{slot="champion"}')
+    cpu = _sample(text, 'riskgraph_model_cpu_seconds_total{slot="champion"}')
+    assert busy > 0 and 0 < cpu <= busy + 0.01
+    assert 'riskgraph_model_batch_duration_seconds_count{slot="champion",step="score"}' in text

@@ -313,3 +313,34 @@ def test_the_child_is_forked_from_a_frozen_heap() -> None:
         scorer.close()
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_each_batch_reports_what_it_cost_and_a_failing_listener_fails_no_verdict(
+        process: bool) -> None:
+    g = _graph()
+    seen: list[Any] = []
+
+    def on_batch(stats: Any) -> None:
+        seen.append(stats)
+        raise RuntimeError("a broken metrics sink")
+
+    scorer = GraphScorer(RulesModel(), process=process, on_batch=on_batch)
+    scorer.set_graph(g)
+    try:
+        apps = _applications(g, 6)
+        for f in apps[:2]:
+            scorer.accept(_application_writes(dataclasses.replace(
+                f, application_id=f"earlier-{f.application_id}", ts=f.ts - 30)))
+        results = scorer.score_many(apps)
+        deadline = time.monotonic() + 5
+        while sum(s.applications for s in seen) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)  # NOTE: reported after the batch's verdicts are out
+    finally:
+        scorer.close()
+    assert len(results) == 6 and all(r.features.get("degraded") is None for r in results)
+    assert sum(s.applications for s in seen) == 6
+    assert sum(s.writes for s in seen) == 2 and seen[0].writes == 2
+    for s in seen:
+        assert s.apply_s >= 0 and s.score_s > 0 and s.cpu_s > 0
+        assert s.cpu_s <= s.apply_s + s.score_s + 2e-3  # one thread's CPU within its wall time
