@@ -13,14 +13,12 @@ import argparse
 import time
 import timeit
 
+import champion
 import numpy as np
-import torch
 
-from gnn import ApplicationQueries, ModelRegistry
+from gnn import ApplicationQueries
 from gnn.attribution import attribute
-from gnn.data.lending_graph import LendingGraph
 from gnn.pipeline import ScoringPipeline
-from serving.commands.train import _pseudonymiser
 
 
 def _gnn_alone(pipe: ScoringPipeline) -> ScoringPipeline:
@@ -31,17 +29,13 @@ def _gnn_alone(pipe: ScoringPipeline) -> ScoringPipeline:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", required=True, help="a model registry directory")
-    ap.add_argument("--world", required=True, help="the world the promoted model learned")
+    champion.add_arguments(ap)
     ap.add_argument("--samples", type=int, default=200, help="applications timed per round")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    reg = ModelRegistry(args.models)
-    blend = reg.load(reg.promoted())
+    _, blend, g = champion.load(args)
     if blend.fraud_blend is None:
         raise SystemExit("the promoted model has no fraud blend")
     alone = _gnn_alone(blend)
-    g = LendingGraph.from_world(args.world, pseudonymiser=_pseudonymiser())
     ids = np.random.default_rng(0).choice(g.num_nodes("Application"), args.samples,
                                           replace=False)
     print("| round | model | predict p50 / p99 ms | attribute p50 / p99 ms |")

@@ -16,15 +16,14 @@ import functools
 import time
 from collections.abc import Callable
 
+import champion
 import numpy as np
-import torch
 
-from gnn import ApplicationQueries, ModelRegistry
+from gnn import ApplicationQueries
 from gnn.attribution import attribute
 from gnn.data.lending_graph import LendingGraph
 from gnn.nn import TreeShap
 from gnn.pipeline import ScoringPipeline
-from serving.commands.train import _pseudonymiser
 
 Explainer = Callable[[np.ndarray], np.ndarray]
 
@@ -72,23 +71,19 @@ def _inputs(models: dict[str, tuple[object, object]], pipe: ScoringPipeline, g: 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", required=True, help="a model registry directory")
-    ap.add_argument("--world", required=True, help="the world the promoted model learned")
+    champion.add_arguments(ap)
     ap.add_argument("--rounds", type=int, default=60, help="measurements of each per size")
     ap.add_argument("--batches", default="1,3,8", help="applications per batch")
     args = ap.parse_args()
     sizes = [int(s) for s in args.batches.split(",")]
-    torch.set_num_threads(1)
-    reg = ModelRegistry(args.models)
-    pipe = reg.load(reg.promoted())
+    version, pipe, g = champion.load(args)
     models = _models(pipe)
     if not models:
         raise SystemExit("the promoted model has no tree model to explain")
-    g = LendingGraph.from_world(args.world, pseudonymiser=_pseudonymiser())
     need = 256 + 2 * args.rounds * sum(sizes) + 20
     ids = np.random.default_rng(0).choice(g.num_nodes("Application"), need, replace=False)
     rows = _inputs(models, pipe, g, ids[:256])
-    print(f"model {reg.promoted()}, {args.rounds} measurements each, alternating\n")
+    print(f"model {version}, {args.rounds} measurements each, alternating\n")
     print("| tree model | trees | inputs | max abs difference | rows | LightGBM ms | "
           "TreeShap ms | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")

@@ -14,26 +14,20 @@ from __future__ import annotations
 import argparse
 import time
 
+import champion
 import numpy as np
-import torch
 
-from gnn import ApplicationQueries, ModelRegistry
+from gnn import ApplicationQueries
 from gnn.attribution import attribute
-from gnn.data.lending_graph import LendingGraph
-from serving.commands.train import _pseudonymiser
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", required=True, help="a model registry directory")
-    ap.add_argument("--world", required=True, help="the world the promoted model learned")
+    champion.add_arguments(ap)
     ap.add_argument("--applications", type=int, default=400, help="applications timed per size")
     ap.add_argument("--sizes", default="1,4,16", help="batch sizes, comma-separated")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    registry = ModelRegistry(args.models)
-    pipe = registry.load(registry.promoted())
-    graph = LendingGraph.from_world(args.world, pseudonymiser=_pseudonymiser())
+    _, pipe, graph = champion.load(args)
     ids = np.random.default_rng(0).choice(graph.num_nodes("Application"), args.applications,
                                           replace=False)
     print("| batch | prepare ms | attribute ms | per application ms |")

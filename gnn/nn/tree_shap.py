@@ -232,9 +232,7 @@ def _shap_rows(x: np.ndarray, feature: np.ndarray, threshold: np.ndarray,
                     left[r, n] = default_left[n]
                     continue
             left[r, n] = v <= threshold[n]
-    deepest = 1
-    for leaf in range(leaf_nslots.shape[0]):
-        deepest = max(deepest, leaf_nslots[leaf])
+    deepest = weight.shape[0] - 1  # the weights are sized to the deepest path
     o = np.empty(deepest, dtype=np.bool_)
     poly = np.empty(deepest + 1)
     # NOTE: leaf by leaf over every row (not row by row over every leaf): a leaf's path is read
