@@ -238,8 +238,7 @@ class ScoringPipeline:
         """Sample and featurise application seeds (as of their own times)."""
         sampler, feats = self.bind(graph)
         trees = sampler.sample(apps.seeds())
-        x = feats.node_features(trees)
-        root_x, names, groups = feats.application_features(apps)
+        x, root_x, names, groups = feats.seed_features(trees, apps)
         return Prepared(trees, x, root_x, names, groups)
 
     def prepare_nodes(self, graph: LendingGraph, node_type: NodeType, positions: np.ndarray,

@@ -371,8 +371,39 @@ class RiskFeatures:
                 f"kernels={self.kernels.name!r})")
 
     # -- node features of sampled trees ---------------------------------------------------------
-    def node_features(self, trees: SampledTrees) -> dict[NodeType, np.ndarray]:
+    def seed_features(self, trees: SampledTrees, apps: ApplicationQueries
+                      ) -> tuple[dict[NodeType, np.ndarray], np.ndarray, list[str], list[str]]:
+        """:meth:`node_features` of ``trees`` and :meth:`application_features` of ``apps``,
+        the applications the trees are sampled from, with the merchant block computed once
+        for both: the trees' merchants and the applications' own, each as of its seed's time,
+        in one call instead of two (a row's columns do not depend on the other rows'; ~0.7 ms
+        of an online batch of one).
+
+        Returns:
+            the node features, then the root features, their names and groups.
+        """
+        pos, time = trees.pos["Merchant"], trees.time("Merchant")
+        own = np.flatnonzero(apps.merchant >= 0)
+        n = pos.shape[0]
+        block = (self.merchant_block(np.concatenate([pos, apps.merchant[own]]),
+                                     np.concatenate([time, apps.ts[own]]))
+                 if n + own.shape[0] else
+                 [np.zeros(0)] * (len(NODE_FEATURES["Merchant"]) - 1))
+        app_cols = []
+        for col in block:
+            values = np.zeros(len(apps))
+            values[own] = col[n:]
+            app_cols.append(values)
+        x = self.node_features(trees, merchant_columns=[col[:n] for col in block])
+        return (x, *self.application_features(apps, merchant_columns=app_cols))
+
+    def node_features(self, trees: SampledTrees, *,
+                      merchant_columns: list[np.ndarray] | None = None
+                      ) -> dict[NodeType, np.ndarray]:
         """Features of every tree node as of its seed's time (columns: :data:`NODE_FEATURES`).
+
+        ``merchant_columns``: the trees' merchants' :meth:`merchant_block`, where the caller
+        has it (:meth:`seed_features`).
 
         Shapes:
             - **output:** ``{type: [num_nodes(type), len(NODE_FEATURES[type])]}``, float32
@@ -384,7 +415,10 @@ class RiskFeatures:
             if pos.shape[0] == 0:
                 out[t] = np.zeros((0, len(names)), dtype=np.float32)
                 continue
-            cols = self._node_columns(t, pos, time)
+            if t == "Merchant" and merchant_columns is not None:
+                cols = list(merchant_columns)
+            else:
+                cols = self._node_columns(t, pos, time)
             cols.append(np.where(trees.depth[t] > 0, edge_recency(time, trees.edge_time[t]),
                                  0.0))
             x = np.stack([np.asarray(c, dtype=np.float64) for c in cols], axis=1)
@@ -925,9 +959,13 @@ class RiskFeatures:
             deg -= g.both_addresses.count_before(ent, t, inclusive=True)
         return deg
 
-    def application_features(self, apps: ApplicationQueries) -> tuple[np.ndarray, list[str],
-                                                                      list[str]]:
+    def application_features(self, apps: ApplicationQueries, *,
+                             merchant_columns: list[np.ndarray] | None = None
+                             ) -> tuple[np.ndarray, list[str], list[str]]:
         """Root features of applications: columns, names and groups.
+
+        ``merchant_columns``: the applications' merchants' :meth:`merchant_block`, 0 where an
+        application has none, where the caller has it (:meth:`seed_features`).
 
         Shapes:
             - **output:** ``[Q, F]`` float32
@@ -1018,7 +1056,8 @@ class RiskFeatures:
             add(f"ip_kind_{k_name}", kind == i, "lookup")
         m = apps.merchant
         add("has_merchant", m != -1, "lookup")
-        mcols = self.merchant_block(m, t)
+        mcols = (self.merchant_block(m, t) if merchant_columns is None
+                 else merchant_columns)
         for name, col in zip(NODE_FEATURES["Merchant"][:-1], mcols, strict=True):
             add(f"merchant_{name}", np.where(m >= 0, col, 0.0),
                 "graph" if name in _MERCHANT_AGGREGATES else "lookup")

@@ -135,3 +135,46 @@ def test_each_application_of_an_online_batch_gets_the_features_it_gets_alone() -
                                        strict=True) if x != y]
               for i, a in enumerate(apps)}
     assert not any(differ.values()), differ
+
+
+def test_seed_features_are_the_node_and_application_features_with_one_merchant_pass() -> None:
+    """What scoring prepares (the merchant block computed once for the trees' merchants and the
+    applications' own) equals the two calls apart, bit for bit, for batches of one and more,
+    applications with a merchant and without, and a batch that has none at all."""
+    g = lending_graph()
+    feats = RiskFeatures(g)
+    sampler = NeighbourSampler(g, DEFAULT_FANOUTS)
+    merchant = g.attrs["Application"]["merchant"]
+    with_m, without = np.flatnonzero(merchant >= 0), np.flatnonzero(merchant < 0)
+    assert with_m.size and without.size
+    alone = next(i for i in without if sampler.sample(ApplicationQueries.from_graph(
+        g, np.array([i])).seeds()).pos["Merchant"].shape[0] == 0)
+    rng = np.random.default_rng(0)
+    batches = [with_m[:1], without[:5], np.array([alone]),
+               rng.choice(g.num_nodes("Application"), 64, replace=False)]
+    calls: list[int] = []
+    block = feats.merchant_block
+
+    def counted(pos: np.ndarray, t: np.ndarray) -> list[np.ndarray]:
+        calls.append(pos.shape[0])
+        return block(pos, t)
+
+    for ids in batches:
+        apps = ApplicationQueries.from_graph(g, ids)
+        trees = sampler.sample(apps.seeds())
+        x, root_x, names, groups = feats.seed_features(trees, apps)
+        want_root, want_names, want_groups = feats.application_features(apps)
+        assert (names, groups) == (want_names, want_groups)
+        np.testing.assert_array_equal(root_x, want_root)
+        want_x = feats.node_features(trees)
+        assert x.keys() == want_x.keys()
+        for t in x:
+            np.testing.assert_array_equal(x[t], want_x[t], err_msg=t)
+        calls.clear()
+        feats.merchant_block = counted  # type: ignore[method-assign]
+        try:
+            feats.seed_features(trees, apps)
+        finally:
+            del feats.merchant_block
+        merchants = trees.pos["Merchant"].shape[0] + int((apps.merchant >= 0).sum())
+        assert calls == ([merchants] if merchants else [])
