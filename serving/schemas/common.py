@@ -20,7 +20,9 @@ _ISO_DAY: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EntityId = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=64)]
 """An id the platform assigns (user, application, merchant, event): 1-64 safe characters."""
 
-Amount = Annotated[float, Field(strict=True, gt=0, le=1e9, allow_inf_nan=False)]
+Amount = Annotated[float, Field(strict=True, ge=0.01, le=1e9, allow_inf_nan=False)]
+"""An amount applied for or paid: at least 0.01, the least a payment carries (a value below it
+is a client's unit or rounding error, not an amount)."""
 Money = Annotated[float, Field(strict=True, ge=0, le=1e12, allow_inf_nan=False)]
 Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]

@@ -203,6 +203,24 @@ def test_times_are_validated_by_meaning(server: LiveServer, kind: str, change: d
     assert loc + [field] in [d["loc"] for d in r.json()["detail"]], r.text
 
 
+@pytest.mark.parametrize("kind", ["score", "order"])
+@pytest.mark.parametrize("amount", [5e-324, 1e-9, 0.009])
+def test_amounts_below_a_hundredth_are_422(server: LiveServer, kind: str, amount: float) -> None:
+    url, body, loc = _bodies()[kind]
+    (body if kind == "score" else body["events"][0]).update(amount=amount)
+    with server.client() as c:
+        r = c.post(url, json=body)
+    assert r.status_code == 422, r.text
+    assert loc + ["amount"] in [d["loc"] for d in r.json()["detail"]], r.text
+
+
+def test_an_order_of_a_hundredth_is_accepted(server: LiveServer) -> None:
+    with server.client() as c:
+        r = c.post("/v1/events", json={"events": [_order() | {"event_id": "in-cent",
+                                                              "amount": 0.01}]})
+    assert r.status_code == 202, r.text
+
+
 def test_early_repayments_and_todays_sales_are_accepted(server: LiveServer) -> None:
     events = [
         _repayment(event_id="in-early", ts=iso(NOW - timedelta(hours=2)),
