@@ -34,7 +34,8 @@ class ApplicationBase(BaseModel):
         examples=["app-20251129-000123"])
     product: Product = Field(description="Credit product applied for.", examples=["bnpl"])
     amount: Amount = Field(
-        description="Amount applied for, > 0 and at most the product's maximum in the policy.",
+        description="Amount applied for, at least 0.01 and at most the product's maximum in "
+                    "the policy.",
         examples=[1200.0])
     term_months: Annotated[int, Field(strict=True, ge=1, le=_LONGEST_TERM)] | None = Field(
         None, description="Loan term in monthly instalments, one of the product's: "
