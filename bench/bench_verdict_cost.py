@@ -46,7 +46,7 @@ PARTS = (
     "gnn.attribution:_blend_attributions",
     "gnn.attribution:_credit_attributions",
 )
-"""Parts of an explained batch ``module:attribute path``, in the order a batch calls them."""
+"""Parts of an explained batch ``module:attribute path``, grouped by the step that runs them."""
 
 
 def _time_parts(spent: dict[str, float]) -> None:
