@@ -101,6 +101,11 @@ class Settings(BaseSettings):
                                   "woke it while that one still holds the interpreter lock. "
                                   "Needs no privilege; ignored where the platform has no such "
                                   "policy. false: the default policy.")
+    API_BODY_TIMEOUT_S: float = Field(30.0, gt=0, le=600, description="A request whose body "
+                                      "stops arriving for this long gets 408 and its "
+                                      "connection closed. Nothing bounds how slowly a client "
+                                      "may send its headers: expose the service behind a proxy "
+                                      "that does (docs/API.md, Operations).")
     POLICY_FILE: Path | None = Field(None, description="Decision policy (TOML); default the "
                                      "packaged serving/policy.toml.")
     STORE_TIMEOUT_S: float = Field(0.25, gt=0, le=60, description="A store read slower than "

@@ -150,7 +150,8 @@ def create_app(
                                   interval_s=settings.RINGS_REFRESH_S or None)
     app.state.runtime = runtime
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES,
+                       body_timeout_s=settings.API_BODY_TIMEOUT_S)
     return app
 
 

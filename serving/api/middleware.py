@@ -1,4 +1,5 @@
-"""`RequestContextMiddleware`: request id, body size limit, access log, latency metrics.
+"""`RequestContextMiddleware`: request id, body size and time limits, access log, latency
+metrics.
 
 Plain ASGI rather than ``BaseHTTPMiddleware``: no extra task per request and no buffering of
 the response, which matters at hundreds of requests per second.
@@ -6,6 +7,7 @@ the response, which matters at hundreds of requests per second.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -27,6 +29,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    pass
+
+
 class RequestContextMiddleware:
     """Wraps every HTTP request.
 
@@ -34,12 +40,17 @@ class RequestContextMiddleware:
         app (ASGIApp): the app.
         metrics (ServingMetrics): where latency goes.
         max_body_bytes (int): larger request bodies get 413 before any parsing.
+        body_timeout_s (float, optional): a request whose body stops arriving for this long
+            gets 408 and its connection closed, instead of holding both for as long as the
+            client likes. (default: ``30.0``)
     """
 
-    def __init__(self, app: ASGIApp, *, metrics: ServingMetrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ServingMetrics, max_body_bytes: int,
+                 body_timeout_s: float = 30.0) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,11 +69,18 @@ class RequestContextMiddleware:
             await self._too_large(send, rid)
             self._finish(scope, 413, start, token)
             return
-        if length is None and b"transfer-encoding" in headers:
-            # NOTE: a chunked body announces no length: read it here, up to the limit, so that
-            # one too large is a 413 before any parsing (read inside the app, the limit's
-            # exception surfaced as FastAPI's 400 "error parsing the body").
-            body = await _read_body(receive, self.max_body_bytes)
+        if (length is not None and int(length) > 0) or (
+                length is None and b"transfer-encoding" in headers):
+            # NOTE: the body is read here, up to the limit and the timeout, so that one too
+            # large is a 413 and one that stops coming a 408, before any parsing (read inside
+            # the app, either exception surfaced as FastAPI's 400 "error parsing the body"); a
+            # chunked body announces no length, a body may come slower than its length says.
+            try:
+                body = await _read_body(receive, self.max_body_bytes, self.body_timeout_s)
+            except BodyTimeout:
+                await self._body_timeout(send, rid)
+                self._finish(scope, 408, start, token)
+                return
             if body is None:
                 await self._too_large(send, rid)
                 self._finish(scope, 413, start, token)
@@ -113,6 +131,10 @@ class RequestContextMiddleware:
         await _send_json(send, 413, {"detail": f"request body larger than "
                                      f"{self.max_body_bytes} bytes"}, rid)
 
+    async def _body_timeout(self, send: Send, rid: str) -> None:
+        await _send_json(send, 408, {"detail": f"request body not received: nothing came for "
+                                     f"{self.body_timeout_s:g} s"}, rid, close=True)
+
     def _finish(self, scope: Scope, status: int, start: float, token: object) -> None:
         elapsed = time.perf_counter() - start
         route = scope.get("route")
@@ -128,12 +150,20 @@ class RequestContextMiddleware:
         request_id_var.reset(token)  # type: ignore[arg-type]
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or ``None`` as soon as it is longer than ``limit`` bytes."""
+async def _read_body(receive: Receive, limit: int, timeout_s: float) -> bytes | None:
+    """The whole request body, or ``None`` as soon as it is longer than ``limit`` bytes.
+
+    Raises:
+        BodyTimeout: nothing came for ``timeout_s`` before the body's end.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
+        try:
+            async with asyncio.timeout(timeout_s):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout from None
         if message["type"] != "http.request":
             break  # the client went away; the app sees an empty body
         chunk = message.get("body", b"")
@@ -161,9 +191,13 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_json(send: Send, status: int, body: dict[str, object], rid: str) -> None:
+async def _send_json(send: Send, status: int, body: dict[str, object], rid: str, *,
+                     close: bool = False) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-        (b"x-request-id", rid.encode("latin-1"))]})
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(data)).encode()),
+               (b"x-request-id", rid.encode("latin-1"))]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})

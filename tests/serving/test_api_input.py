@@ -6,6 +6,8 @@ the field, on a connection that stays open; never a 500."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +26,11 @@ from serving_world import (
     make_settings,
 )
 
+from fastapi import FastAPI, Request
+
 from serving.api import create_app
+from serving.api.middleware import RequestContextMiddleware
+from serving.metrics import ServingMetrics
 from serving.scorers import load_live_graph, load_scorer
 from serving.stores import build_store
 
@@ -248,6 +254,60 @@ def test_chunked_bodies_over_the_limit_are_413(server: LiveServer) -> None:
                        headers={"content-type": "application/json"})
     assert big.status_code == 413, big.text
     assert small.status_code == 202, small.text
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[LiveServer]:
+    """A bare app behind the service's middleware, bodies allowed 0.5 s of silence."""
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo_body(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    app.add_middleware(RequestContextMiddleware, metrics=ServingMetrics(),
+                       max_body_bytes=1024, body_timeout_s=0.5)
+    live = LiveServer(app).start()
+    yield live
+    live.stop()
+
+
+def _send_then_wait(port: int, head: bytes, body: bytes) -> tuple[bytes, float]:
+    """Send ``head`` and ``body`` and then nothing; what comes back and after how long."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        t0 = time.monotonic()
+        s.sendall(head + body)
+        got = b""
+        while chunk := s.recv(4096):  # NOTE: until the server closes the connection
+            got += chunk
+        return got, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("head", [
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n",
+])
+def test_a_body_that_stops_coming_is_408_and_the_connection_closed(echo: LiveServer,
+                                                                   head: bytes) -> None:
+    got, took = _send_then_wait(echo.port, head, b"{")
+    assert got.startswith(b"HTTP/1.1 408"), got
+    assert b"0.5 s" in got and 0.4 < took < 5
+    with httpx.Client(base_url=echo.base_url, timeout=10) as c:
+        assert c.post("/echo", content=b"x" * 100).json() == {"bytes": 100}
+        assert c.post("/echo", content=iter([b"x" * 60, b"y" * 40])).json() == {"bytes": 100}
+        assert c.post("/echo", content=b"x" * 2000).status_code == 413
+
+
+def test_the_service_passes_its_body_timeout_to_the_middleware(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data", API_BODY_TIMEOUT_S=7.5)
+    store = build_store(settings)
+    try:
+        store.apply_schema()
+        app = _app(settings, store)
+    finally:
+        store.close()
+    (context,) = [m for m in app.user_middleware if m.cls is RequestContextMiddleware]
+    assert context.kwargs["body_timeout_s"] == 7.5
 
 
 @pytest.mark.parametrize("rate", [0.0, 1e-300, 5e-324, 0.009, 100_001.0])
