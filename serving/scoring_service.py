@@ -370,7 +370,10 @@ class ScoringService:
         for s in signals:
             ev = s.evidence
             unique.setdefault((s.code, ev.entity_type, ev.entity_id, ev.metric), s)
-        reasons = [render(s) for s in list(unique.values())[:MAX_REASONS]]
+        # NOTE: a weight is shown where it is the scorer's contribution; the policy's, the
+        # watchlist's and the service's own reasons carry ranks, not log-odds
+        scored = {id(s) for s in result.signals}
+        reasons = [(render(s), id(s) in scored) for s in list(unique.values())[:MAX_REASONS]]
         features: dict[str, Any] = {**result.features, "thin_file": outcome.thin_file}
         verdict = VerdictPublic(
             application_id=app.application_id,
@@ -381,8 +384,9 @@ class ScoringService:
                                 currency=self.policy.currency),
             reasons=[ReasonPublic(code=r.code, message_en=r.message_en,
                                   message_zh=r.message_zh,
-                                  evidence=EvidencePublic(**vars(r.evidence)))
-                     for r in reasons],
+                                  evidence=EvidencePublic(**vars(r.evidence)),
+                                  weight=r.weight if from_scorer else None)
+                     for r, from_scorer in reasons],
             model_version=result.model_version,
             graph_version=result.graph_version,
             policy_version=self.policy.version,

@@ -36,6 +36,10 @@ class ReasonPublic(BaseModel):
     message_zh: str = Field(description="Chinese message.", examples=[
         "设备********1234与4个其他账户共用，其中2个已确认欺诈"])
     evidence: EvidencePublic = Field(description="Entity and number behind the reason.")
+    weight: float | None = Field(None, description="What the reason added to the scorer's "
+                                 "log-odds: above 0 it raised the risk, below 0 it lowered it "
+                                 "(in the applicant's favour); null for a reason of the policy, "
+                                 "the watchlist or the service itself.", examples=[0.8312])
 
 
 class CreditPublic(BaseModel):

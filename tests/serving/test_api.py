@@ -65,6 +65,13 @@ def test_account_takeover_is_reviewed_with_location_and_amount(world: World,
     amount = _reason(v, "ATO_AMOUNT_SPIKE")
     assert "20,000" in amount["message_en"] and amount["evidence"]["value"] >= 50
     assert v["fraud_probability"] >= 0.3
+    # the scorer's reasons say which way they moved the score, strongest against first; the
+    # policy's carry no weight
+    assert place["weight"] > 0 and amount["weight"] > 0
+    policy = [r for r in v["reasons"] if r["code"] in ("FRAUD_REVIEW", "FRAUD_DECLINE")]
+    assert policy and all(r["weight"] is None for r in policy)
+    adverse = [r["weight"] for r in v["reasons"] if r["weight"] is not None and r["weight"] > 0]
+    assert adverse == sorted(adverse, reverse=True)
 
 
 def test_thin_file_clean_user_is_approved_with_a_small_limit(world: World,
@@ -80,6 +87,7 @@ def test_thin_file_clean_user_is_approved_with_a_small_limit(world: World,
     assert v["fraud_probability"] < 0.1
     assert "THIN_FILE" in _codes(v)
     assert all(r["message_en"] and r["message_zh"] for r in v["reasons"])
+    assert _reason(v, "THIN_FILE")["weight"] > 0  # the code says which way: THIN_FILE raised it
 
 
 def test_device_shared_with_confirmed_fraud_names_device_and_counts(

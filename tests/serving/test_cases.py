@@ -100,6 +100,9 @@ def test_ring_reviews_gather_in_one_case_which_a_disposition_labels(
     for v in [*verdicts, lone]:
         assert v["decision"] == "review", v
         assert "WATCHLISTED_DEVICE" in [r["code"] for r in v["reasons"]]
+        # a watchlist hit and the policy's review are rules: no log-odds to show
+        assert all(r["weight"] is None for r in v["reasons"]
+                   if r["code"] in ("WATCHLISTED_DEVICE", "FRAUD_REVIEW", "FRAUD_MAIN_REASON"))
     live.drain()
 
     with live.client(investigator) as c:

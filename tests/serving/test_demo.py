@@ -44,6 +44,9 @@ def test_demo_scores_an_ordinary_application_and_flags_the_takeover(tmp_path: Pa
     review = load_policy().product("cash_loan").review_fraud
     assert takeover["fraud_probability"] >= review, takeover
     assert ordinary["fraud_probability"] < takeover["fraud_probability"] / 5
+    # an approval lists what spoke for the applicant too: the scorer's negative weights
+    if ordinary["decision"] == "approve":
+        assert any((r["weight"] or 0) < 0 for r in ordinary["reasons"]), ordinary["reasons"]
     codes = {r["code"] for r in takeover["reasons"]}
     assert any("LOCATION" in c for c in codes), codes
     assert any("AMOUNT" in c for c in codes), codes
