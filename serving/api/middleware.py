@@ -25,10 +25,6 @@ access_log = logging.getLogger("serving.access")
 _REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodyTimeout(Exception):
     pass
 
@@ -87,17 +83,6 @@ class RequestContextMiddleware:
                 return
             receive = _replay(body, receive)
 
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLarge
-            return message
-
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
@@ -109,11 +94,8 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_id)
-        except BodyTooLarge:
-            if not started:
-                status = 413
-                await self._too_large(send, rid)
+            # NOTE: every body there is was read above, within its limit and its timeout
+            await self.app(scope, receive, send_with_id)
         except Exception:
             # NOTE: answered here rather than by Starlette's outermost handler, which runs
             # after this middleware has let go of the request id and re-raises to the server,
